@@ -1,0 +1,47 @@
+using System.Numerics.Tensors;
+
+namespace LoPAProxy.Engine.Kernels;
+
+/// <summary>
+/// Batched scaled-dot-product multi-head attention with grouped KV heads (GQA/MQA).
+/// q [batch, tq, qHeads, headDim], k and v [batch, tk, kvHeads, headDim], out like q.
+/// Query head h reads KV head h / (qHeads / kvHeads).
+/// Masks: <c>causal</c> lets query i (at absolute position queryOffset + i) see keys 0..queryOffset + i;
+/// <c>keyLengths</c> (per batch row, optional) hides padded keys at and past the length.
+/// </summary>
+public static class Attention
+{
+    public readonly record struct Shape(int Batch, int QueryLength, int KeyLength, int QueryHeads, int KvHeads, int HeadDim);
+
+    public static void Forward(ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v, Span<float> output,
+        Shape s, float scale, bool causal, int queryOffset = 0, int[]? keyLengths = null)
+    {
+        if (s.KvHeads <= 0 || s.QueryHeads % s.KvHeads != 0) throw new ArgumentException($"{s.QueryHeads} query heads do not group over {s.KvHeads} KV heads");
+        if (q.Length < s.Batch * s.QueryLength * s.QueryHeads * s.HeadDim || output.Length < s.Batch * s.QueryLength * s.QueryHeads * s.HeadDim
+            || k.Length < s.Batch * s.KeyLength * s.KvHeads * s.HeadDim || v.Length < s.Batch * s.KeyLength * s.KvHeads * s.HeadDim)
+            throw new ArgumentException("attention: buffers smaller than the shape");
+        if (keyLengths != null && keyLengths.Length < s.Batch) throw new ArgumentException("attention: one key length per batch row");
+        float[] scores = new float[s.KeyLength];
+        int group = s.QueryHeads / s.KvHeads, d = s.HeadDim;
+        for (int b = 0; b < s.Batch; b++)
+        {
+            int keys = keyLengths == null ? s.KeyLength : Math.Clamp(keyLengths[b], 0, s.KeyLength);
+            for (int t = 0; t < s.QueryLength; t++)
+            {
+                int valid = causal ? Math.Clamp(queryOffset + t + 1, 0, keys) : keys;
+                for (int h = 0; h < s.QueryHeads; h++)
+                {
+                    int kvh = h / group;
+                    ReadOnlySpan<float> qv = q.Slice(((b * s.QueryLength + t) * s.QueryHeads + h) * d, d);
+                    for (int j = 0; j < valid; j++)
+                        scores[j] = TensorPrimitives.Dot(qv, k.Slice(((b * s.KeyLength + j) * s.KvHeads + kvh) * d, d)) * scale;
+                    Softmax.Row(scores.AsSpan(0, valid));
+                    Span<float> o = output.Slice(((b * s.QueryLength + t) * s.QueryHeads + h) * d, d);
+                    o.Clear();
+                    for (int j = 0; j < valid; j++)
+                        TensorPrimitives.MultiplyAdd(v.Slice(((b * s.KeyLength + j) * s.KvHeads + kvh) * d, d), scores[j], o, o);
+                }
+            }
+        }
+    }
+}
