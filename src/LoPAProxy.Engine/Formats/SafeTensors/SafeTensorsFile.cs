@@ -111,8 +111,10 @@ public sealed unsafe class SafeTensorsFile : IDisposable
         if (n > MaxHeaderBytes) throw new TensorFileException(file, $"header length {n} exceeds the {MaxHeaderBytes}-byte limit");
         if (8 + (long)n > length) throw new TensorFileException(file, $"header length {n} runs past the end of the file ({length} bytes)");
         long dataStart = 8 + (long)n, dataLength = length - dataStart;
+        ReadOnlySpan<byte> json = head.Slice(8, (int)n);
+        if (!System.Text.Unicode.Utf8.IsValid(json)) throw new TensorFileException(file, "header is not valid UTF-8");
         JsonDocument doc;
-        try { doc = JsonDocument.Parse(head.Slice(8, (int)n).ToArray(), new JsonDocumentOptions { MaxDepth = 8 }); }
+        try { doc = JsonDocument.Parse(json.ToArray(), new JsonDocumentOptions { MaxDepth = 8 }); }
         catch (JsonException e) { throw new TensorFileException(file, $"header is not valid JSON: {e.Message}"); }
         using (doc)
         {
