@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The README's test command: installs what the tests need on a fresh Debian machine, builds, runs
+# every test, and ends with one line "N passed, N failed".
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# --- system packages the tests use (real PyTorch for interop, OpenBLAS for the BLAS backend) ---
+need=()
+dpkg -s libopenblas0-pthread >/dev/null 2>&1 || need+=(libopenblas0-pthread)
+dpkg -s python3-torch >/dev/null 2>&1 || need+=(python3-torch)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing: ${need[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+export LOPA_PYTHON="${LOPA_PYTHON:-/usr/bin/python3}"
+"$LOPA_PYTHON" -c "import torch" || { echo "python3-torch is not importable by $LOPA_PYTHON"; exit 1; }
+
+# --- ../shared (models, data) beside the checkout, unless LOPA_SHARED says otherwise ---
+export LOPA_SHARED="${LOPA_SHARED:-$(cd .. && pwd)/shared}"
+[ -d "$LOPA_SHARED/models" ] || { echo "shared files not found at $LOPA_SHARED (set LOPA_SHARED)"; exit 1; }
+
+# --- build and test ---
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+results="$(pwd)/.artifacts/test-results"
+rm -rf "$results"; mkdir -p "$results"
+dotnet build LoPAProxy.sln -c Release -nologo -v quiet
+set +e
+dotnet test LoPAProxy.sln -c Release --no-build -nologo --logger "trx" --results-directory "$results" "$@"
+status=$?
+set -e
+
+# --- one summary line from the TRX files (dotnet's own summary is not what CI reads) ---
+passed=0; failed=0; skipped=0
+for trx in "$results"/*.trx; do
+  [ -f "$trx" ] || continue
+  counters=$(grep -o '<Counters [^>]*>' "$trx" | head -1)
+  p=$(sed -n 's/.* passed="\([0-9]*\)".*/\1/p' <<<"$counters"); f=$(sed -n 's/.* failed="\([0-9]*\)".*/\1/p' <<<"$counters")
+  t=$(sed -n 's/.* total="\([0-9]*\)".*/\1/p' <<<"$counters"); e=$(sed -n 's/.* executed="\([0-9]*\)".*/\1/p' <<<"$counters")
+  passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0})); skipped=$((skipped + ${t:-0} - ${e:-0}))
+done
+if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; echo "dotnet test exited $status without a failing test (build or host error)"; fi
+if [ $((passed + failed)) -eq 0 ]; then echo "no tests ran"; failed=1; fi
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]
