@@ -11,13 +11,20 @@ public static class Activations
 
     public static void Tanh(ReadOnlySpan<float> src, Span<float> dst) => TensorPrimitives.Tanh(src, dst);
 
-    /// <summary>SiLU / swish: x · σ(x).</summary>
+    /// <summary>SiLU / swish: x · σ(x) = x / (1 + e^(−x)).</summary>
     public static void Silu(ReadOnlySpan<float> src, Span<float> dst)
     {
-        for (int i = 0; i < src.Length; i++)
+        // Chunked through a stack buffer so dst may alias src.
+        Span<float> t = stackalloc float[256];
+        for (int i = 0; i < src.Length; i += t.Length)
         {
-            float x = src[i];
-            dst[i] = x / (1f + MathF.Exp(-x));
+            int n = Math.Min(t.Length, src.Length - i);
+            ReadOnlySpan<float> x = src.Slice(i, n);
+            Span<float> tn = t[..n];
+            TensorPrimitives.Negate(x, tn);
+            TensorPrimitives.Exp(tn, tn);
+            TensorPrimitives.Add(tn, 1f, tn);
+            TensorPrimitives.Divide(x, tn, dst.Slice(i, n));
         }
     }
 
@@ -27,23 +34,63 @@ public static class Activations
     /// <summary>GELU: exact 0.5·x·(1 + erf(x/√2)), or PyTorch's approximate='tanh' form.</summary>
     public static void Gelu(ReadOnlySpan<float> src, Span<float> dst, GeluForm form = GeluForm.Erf)
     {
-        const double InvSqrt2 = 0.70710678118654752440, Sqrt2OverPi = 0.79788456080286535588;
-        for (int i = 0; i < src.Length; i++)
+        Span<float> t = stackalloc float[256];
+        for (int i = 0; i < src.Length; i += t.Length)
         {
-            double x = src[i];
-            dst[i] = form == GeluForm.Erf
-                ? (float)(0.5 * x * (1.0 + Erf(x * InvSqrt2)))
-                : (float)(0.5 * x * (1.0 + Math.Tanh(Sqrt2OverPi * (x + 0.044715 * x * x * x))));
+            int n = Math.Min(t.Length, src.Length - i);
+            ReadOnlySpan<float> x = src.Slice(i, n);
+            Span<float> tn = t[..n], o = dst.Slice(i, n);
+            if (form == GeluForm.Erf)
+            {
+                TensorPrimitives.Multiply(x, 0.70710678118654752f, tn);
+                Erf(tn, tn);
+            }
+            else
+            {
+                // tanh(√(2/π) · (x + 0.044715 x³))
+                TensorPrimitives.Multiply(x, x, tn);
+                TensorPrimitives.Multiply(tn, 0.044715f, tn);
+                TensorPrimitives.Add(tn, 1f, tn);
+                TensorPrimitives.Multiply(tn, x, tn);
+                TensorPrimitives.Multiply(tn, 0.79788456080286535f, tn);
+                TensorPrimitives.Tanh(tn, tn);
+            }
+            TensorPrimitives.Add(tn, 1f, tn);
+            TensorPrimitives.Multiply(tn, x, tn);
+            TensorPrimitives.Multiply(tn, 0.5f, o);
         }
     }
 
-    /// <summary>erf(x) with |error| below 1.2e-7 (Numerical Recipes' Chebyshev erfc), enough for float32.</summary>
-    public static double Erf(double x)
+    /// <summary>
+    /// Element-wise erf in float32 (Abramowitz–Stegun 7.1.26 refined: |error| ≤ 1.5e-7), vectorised:
+    /// erf(|x|) = 1 − t·P(t)·e^(−x²), t = 1/(1 + p|x|), then the sign of x.
+    /// </summary>
+    public static void Erf(ReadOnlySpan<float> src, Span<float> dst)
     {
-        double z = Math.Abs(x);
-        double t = 1.0 / (1.0 + 0.5 * z);
-        double erfc = t * Math.Exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 +
-            t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))));
-        return x >= 0 ? 1.0 - erfc : erfc - 1.0;
+        // Three scratch rows so dst may alias src.
+        Span<float> t = stackalloc float[256], e = stackalloc float[256], p = stackalloc float[256];
+        for (int i = 0; i < src.Length; i += t.Length)
+        {
+            int n = Math.Min(t.Length, src.Length - i);
+            ReadOnlySpan<float> x = src.Slice(i, n);
+            Span<float> tn = t[..n], en = e[..n], pn = p[..n];
+            TensorPrimitives.Multiply(x, x, en);
+            TensorPrimitives.Negate(en, en);
+            TensorPrimitives.Exp(en, en);                                   // e^(−x²)
+            TensorPrimitives.Abs(x, tn);
+            TensorPrimitives.Multiply(tn, 0.3275911f, tn);
+            TensorPrimitives.Add(tn, 1f, tn);
+            TensorPrimitives.Reciprocal(tn, tn);                            // t = 1 / (1 + p|x|)
+            TensorPrimitives.Multiply(tn, 1.061405429f, pn);                  // Horner on a5..a1
+            TensorPrimitives.Add(pn, -1.453152027f, pn);
+            TensorPrimitives.MultiplyAdd(pn, tn, 1.421413741f, pn);
+            TensorPrimitives.MultiplyAdd(pn, tn, -0.284496736f, pn);
+            TensorPrimitives.MultiplyAdd(pn, tn, 0.254829592f, pn);
+            TensorPrimitives.Multiply(pn, tn, pn);
+            TensorPrimitives.Multiply(pn, en, pn);
+            TensorPrimitives.Subtract(1f, pn, pn);                          // erf(|x|)
+            TensorPrimitives.CopySign(pn, x, dst.Slice(i, n));
+        }
     }
+
 }

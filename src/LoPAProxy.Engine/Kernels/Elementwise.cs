@@ -1,6 +1,5 @@
 using System.Numerics.Tensors;
 using LoPAProxy.Engine.Tensors;
-using Tensor = LoPAProxy.Engine.Tensors.Tensor;
 
 namespace LoPAProxy.Engine.Kernels;
 

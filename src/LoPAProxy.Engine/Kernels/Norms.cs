@@ -13,17 +13,12 @@ public static class Norms
         {
             ReadOnlySpan<float> row = x.Slice(off, dim);
             Span<float> o = dst.Slice(off, dim);
-            double mean = 0, var = 0;
-            for (int i = 0; i < dim; i++) mean += row[i];
-            mean /= dim;
-            for (int i = 0; i < dim; i++) { double d = row[i] - mean; var += d * d; }
-            var /= dim;
-            float inv = (float)(1.0 / Math.Sqrt(var + eps)), m = (float)mean;
-            for (int i = 0; i < dim; i++)
-            {
-                float v = (row[i] - m) * inv;
-                o[i] = v * (gamma.IsEmpty ? 1f : gamma[i]) + (beta.IsEmpty ? 0f : beta[i]);
-            }
+            float mean = TensorPrimitives.Sum(row) / dim;
+            TensorPrimitives.Subtract(row, mean, o);
+            float variance = TensorPrimitives.SumOfSquares(o) / dim;
+            TensorPrimitives.Multiply(o, 1f / MathF.Sqrt(variance + eps), o);
+            if (!gamma.IsEmpty) TensorPrimitives.Multiply(o, gamma, o);
+            if (!beta.IsEmpty) TensorPrimitives.Add(o, beta, o);
         }
     }
 
