@@ -12,12 +12,16 @@ public interface ITokenizer
     /// <summary>The bytes token <paramref name="token"/> prints when it follows <paramref name="previous"/> (−1: none).</summary>
     ReadOnlySpan<byte> DecodePiece(int previous, int token);
 
-    /// <summary>The text of a whole sequence (invalid UTF-8 becomes U+FFFD).</summary>
+    /// <summary>The text of a whole sequence, BOS and EOS left out (invalid UTF-8 becomes U+FFFD).</summary>
     string Decode(ReadOnlySpan<int> tokens)
     {
         var bytes = new List<byte>();
         int prev = -1;
-        foreach (int t in tokens) { bytes.AddRange(DecodePiece(prev, t).ToArray()); prev = t; }
+        foreach (int t in tokens)
+        {
+            if (t != BosId && t != EosId) bytes.AddRange(DecodePiece(prev, t).ToArray());
+            prev = t;
+        }
         return System.Text.Encoding.UTF8.GetString(bytes.ToArray());
     }
 }
