@@ -1,8 +1,9 @@
 namespace LoPAProxy.Engine.Blas;
 
 /// <summary>
-/// Chooses the process-wide GEMM backend: OpenBLAS when it loads, else the managed SIMD backend.
-/// LOPA_GEMM=managed|openblas forces one (openblas fails loudly when missing).
+/// Chooses the process-wide GEMM backend: OpenBLAS when it loads (with matrix-vector shapes routed to the
+/// managed backend, which is faster there), else the managed SIMD backend.
+/// LOPA_GEMM=managed|openblas forces one alone (openblas fails loudly when missing).
 /// </summary>
 public static class Gemm
 {
@@ -29,7 +30,7 @@ public static class Gemm
         string? wanted = Environment.GetEnvironmentVariable("LOPA_GEMM")?.Trim().ToLowerInvariant();
         if (wanted == "managed") { FallbackReason = "LOPA_GEMM=managed"; return Managed; }
         OpenBlasGemm? blas = OpenBlasGemm.TryLoad(out string reason);
-        if (blas != null) return blas;
+        if (blas != null) return wanted == "openblas" ? blas : new ShapeRoutedGemm(blas, Managed);
         if (wanted == "openblas") throw new InvalidOperationException(reason);
         FallbackReason = reason;
         return Managed;

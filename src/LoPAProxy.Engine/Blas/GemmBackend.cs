@@ -28,6 +28,11 @@ public abstract unsafe class GemmBackend
             Compute(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
     }
 
+    /// <summary>For composite backends: forward already-validated arguments.</summary>
+    internal void ComputeUnchecked(bool transA, bool transB, int m, int n, int k, float alpha,
+        float* a, int lda, float* b, int ldb, float beta, float* c, int ldc)
+        => Compute(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+
     /// <summary>Arguments are already validated; m, n, k &gt; 0 and alpha ≠ 0.</summary>
     protected abstract void Compute(bool transA, bool transB, int m, int n, int k, float alpha,
         float* a, int lda, float* b, int ldb, float beta, float* c, int ldc);

@@ -16,7 +16,8 @@ public sealed unsafe class ManagedGemm : GemmBackend
 {
     internal const int MR = 8, NR = 32, KC = 256, MC = 128, NC = 2048;
     private const long ParallelThresholdFlops = 1L << 21;
-    private const int SmallM = 4;
+    /// <summary>Below this many rows of C, B is streamed without packing (matrix-vector shapes).</summary>
+    public const int SmallM = 4;
 
     public override string Name => "managed";
 

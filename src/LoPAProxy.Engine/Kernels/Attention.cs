@@ -21,7 +21,10 @@ public static class Attention
             || k.Length < s.Batch * s.KeyLength * s.KvHeads * s.HeadDim || v.Length < s.Batch * s.KeyLength * s.KvHeads * s.HeadDim)
             throw new ArgumentException("attention: buffers smaller than the shape");
         if (keyLengths != null && keyLengths.Length < s.Batch) throw new ArgumentException("attention: one key length per batch row");
-        float[] scores = new float[s.KeyLength];
+        float[]? rented = s.KeyLength > 2048 ? System.Buffers.ArrayPool<float>.Shared.Rent(s.KeyLength) : null;
+        Span<float> scores = rented ?? stackalloc float[s.KeyLength];
+        try
+        {
         int group = s.QueryHeads / s.KvHeads, d = s.HeadDim;
         for (int b = 0; b < s.Batch; b++)
         {
@@ -34,14 +37,36 @@ public static class Attention
                     int kvh = h / group;
                     ReadOnlySpan<float> qv = q.Slice(((b * s.QueryLength + t) * s.QueryHeads + h) * d, d);
                     for (int j = 0; j < valid; j++)
-                        scores[j] = TensorPrimitives.Dot(qv, k.Slice(((b * s.KeyLength + j) * s.KvHeads + kvh) * d, d)) * scale;
-                    Softmax.Row(scores.AsSpan(0, valid));
+                        scores[j] = Dot(qv, k.Slice(((b * s.KeyLength + j) * s.KvHeads + kvh) * d, d)) * scale;
+                    Softmax.Row(scores[..valid]);
                     Span<float> o = output.Slice(((b * s.QueryLength + t) * s.QueryHeads + h) * d, d);
                     o.Clear();
                     for (int j = 0; j < valid; j++)
-                        TensorPrimitives.MultiplyAdd(v.Slice(((b * s.KeyLength + j) * s.KvHeads + kvh) * d, d), scores[j], o, o);
+                        AddScaled(o, v.Slice(((b * s.KeyLength + j) * s.KvHeads + kvh) * d, d), scores[j]);
                 }
             }
         }
+        }
+        finally
+        {
+            if (rented != null) System.Buffers.ArrayPool<float>.Shared.Return(rented);
+        }
+    }
+
+    // Head vectors are often short (8 in stories260K): below 32 floats a plain loop beats a SIMD call's overhead.
+    private const int SimdFrom = 32;
+
+    private static float Dot(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
+    {
+        if (a.Length >= SimdFrom) return TensorPrimitives.Dot(a, b);
+        float sum = 0;
+        for (int i = 0; i < a.Length; i++) sum += a[i] * b[i];
+        return sum;
+    }
+
+    private static void AddScaled(Span<float> o, ReadOnlySpan<float> x, float w)
+    {
+        if (o.Length >= SimdFrom) { TensorPrimitives.MultiplyAdd(x, w, o, o); return; }
+        for (int i = 0; i < o.Length; i++) o[i] += w * x[i];
     }
 }

@@ -7,7 +7,8 @@ public interface ITokenizer
     int BosId { get; }
     int EosId { get; }
 
-    int[] Encode(string text, bool addBos, bool addEos);
+    /// <param name="continuation">true for text that continues a sequence (SentencePiece then adds no dummy-prefix space).</param>
+    int[] Encode(string text, bool addBos, bool addEos, bool continuation = false);
 
     /// <summary>The bytes token <paramref name="token"/> prints when it follows <paramref name="previous"/> (−1: none).</summary>
     ReadOnlySpan<byte> DecodePiece(int previous, int token);

@@ -42,12 +42,12 @@ public sealed class SentencePieceBpeTokenizer : ITokenizer
 
     private int Lookup(ReadOnlySpan<byte> bytes) => _lookup.TryGetValue(Encoding.Latin1.GetString(bytes), out int id) ? id : -1;
 
-    public int[] Encode(string text, bool addBos, bool addEos)
+    public int[] Encode(string text, bool addBos, bool addEos, bool continuation = false)
     {
         byte[] utf8 = Encoding.UTF8.GetBytes(text);
         var tokens = new List<int>(utf8.Length + 3);
         if (addBos) tokens.Add(BosId);
-        if (utf8.Length > 0)
+        if (utf8.Length > 0 && !continuation)
         {
             int space = Lookup(" "u8);
             if (space >= 0) tokens.Add(space);

@@ -12,6 +12,7 @@ public class GemmTests
         "managed" => new ManagedGemm(),
         // OpenBLAS is installed by the test command; its absence is a failure here, not a skip.
         "openblas" => OpenBlasGemm.TryLoad(out string why) ?? throw new InvalidOperationException(why),
+        "routed" => new ShapeRoutedGemm(OpenBlasGemm.TryLoad(out string why2) ?? throw new InvalidOperationException(why2), new ManagedGemm()),
         _ => throw new ArgumentException(name),
     };
 
@@ -91,9 +92,20 @@ public class GemmTests
     }
 
     [Fact]
-    public void Default_backend_is_openblas_when_installed()
+    public void Default_backend_is_openblas_with_small_m_routed_to_managed()
     {
         Assert.NotNull(OpenBlasGemm.TryLoad(out _));
-        if (Environment.GetEnvironmentVariable("LOPA_GEMM") is null) Assert.Equal("openblas", Gemm.Default.Name);
+        if (Environment.GetEnvironmentVariable("LOPA_GEMM") is not null) return;
+        var routed = Assert.IsType<ShapeRoutedGemm>(Gemm.Default);
+        Assert.Equal("openblas", routed.Large.Name);
+        // Both routes give the reference result.
+        var rng = new Random(9);
+        foreach (int m in new[] { 1, 3, 4, 17 })
+        {
+            float[] a = Rand.Floats(rng, m * 50), b = Rand.Floats(rng, 70 * 50), c = new float[m * 70], expected = new float[m * 70];
+            Reference(false, true, m, 70, 50, 1f, a, 50, b, 50, 0f, expected, 70);
+            routed.Sgemm(false, true, m, 70, 50, 1f, a, 50, b, 50, 0f, c, 70);
+            Rand.AssertClose(expected, c, 1e-5f, $"m={m}");
+        }
     }
 }

@@ -1,0 +1,46 @@
+using LoPAProxy.Engine.Formats;
+using LoPAProxy.Engine.Formats.Llama2c;
+using LoPAProxy.Engine.Networks.Llama;
+using LoPAProxy.Engine.Tokenizers;
+
+namespace LoPAProxy.ModelServer.Generation;
+
+/// <summary>The model this server serves: decoder, tokenizer, name, and the tokens that end a sequence.</summary>
+public sealed class ServedModel
+{
+    public string Name { get; }
+    public LlamaModel Model { get; }
+    public ITokenizer Tokenizer { get; }
+    public LlamaGenerator Generator { get; }
+    public IReadOnlySet<int> StopTokens { get; }
+    public int ContextLength => Model.Config.MaxSeqLen;
+    public int HiddenSize => Model.Config.Dim;
+
+    public ServedModel(string name, LlamaModel model, ITokenizer tokenizer)
+    {
+        if (tokenizer.VocabSize != model.Config.VocabSize)
+            throw new InvalidOperationException($"tokenizer has {tokenizer.VocabSize} tokens, model {model.Config.VocabSize}");
+        Name = name; Model = model; Tokenizer = tokenizer;
+        Generator = new LlamaGenerator(model);
+        StopTokens = new HashSet<int> { tokenizer.BosId, tokenizer.EosId }; // run.c ends at BOS; EOS ends too
+    }
+
+    /// <summary>
+    /// A llama2.c .bin (tokenizer: the explicit path, else tokenizer.bin or tok&lt;vocab&gt;.bin beside it) or a
+    /// Hugging Face Llama directory with a llama2.c tokenizer.bin (tokenizer.json BPE is not implemented yet).
+    /// </summary>
+    public static ServedModel Load(string path, string? tokenizerPath = null, string? name = null)
+    {
+        LlamaModel model;
+        string dir;
+        if (Directory.Exists(path)) { model = LlamaModel.FromHuggingFace(path); dir = path; }
+        else if (File.Exists(path)) { model = LlamaModel.FromLlama2c(Llama2cCheckpoint.Load(path)); dir = Path.GetDirectoryName(Path.GetFullPath(path))!; }
+        else throw new FileNotFoundException($"model not found: {path}");
+        int vocab = model.Config.VocabSize;
+        tokenizerPath ??= new[] { Path.Combine(dir, $"tok{vocab}.bin"), Path.Combine(dir, "tokenizer.bin") }.FirstOrDefault(File.Exists)
+            ?? throw new FileNotFoundException($"no tokenizer beside {path}: expected tok{vocab}.bin or tokenizer.bin (or pass one explicitly)");
+        var tokenizer = new SentencePieceBpeTokenizer(Llama2cTokenizerFile.Load(tokenizerPath, vocab));
+        name ??= Path.GetFileNameWithoutExtension(Path.TrimEndingDirectorySeparator(path));
+        return new ServedModel(name, model, tokenizer);
+    }
+}
