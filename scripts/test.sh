@@ -17,6 +17,13 @@ fi
 export LOPA_PYTHON="${LOPA_PYTHON:-/usr/bin/python3}"
 "$LOPA_PYTHON" -c "import torch" || { echo "python3-torch is not importable by $LOPA_PYTHON"; exit 1; }
 
+# --- Node.js peers the tests compare against (pinned in tests/node/package-lock.json) ---
+command -v node >/dev/null || { echo "node is required (Debian: apt-get install nodejs npm)"; exit 1; }
+if [ ! -d tests/node/node_modules ] || [ tests/node/package-lock.json -nt tests/node/node_modules ]; then
+  (cd tests/node && npm ci --no-audit --no-fund --loglevel=error)
+  touch tests/node/node_modules
+fi
+
 # --- ../shared (models, data) beside the checkout, unless LOPA_SHARED says otherwise ---
 export LOPA_SHARED="${LOPA_SHARED:-$(cd .. && pwd)/shared}"
 [ -d "$LOPA_SHARED/models" ] || { echo "shared files not found at $LOPA_SHARED (set LOPA_SHARED)"; exit 1; }

@@ -8,7 +8,7 @@ namespace LoPAProxy.Engine.Tokenizers;
 /// a dummy-prefix " " token when the text is non-empty, one token per UTF-8 character (or its bytes via
 /// &lt;0xXX&gt; fallback, ids byte + 3), then repeatedly merge the adjacent pair whose concatenation is
 /// in the vocabulary with the highest score, the leftmost on ties. The merges run on a heap over a
-/// linked list (O(n log n)) instead of run.c's O(n²) rescans; the result is the same.
+/// linked list (<see cref="PairMerger"/>, O(n log n)) instead of run.c's O(n²) rescans; the result is the same.
 /// Decoding strips the leading space of the piece after BOS and maps &lt;0xXX&gt; pieces to raw bytes.
 /// </summary>
 public sealed class SentencePieceBpeTokenizer : ITokenizer
@@ -62,44 +62,16 @@ public sealed class SentencePieceBpeTokenizer : ITokenizer
             else for (int b = 0; b < len; b++) tokens.Add(Math.Min(utf8[i + b] + 3, VocabSize - 1));
             i += len;
         }
-        Merge(tokens, addBos ? 1 : 0);
+        Merge(tokens);
         if (addEos) tokens.Add(EosId);
         return tokens.ToArray();
     }
 
-    private void Merge(List<int> tokens, int start)
+    private void Merge(List<int> tokens) => PairMerger.Merge(tokens, (left, right) =>
     {
-        int n = tokens.Count;
-        if (n - start < 2) return;
-        var id = tokens.ToArray();
-        var next = new int[n];
-        var prev = new int[n];
-        var alive = new bool[n];
-        for (int i = 0; i < n; i++) { next[i] = i + 1 < n ? i + 1 : -1; prev[i] = i - 1; alive[i] = true; }
-        // Max-score first, then leftmost: priority = (−score, left index).
-        var heap = new PriorityQueue<(int Left, int Right, int LeftId, int RightId, int Merged), (float, int)>();
-        void Consider(int left)
-        {
-            int right = left < 0 ? -1 : next[left];
-            if (left < 0 || right < 0) return;
-            int merged = Lookup(Concat(_pieces[id[left]], _pieces[id[right]]));
-            if (merged >= 0) heap.Enqueue((left, right, id[left], id[right], merged), (-_scores[merged], left));
-        }
-        // Pairs may start at the BOS position too, exactly as run.c scans them (BOS never merges in practice).
-        for (int i = 0; i < n - 1; i++) Consider(i);
-        while (heap.TryDequeue(out var c, out _))
-        {
-            if (!alive[c.Left] || !alive[c.Right] || next[c.Left] != c.Right || id[c.Left] != c.LeftId || id[c.Right] != c.RightId) continue;
-            id[c.Left] = c.Merged;
-            alive[c.Right] = false;
-            next[c.Left] = next[c.Right];
-            if (next[c.Right] >= 0) prev[next[c.Right]] = c.Left;
-            Consider(prev[c.Left]);
-            Consider(c.Left);
-        }
-        tokens.Clear();
-        for (int i = 0; i >= 0; i = next[i]) tokens.Add(id[i]);
-    }
+        int merged = Lookup(Concat(_pieces[left], _pieces[right]));
+        return merged >= 0 ? (merged, -_scores[merged]) : null;
+    });
 
     private static byte[] Concat(byte[] a, byte[] b)
     {

@@ -18,16 +18,16 @@ public sealed class ServedModel
 
     public ServedModel(string name, LlamaModel model, ITokenizer tokenizer)
     {
-        if (tokenizer.VocabSize != model.Config.VocabSize)
-            throw new InvalidOperationException($"tokenizer has {tokenizer.VocabSize} tokens, model {model.Config.VocabSize}");
+        if (tokenizer.VocabSize > model.Config.VocabSize)
+            throw new InvalidOperationException($"tokenizer has {tokenizer.VocabSize} tokens, more than the model's {model.Config.VocabSize}");
         Name = name; Model = model; Tokenizer = tokenizer;
         Generator = new LlamaGenerator(model);
-        StopTokens = new HashSet<int> { tokenizer.BosId, tokenizer.EosId }; // run.c ends at BOS; EOS ends too
+        StopTokens = new[] { tokenizer.BosId, tokenizer.EosId }.Where(t => t >= 0).ToHashSet(); // run.c ends at BOS; EOS ends too
     }
 
     /// <summary>
-    /// A llama2.c .bin (tokenizer: the explicit path, else tokenizer.bin or tok&lt;vocab&gt;.bin beside it) or a
-    /// Hugging Face Llama directory with a llama2.c tokenizer.bin (tokenizer.json BPE is not implemented yet).
+    /// A llama2.c .bin or a Hugging Face Llama directory. Tokenizer: the explicit path, else tokenizer.json
+    /// (Hugging Face byte-level BPE) or tok&lt;vocab&gt;.bin / tokenizer.bin (llama2.c SentencePiece) beside the model.
     /// </summary>
     public static ServedModel Load(string path, string? tokenizerPath = null, string? name = null)
     {
@@ -37,9 +37,11 @@ public sealed class ServedModel
         else if (File.Exists(path)) { model = LlamaModel.FromLlama2c(Llama2cCheckpoint.Load(path)); dir = Path.GetDirectoryName(Path.GetFullPath(path))!; }
         else throw new FileNotFoundException($"model not found: {path}");
         int vocab = model.Config.VocabSize;
-        tokenizerPath ??= new[] { Path.Combine(dir, $"tok{vocab}.bin"), Path.Combine(dir, "tokenizer.bin") }.FirstOrDefault(File.Exists)
-            ?? throw new FileNotFoundException($"no tokenizer beside {path}: expected tok{vocab}.bin or tokenizer.bin (or pass one explicitly)");
-        var tokenizer = new SentencePieceBpeTokenizer(Llama2cTokenizerFile.Load(tokenizerPath, vocab));
+        tokenizerPath ??= new[] { Path.Combine(dir, "tokenizer.json"), Path.Combine(dir, $"tok{vocab}.bin"), Path.Combine(dir, "tokenizer.bin") }.FirstOrDefault(File.Exists)
+            ?? throw new FileNotFoundException($"no tokenizer beside {path}: expected tokenizer.json, tok{vocab}.bin or tokenizer.bin (or pass one explicitly)");
+        ITokenizer tokenizer = tokenizerPath.EndsWith(".json", StringComparison.OrdinalIgnoreCase)
+            ? HfBpeTokenizer.Load(tokenizerPath)
+            : new SentencePieceBpeTokenizer(Llama2cTokenizerFile.Load(tokenizerPath, vocab));
         name ??= Path.GetFileNameWithoutExtension(Path.TrimEndingDirectorySeparator(path));
         return new ServedModel(name, model, tokenizer);
     }

@@ -81,3 +81,37 @@ public static class Rand
         }
     }
 }
+
+/// <summary>
+/// Runs a script from tests/node with Node.js, where scripts/test.sh installed the pinned peer packages
+/// (tokenizers, TF.js, the openai client). Missing node_modules is a failure, not a skip.
+/// </summary>
+public static class Node
+{
+    public static string Directory
+    {
+        get
+        {
+            for (var d = new DirectoryInfo(AppContext.BaseDirectory); d != null; d = d.Parent)
+            {
+                string candidate = Path.Combine(d.FullName, "tests", "node");
+                if (File.Exists(Path.Combine(candidate, "package.json"))) return candidate;
+            }
+            throw new DirectoryNotFoundException("tests/node not found above the test binaries");
+        }
+    }
+
+    public static string Run(string script, params string[] args)
+    {
+        string dir = Directory;
+        if (!System.IO.Directory.Exists(Path.Combine(dir, "node_modules"))) throw new InvalidOperationException($"{dir}/node_modules is missing: run scripts/test.sh (it runs npm ci there)");
+        var psi = new ProcessStartInfo("node") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = dir };
+        psi.ArgumentList.Add(Path.Combine(dir, script));
+        foreach (string a in args) psi.ArgumentList.Add(a);
+        using var process = Process.Start(psi) ?? throw new InvalidOperationException("cannot start node");
+        Task<string> stdout = process.StandardOutput.ReadToEndAsync(), stderr = process.StandardError.ReadToEndAsync();
+        if (!process.WaitForExit(180_000)) { process.Kill(true); throw new TimeoutException($"node {script} ran over 180 s"); }
+        if (process.ExitCode != 0) throw new InvalidOperationException($"node {script} exited {process.ExitCode}:\n{stderr.Result}");
+        return stdout.Result;
+    }
+}
