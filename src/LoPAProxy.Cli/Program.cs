@@ -1,9 +1,19 @@
 using System.CommandLine;
 using LoPAProxy.Cli;
+using LoPAProxy.Engine.Formats;
 
 var root = new RootCommand("lopa — LoPA soft-prompt proxy, reference model server and adapter tools");
 root.Subcommands.Add(UpCommand.Create());
 root.Subcommands.Add(ServeModelCommand.Create());
 root.Subcommands.Add(GenerateCommand.Create());
 root.Subcommands.Add(EngineInfoCommand.Create());
-return root.Parse(args).Invoke();
+try
+{
+    return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+}
+catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or TensorFileException or InvalidOperationException or ArgumentException or IOException)
+{
+    // Expected failures (bad paths, bad files, bad values) are one line on stderr, not a stack trace.
+    Console.Error.WriteLine($"lopa: {e.Message}");
+    return 1;
+}

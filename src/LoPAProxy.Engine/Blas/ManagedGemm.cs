@@ -17,7 +17,7 @@ public sealed unsafe class ManagedGemm : GemmBackend
     internal const int MR = 8, NR = 32, KC = 256, MC = 128, NC = 2048;
     private const long ParallelThresholdFlops = 1L << 21;
     /// <summary>Below this many rows of C, B is streamed without packing (matrix-vector shapes).</summary>
-    public const int SmallM = 4;
+    public const int SmallM = 16;
 
     public override string Name => "managed";
 
@@ -65,40 +65,43 @@ public sealed unsafe class ManagedGemm : GemmBackend
             _a = a; _lda = lda; _b = b; _ldb = ldb; _c = c; _ldc = ldc;
         }
 
-        /// <summary>Columns [colStart, colEnd) of all m (&lt; MR) rows, without packing: dot products or row updates.</summary>
+        /// <summary>
+        /// Columns [colStart, colEnd) of all m (&lt; SmallM) rows without packing. B is streamed once: each of its
+        /// rows meets every (cached) row of A — dot products when B is transposed, row multiply-adds when not.
+        /// </summary>
         public void RunSmallM(int m, int colStart, int colEnd)
         {
             int cols = colEnd - colStart;
             if (cols <= 0) return;
-            float[]? rowBuffer = _transA ? new float[_k] : null;
+            // Rows of op(A), contiguous (copied when A is transposed).
+            var aRows = new float[m][];
             for (int i = 0; i < m; i++)
             {
-                var cRow = new Span<float>(_c + (long)i * _ldc + colStart, cols);
-                ReadOnlySpan<float> aRow;
-                if (_transA)
+                aRows[i] = new float[_k];
+                for (int p = 0; p < _k; p++) aRows[i][p] = _transA ? _a[(long)p * _lda + i] : _a[(long)i * _lda + p];
+            }
+            if (_transB)
+            {
+                for (int j = 0; j < cols; j++)
                 {
-                    for (int p = 0; p < _k; p++) rowBuffer![p] = _a[(long)p * _lda + i];
-                    aRow = rowBuffer;
-                }
-                else aRow = new ReadOnlySpan<float>(_a + (long)i * _lda, _k);
-
-                if (_transB)
-                {
-                    // op(B) column j is row j of B: contiguous dot products.
-                    for (int j = 0; j < cols; j++)
+                    var bRow = new ReadOnlySpan<float>(_b + (long)(colStart + j) * _ldb, _k);
+                    for (int i = 0; i < m; i++)
                     {
-                        float dot = TensorPrimitives.Dot(aRow, new ReadOnlySpan<float>(_b + (long)(colStart + j) * _ldb, _k));
-                        cRow[j] = _beta == 0f ? _alpha * dot : _beta * cRow[j] + _alpha * dot;
+                        float dot = TensorPrimitives.Dot(aRows[i], bRow);
+                        float* cij = _c + (long)i * _ldc + colStart + j;
+                        *cij = _beta == 0f ? _alpha * dot : _beta * *cij + _alpha * dot;
                     }
                 }
-                else
+                return;
+            }
+            for (int i = 0; i < m; i++) ScaleC(1, cols, _beta, new Span<float>(_c + (long)i * _ldc + colStart, cols), cols);
+            for (int p = 0; p < _k; p++)
+            {
+                var bRow = new ReadOnlySpan<float>(_b + (long)p * _ldb + colStart, cols);
+                for (int i = 0; i < m; i++)
                 {
-                    // c_row = beta·c_row + Σ_p (alpha·a_p) · B[p, cols]: contiguous multiply-adds over B's rows.
-                    ScaleC(1, cols, _beta, cRow, cols);
-                    for (int p = 0; p < _k; p++)
-                    {
-                        TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(_b + (long)p * _ldb + colStart, cols), _alpha * aRow[p], cRow, cRow);
-                    }
+                    var cRow = new Span<float>(_c + (long)i * _ldc + colStart, cols);
+                    TensorPrimitives.MultiplyAdd(bRow, _alpha * aRows[i][p], cRow, cRow);
                 }
             }
         }
@@ -249,6 +252,17 @@ public sealed unsafe class ManagedGemm : GemmBackend
             a += MR; b += NR;
         }
 
+        // The epilogue lives in its own method: with it inline the JIT spilled every accumulator on every iteration.
+        WriteTile(c, ldc, alpha, mr, nr, c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, c60, c61, c70, c71);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void WriteTile(float* c, int ldc, float alpha, int mr, int nr,
+        Vector512<float> c00, Vector512<float> c01, Vector512<float> c10, Vector512<float> c11,
+        Vector512<float> c20, Vector512<float> c21, Vector512<float> c30, Vector512<float> c31,
+        Vector512<float> c40, Vector512<float> c41, Vector512<float> c50, Vector512<float> c51,
+        Vector512<float> c60, Vector512<float> c61, Vector512<float> c70, Vector512<float> c71)
+    {
         bool full = mr == MR && nr == NR;
         float* tile = stackalloc float[MR * NR];
         float* dst = full ? c : tile;
