@@ -48,7 +48,7 @@ public sealed class ThroughputColumn : IColumn
     {
         var report = summary[benchmarkCase];
         if (report?.ResultStatistics == null) return "-";
-        var instance = (IWork)Activator.CreateInstance(benchmarkCase.Descriptor.Type)!;
+        if (Activator.CreateInstance(benchmarkCase.Descriptor.Type) is not IWork instance) return "-";
         foreach (var p in benchmarkCase.Parameters.Items)
             benchmarkCase.Descriptor.Type.GetProperty(p.Name)?.SetValue(instance, p.Value);
         var (amount, unit) = instance.Work();

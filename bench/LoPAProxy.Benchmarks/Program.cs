@@ -1,4 +1,7 @@
 using BenchmarkDotNet.Running;
 
 // dotnet run -c Release --project bench/LoPAProxy.Benchmarks -- --filter '*Gemm*'
+// dotnet run -c Release --project bench/LoPAProxy.Benchmarks -- compare use-lite|bert
+if (args is ["compare", var what]) return LoPAProxy.Benchmarks.PeerComparisons.Run(what);
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args, new LoPAProxy.Benchmarks.BenchConfig());
+return 0;

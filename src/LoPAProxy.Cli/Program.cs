@@ -6,12 +6,15 @@ var root = new RootCommand("lopa — LoPA soft-prompt proxy, reference model ser
 root.Subcommands.Add(UpCommand.Create());
 root.Subcommands.Add(ServeModelCommand.Create());
 root.Subcommands.Add(GenerateCommand.Create());
+root.Subcommands.Add(AdapterCommands.Create());
+root.Subcommands.Add(EncodeCommands.Encode());
+root.Subcommands.Add(EncodeCommands.Embed());
 root.Subcommands.Add(EngineInfoCommand.Create());
 try
 {
     return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
 }
-catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or TensorFileException or InvalidOperationException or ArgumentException or IOException)
+catch (Exception e) when (e is LoPAProxy.Core.Adapters.AdapterException or FileNotFoundException or DirectoryNotFoundException or TensorFileException or InvalidOperationException or ArgumentException or IOException)
 {
     // Expected failures (bad paths, bad files, bad values) are one line on stderr, not a stack trace.
     Console.Error.WriteLine($"lopa: {e.Message}");

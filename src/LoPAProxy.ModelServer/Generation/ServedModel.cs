@@ -32,16 +32,10 @@ public sealed class ServedModel
     public static ServedModel Load(string path, string? tokenizerPath = null, string? name = null)
     {
         LlamaModel model;
-        string dir;
-        if (Directory.Exists(path)) { model = LlamaModel.FromHuggingFace(path); dir = path; }
-        else if (File.Exists(path)) { model = LlamaModel.FromLlama2c(Llama2cCheckpoint.Load(path)); dir = Path.GetDirectoryName(Path.GetFullPath(path))!; }
+        if (Directory.Exists(path)) model = LlamaModel.FromHuggingFace(path);
+        else if (File.Exists(path)) model = LlamaModel.FromLlama2c(Llama2cCheckpoint.Load(path));
         else throw new FileNotFoundException($"model not found: {path}");
-        int vocab = model.Config.VocabSize;
-        tokenizerPath ??= new[] { Path.Combine(dir, "tokenizer.json"), Path.Combine(dir, $"tok{vocab}.bin"), Path.Combine(dir, "tokenizer.bin") }.FirstOrDefault(File.Exists)
-            ?? throw new FileNotFoundException($"no tokenizer beside {path}: expected tokenizer.json, tok{vocab}.bin or tokenizer.bin (or pass one explicitly)");
-        ITokenizer tokenizer = tokenizerPath.EndsWith(".json", StringComparison.OrdinalIgnoreCase)
-            ? HfBpeTokenizer.Load(tokenizerPath)
-            : new SentencePieceBpeTokenizer(Llama2cTokenizerFile.Load(tokenizerPath, vocab));
+        ITokenizer tokenizer = TokenizerFiles.ForModel(path, model.Config.VocabSize, tokenizerPath);
         name ??= Path.GetFileNameWithoutExtension(Path.TrimEndingDirectorySeparator(path));
         return new ServedModel(name, model, tokenizer);
     }

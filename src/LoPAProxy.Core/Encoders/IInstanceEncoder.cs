@@ -1,0 +1,48 @@
+namespace LoPAProxy.Core.Encoders;
+
+/// <summary>
+/// A frozen sentence encoder: instance text → x ∈ ℝ^h, the input of the soft-prompt generator.
+/// Implementations are thread-safe and deterministic (same text, same bytes).
+/// </summary>
+public interface IInstanceEncoder
+{
+    /// <summary>The name adapters refer to ("use-lite", "bert", "fm-mean").</summary>
+    string Name { get; }
+
+    /// <summary>h, the size of each output vector.</summary>
+    int Dim { get; }
+
+    /// <summary>Tokens an instance is cut to (documented per encoder).</summary>
+    int MaxTokens { get; }
+
+    /// <summary>Encodes each text into one row of <paramref name="output"/> [texts, Dim].</summary>
+    void Encode(IReadOnlyList<string> texts, Span<float> output, CancellationToken cancel = default);
+}
+
+/// <summary>What every encoder does to instance text first, so no input can crash or stall it.</summary>
+public static class InstanceText
+{
+    /// <summary>Characters kept before tokenising: far beyond any encoder's token limit, and bounds the work.</summary>
+    public const int MaxChars = 64 * 1024;
+
+    /// <summary>Unpaired surrogates become U+FFFD; text past <see cref="MaxChars"/> is cut (never inside a pair).</summary>
+    public static string Sanitize(string? text)
+    {
+        if (string.IsNullOrEmpty(text)) return "";
+        if (text.Length > MaxChars) text = text[..(char.IsHighSurrogate(text[MaxChars - 1]) ? MaxChars - 1 : MaxChars)];
+        System.Text.StringBuilder? sb = null;
+        for (int i = 0; i < text.Length; i++)
+        {
+            char c = text[i];
+            bool ok = !char.IsSurrogate(c) || (char.IsHighSurrogate(c) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]));
+            if (char.IsHighSurrogate(c) && ok) { sb?.Append(c).Append(text[i + 1]); i++; continue; }
+            if (!ok)
+            {
+                sb ??= new System.Text.StringBuilder(text, 0, i, text.Length);
+                sb.Append('\uFFFD');
+            }
+            else sb?.Append(c);
+        }
+        return sb?.ToString() ?? text;
+    }
+}
