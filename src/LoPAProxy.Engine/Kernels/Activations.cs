@@ -31,8 +31,30 @@ public static class Activations
     /// <summary>ReLU: max(x, 0).</summary>
     public static void Relu(ReadOnlySpan<float> src, Span<float> dst) => TensorPrimitives.Max(src, 0f, dst);
 
+    /// <summary>Above this many elements GELU splits its work across cores (it costs an exp and a division per element).</summary>
+    private const int ParallelFrom = 1 << 16;
+
     /// <summary>GELU: exact 0.5·x·(1 + erf(x/√2)), or PyTorch's approximate='tanh' form.</summary>
-    public static void Gelu(ReadOnlySpan<float> src, Span<float> dst, GeluForm form = GeluForm.Erf)
+    public static unsafe void Gelu(ReadOnlySpan<float> src, Span<float> dst, GeluForm form = GeluForm.Erf)
+    {
+        if (src.Length >= ParallelFrom && Environment.ProcessorCount > 1)
+        {
+            int parts = Environment.ProcessorCount, n = src.Length;
+            fixed (float* ps = src) fixed (float* pd = dst)
+            {
+                float* s = ps, d = pd;
+                Parallel.For(0, parts, i =>
+                {
+                    int lo = (int)((long)n * i / parts), hi = (int)((long)n * (i + 1) / parts);
+                    GeluRange(new ReadOnlySpan<float>(s + lo, hi - lo), new Span<float>(d + lo, hi - lo), form);
+                });
+            }
+            return;
+        }
+        GeluRange(src, dst, form);
+    }
+
+    private static void GeluRange(ReadOnlySpan<float> src, Span<float> dst, GeluForm form)
     {
         Span<float> t = stackalloc float[256];
         for (int i = 0; i < src.Length; i += t.Length)

@@ -219,7 +219,8 @@ public class KernelTests
     [InlineData(1, 1, 1, 1, 1, 4, false)]
     [InlineData(2, 3, 3, 4, 2, 8, true)]
     [InlineData(2, 1, 6, 8, 1, 16, true)]   // multi-query, one decode step
-    [InlineData(3, 5, 5, 6, 3, 5, false)]   // odd head dim, padding masks
+    [InlineData(3, 5, 5, 6, 3, 5, false)]   // odd head dim, padding masks (GEMM path)
+    [InlineData(2, 6, 9, 4, 2, 8, true)]    // causal block with a cache offset, grouped heads (GEMM path)
     public void Attention_matches_a_reference_with_grouped_heads_and_masks(int batch, int tq, int tk, int hq, int hkv, int d, bool causal)
     {
         var rng = new Random(batch * 100 + tq * 10 + hq);

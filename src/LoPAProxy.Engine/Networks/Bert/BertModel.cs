@@ -13,7 +13,8 @@ namespace LoPAProxy.Engine.Networks.Bert;
 /// </summary>
 public sealed class BertModel
 {
-    private sealed record Layer(float[] Q, float[] Qb, float[] K, float[] Kb, float[] V, float[] Vb, float[] O, float[] Ob,
+    // Qkv [3·hidden, hidden] stacks the query, key and value projections so one GEMM computes all three.
+    private sealed record Layer(float[] Qkv, float[] QkvB, float[] O, float[] Ob,
         float[] Ln1, float[] Ln1b, float[] I, float[] Ib, float[] Out, float[] Outb, float[] Ln2, float[] Ln2b);
 
     private readonly float[] _word, _position, _tokenType, _embLn, _embLnb;
@@ -61,9 +62,8 @@ public sealed class BertModel
         _layers = Enumerable.Range(0, c.NumHiddenLayers).Select(l =>
         {
             string p = $"encoder.layer.{l}.";
-            return new Layer(Get(p + "attention.self.query.weight", h, h), Get(p + "attention.self.query.bias", h),
-                Get(p + "attention.self.key.weight", h, h), Get(p + "attention.self.key.bias", h),
-                Get(p + "attention.self.value.weight", h, h), Get(p + "attention.self.value.bias", h),
+            float[] Stack(string part) => new[] { "query", "key", "value" }.SelectMany(m => Get(p + $"attention.self.{m}.{part}", part == "weight" ? new[] { h, h } : new[] { h })).ToArray();
+            return new Layer(Stack("weight"), Stack("bias"),
                 Get(p + "attention.output.dense.weight", h, h), Get(p + "attention.output.dense.bias", h),
                 Get(p + "attention.output.LayerNorm.weight", h), Get(p + "attention.output.LayerNorm.bias", h),
                 Get(p + "intermediate.dense.weight", inter, h), Get(p + "intermediate.dense.bias", inter),
@@ -98,14 +98,18 @@ public sealed class BertModel
             System.Numerics.Tensors.TensorPrimitives.Add(row, _tokenType.AsSpan(0, h), row);
         }
         Norms.LayerNorm(x, _embLn, _embLnb, x, h, Eps);
-        float[] q = new float[t * h], k = new float[t * h], v = new float[t * h], att = new float[t * h], tmp = new float[t * h], inter = new float[t * Intermediate];
+        float[] qkv = new float[t * 3 * h], q = new float[t * h], k = new float[t * h], v = new float[t * h], att = new float[t * h], tmp = new float[t * h], inter = new float[t * Intermediate];
         float scale = 1f / MathF.Sqrt(h / Heads);
         foreach (Layer l in _layers)
         {
-            Linear.Forward(x, t, h, l.Q, h, l.Qb, q, Gemm);
-            Linear.Forward(x, t, h, l.K, h, l.Kb, k, Gemm);
-            Linear.Forward(x, t, h, l.V, h, l.Vb, v, Gemm);
-            Attention.Forward(q, k, v, att, new Attention.Shape(1, t, t, Heads, Heads, h / Heads), scale, causal: false);
+            Linear.Forward(x, t, h, l.Qkv, 3 * h, l.QkvB, qkv, Gemm);
+            for (int p = 0; p < t; p++)
+            {
+                qkv.AsSpan(p * 3 * h, h).CopyTo(q.AsSpan(p * h));
+                qkv.AsSpan(p * 3 * h + h, h).CopyTo(k.AsSpan(p * h));
+                qkv.AsSpan(p * 3 * h + 2 * h, h).CopyTo(v.AsSpan(p * h));
+            }
+            Attention.Forward(q, k, v, att, new Attention.Shape(1, t, t, Heads, Heads, h / Heads), scale, causal: false, gemm: Gemm);
             Linear.Forward(att, t, h, l.O, h, l.Ob, tmp, Gemm);
             System.Numerics.Tensors.TensorPrimitives.Add(tmp, x, tmp);
             Norms.LayerNorm(tmp, l.Ln1, l.Ln1b, x, h, Eps);
