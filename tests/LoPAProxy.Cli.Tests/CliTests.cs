@@ -34,11 +34,33 @@ public class CliTests
     }
 
     [Fact]
-    public void Up_says_not_yet_and_fails_and_bad_arguments_are_reported()
+    public async Task Up_runs_the_whole_stack_prints_openai_settings_and_stops_on_sigterm()
     {
-        using var up = new LopaProcess("up");
-        Assert.Equal(3, up.WaitForExit());
-        Assert.Contains("not yet", up.Stderr);
+        string state = TempDir.Create();
+        using var up = new LopaProcess("up", "--port", "0", "--model-port", "0", "--state", state, "--model", Stories);
+        string baseUrl = up.WaitForLine(l => l.StartsWith("OPENAI_BASE_URL=", StringComparison.Ordinal))["OPENAI_BASE_URL=".Length..];
+        string key = up.WaitForLine(l => l.StartsWith("OPENAI_API_KEY=", StringComparison.Ordinal))["OPENAI_API_KEY=".Length..];
+        string model = up.WaitForLine(l => l.StartsWith("LOPA_MODEL=", StringComparison.Ordinal))["LOPA_MODEL=".Length..];
+        Assert.StartsWith("curl ", up.WaitForLine(l => l.StartsWith("curl ", StringComparison.Ordinal)));
+        using var client = new HttpClient();
+        client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", key);
+        using var response = await client.PostAsync(baseUrl + "/chat/completions", System.Net.Http.Json.JsonContent.Create(
+            new { model, messages = new[] { new { role = "user", content = "Tom had a red kite" } }, max_tokens = 8 }));
+        string body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.IsSuccessStatusCode, body);
+        // The server saw the demo adapter's 10 soft-prompt rows plus BOS and the message's tokens.
+        var tok = LoPAProxy.Engine.Tokenizers.SentencePieceBpeTokenizer.Load(SharedFiles.Path_("models", "stories260K", "tok512.bin"), 512);
+        Assert.Equal(10 + tok.Encode("Tom had a red kite", true, false).Length, JsonDocument.Parse(body).RootElement.GetProperty("usage").GetProperty("prompt_tokens").GetInt32());
+        using var unauthorised = await new HttpClient().GetAsync(baseUrl + "/models");
+        Assert.Equal(401, (int)unauthorised.StatusCode);
+        up.Terminate();
+        Assert.Equal(0, up.WaitForExit(30));
+        Assert.Contains("stopped.", up.Stdout);
+    }
+
+    [Fact]
+    public void Bad_arguments_are_reported()
+    {
         using var bad = new LopaProcess("generate", "--model", "/nonexistent/model.bin");
         Assert.NotEqual(0, bad.WaitForExit());
         Assert.StartsWith("lopa: model not found", bad.Stderr);

@@ -43,7 +43,7 @@ public class GeneratorTests
     };
 
     /// <summary>An adapter with non-trivial weights everywhere (random init has zero biases and tiny heads).</summary>
-    internal static LopaAdapter Random(AdapterConfig c, int seed)
+    public static LopaAdapter Random(AdapterConfig c, int seed)
     {
         var a = LopaAdapter.CreateRandom(c, seed);
         var rng = new Random(seed + 1);

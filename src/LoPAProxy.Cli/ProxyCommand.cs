@@ -1,0 +1,28 @@
+using System.CommandLine;
+using LoPAProxy.Proxy;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Hosting;
+
+namespace LoPAProxy.Cli;
+
+/// <summary>`lopa proxy --config proxy.json [--urls http://0.0.0.0:8080]`: the proxy alone, for deployments.</summary>
+internal static class ProxyCommand
+{
+    public static Command Create()
+    {
+        var config = new Option<string>("--config") { Description = "YARP ReverseProxy + LoPA configuration", DefaultValueFactory = _ => "proxy.json" };
+        var urls = new Option<string>("--urls") { Description = "addresses to listen on", DefaultValueFactory = _ => "http://127.0.0.1:8080" };
+        var command = new Command("proxy", "Run the LoPA proxy from a configuration file (environment variables override it: LoPA__Tenants__acme__ApiKeys__0=...)") { config, urls };
+        command.SetAction(async (p, cancel) =>
+        {
+            string path = Path.GetFullPath(p.GetValue(config)!);
+            if (!File.Exists(path)) throw new FileNotFoundException($"configuration not found: {path}");
+            IConfiguration configuration = new ConfigurationBuilder().AddJsonFile(path, optional: false).AddEnvironmentVariables().Build();
+            var app = ProxyApp.Build(configuration, p.GetValue(urls)!);
+            await app.StartAsync(cancel);
+            await app.WaitForShutdownAsync(cancel);
+            return 0;
+        });
+        return command;
+    }
+}

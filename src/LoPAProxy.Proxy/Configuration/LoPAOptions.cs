@@ -1,0 +1,68 @@
+using LoPAProxy.Core.Encoders;
+
+namespace LoPAProxy.Proxy.Configuration;
+
+/// <summary>The "LoPA" section of proxy.json (YARP's own "ReverseProxy" section sits beside it).</summary>
+public sealed class LoPAOptions
+{
+    /// <summary>Per YARP cluster id: how to talk to that backend.</summary>
+    public Dictionary<string, BackendOptions> Clusters { get; set; } = new();
+    /// <summary>Encoders to load at start-up (others load on first use).</summary>
+    public List<string> Encoders { get; set; } = new();
+    public EncoderPaths EncoderFiles { get; set; } = new();
+    public AdapterOptions Adapters { get; set; } = new();
+    /// <summary>Tenants and their API keys. Keys belong in a secret or the environment (LoPA__Tenants__acme__ApiKeys__0), never in a committed file.</summary>
+    public Dictionary<string, TenantOptions> Tenants { get; set; } = new();
+    public LimitOptions Limits { get; set; } = new();
+    /// <summary>Which text is the instance: "last-user" (default) or "all-user" (every user message, joined).</summary>
+    public string InstanceText { get; set; } = "last-user";
+    /// <summary>Log prompt text (off by default: it is tenant data).</summary>
+    public bool LogPromptText { get; set; }
+
+    public EncoderOptions ToEncoderOptions() => new()
+    {
+        UseLiteDirectory = EncoderFiles.UseLiteDirectory, BertDirectory = EncoderFiles.BertDirectory, FoundationModel = EncoderFiles.FoundationModel,
+    };
+}
+
+public sealed class BackendOptions
+{
+    /// <summary>vllm-chat | vllm-completions | sglang.</summary>
+    public string Dialect { get; set; } = "vllm-chat";
+    /// <summary>The model name the backend serves; requests are rewritten to it.</summary>
+    public string Model { get; set; } = "";
+    /// <summary>The backend model's hidden size d; adapters must match it.</summary>
+    public int HiddenSize { get; set; }
+    /// <summary>Model directory or file with the FM's tokenizer and input embeddings (full-sequence dialects).</summary>
+    public string? ModelPath { get; set; }
+    /// <summary>fp32 | bf16 | fp16: the soft prompt's dtype on the wire.</summary>
+    public string WireDType { get; set; } = "fp32";
+    /// <summary>vllm-chat: the prompt_embeds part goes "before" (default) or "after" the instance text.</summary>
+    public string EmbedsPosition { get; set; } = "before";
+}
+
+public sealed class EncoderPaths
+{
+    public string? UseLiteDirectory { get; set; }
+    public string? BertDirectory { get; set; }
+    public string? FoundationModel { get; set; }
+}
+
+public sealed class AdapterOptions
+{
+    /// <summary>Root of the per-tenant layout: {Directory}/{tenant}/{adapter}/ (adapter_config.json + adapter_model.safetensors).</summary>
+    public string Directory { get; set; } = "adapters";
+    /// <summary>Loaded adapters kept in memory (least recently used evicted).</summary>
+    public int CacheSize { get; set; } = 256;
+}
+
+public sealed class TenantOptions
+{
+    public List<string> ApiKeys { get; set; } = new();
+}
+
+public sealed class LimitOptions
+{
+    public long MaxBodyBytes { get; set; } = 4 << 20;
+    public int BackendTimeoutSeconds { get; set; } = 120;
+}

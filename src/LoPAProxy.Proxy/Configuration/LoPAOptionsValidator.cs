@@ -1,0 +1,42 @@
+using LoPAProxy.Core.Encoders;
+using Microsoft.Extensions.Options;
+
+namespace LoPAProxy.Proxy.Configuration;
+
+/// <summary>Start-up validation: every failure names the configuration key that is wrong.</summary>
+public sealed class LoPAOptionsValidator : IValidateOptions<LoPAOptions>
+{
+    // sglang (input_embeds on /generate) is designed in DESIGN.md §3 but not implemented yet: refused at start-up.
+    public static readonly string[] Dialects = { "vllm-chat", "vllm-completions" };
+
+    public ValidateOptionsResult Validate(string? name, LoPAOptions o)
+    {
+        var errors = new List<string>();
+        if (o.Clusters.Count == 0) errors.Add("LoPA:Clusters: at least one backend cluster is required");
+        foreach (var (id, c) in o.Clusters)
+        {
+            string key = $"LoPA:Clusters:{id}";
+            if (!Dialects.Contains(c.Dialect)) errors.Add($"{key}:Dialect: '{c.Dialect}' is not one of {string.Join(", ", Dialects)}");
+            if (string.IsNullOrWhiteSpace(c.Model)) errors.Add($"{key}:Model: the backend's model name is required");
+            if (c.HiddenSize <= 0) errors.Add($"{key}:HiddenSize: must be positive");
+            if (c.WireDType is not ("fp32" or "bf16" or "fp16")) errors.Add($"{key}:WireDType: '{c.WireDType}' is not fp32, bf16 or fp16");
+            if (c.EmbedsPosition is not ("before" or "after")) errors.Add($"{key}:EmbedsPosition: '{c.EmbedsPosition}' is not before or after");
+            if (c.Dialect is "vllm-completions" or "sglang" && string.IsNullOrWhiteSpace(c.ModelPath))
+                errors.Add($"{key}:ModelPath: the {c.Dialect} dialect sends the whole sequence as embeddings and needs the model's tokenizer and embedding table");
+        }
+        foreach (string e in o.Encoders)
+            if (!EncoderFactory.Names.Contains(e)) errors.Add($"LoPA:Encoders: unknown encoder '{e}' ({string.Join(", ", EncoderFactory.Names)})");
+        if (string.IsNullOrWhiteSpace(o.Adapters.Directory)) errors.Add("LoPA:Adapters:Directory: required");
+        if (o.Adapters.CacheSize < 1) errors.Add("LoPA:Adapters:CacheSize: must be at least 1");
+        foreach (var (tenant, t) in o.Tenants)
+        {
+            if (!Tenancy.Names.IsValid(tenant)) errors.Add($"LoPA:Tenants:{tenant}: tenant names are 1–64 of [A-Za-z0-9._-]");
+            for (int i = 0; i < t.ApiKeys.Count; i++)
+                if (t.ApiKeys[i].Length < 16) errors.Add($"LoPA:Tenants:{tenant}:ApiKeys:{i}: keys must be at least 16 characters");
+        }
+        if (o.Limits.MaxBodyBytes < 1024) errors.Add("LoPA:Limits:MaxBodyBytes: must be at least 1024");
+        if (o.Limits.BackendTimeoutSeconds < 1) errors.Add("LoPA:Limits:BackendTimeoutSeconds: must be at least 1");
+        if (o.InstanceText is not ("last-user" or "all-user")) errors.Add($"LoPA:InstanceText: '{o.InstanceText}' is not last-user or all-user");
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+}

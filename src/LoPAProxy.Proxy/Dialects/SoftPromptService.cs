@@ -1,0 +1,45 @@
+using System.Diagnostics;
+using LoPAProxy.Core.Adapters;
+using LoPAProxy.Core.Generation;
+using LoPAProxy.Engine.Formats.Torch;
+using LoPAProxy.Engine.Tensors;
+using LoPAProxy.Proxy.Tenancy;
+
+namespace LoPAProxy.Proxy.Dialects;
+
+/// <summary>Timings the request log reports.</summary>
+public sealed class SoftPromptTimings
+{
+    public double EncoderMs { get; set; }
+    public double GeneratorMs { get; set; }
+}
+
+/// <summary>Instance texts → encoder → adapter's generator → Z [texts, m, d].</summary>
+public sealed class SoftPromptService(EncoderPool encoders)
+{
+    public float[] Compute(SoftPromptGenerator generator, IReadOnlyList<string> texts, SoftPromptTimings timings, CancellationToken cancel)
+    {
+        AdapterConfig c = generator.Adapter.Config;
+        var x = Array.Empty<float>();
+        var sw = Stopwatch.StartNew();
+        if (c.UsesEncoder)
+        {
+            var encoder = encoders.Get(c.Encoder!);
+            x = new float[texts.Count * encoder.Dim];
+            encoder.Encode(texts, x, cancel);
+        }
+        timings.EncoderMs += sw.Elapsed.TotalMilliseconds;
+        sw.Restart();
+        cancel.ThrowIfCancellationRequested();
+        var z = new float[texts.Count * generator.Rows * generator.TokenDim];
+        generator.Generate(x, texts.Count, z, generator.NewWorkspace());
+        timings.GeneratorMs += sw.Elapsed.TotalMilliseconds;
+        return z;
+    }
+
+    /// <summary>rows [count, d] as the base64 of torch.save in the wire dtype: exactly what vLLM decodes.</summary>
+    public static string Base64(ReadOnlySpan<float> rows, int count, int d, DType wire) =>
+        Convert.ToBase64String(TorchFile.SaveTensor(Tensor.FromArray(rows.ToArray(), count, d), wire));
+
+    public static DType WireType(string name) => name switch { "bf16" => DType.BF16, "fp16" => DType.F16, _ => DType.F32 };
+}

@@ -1,0 +1,98 @@
+using LoPAProxy.ModelServer.OpenAi;
+using LoPAProxy.Proxy.Configuration;
+using LoPAProxy.Proxy.Dialects;
+using LoPAProxy.Proxy.Pipeline;
+using LoPAProxy.Proxy.Tenancy;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Serilog;
+using Yarp.ReverseProxy;
+using Yarp.ReverseProxy.Configuration;
+using Yarp.ReverseProxy.Forwarder;
+
+namespace LoPAProxy.Proxy;
+
+/// <summary>Hosting: AddLoPA() registers the LoPA services; MapLoPAProxy() maps health checks and YARP with the LoPA step.</summary>
+public static class ProxyApp
+{
+    public static IServiceCollection AddLoPA(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptions<LoPAOptions>().Bind(configuration.GetSection("LoPA")).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<LoPAOptions>, LoPAOptionsValidator>();
+        services.AddSingleton<TenantKeys>();
+        services.AddSingleton<AdapterCatalog>();
+        services.AddSingleton<EncoderPool>();
+        services.AddSingleton<SoftPromptService>();
+        services.AddSingleton(sp => new DialectRewriter(sp.GetRequiredService<SoftPromptService>(), sp.GetRequiredService<IOptions<LoPAOptions>>().Value));
+        services.AddReverseProxy().LoadFromConfig(configuration.GetSection("ReverseProxy")).AddConfigFilter<BackendTimeoutFilter>();
+        services.AddHttpClient("readiness").ConfigureHttpClient(c => c.Timeout = TimeSpan.FromSeconds(3));
+        return services;
+    }
+
+    public static WebApplication MapLoPAProxy(this WebApplication app)
+    {
+        app.UseMiddleware<RequestLogMiddleware>();
+        app.MapGet("/healthz", () => Results.Ok(new { status = "ok" }));
+        app.MapGet("/readyz", async (EncoderPool encoders, IProxyStateLookup state, IHttpClientFactory http) =>
+        {
+            bool encodersReady = encoders.AllLoaded;
+            var backends = new Dictionary<string, bool>();
+            foreach (var cluster in state.GetClusters())
+                foreach (var destination in cluster.Destinations.Values)
+                {
+                    string address = destination.Model.Config.Address;
+                    bool up;
+                    try { up = (int)(await http.CreateClient("readiness").GetAsync(address.TrimEnd('/') + "/v1/models")).StatusCode < 500; }
+                    catch (Exception) { up = false; }
+                    backends[$"{cluster.ClusterId}:{destination.DestinationId}"] = up;
+                }
+            bool ready = encodersReady && backends.Count > 0 && backends.Values.All(v => v);
+            return Results.Json(new { ready, encoders = encodersReady, backends }, statusCode: ready ? 200 : 503);
+        });
+        app.MapReverseProxy(pipeline => pipeline.UseMiddleware<LoPAMiddleware>());
+        app.MapFallback((HttpContext h) => ApiException.WriteAsync(h.Response, 404, $"no route for {h.Request.Method} {h.Request.Path}", "not_found_error", null, "route_not_found"));
+        return app;
+    }
+
+    /// <summary>A ready-to-run proxy: configuration (proxy.json + environment), Serilog JSON logs, body limit, graceful shutdown.</summary>
+    public static WebApplication Build(IConfiguration configuration, string urls)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Configuration.AddConfiguration(configuration);
+        builder.WebHost.UseUrls(urls);
+        long maxBody = configuration.GetValue<long?>("LoPA:Limits:MaxBodyBytes") ?? new LimitOptions().MaxBodyBytes;
+        builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = maxBody);
+        builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = TimeSpan.FromSeconds(30)); // drain in-flight streams
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSerilog(new LoggerConfiguration()
+            .MinimumLevel.Information()
+            .MinimumLevel.Override("Microsoft", Serilog.Events.LogEventLevel.Warning)
+            .MinimumLevel.Override("Yarp", Serilog.Events.LogEventLevel.Warning)
+            .WriteTo.Console(new Serilog.Formatting.Json.JsonFormatter(renderMessage: true))
+            .CreateLogger(), dispose: true);
+        builder.Services.AddLoPA(configuration);
+        var app = builder.Build();
+        app.MapLoPAProxy();
+        var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("LoPAProxy");
+        app.Services.GetRequiredService<EncoderPool>().Preload((name, e) => log.LogError(e, "encoder {Encoder} failed to load", name));
+        return app;
+    }
+}
+
+/// <summary>Applies LoPA:Limits:BackendTimeoutSeconds to every cluster that sets no ActivityTimeout of its own.</summary>
+public sealed class BackendTimeoutFilter(IOptions<LoPAOptions> options) : IProxyConfigFilter
+{
+    public ValueTask<ClusterConfig> ConfigureClusterAsync(ClusterConfig cluster, CancellationToken cancel) =>
+        ValueTask.FromResult(cluster.HttpRequest?.ActivityTimeout is not null ? cluster : cluster with
+        {
+            HttpRequest = (cluster.HttpRequest ?? new ForwarderRequestConfig()) with { ActivityTimeout = TimeSpan.FromSeconds(options.Value.Limits.BackendTimeoutSeconds) },
+        });
+
+    public ValueTask<RouteConfig> ConfigureRouteAsync(RouteConfig route, ClusterConfig? cluster, CancellationToken cancel) => ValueTask.FromResult(route);
+}

@@ -1,0 +1,53 @@
+using LoPAProxy.Core.Adapters;
+using LoPAProxy.Core.Generation;
+using LoPAProxy.Proxy.Configuration;
+using Microsoft.Extensions.Options;
+
+namespace LoPAProxy.Proxy.Tenancy;
+
+/// <summary>
+/// A tenant's adapters from the per-tenant directory layout {root}/{tenant}/{adapter}/, loaded on first use and
+/// kept in a bounded least-recently-used cache (a changed adapter directory is reloaded: its files' write times
+/// are part of the key). Another tenant's adapter is simply not found: the lookup path starts at the caller's tenant.
+/// </summary>
+public sealed class AdapterCatalog(IOptions<LoPAOptions> options)
+{
+    private readonly object _gate = new();
+    private readonly LinkedList<(string Key, DateTime Stamp, SoftPromptGenerator Generator)> _lru = new();
+    private readonly Dictionary<string, LinkedListNode<(string Key, DateTime Stamp, SoftPromptGenerator Generator)>> _index = new(StringComparer.Ordinal);
+
+    public int Count { get { lock (_gate) return _lru.Count; } }
+
+    /// <summary>The generator for tenant/adapter, or null when the tenant has no such adapter.</summary>
+    /// <exception cref="AdapterException">the adapter exists but is broken.</exception>
+    public SoftPromptGenerator? Find(string tenant, string adapter)
+    {
+        if (!Names.IsValid(tenant) || !Names.IsValid(adapter)) return null;
+        string dir = Path.Combine(options.Value.Adapters.Directory, tenant, adapter);
+        string config = Path.Combine(dir, LopaAdapter.ConfigFile), weights = Path.Combine(dir, LopaAdapter.WeightsFile);
+        if (!File.Exists(config) || !File.Exists(weights)) return null;
+        DateTime stamp = new[] { File.GetLastWriteTimeUtc(config), File.GetLastWriteTimeUtc(weights) }.Max();
+        string key = tenant + "/" + adapter;
+        lock (_gate)
+        {
+            if (_index.TryGetValue(key, out var node) && node.Value.Stamp == stamp)
+            {
+                _lru.Remove(node);
+                _lru.AddFirst(node);
+                return node.Value.Generator;
+            }
+        }
+        var generator = new SoftPromptGenerator(LopaAdapter.Load(dir));
+        lock (_gate)
+        {
+            if (_index.Remove(key, out var stale)) _lru.Remove(stale);
+            _index[key] = _lru.AddFirst((key, stamp, generator));
+            while (_lru.Count > options.Value.Adapters.CacheSize)
+            {
+                _index.Remove(_lru.Last!.Value.Key);
+                _lru.RemoveLast();
+            }
+        }
+        return generator;
+    }
+}

@@ -1,0 +1,126 @@
+using System.Collections.Concurrent;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using LoPAProxy.Core.Adapters;
+using LoPAProxy.Engine.Tests.Support;
+using LoPAProxy.ModelServer;
+using LoPAProxy.ModelServer.Generation;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Configuration;
+
+namespace LoPAProxy.Proxy.Tests;
+
+/// <summary>
+/// Real processes' worth of servers on 127.0.0.1: the reference model server (stories260K), a capture backend that
+/// records what the proxy forwards (and can stall), and the proxy in front of them, configured like proxy.json.
+/// Tenants: acme (adapters "story" on fm-mean, "narrow" with the wrong hidden size) and globex ("secret").
+/// </summary>
+public sealed class ProxyFixture : IAsyncLifetime
+{
+    public const string AcmeKey = "acme-key-0123456789abcdef", GlobexKey = "globex-key-0123456789abcdef";
+    public static readonly Lazy<ServedModel> Stories = new(() => ServedModel.Load(SharedFiles.Path_("models", "stories260K", "stories260K.bin")));
+
+    public WebApplication Reference { get; private set; } = null!;
+    public WebApplication Capture { get; private set; } = null!;
+    public WebApplication Proxy { get; private set; } = null!;
+    public HttpClient Direct { get; private set; } = null!;
+    public string ProxyUrl { get; private set; } = "";
+    public string AdaptersDir { get; } = TempDir.Create();
+    public ConcurrentDictionary<string, string> Captured { get; } = new();
+    public int CaptureDelayMs { get; set; }
+
+    public async Task InitializeAsync()
+    {
+        Reference = ModelServerApp.Build(new ModelServerOptions { ModelPath = "unused", Port = 0 }, Stories.Value);
+        await Reference.StartAsync();
+        Capture = BuildCapture();
+        await Capture.StartAsync();
+        string model = SharedFiles.Path_("models", "stories260K", "stories260K.bin");
+        MakeAdapter("acme", "story", 64);
+        MakeAdapter("acme", "narrow", 32);
+        MakeAdapter("globex", "secret", 64);
+        var settings = new Dictionary<string, string?>
+        {
+            ["ReverseProxy:Routes:chat:ClusterId"] = "chat", ["ReverseProxy:Routes:chat:Match:Path"] = "/v1/chat/completions",
+            ["ReverseProxy:Routes:completions:ClusterId"] = "completions", ["ReverseProxy:Routes:completions:Match:Path"] = "/v1/completions",
+            ["ReverseProxy:Routes:models:ClusterId"] = "chat", ["ReverseProxy:Routes:models:Match:Path"] = "/v1/models",
+            ["ReverseProxy:Routes:capture:ClusterId"] = "capture", ["ReverseProxy:Routes:capture:Match:Path"] = "/capture/{**rest}",
+            ["ReverseProxy:Routes:capture:Transforms:0:PathRemovePrefix"] = "/capture",
+            ["ReverseProxy:Routes:dead:ClusterId"] = "dead", ["ReverseProxy:Routes:dead:Match:Path"] = "/dead/{**rest}",
+            ["ReverseProxy:Routes:dead:Transforms:0:PathRemovePrefix"] = "/dead",
+            ["ReverseProxy:Clusters:chat:Destinations:d1:Address"] = Reference.Urls.First(),
+            ["ReverseProxy:Clusters:completions:Destinations:d1:Address"] = Reference.Urls.First(),
+            ["ReverseProxy:Clusters:capture:Destinations:d1:Address"] = Capture.Urls.First(),
+            ["ReverseProxy:Clusters:dead:Destinations:d1:Address"] = "http://127.0.0.1:9", // discard port: nothing listens
+            ["LoPA:Clusters:chat:Dialect"] = "vllm-chat", ["LoPA:Clusters:chat:Model"] = "stories260K", ["LoPA:Clusters:chat:HiddenSize"] = "64",
+            ["LoPA:Clusters:completions:Dialect"] = "vllm-completions", ["LoPA:Clusters:completions:Model"] = "stories260K",
+            ["LoPA:Clusters:completions:HiddenSize"] = "64", ["LoPA:Clusters:completions:ModelPath"] = model,
+            ["LoPA:Clusters:capture:Dialect"] = "vllm-chat", ["LoPA:Clusters:capture:Model"] = "stories260K", ["LoPA:Clusters:capture:HiddenSize"] = "64",
+            ["LoPA:Clusters:dead:Dialect"] = "vllm-chat", ["LoPA:Clusters:dead:Model"] = "stories260K", ["LoPA:Clusters:dead:HiddenSize"] = "64",
+            ["LoPA:Encoders:0"] = "fm-mean", ["LoPA:EncoderFiles:FoundationModel"] = model,
+            ["LoPA:Adapters:Directory"] = AdaptersDir, ["LoPA:Adapters:CacheSize"] = "2",
+            ["LoPA:Tenants:acme:ApiKeys:0"] = AcmeKey, ["LoPA:Tenants:globex:ApiKeys:0"] = GlobexKey,
+            ["LoPA:Limits:MaxBodyBytes"] = "65536", ["LoPA:Limits:BackendTimeoutSeconds"] = "2",
+        };
+        IConfiguration config = new ConfigurationBuilder().AddInMemoryCollection(settings).Build();
+        Proxy = ProxyApp.Build(config, "http://127.0.0.1:0");
+        await Proxy.StartAsync();
+        ProxyUrl = Proxy.Urls.First();
+        Direct = new HttpClient { BaseAddress = new Uri(Reference.Urls.First()) };
+    }
+
+    private void MakeAdapter(string tenant, string name, int d)
+    {
+        var config = new AdapterConfig { NumVirtualTokens = 4, TokenDim = d, Rank = 2, HiddenSize = 16, Encoder = "fm-mean", EncoderDim = 64, BaseModel = "stories260K" };
+        LoPAProxy.Core.Tests.GeneratorTests.Random(config, tenant.Length * 31 + d).SaveDirectory(Path.Combine(AdaptersDir, tenant, name));
+    }
+
+    private WebApplication BuildCapture()
+    {
+        var b = WebApplication.CreateSlimBuilder();
+        b.WebHost.UseUrls("http://127.0.0.1:0");
+        var app = b.Build();
+        app.MapPost("/{**path}", async (HttpContext h) =>
+        {
+            string body = await new StreamReader(h.Request.Body).ReadToEndAsync();
+            Captured[h.Request.Path.Value!] = body;
+            if (CaptureDelayMs > 0) await Task.Delay(CaptureDelayMs, h.RequestAborted);
+            return Results.Json(new { id = "x", @object = "chat.completion", choices = new[] { new { index = 0, message = new { role = "assistant", content = "captured" }, finish_reason = "stop" } } });
+        });
+        return app;
+    }
+
+    public HttpClient Client(string? key)
+    {
+        var c = new HttpClient { BaseAddress = new Uri(ProxyUrl), Timeout = TimeSpan.FromSeconds(60) };
+        if (key != null) c.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
+        return c;
+    }
+
+    public async Task<(int Status, JsonElement Body)> Post(string? key, string path, object body, string? adapterHeader = null)
+    {
+        using var c = Client(key);
+        var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = JsonContent.Create(body) };
+        if (adapterHeader != null) request.Headers.Add("X-LoPA-Adapter", adapterHeader);
+        using var response = await c.SendAsync(request);
+        string text = await response.Content.ReadAsStringAsync();
+        return ((int)response.StatusCode, text.Length == 0 ? default : JsonDocument.Parse(text).RootElement.Clone());
+    }
+
+    public async Task<(int Status, string Text)> PostRaw(string? key, string path, string body)
+    {
+        using var c = Client(key);
+        using var response = await c.PostAsync(path, new StringContent(body, Encoding.UTF8, "application/json"));
+        return ((int)response.StatusCode, await response.Content.ReadAsStringAsync());
+    }
+
+    public async Task DisposeAsync()
+    {
+        Direct.Dispose();
+        foreach (var app in new[] { Proxy, Capture, Reference }) { await app.StopAsync(); await app.DisposeAsync(); }
+    }
+}

@@ -1,0 +1,147 @@
+using System.Globalization;
+using System.Net.Http.Json;
+using System.Text.Json;
+using LoPAProxy.Core.Adapters;
+using LoPAProxy.Core.Encoders;
+using LoPAProxy.Core.Generation;
+using LoPAProxy.Engine.Formats.Torch;
+using LoPAProxy.Engine.Tensors;
+using LoPAProxy.Engine.Tests.Support;
+
+namespace LoPAProxy.Proxy.Tests;
+
+public class ProxyRequestTests(ProxyFixture f) : IClassFixture<ProxyFixture>
+{
+    private static string Text(JsonElement body) => body.GetProperty("choices")[0].TryGetProperty("message", out var m) ? m.GetProperty("content").GetString()! : body.GetProperty("choices")[0].GetProperty("text").GetString()!;
+
+    /// <summary>Z for an instance, computed the way `lopa encode` does (adapter from disk, fm-mean encoder).</summary>
+    private float[] ExpectedZ(string tenant, string adapter, string instance)
+    {
+        var a = LopaAdapter.Load(Path.Combine(f.AdaptersDir, tenant, adapter));
+        var encoder = EncoderFactory.Create("fm-mean", new EncoderOptions { FoundationModel = SharedFiles.Path_("models", "stories260K", "stories260K.bin") });
+        var x = new float[encoder.Dim];
+        encoder.Encode(new[] { instance }, x);
+        return new SoftPromptGenerator(a).Generate(x, 1);
+    }
+
+    [Fact]
+    public async Task A_request_without_an_adapter_passes_through_untouched()
+    {
+        var request = new { model = "stories260K", messages = new[] { new { role = "user", content = "Tom had a red kite" } }, max_tokens = 10, temperature = 0 };
+        var (status, viaProxy) = await f.Post(ProxyFixture.AcmeKey, "/v1/chat/completions", request);
+        Assert.Equal(200, status);
+        var direct = await (await f.Direct.PostAsJsonAsync("/v1/chat/completions", request)).Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal(Text(direct), Text(viaProxy));
+        var (_, _) = await f.Post(ProxyFixture.AcmeKey, "/capture/v1/chat/completions", new { model = "stories260K", messages = new[] { new { role = "user", content = "hi" } } });
+        using var doc = JsonDocument.Parse(f.Captured["/v1/chat/completions"]);
+        Assert.Equal("hi", doc.RootElement.GetProperty("messages")[0].GetProperty("content").GetString());
+        using var models = f.Client(ProxyFixture.AcmeKey);
+        Assert.Contains("stories260K", await models.GetStringAsync("/v1/models"));
+    }
+
+    [Fact]
+    public async Task The_forwarded_body_decodes_as_vllm_decodes_it_to_the_adapters_soft_prompt()
+    {
+        const string instance = "Lily and Ben went to the park <prompt_embeds> today";
+        var (status, _) = await f.Post(ProxyFixture.AcmeKey, "/capture/v1/chat/completions",
+            new { model = "stories260K:story", messages = new object[] { new { role = "system", content = "Be kind." }, new { role = "user", content = instance } }, max_tokens = 5 });
+        Assert.Equal(200, status);
+        string forwarded = f.Captured["/v1/chat/completions"];
+        using var doc = JsonDocument.Parse(forwarded);
+        JsonElement root = doc.RootElement;
+        Assert.Equal("stories260K", root.GetProperty("model").GetString());
+        JsonElement parts = root.GetProperty("messages")[1].GetProperty("content");
+        Assert.Equal("prompt_embeds", parts[0].GetProperty("type").GetString());
+        Assert.Equal("text", parts[1].GetProperty("type").GetString());
+        Assert.DoesNotContain("<prompt_embeds>", parts[1].GetProperty("text").GetString(), StringComparison.Ordinal); // neutralised (vLLM checks ordinally)
+        // vLLM's decode: strict base64 → torch.load(weights_only=True) → squeeze → hidden size check.
+        string file = Path.Combine(TempDir.Create(), "body.json");
+        File.WriteAllText(file, forwarded);
+        string[] decoded = PyTorch.Run("""
+            import sys, json, base64, binascii, io, torch
+            body = json.load(open(sys.argv[1]))
+            data = [p for p in body['messages'][1]['content'] if p['type'] == 'prompt_embeds'][0]['data']
+            raw = binascii.a2b_base64(data.encode(), strict_mode=True) if sys.version_info >= (3, 11) else base64.b64decode(data, validate=True)
+            t = torch.load(io.BytesIO(raw), weights_only=True, map_location='cpu')
+            if t.dim() == 3: t = t.squeeze(0)
+            assert t.dim() == 2 and t.shape[1] == 64, t.shape
+            print(str(t.dtype), list(t.shape))
+            print(' '.join(repr(float(v)) for v in t.flatten()))
+            """, file).Trim().Split('\n');
+        Assert.Equal("torch.float32 [4, 64]", decoded[0]);
+        float[] fromVllm = decoded[1].Split(' ').Select(s => float.Parse(s, CultureInfo.InvariantCulture)).ToArray();
+        // The instance is the user text as sent (before neutralising), exactly what `lopa encode --text` would get.
+        Assert.Equal(ExpectedZ("acme", "story", instance.Replace("<prompt_embeds>", "<prompt_embeds\u200B>")), fromVllm);
+    }
+
+    [Fact]
+    public async Task Chat_through_the_reference_server_with_an_adapter_by_model_suffix_or_header()
+    {
+        var bySuffix = new { model = "stories260K:story", messages = new[] { new { role = "user", content = "Tom had a red kite" } }, max_tokens = 12, temperature = 0 };
+        var (s1, a) = await f.Post(ProxyFixture.AcmeKey, "/v1/chat/completions", bySuffix);
+        var (s2, b) = await f.Post(ProxyFixture.AcmeKey, "/v1/chat/completions", bySuffix with { model = "stories260K" }, adapterHeader: "story");
+        Assert.Equal((200, 200), (s1, s2));
+        Assert.Equal(Text(a), Text(b));
+        // The server saw 4 soft-prompt rows more than the plain conversation.
+        var (_, plain) = await f.Post(ProxyFixture.AcmeKey, "/v1/chat/completions", bySuffix with { model = "stories260K" });
+        Assert.Equal(plain.GetProperty("usage").GetProperty("prompt_tokens").GetInt32() + 4, a.GetProperty("usage").GetProperty("prompt_tokens").GetInt32());
+    }
+
+    [Fact]
+    public async Task Completions_send_the_whole_sequence_as_embeddings()
+    {
+        var (status, viaProxy) = await f.Post(ProxyFixture.AcmeKey, "/v1/completions", new { model = "stories260K:story", prompt = "Tom had a red kite", max_tokens = 12, temperature = 0 });
+        Assert.Equal(200, status);
+        // The same request made by hand: [Z ; embedding rows of BOS + prompt tokens].
+        var stories = ProxyFixture.Stories.Value;
+        int[] ids = stories.Tokenizer.Encode("Tom had a red kite", true, false);
+        float[] z = ExpectedZ("acme", "story", "Tom had a red kite");
+        float[] rows = z.Concat(stories.Generator.EmbedTokens(ids)).ToArray();
+        string b64 = Convert.ToBase64String(TorchFile.SaveTensor(Tensor.FromArray(rows, 4 + ids.Length, 64)));
+        var direct = await (await f.Direct.PostAsJsonAsync("/v1/completions", new { prompt_embeds = b64, max_tokens = 12, temperature = 0 })).Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal(Text(direct), Text(viaProxy));
+        Assert.Equal(4 + ids.Length, viaProxy.GetProperty("usage").GetProperty("prompt_tokens").GetInt32());
+    }
+
+    [Fact]
+    public async Task Streams_arrive_chunk_by_chunk_and_end_with_done()
+    {
+        using var c = f.Client(ProxyFixture.AcmeKey);
+        var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions")
+        {
+            Content = JsonContent.Create(new { model = "stories260K:story", messages = new[] { new { role = "user", content = "Once upon a time" } }, max_tokens = 20, temperature = 0, stream = true }),
+        };
+        using var response = await c.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        Assert.Equal(200, (int)response.StatusCode);
+        Assert.Equal("text/event-stream", response.Content.Headers.ContentType?.MediaType);
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+        var events = new List<string>();
+        while (await reader.ReadLineAsync() is { } line) if (line.StartsWith("data: ", StringComparison.Ordinal)) events.Add(line[6..]);
+        Assert.Equal("[DONE]", events[^1]);
+        Assert.True(events.Count > 10, $"{events.Count} events");
+    }
+
+    [Fact]
+    public async Task The_official_openai_client_works_unmodified()
+    {
+        var psi = new System.Diagnostics.ProcessStartInfo("node", Path.Combine(Node.Directory, "openai-client.mjs"))
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = Node.Directory,
+        };
+        psi.Environment["OPENAI_BASE_URL"] = f.ProxyUrl + "/v1";
+        psi.Environment["OPENAI_API_KEY"] = ProxyFixture.AcmeKey;
+        psi.Environment["LOPA_MODEL"] = "stories260K:story";
+        using var node = System.Diagnostics.Process.Start(psi)!;
+        Task<string> stdout = node.StandardOutput.ReadToEndAsync(), stderr = node.StandardError.ReadToEndAsync();
+        Assert.True(node.WaitForExit(120_000), "node timed out");
+        Assert.True(node.ExitCode == 0, await stderr);
+        using var doc = JsonDocument.Parse(await stdout);
+        JsonElement r = doc.RootElement;
+        Assert.False(string.IsNullOrEmpty(r.GetProperty("chat").GetString()));
+        Assert.False(string.IsNullOrEmpty(r.GetProperty("completion").GetString()));
+        Assert.True(r.GetProperty("chunks").GetInt32() > 3);
+        Assert.False(string.IsNullOrEmpty(r.GetProperty("streamed").GetString()));
+        Assert.Equal(401, r.GetProperty("error").GetProperty("status").GetInt32());
+        Assert.Equal("invalid_api_key", r.GetProperty("error").GetProperty("code").GetString());
+    }
+}
