@@ -16,15 +16,16 @@ internal static class ServeModelCommand
         var concurrent = new Option<int>("--max-concurrent") { Description = "generations at once", DefaultValueFactory = _ => Environment.ProcessorCount };
         var queued = new Option<int>("--max-queued") { Description = "requests waiting before 503", DefaultValueFactory = _ => 64 };
         var template = new Option<string>("--chat-template") { Description = "plain | llama2", DefaultValueFactory = _ => "plain" };
+        var delay = new Option<int>("--delay-per-token-ms") { Description = "simulate a slower model (load tests)", DefaultValueFactory = _ => 0 };
         var command = new Command("serve-model", "Serve a Llama-family model over an OpenAI-compatible API that accepts prompt_embeds as vLLM does")
-            { model, tokenizer, name, host, port, concurrent, queued, template };
+            { model, tokenizer, name, host, port, concurrent, queued, template, delay };
         command.SetAction(parse =>
         {
             var options = new ModelServerOptions
             {
                 ModelPath = parse.GetValue(model)!, TokenizerPath = parse.GetValue(tokenizer), ModelName = parse.GetValue(name),
                 Host = parse.GetValue(host)!, Port = parse.GetValue(port), MaxConcurrent = parse.GetValue(concurrent),
-                MaxQueued = parse.GetValue(queued), ChatTemplate = parse.GetValue(template)!,
+                MaxQueued = parse.GetValue(queued), ChatTemplate = parse.GetValue(template)!, DelayPerTokenMs = parse.GetValue(delay),
             };
             var app = ModelServerApp.Build(options);
             var served = (LoPAProxy.ModelServer.Generation.ServedModel)app.Services.GetService(typeof(LoPAProxy.ModelServer.Generation.ServedModel))!;

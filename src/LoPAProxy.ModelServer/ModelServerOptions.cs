@@ -19,6 +19,9 @@ public sealed record ModelServerOptions
     public int MaxTokensLimit { get; init; } = 4096;
     /// <summary>Chat template: "plain" (contents joined by newlines) or "llama2" ([INST] … [/INST]).</summary>
     public string ChatTemplate { get; init; } = "plain";
+    /// <summary>Milliseconds to wait after each generated token: makes the tiny demo model behave like a bigger one for
+    /// load tests of the proxy, and makes in-flight behaviour (queueing, cancellation) observable. 0 in production.</summary>
+    public int DelayPerTokenMs { get; init; }
     /// <summary>Largest request body in bytes.</summary>
     public long MaxBodyBytes { get; init; } = 64L << 20;
 }

@@ -26,7 +26,7 @@ public class ConcurrencyTests
     [Fact]
     public async Task A_full_queue_answers_503_and_a_disconnect_cancels_the_generation()
     {
-        await using var server = new OwnedServer(new ModelServerOptions { ModelPath = "unused", Port = 0, MaxConcurrent = 1, MaxQueued = 0 });
+        await using var server = new OwnedServer(new ModelServerOptions { ModelPath = "unused", Port = 0, MaxConcurrent = 1, MaxQueued = 0, DelayPerTokenMs = 20 });
         var f = server.Fixture;
         var scheduler = (LoPAProxy.ModelServer.Generation.GenerationScheduler)f.App.Services.GetService(typeof(LoPAProxy.ModelServer.Generation.GenerationScheduler))!;
         // A long streaming generation holds the only slot...

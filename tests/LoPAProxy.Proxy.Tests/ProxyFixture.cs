@@ -19,7 +19,7 @@ namespace LoPAProxy.Proxy.Tests;
 /// records what the proxy forwards (and can stall), and the proxy in front of them, configured like proxy.json.
 /// Tenants: acme (adapters "story" on fm-mean, "narrow" with the wrong hidden size) and globex ("secret").
 /// </summary>
-public sealed class ProxyFixture : IAsyncLifetime
+public class ProxyFixture : IAsyncLifetime
 {
     public const string AcmeKey = "acme-key-0123456789abcdef", GlobexKey = "globex-key-0123456789abcdef";
     public static readonly Lazy<ServedModel> Stories = new(() => ServedModel.Load(SharedFiles.Path_("models", "stories260K", "stories260K.bin")));
@@ -32,10 +32,12 @@ public sealed class ProxyFixture : IAsyncLifetime
     public string AdaptersDir { get; } = TempDir.Create();
     public ConcurrentDictionary<string, string> Captured { get; } = new();
     public int CaptureDelayMs { get; set; }
+    /// <summary>The reference server's per-token delay (a slow model makes in-flight states observable).</summary>
+    protected virtual int DelayPerTokenMs => 0;
 
     public async Task InitializeAsync()
     {
-        Reference = ModelServerApp.Build(new ModelServerOptions { ModelPath = "unused", Port = 0 }, Stories.Value);
+        Reference = ModelServerApp.Build(new ModelServerOptions { ModelPath = "unused", Port = 0, DelayPerTokenMs = DelayPerTokenMs }, Stories.Value);
         await Reference.StartAsync();
         Capture = BuildCapture();
         await Capture.StartAsync();
@@ -123,4 +125,10 @@ public sealed class ProxyFixture : IAsyncLifetime
         Direct.Dispose();
         foreach (var app in new[] { Proxy, Capture, Reference }) { await app.StopAsync(); await app.DisposeAsync(); }
     }
+}
+
+/// <summary>The same stack with a slow model server (20 ms per token).</summary>
+public sealed class SlowProxyFixture : ProxyFixture
+{
+    protected override int DelayPerTokenMs => 20;
 }

@@ -35,7 +35,7 @@ internal static class ChatCompletionsEndpoint
         IReadOnlyList<ChatSegment> segments = ChatTemplate.Render(options.ChatTemplate, parsed);
         Prompt prompt = Build(segments, served);
         if (prompt.Count <= 1) throw ApiException.BadRequest("the conversation is empty", "messages", "empty_prompt");
-        await GenerationResponder.RespondAsync(http, served, scheduler, new[] { prompt }, s, chat: true, echo: false);
+        await GenerationResponder.RespondAsync(http, served, scheduler, new[] { prompt }, s, chat: true, echo: false, options.DelayPerTokenMs);
     }
 
     private static List<ChatSegment> Parts(JsonElement msg, string param, ServedModel served)

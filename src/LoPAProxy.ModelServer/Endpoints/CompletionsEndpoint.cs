@@ -42,7 +42,7 @@ internal static class CompletionsEndpoint
 
         if (JsonFields.Get(body, "prompt") is { } p) prompts.AddRange(TextPrompts(p, served));
         if (prompts.Count == 0) throw ApiException.BadRequest("either 'prompt' or 'prompt_embeds' is required", "prompt", "missing_prompt");
-        await GenerationResponder.RespondAsync(http, served, scheduler, prompts, s, chat: false, echo);
+        await GenerationResponder.RespondAsync(http, served, scheduler, prompts, s, chat: false, echo, options.DelayPerTokenMs);
     }
 
     private static IEnumerable<Prompt> TextPrompts(JsonElement p, ServedModel served)

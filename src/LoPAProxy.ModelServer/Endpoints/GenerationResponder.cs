@@ -13,7 +13,7 @@ namespace LoPAProxy.ModelServer.Endpoints;
 internal static class GenerationResponder
 {
     public static async Task RespondAsync(HttpContext http, ServedModel served, GenerationScheduler scheduler,
-        IReadOnlyList<Prompt> prompts, SamplingRequest s, bool chat, bool echo)
+        IReadOnlyList<Prompt> prompts, SamplingRequest s, bool chat, bool echo, int delayPerTokenMs = 0)
     {
         var plans = prompts.Select((p, i) =>
         {
@@ -48,6 +48,7 @@ internal static class GenerationResponder
                     {
                         foreach (TextDelta d in ChoiceRunner.Run(served, plans[pi].Prompt.Rows, plans[pi].Prompt.Count, plans[pi].Prompt.LastToken, plans[pi].MaxTokens, sampler, s.Stop, cancel))
                         {
+                            if (delayPerTokenMs > 0) Thread.Sleep(delayPerTokenMs);
                             sb.Append(d.Text);
                             if (d.Finish is { } f) { finish = OpenAiResponses.FinishName(f); completionTokens += d.CompletionTokens; }
                         }
@@ -116,6 +117,7 @@ internal static class GenerationResponder
                 using IEnumerator<TextDelta> deltas = ChoiceRunner.Run(served, plans[pi].Prompt.Rows, plans[pi].Prompt.Count, plans[pi].Prompt.LastToken, plans[pi].MaxTokens, sampler, s.Stop, cancel).GetEnumerator();
                 while (await Task.Run(deltas.MoveNext, cancel))
                 {
+                    if (delayPerTokenMs > 0) await Task.Delay(delayPerTokenMs, cancel);
                     TextDelta d = deltas.Current;
                     if (d.Finish is { } f)
                     {

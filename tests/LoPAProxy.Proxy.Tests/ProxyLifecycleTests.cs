@@ -1,0 +1,103 @@
+using System.Net.Http.Json;
+using LoPAProxy.Core.Adapters;
+using LoPAProxy.Engine.Tests.Support;
+using LoPAProxy.Proxy.Configuration;
+using LoPAProxy.Proxy.Tenancy;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Options;
+
+namespace LoPAProxy.Proxy.Tests;
+
+public class ProxyLifecycleTests(SlowProxyFixture f) : IClassFixture<SlowProxyFixture>
+{
+    [Fact]
+    public async Task Bad_configuration_fails_at_start_naming_the_key()
+    {
+        var config = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["LoPA:Clusters:chat:Dialect"] = "tgi", ["LoPA:Clusters:chat:Model"] = "m", ["LoPA:Clusters:chat:HiddenSize"] = "0",
+            ["LoPA:Clusters:full:Dialect"] = "vllm-completions", ["LoPA:Clusters:full:Model"] = "m", ["LoPA:Clusters:full:HiddenSize"] = "64",
+            ["LoPA:Tenants:acme:ApiKeys:0"] = "short", ["LoPA:Encoders:0"] = "word2vec",
+        }).Build();
+        // Fails while the app is built (the encoders are preloaded there), before any port opens.
+        var e = await Assert.ThrowsAsync<OptionsValidationException>(async () => { await using var app = ProxyApp.Build(config, "http://127.0.0.1:0"); await app.StartAsync(); });
+        string all = string.Join("\n", e.Failures);
+        Assert.Contains("LoPA:Clusters:chat:Dialect: 'tgi'", all);
+        Assert.Contains("LoPA:Clusters:chat:HiddenSize", all);
+        Assert.Contains("LoPA:Clusters:full:ModelPath", all);
+        Assert.Contains("LoPA:Tenants:acme:ApiKeys:0", all);
+        Assert.Contains("LoPA:Encoders: unknown encoder 'word2vec'", all);
+    }
+
+    [Fact]
+    public void The_adapter_cache_is_bounded_and_reloads_changed_adapters()
+    {
+        string root = TempDir.Create();
+        var options = Options.Create(new LoPAOptions { Adapters = new AdapterOptions { Directory = root, CacheSize = 2 } });
+        var catalog = new AdapterCatalog(options);
+        var config = new AdapterConfig { NumVirtualTokens = 2, TokenDim = 8, Rank = 1, HiddenSize = 4, Encoder = "fm-mean", EncoderDim = 8 };
+        foreach (string name in new[] { "a", "b", "c" }) LopaAdapter.CreateRandom(config, name[0]).SaveDirectory(Path.Combine(root, "t", name));
+        var a = catalog.Find("t", "a");
+        Assert.Same(a, catalog.Find("t", "a"));          // cached
+        catalog.Find("t", "b");
+        catalog.Find("t", "c");                             // evicts a (least recently used)
+        Assert.Equal(2, catalog.Count);
+        Assert.NotSame(a, catalog.Find("t", "a"));       // reloaded
+        // A changed adapter is reloaded, a vanished one is gone, names cannot escape the tenant folder.
+        var before = catalog.Find("t", "b");
+        LopaAdapter.CreateRandom(config with { NumVirtualTokens = 3 }, 9).SaveDirectory(Path.Combine(root, "t", "b"));
+        File.SetLastWriteTimeUtc(Path.Combine(root, "t", "b", LopaAdapter.WeightsFile), DateTime.UtcNow.AddMinutes(1));
+        Assert.Equal(3, catalog.Find("t", "b")!.Rows);
+        Assert.NotSame(before, catalog.Find("t", "b"));
+        Directory.Delete(Path.Combine(root, "t", "c"), true);
+        Assert.Null(catalog.Find("t", "c"));
+        Assert.Null(catalog.Find("t", ".."));
+        Assert.Null(catalog.Find("..", "t"));
+    }
+
+    [Fact]
+    public async Task A_client_that_leaves_cancels_the_upstream_generation()
+    {
+        var scheduler = (LoPAProxy.ModelServer.Generation.GenerationScheduler)f.Reference.Services.GetService(typeof(LoPAProxy.ModelServer.Generation.GenerationScheduler))!;
+        using var cts = new CancellationTokenSource();
+        using var c = f.Client(ProxyFixture.AcmeKey);
+        var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions")
+        {
+            Content = JsonContent.Create(new { model = "stories260K:story", messages = new[] { new { role = "user", content = "Once upon a time" } }, max_tokens = 400, temperature = 0.9, stream = true }),
+        };
+        var response = await c.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cts.Token);
+        var reader = new StreamReader(await response.Content.ReadAsStreamAsync(cts.Token));
+        Assert.StartsWith("data: ", await reader.ReadLineAsync(cts.Token));
+        Assert.True(scheduler.InFlight >= 1);
+        cts.Cancel();
+        response.Dispose();
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (scheduler.InFlight != 0 && DateTime.UtcNow < deadline) await Task.Delay(20);
+        Assert.Equal(0, scheduler.InFlight);
+    }
+
+    [Fact]
+    public async Task Stopping_the_proxy_drains_in_flight_streams()
+    {
+        var own = new SlowProxyFixture();
+        await own.InitializeAsync();
+        try
+        {
+            using var c = own.Client(ProxyFixture.AcmeKey);
+            var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions")
+            {
+                Content = JsonContent.Create(new { model = "stories260K:story", messages = new[] { new { role = "user", content = "Once upon a time" } }, max_tokens = 40, temperature = 0, stream = true }),
+            };
+            using var response = await c.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+            using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+            Assert.StartsWith("data: ", await reader.ReadLineAsync());
+            Task stopping = own.Proxy.StopAsync(); // 40 tokens × 20 ms are still to come
+            var lines = new List<string>();
+            while (await reader.ReadLineAsync() is { } line) if (line.StartsWith("data: ", StringComparison.Ordinal)) lines.Add(line[6..]);
+            await stopping;
+            Assert.Equal("[DONE]", lines[^1]);
+            Assert.True(lines.Count > 30, $"{lines.Count} events after shutdown began");
+        }
+        finally { await own.DisposeAsync(); }
+    }
+}
