@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 need=()
 dpkg -s libopenblas0-pthread >/dev/null 2>&1 || need+=(libopenblas0-pthread)
 dpkg -s python3-torch >/dev/null 2>&1 || need+=(python3-torch)
+dpkg -s yamllint >/dev/null 2>&1 || need+=(yamllint)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

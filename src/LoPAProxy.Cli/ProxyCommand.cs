@@ -18,6 +18,8 @@ internal static class ProxyCommand
             string path = Path.GetFullPath(p.GetValue(config)!);
             if (!File.Exists(path)) throw new FileNotFoundException($"configuration not found: {path}");
             IConfiguration configuration = new ConfigurationBuilder().AddJsonFile(path, optional: false).AddEnvironmentVariables().Build();
+            // Relative paths in the file (adapters, model files) mean relative to the file, wherever lopa is started.
+            Directory.SetCurrentDirectory(Path.GetDirectoryName(path)!);
             var app = ProxyApp.Build(configuration, p.GetValue(urls)!);
             await app.StartAsync(cancel);
             await app.WaitForShutdownAsync(cancel);
