@@ -15,6 +15,7 @@ using Serilog;
 using Yarp.ReverseProxy;
 using Yarp.ReverseProxy.Configuration;
 using Yarp.ReverseProxy.Forwarder;
+using Yarp.ReverseProxy.Transforms;
 
 namespace LoPAProxy.Proxy;
 
@@ -30,7 +31,8 @@ public static class ProxyApp
         services.AddSingleton<EncoderPool>();
         services.AddSingleton<SoftPromptService>();
         services.AddSingleton(sp => new DialectRewriter(sp.GetRequiredService<SoftPromptService>(), sp.GetRequiredService<IOptions<LoPAOptions>>().Value));
-        services.AddReverseProxy().LoadFromConfig(configuration.GetSection("ReverseProxy")).AddConfigFilter<BackendTimeoutFilter>();
+        services.AddReverseProxy().LoadFromConfig(configuration.GetSection("ReverseProxy")).AddConfigFilter<BackendTimeoutFilter>()
+            .AddTransforms(t => t.AddResponseTransform(SglangResponse.TransformAsync));
         services.AddHttpClient("readiness").ConfigureHttpClient(c => c.Timeout = TimeSpan.FromSeconds(3));
         return services;
     }

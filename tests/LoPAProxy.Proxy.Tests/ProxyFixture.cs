@@ -27,6 +27,8 @@ public class ProxyFixture : IAsyncLifetime
     public WebApplication Reference { get; private set; } = null!;
     public WebApplication Capture { get; private set; } = null!;
     public WebApplication Proxy { get; private set; } = null!;
+    public WebApplication Sglang { get; private set; } = null!;
+    public ConcurrentQueue<string> SglangBodies { get; } = new();
     public HttpClient Direct { get; private set; } = null!;
     public string ProxyUrl { get; private set; } = "";
     public string AdaptersDir { get; } = TempDir.Create();
@@ -41,6 +43,8 @@ public class ProxyFixture : IAsyncLifetime
         await Reference.StartAsync();
         Capture = BuildCapture();
         await Capture.StartAsync();
+        Sglang = FakeSglang.Build(Stories.Value, SglangBodies);
+        await Sglang.StartAsync();
         string model = SharedFiles.Path_("models", "stories260K", "stories260K.bin");
         MakeAdapter("acme", "story", 64);
         MakeAdapter("acme", "narrow", 32);
@@ -54,6 +58,11 @@ public class ProxyFixture : IAsyncLifetime
             ["ReverseProxy:Routes:capture:Transforms:0:PathRemovePrefix"] = "/capture",
             ["ReverseProxy:Routes:dead:ClusterId"] = "dead", ["ReverseProxy:Routes:dead:Match:Path"] = "/dead/{**rest}",
             ["ReverseProxy:Routes:dead:Transforms:0:PathRemovePrefix"] = "/dead",
+            ["ReverseProxy:Routes:sglang:ClusterId"] = "sglang", ["ReverseProxy:Routes:sglang:Match:Path"] = "/sglang/{**rest}",
+            ["ReverseProxy:Routes:sglang:Transforms:0:PathRemovePrefix"] = "/sglang",
+            ["ReverseProxy:Clusters:sglang:Destinations:d1:Address"] = Sglang.Urls.First(),
+            ["LoPA:Clusters:sglang:Dialect"] = "sglang", ["LoPA:Clusters:sglang:Model"] = "stories260K", ["LoPA:Clusters:sglang:HiddenSize"] = "64",
+            ["LoPA:Clusters:sglang:ModelPath"] = model,
             ["ReverseProxy:Clusters:chat:Destinations:d1:Address"] = Reference.Urls.First(),
             ["ReverseProxy:Clusters:completions:Destinations:d1:Address"] = Reference.Urls.First(),
             ["ReverseProxy:Clusters:capture:Destinations:d1:Address"] = Capture.Urls.First(),
@@ -123,7 +132,7 @@ public class ProxyFixture : IAsyncLifetime
     public async Task DisposeAsync()
     {
         Direct.Dispose();
-        foreach (var app in new[] { Proxy, Capture, Reference }) { await app.StopAsync(); await app.DisposeAsync(); }
+        foreach (var app in new[] { Proxy, Capture, Sglang, Reference }) { await app.StopAsync(); await app.DisposeAsync(); }
     }
 }
 

@@ -145,3 +145,47 @@ public class ProxyRequestTests(ProxyFixture f) : IClassFixture<ProxyFixture>
         Assert.Equal("invalid_api_key", r.GetProperty("error").GetProperty("code").GetString());
     }
 }
+
+public class SglangDialectTests(ProxyFixture f) : IClassFixture<ProxyFixture>
+{
+    [Fact]
+    public async Task Sglang_gets_input_embeds_on_generate_and_the_answer_comes_back_in_openai_shape()
+    {
+        var request = new { model = "stories260K:story", prompt = "Tom had a red kite", max_tokens = 12, temperature = 0 };
+        var (status, viaSglang) = await f.Post(ProxyFixture.AcmeKey, "/sglang/v1/completions", request);
+        Assert.Equal(200, status);
+        var (_, viaVllm) = await f.Post(ProxyFixture.AcmeKey, "/v1/completions", request);
+        string text = viaSglang.GetProperty("choices")[0].GetProperty("text").GetString()!;
+        Assert.Equal(viaVllm.GetProperty("choices")[0].GetProperty("text").GetString(), text);
+        Assert.Equal("text_completion", viaSglang.GetProperty("object").GetString());
+        Assert.Equal("length", viaSglang.GetProperty("choices")[0].GetProperty("finish_reason").GetString());
+        Assert.Equal(viaVllm.GetProperty("usage").GetProperty("prompt_tokens").GetInt32(), viaSglang.GetProperty("usage").GetProperty("prompt_tokens").GetInt32());
+        Assert.True(f.SglangBodies.TryDequeue(out string? forwarded));
+        using var doc = JsonDocument.Parse(forwarded!);
+        Assert.Equal(12, doc.RootElement.GetProperty("sampling_params").GetProperty("max_new_tokens").GetInt32());
+        Assert.False(doc.RootElement.TryGetProperty("prompt", out _));
+
+        // Streaming: deltas that add up to the same text, then [DONE].
+        using var c = f.Client(ProxyFixture.AcmeKey);
+        var streamRequest = new HttpRequestMessage(HttpMethod.Post, "/sglang/v1/completions")
+        {
+            Content = JsonContent.Create(new { model = "stories260K:story", prompt = "Tom had a red kite", max_tokens = 12, temperature = 0, stream = true }),
+        };
+        using var response = await c.SendAsync(streamRequest, HttpCompletionOption.ResponseHeadersRead);
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+        var events = new List<string>();
+        while (await reader.ReadLineAsync() is { } line) if (line.StartsWith("data: ", StringComparison.Ordinal)) events.Add(line[6..]);
+        Assert.Equal("[DONE]", events[^1]);
+        string streamed = string.Concat(events.Take(events.Count - 1).Select(e => JsonDocument.Parse(e).RootElement.GetProperty("choices")[0].GetProperty("text").GetString()));
+        Assert.Equal(text, streamed);
+        Assert.Equal("length", JsonDocument.Parse(events[^2]).RootElement.GetProperty("choices")[0].GetProperty("finish_reason").GetString());
+    }
+
+    [Fact]
+    public async Task Chat_with_an_adapter_on_an_sglang_route_is_422()
+    {
+        var (status, body) = await f.Post(ProxyFixture.AcmeKey, "/sglang/v1/chat/completions", new { model = "stories260K:story", messages = new[] { new { role = "user", content = "hi" } } });
+        Assert.Equal(422, status);
+        Assert.Equal("dialect_mismatch", body.GetProperty("error").GetProperty("code").GetString());
+    }
+}

@@ -6,8 +6,7 @@ namespace LoPAProxy.Proxy.Configuration;
 /// <summary>Start-up validation: every failure names the configuration key that is wrong.</summary>
 public sealed class LoPAOptionsValidator : IValidateOptions<LoPAOptions>
 {
-    // sglang (input_embeds on /generate) is designed in DESIGN.md §3 but not implemented yet: refused at start-up.
-    public static readonly string[] Dialects = { "vllm-chat", "vllm-completions" };
+    public static readonly string[] Dialects = { "vllm-chat", "vllm-completions", "sglang" };
 
     public ValidateOptionsResult Validate(string? name, LoPAOptions o)
     {

@@ -65,6 +65,7 @@ public sealed class DialectRewriter(SoftPromptService softPrompts, LoPAOptions o
 
     public RewriteResult RewriteCompletions(JsonObject body, BackendOptions backend, SoftPromptGenerator generator, SoftPromptTimings timings, CancellationToken cancel)
     {
+        if (backend.Dialect == "sglang") return RewriteSglang(body, backend, generator, timings, cancel);
         if (backend.Dialect != "vllm-completions")
             throw new ApiException(422, $"this route's backend speaks '{backend.Dialect}', which carries soft prompts on /v1/chat/completions only", "model", "dialect_mismatch");
         if (body["prompt_embeds"] is not null) throw ApiException.BadRequest("send either an adapter or prompt_embeds, not both", "prompt_embeds");
@@ -94,6 +95,53 @@ public sealed class DialectRewriter(SoftPromptService softPrompts, LoPAOptions o
         body.Remove("prompt");
         body["prompt_embeds"] = prompts.Length == 1 ? embeds[0]!.DeepClone() : embeds;
         body["model"] = backend.Model;
+        return new RewriteResult(m, bytes);
+    }
+
+    /// <summary>
+    /// sglang: POST /generate with "input_embeds" = [Z ; the FM's embedding rows of BOS + prompt tokens] (a list of
+    /// such for several prompts) and the OpenAI sampling fields mapped to "sampling_params". The caller switches the
+    /// path to /generate; <see cref="SglangResponse"/> maps the answer back.
+    /// </summary>
+    private RewriteResult RewriteSglang(JsonObject body, BackendOptions backend, SoftPromptGenerator generator, SoftPromptTimings timings, CancellationToken cancel)
+    {
+        string[] prompts = body["prompt"] switch
+        {
+            JsonValue v when v.TryGetValue(out string? s) => new[] { s },
+            JsonArray a when a.Count > 0 && a.All(n => n is JsonValue nv && nv.TryGetValue(out string? _)) => a.Select(n => n!.GetValue<string>()).ToArray(),
+            null => throw ApiException.BadRequest("'prompt' is required", "prompt", "nothing_to_encode"),
+            _ => throw ApiException.BadRequest("with an adapter, 'prompt' must be a string or a list of strings", "prompt"),
+        };
+        if (prompts.Any(p => p.Length == 0)) throw ApiException.BadRequest("the prompt is empty", "prompt", "nothing_to_encode");
+        if (body["n"] is JsonValue nValue && nValue.TryGetValue(out int n) && n > 1) throw ApiException.BadRequest("n > 1 is not supported with an adapter on an SGLang backend", "n");
+        var (tokenizer, table, dim) = Model(backend);
+        float[] z = softPrompts.Compute(generator, prompts, timings, cancel);
+        int m = generator.Rows, d = generator.TokenDim, vocab = table.Length / dim, bytes = 0;
+        var batch = new JsonArray();
+        for (int i = 0; i < prompts.Length; i++)
+        {
+            int[] ids = tokenizer.Encode(prompts[i], addBos: true, addEos: false);
+            var rows = new float[(m + ids.Length) * d];
+            z.AsSpan(i * m * d, m * d).CopyTo(rows);
+            LoPAProxy.Engine.Kernels.Embedding.Gather(table, vocab, dim, ids, rows.AsSpan(m * d));
+            var sequence = new JsonArray();
+            for (int r = 0; r < m + ids.Length; r++)
+            {
+                var row = new JsonArray();
+                for (int c = 0; c < d; c++) row.Add(rows[r * d + c]);
+                sequence.Add(row);
+            }
+            batch.Add(sequence);
+            bytes += rows.Length * 4;
+        }
+        var sampling = new JsonObject { ["max_new_tokens"] = body["max_tokens"]?.DeepClone() ?? 16 };
+        foreach (string key in new[] { "temperature", "top_p", "top_k", "stop", "seed" })
+            if (body[key] is { } value) sampling[key == "seed" ? "sampling_seed" : key] = value.DeepClone();
+        bool stream = body["stream"] is JsonValue sv && sv.TryGetValue(out bool st) && st;
+        foreach (string key in body.Select(kv => kv.Key).ToList()) body.Remove(key);
+        body["input_embeds"] = prompts.Length == 1 ? batch[0]!.DeepClone() : batch;
+        body["sampling_params"] = sampling;
+        body["stream"] = stream;
         return new RewriteResult(m, bytes);
     }
 

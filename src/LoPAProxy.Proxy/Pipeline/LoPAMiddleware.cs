@@ -108,6 +108,12 @@ public sealed class LoPAMiddleware(RequestDelegate next, IOptions<LoPAOptions> o
         }
         record.BytesAdded = result.BytesAdded;
         record.SoftPromptRows = result.SoftPromptRows;
+        if (!chat && backend.Dialect == "sglang")
+        {
+            // SGLang takes embeddings on its native endpoint; its answer is mapped back by SglangResponse.
+            http.Request.Path = "/generate";
+            http.Features.Set(new SglangRequest(model?.Split(':')[0] ?? backend.Model, body["stream"]?.GetValue<bool>() == true, 1));
+        }
         Restore(http, body);
     }
 
