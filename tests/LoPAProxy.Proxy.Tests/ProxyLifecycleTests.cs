@@ -100,4 +100,32 @@ public class ProxyLifecycleTests(SlowProxyFixture f) : IClassFixture<SlowProxyFi
         }
         finally { await own.DisposeAsync(); }
     }
+
+    [Theory]
+    [InlineData("/v1/chat/completions")]
+    [InlineData("/v1/completions")]
+    public async Task Stream_chunks_are_forwarded_as_they_arrive_not_buffered(string path)
+    {
+        // 30 tokens at 20 ms each: buffering would hold the first event until the end (≥ 600 ms).
+        using var c = f.Client(ProxyFixture.AcmeKey);
+        object body = path.Contains("chat", StringComparison.Ordinal)
+            ? new { model = "stories260K:story", messages = new[] { new { role = "user", content = "Once upon a time" } }, max_tokens = 30, temperature = 0, stream = true }
+            : new { model = "stories260K:story", prompt = "Once upon a time", max_tokens = 30, temperature = 0, stream = true };
+        (await c.PostAsync(path, JsonContent.Create(body))).Dispose(); // warm both servers' code paths first
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        using var response = await c.SendAsync(new HttpRequestMessage(HttpMethod.Post, path) { Content = JsonContent.Create(body) }, HttpCompletionOption.ResponseHeadersRead);
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+        double first = -1;
+        var events = new List<string>();
+        while (await reader.ReadLineAsync() is { } line)
+        {
+            if (!line.StartsWith("data: ", StringComparison.Ordinal)) continue;
+            if (first < 0) first = sw.Elapsed.TotalMilliseconds;
+            events.Add(line[6..]);
+        }
+        double last = sw.Elapsed.TotalMilliseconds;
+        Assert.Equal("[DONE]", events[^1]);
+        // Buffered, every event would arrive together at the end; forwarded as produced, they spread over the 600 ms.
+        Assert.True(last - first >= 450, $"events arrived within {last - first:F0} ms of each other: the proxy buffered the stream");
+    }
 }
