@@ -29,6 +29,21 @@ fi
 export LOPA_SHARED="${LOPA_SHARED:-$(cd .. && pwd)/shared}"
 [ -d "$LOPA_SHARED/models" ] || { echo "shared files not found at $LOPA_SHARED (set LOPA_SHARED)"; exit 1; }
 
+# --- a private PostgreSQL (own data directory and port on 127.0.0.1) for the store tests, stopped on exit ---
+pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+if [ -z "$pgbin" ]; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postgresql >/dev/null
+  pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+fi
+pgdata=$(mktemp -d /tmp/lopa-pg.XXXXXX); pgport=${LOPA_TEST_PG_PORT:-55432}
+as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+[ "$(id -u)" -eq 0 ] && chown postgres "$pgdata"
+as_pg "$pgbin/initdb" -D "$pgdata" -A trust -U lopa >/dev/null
+as_pg "$pgbin/pg_ctl" -D "$pgdata" -l "$pgdata/log" -o "-p $pgport -k $pgdata -c listen_addresses=127.0.0.1" -w start >/dev/null
+trap 'as_pg "$pgbin/pg_ctl" -D "$pgdata" -m fast stop >/dev/null 2>&1; rm -rf "$pgdata"' EXIT
+export LOPA_TEST_PG="Host=127.0.0.1;Port=$pgport;Username=lopa;Database=postgres"
+
 # --- build and test ---
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 results="$(pwd)/.artifacts/test-results"

@@ -1,0 +1,53 @@
+namespace LoPAProxy.Proxy.Store;
+
+public sealed record TenantRecord(string Name, bool Disabled, DateTimeOffset Created);
+
+public sealed record KeyRecord(string Id, string Tenant, DateTimeOffset Created, bool Revoked);
+
+/// <summary>One immutable adapter version; <see cref="Active"/> marks the version "name" alone resolves to.</summary>
+public sealed record AdapterVersionInfo(string Tenant, string Name, string Version, string Sha256, long Parameters, long SizeBytes, DateTimeOffset Created, bool Active);
+
+public sealed record StoredAdapter(AdapterVersionInfo Info, string ConfigJson, byte[] Weights);
+
+/// <summary>The thing asked for does not exist (callers answer 404).</summary>
+public sealed class StoreNotFoundException(string message) : Exception(message);
+
+/// <summary>The thing to create exists already (callers answer 409).</summary>
+public sealed class StoreConflictException(string message) : Exception(message);
+
+/// <summary>
+/// Tenants, their API keys (hashes only) and their adapters (immutable versions, one active per name). Every
+/// method is scoped by tenant: no call reads or changes another tenant's rows. Writes are atomic: a failed or
+/// interrupted upload leaves nothing behind. <see cref="Changed"/> reports changes — this process's own and, where
+/// the store supports it (PostgreSQL's LISTEN/NOTIFY), other replicas'.
+/// </summary>
+public interface IAdapterStore : IAsyncDisposable
+{
+    /// <summary>"sqlite" or "postgres".</summary>
+    string Kind { get; }
+
+    Task InitializeAsync(CancellationToken cancel = default);
+
+    Task CreateTenantAsync(string name, CancellationToken cancel = default);
+    Task<IReadOnlyList<TenantRecord>> ListTenantsAsync(CancellationToken cancel = default);
+    Task<TenantRecord?> GetTenantAsync(string name, CancellationToken cancel = default);
+    Task SetTenantDisabledAsync(string name, bool disabled, CancellationToken cancel = default);
+
+    Task<KeyRecord> AddKeyAsync(string tenant, byte[] keyHash, CancellationToken cancel = default);
+    Task<IReadOnlyList<KeyRecord>> ListKeysAsync(string tenant, CancellationToken cancel = default);
+    Task<bool> RevokeKeyAsync(string tenant, string keyId, CancellationToken cancel = default);
+    /// <summary>The enabled tenant owning an unrevoked key with this SHA-256, or null.</summary>
+    Task<string?> FindTenantByKeyHashAsync(byte[] keyHash, CancellationToken cancel = default);
+
+    Task<AdapterVersionInfo> PutAdapterAsync(string tenant, string name, string version, string configJson, byte[] weights, long parameters, bool activate, CancellationToken cancel = default);
+    Task<IReadOnlyList<AdapterVersionInfo>> ListAdaptersAsync(string tenant, CancellationToken cancel = default);
+    /// <summary>A version, or the active one when <paramref name="version"/> is null.</summary>
+    Task<StoredAdapter?> GetAdapterAsync(string tenant, string name, string? version, CancellationToken cancel = default);
+    /// <summary>Deletes one version, or every version when <paramref name="version"/> is null; false when nothing matched.</summary>
+    Task<bool> DeleteAdapterAsync(string tenant, string name, string? version, CancellationToken cancel = default);
+    Task<bool> ActivateAsync(string tenant, string name, string version, CancellationToken cancel = default);
+    Task<(int Count, long Bytes)> UsageAsync(string tenant, CancellationToken cancel = default);
+
+    /// <summary>Raised with (tenant, adapter name) after a change; adapter name is null for tenant/key changes.</summary>
+    event Action<string, string?>? Changed;
+}
