@@ -26,8 +26,12 @@ public static class ProxyApp
     {
         services.AddOptions<LoPAOptions>().Bind(configuration.GetSection("LoPA")).ValidateOnStart();
         services.AddSingleton<IValidateOptions<LoPAOptions>, LoPAOptionsValidator>();
-        services.AddSingleton<TenantKeys>();
-        services.AddSingleton<AdapterCatalog>();
+        string storeKind = configuration["LoPA:Store:Kind"] ?? "directory";
+        if (storeKind is "sqlite" or "postgres")
+            services.AddSingleton<Store.IAdapterStore>(sp => CreateStore(sp.GetRequiredService<IOptions<LoPAOptions>>().Value.Store)
+                ?? throw new InvalidOperationException($"LoPA:Store:Kind '{storeKind}'"));
+        services.AddSingleton<TenantKeys>(sp => new TenantKeys(sp.GetRequiredService<IOptions<LoPAOptions>>(), StoreOrNull(sp)));
+        services.AddSingleton<AdapterCatalog>(sp => new AdapterCatalog(sp.GetRequiredService<IOptions<LoPAOptions>>(), StoreOrNull(sp)));
         services.AddSingleton<EncoderPool>();
         services.AddSingleton<SoftPromptService>();
         services.AddSingleton(sp => new DialectRewriter(sp.GetRequiredService<SoftPromptService>(), sp.GetRequiredService<IOptions<LoPAOptions>>().Value));
@@ -36,6 +40,15 @@ public static class ProxyApp
         services.AddHttpClient("readiness").ConfigureHttpClient(c => c.Timeout = TimeSpan.FromSeconds(3));
         return services;
     }
+
+    private static Store.IAdapterStore? CreateStore(StoreOptions o) => o.Kind switch
+    {
+        "sqlite" => new Store.SqliteAdapterStore(o.Path),
+        "postgres" => new Store.PostgresAdapterStore(o.ConnectionString!),
+        _ => null,
+    };
+
+    private static Store.IAdapterStore? StoreOrNull(IServiceProvider sp) => sp.GetService<Store.IAdapterStore>();
 
     public static WebApplication MapLoPAProxy(this WebApplication app)
     {
@@ -57,6 +70,7 @@ public static class ProxyApp
             bool ready = encodersReady && backends.Count > 0 && backends.Values.All(v => v);
             return Results.Json(new { ready, encoders = encodersReady, backends }, statusCode: ready ? 200 : 503);
         });
+        app.MapTenancy();
         app.MapReverseProxy(pipeline => pipeline.UseMiddleware<LoPAMiddleware>());
         app.MapFallback((HttpContext h) => ApiException.WriteAsync(h.Response, 404, $"no route for {h.Request.Method} {h.Request.Path}", "not_found_error", null, "route_not_found"));
         return app;
@@ -82,6 +96,7 @@ public static class ProxyApp
         var app = builder.Build();
         app.MapLoPAProxy();
         var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("LoPAProxy");
+        if (StoreOrNull(app.Services) is { } store) store.InitializeAsync().GetAwaiter().GetResult(); // schema before the first request
         app.Services.GetRequiredService<EncoderPool>().Preload((name, e) => log.LogError(e, "encoder {Encoder} failed to load", name));
         return app;
     }

@@ -16,6 +16,11 @@ public sealed class LoPAOptions
     public LimitOptions Limits { get; set; } = new();
     /// <summary>Which text is the instance: "last-user" (default) or "all-user" (every user message, joined).</summary>
     public string InstanceText { get; set; } = "last-user";
+    /// <summary>Where tenants, keys and adapters live: "directory" (the per-tenant folders, keys in configuration), "sqlite" or "postgres".</summary>
+    public StoreOptions Store { get; set; } = new();
+    /// <summary>The admin API's key (from the environment or a secret: LoPA__AdminKey); the admin API is off without one.</summary>
+    public string? AdminKey { get; set; }
+    public QuotaOptions Quotas { get; set; } = new();
     /// <summary>Log prompt text (off by default: it is tenant data).</summary>
     public bool LogPromptText { get; set; }
 
@@ -65,4 +70,20 @@ public sealed class LimitOptions
 {
     public long MaxBodyBytes { get; set; } = 4 << 20;
     public int BackendTimeoutSeconds { get; set; } = 120;
+}
+
+public sealed class StoreOptions
+{
+    public string Kind { get; set; } = "directory";
+    /// <summary>SQLite database file.</summary>
+    public string Path { get; set; } = "lopa.db";
+    /// <summary>PostgreSQL connection string (from a secret).</summary>
+    public string? ConnectionString { get; set; }
+}
+
+public sealed class QuotaOptions
+{
+    public int MaxAdaptersPerTenant { get; set; } = 100;
+    public long MaxBytesPerTenant { get; set; } = 1L << 30;
+    public long MaxUploadBytes { get; set; } = 256L << 20;
 }

@@ -35,6 +35,10 @@ public sealed class LoPAOptionsValidator : IValidateOptions<LoPAOptions>
         }
         if (o.Limits.MaxBodyBytes < 1024) errors.Add("LoPA:Limits:MaxBodyBytes: must be at least 1024");
         if (o.Limits.BackendTimeoutSeconds < 1) errors.Add("LoPA:Limits:BackendTimeoutSeconds: must be at least 1");
+        if (o.Store.Kind is not ("directory" or "sqlite" or "postgres")) errors.Add($"LoPA:Store:Kind: '{o.Store.Kind}' is not directory, sqlite or postgres");
+        if (o.Store.Kind == "postgres" && string.IsNullOrWhiteSpace(o.Store.ConnectionString)) errors.Add("LoPA:Store:ConnectionString: required for the postgres store");
+        if (o.AdminKey is { Length: < 16 }) errors.Add("LoPA:AdminKey: must be at least 16 characters");
+        if (o.Quotas.MaxAdaptersPerTenant < 1 || o.Quotas.MaxBytesPerTenant < 1 || o.Quotas.MaxUploadBytes < 1) errors.Add("LoPA:Quotas: limits must be positive");
         if (o.InstanceText is not ("last-user" or "all-user")) errors.Add($"LoPA:InstanceText: '{o.InstanceText}' is not last-user or all-user");
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }

@@ -41,7 +41,7 @@ public sealed class LoPAMiddleware(RequestDelegate next, IOptions<LoPAOptions> o
         http.Features.Set(record);
         try
         {
-            string? tenant = keys.Authenticate(http.Request.Headers.Authorization);
+            string? tenant = await keys.AuthenticateAsync(http.Request.Headers.Authorization, http.RequestAborted);
             if (tenant is null) throw new ApiException(401, "a valid tenant API key is required (Authorization: Bearer <key>)", null, "invalid_api_key");
             record.Tenant = tenant;
             string path = http.Request.Path.Value ?? "";
@@ -85,7 +85,7 @@ public sealed class LoPAMiddleware(RequestDelegate next, IOptions<LoPAOptions> o
             throw new ApiException(422, $"the backend for this route has no LoPA settings (LoPA:Clusters:{clusterId})", "model", "backend_not_configured");
 
         Core.Generation.SoftPromptGenerator? generator;
-        try { generator = adapters.Find(tenant, adapterName); }
+        try { generator = await adapters.FindAsync(tenant, adapterName, http.RequestAborted); }
         catch (AdapterException e) { throw new ApiException(422, $"adapter '{adapterName}' cannot be loaded: {e.Message}", "model", "adapter_invalid"); }
         // Unknown, and another tenant's, look the same: 404, never 403.
         if (generator is null) throw new ApiException(404, $"The adapter `{adapterName}` does not exist.", "model", "adapter_not_found");

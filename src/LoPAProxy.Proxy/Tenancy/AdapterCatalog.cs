@@ -10,9 +10,51 @@ namespace LoPAProxy.Proxy.Tenancy;
 /// kept in a bounded least-recently-used cache (a changed adapter directory is reloaded: its files' write times
 /// are part of the key). Another tenant's adapter is simply not found: the lookup path starts at the caller's tenant.
 /// </summary>
-public sealed class AdapterCatalog(IOptions<LoPAOptions> options)
+public sealed class AdapterCatalog
 {
+    private readonly IOptions<LoPAOptions> options;
+    private readonly Store.IAdapterStore? _store;
+
+    public AdapterCatalog(IOptions<LoPAOptions> options, Store.IAdapterStore? store = null)
+    {
+        this.options = options;
+        _store = store;
+        // Any change to tenant/name (here or, with PostgreSQL, on another replica) drops its cached versions.
+        if (store != null) store.Changed += (tenant, name) => Evict(tenant + "/" + (name ?? ""));
+    }
+
+    private void Evict(string prefix)
+    {
+        lock (_gate)
+            foreach (string key in _index.Keys.Where(k => k.StartsWith(prefix, StringComparison.Ordinal) && (prefix.EndsWith('/') || k.Length == prefix.Length || k[prefix.Length] == '@')).ToList())
+            {
+                _lru.Remove(_index[key]);
+                _index.Remove(key);
+            }
+    }
+
+    /// <summary>
+    /// The generator for tenant and "name" or "name@version": from the store when one is configured (versions,
+    /// active version), else from the directory layout. Null when the tenant has no such adapter.
+    /// </summary>
+    public async Task<SoftPromptGenerator?> FindAsync(string tenant, string reference, CancellationToken cancel)
+    {
+        if (_store is null) return Find(tenant, reference);
+        int at = reference.IndexOf('@');
+        string name = at < 0 ? reference : reference[..at];
+        string? version = at < 0 ? null : reference[(at + 1)..];
+        if (!Names.IsValid(tenant) || !Names.IsValid(name) || (version != null && !Names.IsValid(version))) return null;
+        string key = $"{tenant}/{name}@{version}";
+        lock (_gate)
+            if (_index.TryGetValue(key, out var node)) { _lru.Remove(node); _lru.AddFirst(node); return node.Value.Generator; }
+        Store.StoredAdapter? stored = await _store.GetAdapterAsync(tenant, name, version, cancel);
+        if (stored is null) return null;
+        var generator = new SoftPromptGenerator(LopaAdapter.FromParts(stored.ConfigJson, stored.Weights, $"{tenant}/{name}@{stored.Info.Version}"));
+        Remember(key, DateTime.MinValue, generator);
+        return generator;
+    }
     private readonly object _gate = new();
+
     private readonly LinkedList<(string Key, DateTime Stamp, SoftPromptGenerator Generator)> _lru = new();
     private readonly Dictionary<string, LinkedListNode<(string Key, DateTime Stamp, SoftPromptGenerator Generator)>> _index = new(StringComparer.Ordinal);
 
@@ -38,6 +80,12 @@ public sealed class AdapterCatalog(IOptions<LoPAOptions> options)
             }
         }
         var generator = new SoftPromptGenerator(LopaAdapter.Load(dir));
+        Remember(key, stamp, generator);
+        return generator;
+    }
+
+    private void Remember(string key, DateTime stamp, SoftPromptGenerator generator)
+    {
         lock (_gate)
         {
             if (_index.Remove(key, out var stale)) _lru.Remove(stale);
@@ -48,6 +96,5 @@ public sealed class AdapterCatalog(IOptions<LoPAOptions> options)
                 _lru.RemoveLast();
             }
         }
-        return generator;
     }
 }

@@ -12,13 +12,23 @@ namespace LoPAProxy.Proxy.Tenancy;
 public sealed class TenantKeys
 {
     private readonly (byte[] Hash, string Tenant)[] _keys;
+    private readonly Store.IAdapterStore? _store;
 
-    public TenantKeys(IOptions<LoPAOptions> options)
+    public TenantKeys(IOptions<LoPAOptions> options, Store.IAdapterStore? store = null)
     {
         _keys = options.Value.Tenants.SelectMany(t => t.Value.ApiKeys.Select(k => (Hash(k), t.Key))).ToArray();
+        _store = store;
     }
 
-    private static byte[] Hash(string key) => SHA256.HashData(Encoding.UTF8.GetBytes(key));
+    public static byte[] Hash(string key) => SHA256.HashData(Encoding.UTF8.GetBytes(key));
+
+    /// <summary>Configured keys first, then the store's (enabled tenants, unrevoked keys; looked up by SHA-256).</summary>
+    public async Task<string?> AuthenticateAsync(string? authorizationHeader, CancellationToken cancel)
+    {
+        if (Authenticate(authorizationHeader) is { } tenant) return tenant;
+        if (_store is null || authorizationHeader is null || !authorizationHeader.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)) return null;
+        return await _store.FindTenantByKeyHashAsync(Hash(authorizationHeader[7..].Trim()), cancel);
+    }
 
     /// <summary>The tenant whose key this is, or null.</summary>
     public string? Authenticate(string? authorizationHeader)
