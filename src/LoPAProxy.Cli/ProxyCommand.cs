@@ -22,6 +22,7 @@ internal static class ProxyCommand
             Directory.SetCurrentDirectory(Path.GetDirectoryName(path)!);
             var app = ProxyApp.Build(configuration, p.GetValue(urls)!);
             await app.StartAsync(cancel);
+            Console.WriteLine($"proxy listening on {string.Join(", ", app.Urls)}");
             await app.WaitForShutdownAsync(cancel);
             return 0;
         });

@@ -54,6 +54,9 @@ internal sealed class LopaProcess : IDisposable
     /// <summary>SIGTERM, as a process manager or Ctrl-C would stop it.</summary>
     public void Terminate() => kill(_process.Id, 15);
 
+    /// <summary>SIGKILL: no shutdown code runs (a crash, an OOM kill).</summary>
+    public void Kill9() { kill(_process.Id, 9); _process.WaitForExit(10_000); }
+
     public void Dispose()
     {
         if (!_process.HasExited) _process.Kill(true);
