@@ -31,7 +31,7 @@ public sealed class StoreStack : IAsyncDisposable
                 ["ReverseProxy:Clusters:chat:Destinations:d1:Address"] = s.Reference.Urls.First(),
                 ["LoPA:Clusters:chat:Dialect"] = "vllm-chat", ["LoPA:Clusters:chat:Model"] = "stories260K", ["LoPA:Clusters:chat:HiddenSize"] = "64",
                 ["LoPA:Encoders:0"] = "fm-mean", ["LoPA:EncoderFiles:FoundationModel"] = model,
-                ["LoPA:AdminKey"] = AdminKey, ["LoPA:Quotas:MaxAdaptersPerTenant"] = "3",
+                ["LoPA:AdminKey"] = AdminKey, ["LoPA:Quotas:MaxAdaptersPerTenant"] = "3", ["LoPA:Quotas:MaxUploadBytes"] = "200000",
             };
             var proxy = ProxyApp.Build(new ConfigurationBuilder().AddInMemoryCollection(settings).Build(), "http://127.0.0.1:0");
             await proxy.StartAsync();
@@ -174,6 +174,16 @@ public class TenancyApiTests
         int at = nanBytes.Length - 4; BitConverter.GetBytes(float.NaN).CopyTo(nanBytes, at); // poison the last float
         await Expect(400, "invalid_adapter", new MultipartFormDataContent { { new StringContent("x"), "name" }, { new StringContent("1"), "version" }, { new ByteArrayContent(nanBytes), "f", "a.safetensors" } });
         await Expect(422, "adapter_incompatible", StoreStack.Upload("wide", "1", StoreStack.Adapter(5, d: 32)));
+        // A config that disagrees with its tensors: d = 64 config, d = 32 weights.
+        string cfgDir = TempDir.Create(), wDir = TempDir.Create();
+        good.SaveDirectory(cfgDir);
+        StoreStack.Adapter(6, d: 32).SaveDirectory(wDir);
+        await Expect(400, "invalid_adapter", new MultipartFormDataContent { { new StringContent("mix"), "name" }, { new StringContent("1"), "version" },
+            { new ByteArrayContent(File.ReadAllBytes(Path.Combine(cfgDir, LopaAdapter.ConfigFile))), "c", LopaAdapter.ConfigFile },
+            { new ByteArrayContent(File.ReadAllBytes(Path.Combine(wDir, LopaAdapter.WeightsFile))), "w", LopaAdapter.WeightsFile } });
+        // Oversize (this stack allows 200,000 bytes per upload).
+        var big = LopaAdapter.CreateRandom(new AdapterConfig { NumVirtualTokens = 10, TokenDim = 64, Rank = 4, HiddenSize = 1024, Encoder = "fm-mean", EncoderDim = 64 }, 7);
+        await Expect(413, "body_too_large", StoreStack.Upload("big", "1", big, single: true));
         await Expect(400, "invalid_request", new MultipartFormDataContent { { new StringContent("x"), "name" }, { new ByteArrayContent(single), "f", "a.safetensors" } }); // no version
         await Expect(400, "invalid_multipart", new StringContent("not a form"));
         var (bad, _) = await Send(c, HttpMethod.Post, "/v1/adapters", new ByteArrayContent("--broken\r\nnonsense"u8.ToArray()) { Headers = { ContentType = MediaTypeHeaderValue.Parse("multipart/form-data; boundary=broken") } });
@@ -185,6 +195,9 @@ public class TenancyApiTests
         Assert.Equal(201, (await Send(c, HttpMethod.Post, "/v1/adapters", StoreStack.Upload("ok", "3", good))).Status);
         await Expect(429, "quota_exceeded", StoreStack.Upload("ok", "4", good)); // 3 versions per tenant in this stack
         Assert.Equal(404, (await Send(c, HttpMethod.Get, "/v1/adapters/ok@9")).Status);
+        using var admin = stack.Client(StoreStack.AdminKey);
+        Assert.Equal(404, (await Send(admin, HttpMethod.Post, "/admin/tenants/nobody/keys")).Status);
+        Assert.Equal(404, (await Send(admin, HttpMethod.Post, "/admin/tenants/nobody/disable")).Status);
     }
 
     [Fact]
