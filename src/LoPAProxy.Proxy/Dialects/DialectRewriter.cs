@@ -69,26 +69,13 @@ public sealed class DialectRewriter(SoftPromptService softPrompts, LoPAOptions o
         if (backend.Dialect != "vllm-completions")
             throw new ApiException(422, $"this route's backend speaks '{backend.Dialect}', which carries soft prompts on /v1/chat/completions only", "model", "dialect_mismatch");
         if (body["prompt_embeds"] is not null) throw ApiException.BadRequest("send either an adapter or prompt_embeds, not both", "prompt_embeds");
-        string[] prompts = body["prompt"] switch
-        {
-            JsonValue v when v.TryGetValue(out string? s) => new[] { s },
-            JsonArray a when a.Count > 0 && a.All(n => n is JsonValue nv && nv.TryGetValue(out string? _)) => a.Select(n => n!.GetValue<string>()).ToArray(),
-            null => throw ApiException.BadRequest("'prompt' is required", "prompt", "nothing_to_encode"),
-            _ => throw ApiException.BadRequest("with an adapter, 'prompt' must be a string or a list of strings", "prompt"),
-        };
-        if (prompts.Any(p => p.Length == 0)) throw ApiException.BadRequest("the prompt is empty", "prompt", "nothing_to_encode");
-        var (tokenizer, table, dim) = Model(backend);
-        float[] z = softPrompts.Compute(generator, prompts, timings, cancel);
-        int m = generator.Rows, d = generator.TokenDim, vocab = table.Length / dim;
+        string[] prompts = PromptsOf(body);
+        int m = generator.Rows, d = generator.TokenDim;
         var embeds = new JsonArray();
         int bytes = 0;
-        for (int i = 0; i < prompts.Length; i++)
+        foreach (float[] rows in FullSequences(backend, generator, prompts, timings, cancel))
         {
-            int[] ids = tokenizer.Encode(prompts[i], addBos: true, addEos: false);
-            var rows = new float[(m + ids.Length) * d];
-            z.AsSpan(i * m * d, m * d).CopyTo(rows);
-            LoPAProxy.Engine.Kernels.Embedding.Gather(table, vocab, dim, ids, rows.AsSpan(m * d));
-            string data = SoftPromptService.Base64(rows, m + ids.Length, d, SoftPromptService.WireType(backend.WireDType));
+            string data = SoftPromptService.Base64(rows, rows.Length / d, d, SoftPromptService.WireType(backend.WireDType));
             embeds.Add(data);
             bytes += data.Length;
         }
@@ -105,27 +92,14 @@ public sealed class DialectRewriter(SoftPromptService softPrompts, LoPAOptions o
     /// </summary>
     private RewriteResult RewriteSglang(JsonObject body, BackendOptions backend, SoftPromptGenerator generator, SoftPromptTimings timings, CancellationToken cancel)
     {
-        string[] prompts = body["prompt"] switch
-        {
-            JsonValue v when v.TryGetValue(out string? s) => new[] { s },
-            JsonArray a when a.Count > 0 && a.All(n => n is JsonValue nv && nv.TryGetValue(out string? _)) => a.Select(n => n!.GetValue<string>()).ToArray(),
-            null => throw ApiException.BadRequest("'prompt' is required", "prompt", "nothing_to_encode"),
-            _ => throw ApiException.BadRequest("with an adapter, 'prompt' must be a string or a list of strings", "prompt"),
-        };
-        if (prompts.Any(p => p.Length == 0)) throw ApiException.BadRequest("the prompt is empty", "prompt", "nothing_to_encode");
+        string[] prompts = PromptsOf(body);
         if (body["n"] is JsonValue nValue && nValue.TryGetValue(out int n) && n > 1) throw ApiException.BadRequest("n > 1 is not supported with an adapter on an SGLang backend", "n");
-        var (tokenizer, table, dim) = Model(backend);
-        float[] z = softPrompts.Compute(generator, prompts, timings, cancel);
-        int m = generator.Rows, d = generator.TokenDim, vocab = table.Length / dim, bytes = 0;
+        int m = generator.Rows, d = generator.TokenDim, bytes = 0;
         var batch = new JsonArray();
-        for (int i = 0; i < prompts.Length; i++)
+        foreach (float[] rows in FullSequences(backend, generator, prompts, timings, cancel))
         {
-            int[] ids = tokenizer.Encode(prompts[i], addBos: true, addEos: false);
-            var rows = new float[(m + ids.Length) * d];
-            z.AsSpan(i * m * d, m * d).CopyTo(rows);
-            LoPAProxy.Engine.Kernels.Embedding.Gather(table, vocab, dim, ids, rows.AsSpan(m * d));
             var sequence = new JsonArray();
-            for (int r = 0; r < m + ids.Length; r++)
+            for (int r = 0; r < rows.Length / d; r++)
             {
                 var row = new JsonArray();
                 for (int c = 0; c < d; c++) row.Add(rows[r * d + c]);
@@ -143,6 +117,41 @@ public sealed class DialectRewriter(SoftPromptService softPrompts, LoPAOptions o
         body["sampling_params"] = sampling;
         body["stream"] = stream;
         return new RewriteResult(m, bytes);
+    }
+
+    /// <summary>The completions "prompt" field as one or more non-empty strings (400 otherwise).</summary>
+    private static string[] PromptsOf(JsonObject body)
+    {
+        string[] prompts = body["prompt"] switch
+        {
+            JsonValue v when v.TryGetValue(out string? s) => new[] { s },
+            JsonArray a when a.Count > 0 && a.All(n => n is JsonValue nv && nv.TryGetValue(out string? _)) => a.Select(n => n!.GetValue<string>()).ToArray(),
+            null => throw ApiException.BadRequest("'prompt' is required", "prompt", "nothing_to_encode"),
+            _ => throw ApiException.BadRequest("with an adapter, 'prompt' must be a string or a list of strings", "prompt"),
+        };
+        if (prompts.Any(p => p.Length == 0)) throw ApiException.BadRequest("the prompt is empty", "prompt", "nothing_to_encode");
+        return prompts;
+    }
+
+    /// <summary>
+    /// For full-sequence dialects: per prompt, [Z (m×d) ; the FM's embedding rows of BOS + prompt tokens (t×d)],
+    /// row-major, (m+t)×d floats.
+    /// </summary>
+    private float[][] FullSequences(BackendOptions backend, SoftPromptGenerator generator, string[] prompts, SoftPromptTimings timings, CancellationToken cancel)
+    {
+        var (tokenizer, table, dim) = Model(backend);
+        float[] z = softPrompts.Compute(generator, prompts, timings, cancel);
+        int m = generator.Rows, d = generator.TokenDim, vocab = table.Length / dim;
+        var sequences = new float[prompts.Length][];
+        for (int i = 0; i < prompts.Length; i++)
+        {
+            int[] ids = tokenizer.Encode(prompts[i], addBos: true, addEos: false);
+            var rows = new float[(m + ids.Length) * d];
+            z.AsSpan(i * m * d, m * d).CopyTo(rows);
+            LoPAProxy.Engine.Kernels.Embedding.Gather(table, vocab, dim, ids, rows.AsSpan(m * d));
+            sequences[i] = rows;
+        }
+        return sequences;
     }
 
     private (ITokenizer Tokenizer, float[] Embeddings, int Dim) Model(BackendOptions backend)

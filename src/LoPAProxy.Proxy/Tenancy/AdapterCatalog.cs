@@ -6,9 +6,10 @@ using Microsoft.Extensions.Options;
 namespace LoPAProxy.Proxy.Tenancy;
 
 /// <summary>
-/// A tenant's adapters from the per-tenant directory layout {root}/{tenant}/{adapter}/, loaded on first use and
-/// kept in a bounded least-recently-used cache (a changed adapter directory is reloaded: its files' write times
-/// are part of the key). Another tenant's adapter is simply not found: the lookup path starts at the caller's tenant.
+/// A tenant's adapters — from the store when one is configured, else from the per-tenant directory layout
+/// {root}/{tenant}/{adapter}/ — loaded on first use and kept in a bounded least-recently-used cache. Store entries
+/// are evicted when the store reports a change; directory entries are reloaded when their files' write times change.
+/// Another tenant's adapter is simply not found: every lookup starts at the caller's tenant.
 /// </summary>
 public sealed class AdapterCatalog
 {
