@@ -58,6 +58,55 @@ public static class Attention
         }
     }
 
+    /// <summary>
+    /// Backward of <see cref="Forward"/> (same shape and masks), accumulating into dq, dk and dv. Per query row the
+    /// probabilities P are recomputed; then dV += Pᵀ·dO, dP = dO·Vᵀ, dS = P∘(dP − Σ P∘dP), dQ += scale·dS·K and
+    /// dK += scale·dSᵀ·Q, K/V gradients summed over the query heads that share them.
+    /// </summary>
+    public static void Backward(ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v, ReadOnlySpan<float> dOut,
+        Span<float> dq, Span<float> dk, Span<float> dv, Shape s, float scale, bool causal, int queryOffset = 0, int[]? keyLengths = null)
+    {
+        if (s.KvHeads <= 0 || s.QueryHeads % s.KvHeads != 0) throw new ArgumentException($"{s.QueryHeads} query heads do not group over {s.KvHeads} KV heads");
+        int qSize = s.Batch * s.QueryLength * s.QueryHeads * s.HeadDim, kvSize = s.Batch * s.KeyLength * s.KvHeads * s.HeadDim;
+        if (q.Length < qSize || dOut.Length < qSize || dq.Length < qSize || k.Length < kvSize || v.Length < kvSize || dk.Length < kvSize || dv.Length < kvSize)
+            throw new ArgumentException("attention backward: buffers smaller than the shape");
+        int group = s.QueryHeads / s.KvHeads, d = s.HeadDim;
+        var p = new float[Math.Max(1, s.KeyLength)];
+        var dp = new float[Math.Max(1, s.KeyLength)];
+        for (int b = 0; b < s.Batch; b++)
+        {
+            int keys = keyLengths == null ? s.KeyLength : Math.Clamp(keyLengths[b], 0, s.KeyLength);
+            for (int t = 0; t < s.QueryLength; t++)
+            {
+                int valid = causal ? Math.Clamp(queryOffset + t + 1, 0, keys) : keys;
+                for (int h = 0; h < s.QueryHeads; h++)
+                {
+                    int kvh = h / group, qAt = ((b * s.QueryLength + t) * s.QueryHeads + h) * d;
+                    ReadOnlySpan<float> qv = q.Slice(qAt, d), go = dOut.Slice(qAt, d);
+                    for (int j = 0; j < valid; j++)
+                        p[j] = Dot(qv, k.Slice(((b * s.KeyLength + j) * s.KvHeads + kvh) * d, d)) * scale;
+                    Softmax.Row(p.AsSpan(0, valid));
+                    float sum = 0;
+                    for (int j = 0; j < valid; j++)
+                    {
+                        int kvAt = ((b * s.KeyLength + j) * s.KvHeads + kvh) * d;
+                        dp[j] = Dot(go, v.Slice(kvAt, d));
+                        AddScaled(dv.Slice(kvAt, d), go, p[j]);
+                        sum += p[j] * dp[j];
+                    }
+                    Span<float> gq = dq.Slice(qAt, d);
+                    for (int j = 0; j < valid; j++)
+                    {
+                        int kvAt = ((b * s.KeyLength + j) * s.KvHeads + kvh) * d;
+                        float ds = p[j] * (dp[j] - sum) * scale;
+                        AddScaled(gq, k.Slice(kvAt, d), ds);
+                        AddScaled(dk.Slice(kvAt, d), qv, ds);
+                    }
+                }
+            }
+        }
+    }
+
     /// <summary>Query blocks at least this long go through GEMM; single queries (decoding) through dot products.</summary>
     private const int GemmFrom = 4;
 
