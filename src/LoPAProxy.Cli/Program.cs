@@ -10,6 +10,8 @@ root.Subcommands.Add(GenerateCommand.Create());
 root.Subcommands.Add(AdapterCommands.Create());
 root.Subcommands.Add(EncodeCommands.Encode());
 root.Subcommands.Add(EncodeCommands.Embed());
+root.Subcommands.Add(TrainCommands.Train());
+root.Subcommands.Add(TrainCommands.Eval());
 root.Subcommands.Add(EngineInfoCommand.Create());
 try
 {

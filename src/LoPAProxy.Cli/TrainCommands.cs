@@ -1,0 +1,227 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using LoPAProxy.Core.Adapters;
+using LoPAProxy.Core.Encoders;
+using LoPAProxy.Core.Training;
+using LoPAProxy.Engine.Formats.SafeTensors;
+using LoPAProxy.Engine.Tensors;
+using LoPAProxy.ModelServer.Generation;
+
+namespace LoPAProxy.Cli;
+
+/// <summary>
+/// `lopa train` (an adapter the proxy loads as is, or a LoRA score) with a live progress bar, checkpoints every N steps
+/// and --resume; `lopa eval` (an adapter's accuracy or exact match on a data file).
+/// </summary>
+internal static class TrainCommands
+{
+    private const string CheckpointFile = "checkpoint.safetensors", MetricsFile = "training.json", ChartFile = "training_curves.svg";
+
+    public static Command Train()
+    {
+        var baseModel = new Option<string>("--base") { Description = "the frozen foundation model (llama2.c .bin or HF directory)", Required = true };
+        var encoderName = new Option<string>("--encoder") { Description = "instance encoder: use-lite | bert | fm-mean (unused by prompt_tuning and lora)", DefaultValueFactory = _ => "use-lite" };
+        var encoderDir = new Option<string?>("--encoder-dir") { Description = "encoder files (default: LOPA_USE_LITE_DIR / LOPA_BERT_DIR / .cache)" };
+        var data = new Option<string>("--data") { Description = "training data: GLUE SST-2/RTE/MRPC train.tsv, or .jsonl with prompt/completion", Required = true };
+        var evalData = new Option<string?>("--eval") { Description = "evaluation data, scored after every epoch (accuracy; exact match for .jsonl)" };
+        var method = new Option<string>("--method") { Description = "prompt_tuning | idpg | lopa_add | lopa | lora", DefaultValueFactory = _ => "lopa" };
+        var m = new Option<int>("--m") { Description = "soft-prompt rows", DefaultValueFactory = _ => 10 };
+        var r = new Option<int>("--r") { Description = "rank of u·vᵀ (and LoRA's rank)", DefaultValueFactory = _ => 4 };
+        var hidden = new Option<int>("--hidden") { Description = "H, the generator heads' hidden size", DefaultValueFactory = _ => 256 };
+        var epochs = new Option<int>("--epochs") { DefaultValueFactory = _ => 1 };
+        var batch = new Option<int>("--batch-size") { DefaultValueFactory = _ => 8 };
+        var lr = new Option<double>("--lr") { DefaultValueFactory = _ => 1e-3 };
+        var warmup = new Option<double>("--warmup") { Description = "warmup fraction of all steps (0 = constant schedule)", DefaultValueFactory = _ => 0.06 };
+        var clip = new Option<double>("--max-grad-norm") { DefaultValueFactory = _ => 1.0 };
+        var seed = new Option<int>("--seed") { DefaultValueFactory = _ => 0 };
+        var limit = new Option<int>("--limit") { Description = "use the first N training examples", DefaultValueFactory = _ => int.MaxValue };
+        var evalLimit = new Option<int>("--eval-limit") { DefaultValueFactory = _ => int.MaxValue };
+        var maxSteps = new Option<long>("--max-steps") { Description = "stop after N optimiser steps (0 = all epochs)", DefaultValueFactory = _ => 0 };
+        var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "save a resumable checkpoint every N steps", DefaultValueFactory = _ => 200 };
+        var resume = new Option<bool>("--resume") { Description = "continue from --out's checkpoint" };
+        var output = new Option<string>("--out") { Description = "output directory: the adapter, training.json, training_curves.svg, checkpoint", Required = true };
+        var command = new Command("train", "Train an adapter with the foundation model frozen")
+            { baseModel, encoderName, encoderDir, data, evalData, method, m, r, hidden, epochs, batch, lr, warmup, clip, seed, limit, evalLimit, maxSteps, checkpointEvery, resume, output };
+        command.SetAction((p, cancel) =>
+        {
+            var options = new TrainingOptions
+            {
+                Method = TrainingMethods.Parse(p.GetValue(method)!), VirtualTokens = p.GetValue(m), Rank = p.GetValue(r), HiddenSize = p.GetValue(hidden),
+                Epochs = p.GetValue(epochs), BatchSize = p.GetValue(batch), LearningRate = p.GetValue(lr), WarmupRatio = p.GetValue(warmup),
+                MaxGradNorm = p.GetValue(clip), Seed = p.GetValue(seed), MaxSteps = p.GetValue(maxSteps),
+            };
+            if (options.Epochs <= 0 || options.BatchSize <= 0 || options.LearningRate <= 0) throw new ArgumentException("--epochs, --batch-size and --lr must be positive");
+            string outDir = Path.GetFullPath(p.GetValue(output)!);
+            Directory.CreateDirectory(outDir);
+            ServedModel fm = ServedModel.Load(p.GetValue(baseModel)!);
+            List<TaskExample> train = TaskData.Load(p.GetValue(data)!, p.GetValue(limit));
+            List<TaskExample>? dev = p.GetValue(evalData) is { } ev ? TaskData.Load(ev, p.GetValue(evalLimit)) : null;
+            IInstanceEncoder? encoder = options.Method is TrainingMethod.PromptTuning or TrainingMethod.Lora ? null
+                : EncoderFactory.Create(p.GetValue(encoderName)!, new EncoderOptions
+                {
+                    UseLiteDirectory = p.GetValue(encoderName) == UseLiteEncoder.EncoderName ? p.GetValue(encoderDir) : null,
+                    BertDirectory = p.GetValue(encoderName) == BertEncoder.EncoderName ? p.GetValue(encoderDir) : null,
+                    FoundationModel = p.GetValue(baseModel),
+                });
+            var trainer = new LopaTrainer(fm.Model, fm.Tokenizer, encoder, options);
+            long total = trainer.TotalSteps(train.Count), perEpoch = trainer.StepsPerEpoch(train.Count);
+            string optionsJson = JsonSerializer.Serialize(new { method = TrainingMethods.Name(options.Method), options.VirtualTokens, options.Rank, options.HiddenSize, options.Epochs,
+                options.BatchSize, options.LearningRate, options.WarmupRatio, options.MaxGradNorm, options.Seed, options.MaxSteps, train = train.Count, encoder = encoder?.Name });
+            var losses = new List<double>();
+            var accuracy = new List<(int Epoch, double Accuracy)>();
+            var epochSeconds = new List<double>();
+            long start = 0;
+            string checkpointPath = Path.Combine(outDir, CheckpointFile);
+            if (p.GetValue(resume) && File.Exists(checkpointPath))
+                start = LoadCheckpoint(checkpointPath, trainer, optionsJson, losses, accuracy, epochSeconds);
+            string metric = dev != null && dev.All(e => e.Choices != null) ? "accuracy" : "exact match";
+            double Evaluate(List<TaskExample> set) => metric == "accuracy" ? trainer.Accuracy(set, cancel: cancel) : trainer.ExactMatch(set, cancel);
+            Console.Error.WriteLine($"lopa train: {TrainingMethods.Name(options.Method)} · {trainer.TrainableParameters:N0} trainable parameters · {train.Count} examples · {total} steps"
+                + (start > 0 ? $" · resuming at step {start}" : ""));
+            var bar = new ProgressBar();
+            var epochClock = Stopwatch.StartNew();
+            trainer.Train(train, start, progress =>
+            {
+                losses.Add(progress.Loss);
+                bar.Report(progress);
+                if (progress.Step % perEpoch == 0 || progress.Step == total)
+                {
+                    epochSeconds.Add(epochClock.Elapsed.TotalSeconds);
+                    if (dev != null)
+                    {
+                        double score = Evaluate(dev);
+                        accuracy.Add(((int)Math.Ceiling(progress.Step / (double)perEpoch), score));
+                        bar.Line($"epoch {accuracy[^1].Epoch}: dev {metric} {score:P2} ({dev.Count} examples), epoch {epochSeconds[^1]:F1} s");
+                    }
+                    epochClock.Restart();
+                }
+            }, step => SaveCheckpoint(checkpointPath, trainer, step, optionsJson, losses, accuracy, epochSeconds), p.GetValue(checkpointEvery), cancel);
+            bar.Done();
+
+            if (trainer.Prompt != null)
+            {
+                trainer.Prompt.Adapter.SaveDirectory(outDir);
+                Console.Error.WriteLine($"adapter written to {outDir} ({LopaAdapter.ConfigFile}, {LopaAdapter.WeightsFile})");
+            }
+            var metrics = new JsonObject
+            {
+                ["method"] = TrainingMethods.Name(options.Method), ["options"] = JsonNode.Parse(optionsJson), ["trainable_parameters"] = trainer.TrainableParameters,
+                ["steps"] = losses.Count, ["loss"] = new JsonArray(losses.Select(l => (JsonNode)JsonValue.Create(l)!).ToArray()),
+                ["eval_metric"] = metric, ["eval"] = new JsonArray(accuracy.Select(a => (JsonNode)new JsonObject { ["epoch"] = a.Epoch, ["score"] = a.Accuracy }).ToArray()),
+                ["epoch_seconds"] = new JsonArray(epochSeconds.Select(s => (JsonNode)JsonValue.Create(s)!).ToArray()),
+            };
+            File.WriteAllText(Path.Combine(outDir, MetricsFile), metrics.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            File.WriteAllText(Path.Combine(outDir, ChartFile), TrainingChart.Svg($"{TrainingMethods.Name(options.Method)} on {Path.GetFileName(Path.GetDirectoryName(Path.GetFullPath(p.GetValue(data)!)))}", losses, accuracy, metric));
+            if (accuracy.Count > 0) Console.WriteLine($"{TrainingMethods.Name(options.Method)}: dev {metric} {accuracy[^1].Accuracy:P2}");
+            return Task.FromResult(0);
+        });
+        return command;
+    }
+
+    public static Command Eval()
+    {
+        var baseModel = new Option<string>("--base") { Description = "the foundation model the adapter was trained for", Required = true };
+        var adapterPath = new Option<string>("--adapter") { Description = "adapter directory or .safetensors", Required = true };
+        var data = new Option<string>("--data") { Description = "GLUE dev.tsv or .jsonl", Required = true };
+        var encoderDir = new Option<string?>("--encoder-dir") { Description = "encoder files" };
+        var limit = new Option<int>("--limit") { DefaultValueFactory = _ => int.MaxValue };
+        var command = new Command("eval", "Score an adapter: accuracy on GLUE (label words), exact match on jsonl") { baseModel, adapterPath, data, encoderDir, limit };
+        command.SetAction((p, cancel) =>
+        {
+            LopaAdapter adapter;
+            try { adapter = LopaAdapter.Load(p.GetValue(adapterPath)!); }
+            catch (AdapterException e) { throw new InvalidOperationException(e.Message, e); }
+            ServedModel fm = ServedModel.Load(p.GetValue(baseModel)!);
+            IInstanceEncoder? encoder = adapter.Config.UsesEncoder
+                ? EncoderFactory.Create(adapter.Config.Encoder!, new EncoderOptions
+                {
+                    UseLiteDirectory = adapter.Config.Encoder == UseLiteEncoder.EncoderName ? p.GetValue(encoderDir) : null,
+                    BertDirectory = adapter.Config.Encoder == BertEncoder.EncoderName ? p.GetValue(encoderDir) : null,
+                    FoundationModel = p.GetValue(baseModel),
+                }) : null;
+            var method = adapter.Config.Composition switch
+            {
+                Composition.PromptTuning => TrainingMethod.PromptTuning, Composition.Idpg => TrainingMethod.Idpg,
+                Composition.LopaAdd => TrainingMethod.LopaAdd, _ => TrainingMethod.Lopa,
+            };
+            var trainer = new LopaTrainer(fm.Model, fm.Tokenizer, encoder, new TrainingOptions { Method = method, VirtualTokens = adapter.Config.NumVirtualTokens,
+                Rank = adapter.Config.Rank, HiddenSize = adapter.Config.HiddenSize }, adapter);
+            List<TaskExample> set = TaskData.Load(p.GetValue(data)!, p.GetValue(limit));
+            bool classification = set.All(e => e.Choices != null);
+            var clock = Stopwatch.StartNew();
+            double score = classification ? trainer.Accuracy(set, cancel: cancel) : trainer.ExactMatch(set, cancel);
+            Console.WriteLine($"{(classification ? "accuracy" : "exact match")} {score.ToString("P2", CultureInfo.InvariantCulture)} on {set.Count} examples ({clock.Elapsed.TotalSeconds:F1} s)");
+            return Task.FromResult(0);
+        });
+        return command;
+    }
+
+    /// <summary>Parameters, optimiser moments, step and the curves so far; written to a temp file and renamed, so a kill never leaves half a checkpoint.</summary>
+    private static void SaveCheckpoint(string path, LopaTrainer trainer, long step, string optionsJson, List<double> losses, List<(int, double)> accuracy, List<double> epochSeconds)
+    {
+        var (optStep, mm, vv) = trainer.Optimizer.SaveState();
+        var w = new SafeTensorsWriter().Metadata("step", step.ToString(CultureInfo.InvariantCulture)).Metadata("optimizer_step", optStep.ToString(CultureInfo.InvariantCulture))
+            .Metadata("options", optionsJson).Metadata("loss", JsonSerializer.Serialize(losses))
+            .Metadata("eval", JsonSerializer.Serialize(accuracy.Select(a => new[] { a.Item1, a.Item2 }))).Metadata("epoch_seconds", JsonSerializer.Serialize(epochSeconds));
+        for (int i = 0; i < trainer.Parameters.Count; i++)
+        {
+            w.Add($"param.{i}", Tensor.FromArray(trainer.Parameters[i], trainer.Parameters[i].Length));
+            w.Add($"adam_m.{i}", Tensor.FromArray(mm[i], mm[i].Length));
+            w.Add($"adam_v.{i}", Tensor.FromArray(vv[i], vv[i].Length));
+        }
+        string temp = path + ".tmp";
+        w.Save(temp);
+        File.Move(temp, path, overwrite: true);
+    }
+
+    private static long LoadCheckpoint(string path, LopaTrainer trainer, string optionsJson, List<double> losses, List<(int, double)> accuracy, List<double> epochSeconds)
+    {
+        using var file = SafeTensorsFile.Open(path);
+        if (file.Metadata.GetValueOrDefault("options") != optionsJson)
+            throw new InvalidOperationException($"the checkpoint in {Path.GetDirectoryName(path)} was made with other options ({file.Metadata.GetValueOrDefault("options")}); train into a new --out or drop --resume");
+        int n = trainer.Parameters.Count;
+        var mm = new float[n][]; var vv = new float[n][];
+        for (int i = 0; i < n; i++)
+        {
+            float[] saved = file.ReadFloat32($"param.{i}").ToArray();
+            if (saved.Length != trainer.Parameters[i].Length) throw new InvalidOperationException($"checkpoint parameter {i} has {saved.Length} values, expected {trainer.Parameters[i].Length}");
+            saved.CopyTo(trainer.Parameters[i], 0);
+            mm[i] = file.ReadFloat32($"adam_m.{i}").ToArray();
+            vv[i] = file.ReadFloat32($"adam_v.{i}").ToArray();
+        }
+        long step = long.Parse(file.Metadata["step"], CultureInfo.InvariantCulture);
+        trainer.ResumeOptimizer(long.Parse(file.Metadata["optimizer_step"], CultureInfo.InvariantCulture), mm, vv);
+        losses.AddRange(JsonSerializer.Deserialize<List<double>>(file.Metadata["loss"])!);
+        accuracy.AddRange(JsonSerializer.Deserialize<List<double[]>>(file.Metadata["eval"])!.Select(a => ((int)a[0], a[1])));
+        epochSeconds.AddRange(JsonSerializer.Deserialize<List<double>>(file.Metadata["epoch_seconds"])!);
+        return step;
+    }
+
+    /// <summary>One line redrawn in place on a terminal; a line every 2 s when stderr is redirected (CI logs).</summary>
+    private sealed class ProgressBar
+    {
+        private readonly bool _tty = !Console.IsErrorRedirected;
+        private readonly Stopwatch _sinceLine = Stopwatch.StartNew();
+        private bool _open;
+
+        public void Report(TrainingProgress p)
+        {
+            const int Width = 30;
+            int filled = (int)(Width * p.Step / Math.Max(1, p.TotalSteps));
+            string text = $"[{new string('#', filled)}{new string('.', Width - filled)}] step {p.Step}/{p.TotalSteps} · epoch {p.Epoch} · loss {p.Loss:F4} · {p.ExamplesPerSecond:F1} ex/s · ETA {p.Remaining:hh\\:mm\\:ss}";
+            if (_tty) { Console.Error.Write("\r" + text + "   "); _open = true; }
+            else if (_sinceLine.Elapsed.TotalSeconds >= 2 || p.Step == p.TotalSteps) { Console.Error.WriteLine(text); _sinceLine.Restart(); }
+        }
+
+        public void Line(string text)
+        {
+            if (_open) { Console.Error.WriteLine(); _open = false; }
+            Console.Error.WriteLine(text);
+        }
+
+        public void Done() { if (_open) Console.Error.WriteLine(); _open = false; }
+    }
+}

@@ -1,0 +1,55 @@
+using LoPAProxy.Core.Adapters;
+
+namespace LoPAProxy.Core.Training;
+
+/// <summary>What is trained: one of the four soft-prompt compositions (a proxy adapter) or the server-side LoRA baseline.</summary>
+public enum TrainingMethod { PromptTuning, Idpg, LopaAdd, Lopa, Lora }
+
+public static class TrainingMethods
+{
+    public static TrainingMethod Parse(string name) => name switch
+    {
+        "prompt_tuning" => TrainingMethod.PromptTuning, "idpg" => TrainingMethod.Idpg, "lopa_add" => TrainingMethod.LopaAdd,
+        "lopa" => TrainingMethod.Lopa, "lora" => TrainingMethod.Lora,
+        _ => throw new ArgumentException($"unknown method '{name}' (prompt_tuning, idpg, lopa_add, lopa, lora)"),
+    };
+
+    public static string Name(TrainingMethod m) => m switch
+    {
+        TrainingMethod.PromptTuning => "prompt_tuning", TrainingMethod.Idpg => "idpg", TrainingMethod.LopaAdd => "lopa_add",
+        TrainingMethod.Lopa => "lopa", _ => "lora",
+    };
+
+    public static Composition? Composition(TrainingMethod m) => m switch
+    {
+        TrainingMethod.PromptTuning => Adapters.Composition.PromptTuning, TrainingMethod.Idpg => Adapters.Composition.Idpg,
+        TrainingMethod.LopaAdd => Adapters.Composition.LopaAdd, TrainingMethod.Lopa => Adapters.Composition.Lopa, _ => null,
+    };
+}
+
+/// <summary>Hyper-parameters of a training run (defaults: the paper's GLUE settings, DESIGN.md §2).</summary>
+public sealed record TrainingOptions
+{
+    public TrainingMethod Method { get; init; } = TrainingMethod.Lopa;
+    /// <summary>m, soft-prompt rows.</summary>
+    public int VirtualTokens { get; init; } = 10;
+    /// <summary>r, the rank of u·vᵀ (and of LoRA).</summary>
+    public int Rank { get; init; } = 4;
+    /// <summary>H, the heads' hidden size.</summary>
+    public int HiddenSize { get; init; } = 256;
+    public int Epochs { get; init; } = 1;
+    public int BatchSize { get; init; } = 8;
+    public double LearningRate { get; init; } = 1e-3;
+    public double WeightDecay { get; init; } = 0.01;
+    /// <summary>Fraction of steps warming up linearly (0 = constant schedule). GLUE: 0.06.</summary>
+    public double WarmupRatio { get; init; } = 0.06;
+    public double MaxGradNorm { get; init; } = 1.0;
+    public int Seed { get; init; } = 0;
+    /// <summary>LoRA's α (scale α/r); PEFT's default is 8.</summary>
+    public float LoraAlpha { get; init; } = 8f;
+    /// <summary>Stop after this many optimiser steps (for smoke runs); 0 = all epochs.</summary>
+    public long MaxSteps { get; init; }
+}
+
+/// <summary>One optimiser step's report.</summary>
+public sealed record TrainingProgress(long Step, long TotalSteps, int Epoch, double Loss, double ExamplesPerSecond, TimeSpan Elapsed, TimeSpan Remaining);
