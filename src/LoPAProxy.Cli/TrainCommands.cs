@@ -41,10 +41,11 @@ internal static class TrainCommands
         var evalLimit = new Option<int>("--eval-limit") { DefaultValueFactory = _ => int.MaxValue };
         var maxSteps = new Option<long>("--max-steps") { Description = "stop after N optimiser steps (0 = all epochs)", DefaultValueFactory = _ => 0 };
         var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "save a resumable checkpoint every N steps", DefaultValueFactory = _ => 200 };
+        var loraTargets = new Option<string>("--lora-targets") { Description = "lora: attention projections to update, comma-separated from q,k,v,o", DefaultValueFactory = _ => "q,v" };
         var resume = new Option<bool>("--resume") { Description = "continue from --out's checkpoint" };
         var output = new Option<string>("--out") { Description = "output directory: the adapter, training.json, training_curves.svg, checkpoint", Required = true };
         var command = new Command("train", "Train an adapter with the foundation model frozen")
-            { baseModel, encoderName, encoderDir, data, evalData, method, m, r, hidden, epochs, batch, lr, warmup, clip, seed, limit, evalLimit, maxSteps, checkpointEvery, resume, output };
+            { baseModel, encoderName, encoderDir, data, evalData, method, m, r, hidden, epochs, batch, lr, warmup, clip, seed, limit, evalLimit, maxSteps, checkpointEvery, loraTargets, resume, output };
         command.SetAction((p, cancel) =>
         {
             var options = new TrainingOptions
@@ -52,11 +53,13 @@ internal static class TrainCommands
                 Method = TrainingMethods.Parse(p.GetValue(method)!), VirtualTokens = p.GetValue(m), Rank = p.GetValue(r), HiddenSize = p.GetValue(hidden),
                 Epochs = p.GetValue(epochs), BatchSize = p.GetValue(batch), LearningRate = p.GetValue(lr), WarmupRatio = p.GetValue(warmup),
                 MaxGradNorm = p.GetValue(clip), Seed = p.GetValue(seed), MaxSteps = p.GetValue(maxSteps),
+                LoraTargets = p.GetValue(loraTargets)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
             };
+            ServedModel fm = ServedModel.Load(p.GetValue(baseModel)!);
+            options = options with { BaseModel = fm.Name };
             if (options.Epochs <= 0 || options.BatchSize <= 0 || options.LearningRate <= 0) throw new ArgumentException("--epochs, --batch-size and --lr must be positive");
             string outDir = Path.GetFullPath(p.GetValue(output)!);
             Directory.CreateDirectory(outDir);
-            ServedModel fm = ServedModel.Load(p.GetValue(baseModel)!);
             List<TaskExample> train = TaskData.Load(p.GetValue(data)!, p.GetValue(limit));
             List<TaskExample>? dev = p.GetValue(evalData) is { } ev ? TaskData.Load(ev, p.GetValue(evalLimit)) : null;
             IInstanceEncoder? encoder = options.Method is TrainingMethod.PromptTuning or TrainingMethod.Lora ? null
@@ -69,7 +72,8 @@ internal static class TrainCommands
             var trainer = new LopaTrainer(fm.Model, fm.Tokenizer, encoder, options);
             long total = trainer.TotalSteps(train.Count), perEpoch = trainer.StepsPerEpoch(train.Count);
             string optionsJson = JsonSerializer.Serialize(new { method = TrainingMethods.Name(options.Method), options.VirtualTokens, options.Rank, options.HiddenSize, options.Epochs,
-                options.BatchSize, options.LearningRate, options.WarmupRatio, options.MaxGradNorm, options.Seed, options.MaxSteps, train = train.Count, encoder = encoder?.Name });
+                options.BatchSize, options.LearningRate, options.WarmupRatio, options.MaxGradNorm, options.Seed, options.MaxSteps, train = train.Count, encoder = encoder?.Name,
+                lora_targets = options.Method == TrainingMethod.Lora ? string.Join(",", options.LoraTargets) : null });
             var losses = new List<double>();
             var accuracy = new List<(int Epoch, double Accuracy)>();
             var epochSeconds = new List<double>();

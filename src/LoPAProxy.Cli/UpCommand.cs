@@ -100,9 +100,25 @@ internal static class UpCommand
         return key;
     }
 
-    /// <summary>The demo tenant's adapter: made once with the paper's initialisation (a trained one arrives with the trainer).</summary>
+    /// <summary>Where the build puts the shipped demo adapter (assets/demo-adapter: LoPA trained on SST-2 by scripts/glue-table.sh).</summary>
+    private static string ShippedAdapter => Path.Combine(AppContext.BaseDirectory, "demo-adapter");
+
+    /// <summary>
+    /// The demo tenant's adapter: the shipped SST-2-trained LoPA adapter when it fits this stack (USE-lite present,
+    /// the FM's width matches), else one made once with the paper's initialisation (untrained).
+    /// </summary>
     private static string DemoAdapter(string stateDir, int hidden, string encoder, string baseModel)
     {
+        if (encoder == UseLiteEncoder.EncoderName && File.Exists(Path.Combine(ShippedAdapter, LopaAdapter.ConfigFile))
+            && LopaAdapter.Load(ShippedAdapter).Config.TokenDim == hidden)
+        {
+            const string Trained = "sst2-lopa";
+            string target = Path.Combine(stateDir, "adapters", "demo", Trained);
+            Directory.CreateDirectory(target);
+            foreach (string file in new[] { LopaAdapter.ConfigFile, LopaAdapter.WeightsFile })
+                File.Copy(Path.Combine(ShippedAdapter, file), Path.Combine(target, file), overwrite: true);
+            return Trained;
+        }
         string name = $"demo-{encoder}";
         string dir = Path.Combine(stateDir, "adapters", "demo", name);
         if (!File.Exists(Path.Combine(dir, LopaAdapter.ConfigFile)))

@@ -35,7 +35,7 @@ public sealed class LopaTrainer
         _tokenizer = tokenizer;
         Options = options;
         if (options.Method == TrainingMethod.Lora)
-            Lora = new FmLora(fm.Config, options.Rank, options.LoraAlpha, new[] { "q", "v" }, options.Seed);
+            Lora = new FmLora(fm.Config, options.Rank, options.LoraAlpha, options.LoraTargets, options.Seed);
         else
         {
             Composition composition = TrainingMethods.Composition(options.Method)!.Value;
@@ -44,7 +44,7 @@ public sealed class LopaTrainer
             var config = new AdapterConfig
             {
                 NumVirtualTokens = options.VirtualTokens, TokenDim = fm.Config.Dim, Rank = options.Rank, HiddenSize = options.HiddenSize,
-                Encoder = _encoder?.Name, EncoderDim = _encoder?.Dim ?? 0, Composition = composition,
+                BaseModel = options.BaseModel, Encoder = _encoder?.Name, EncoderDim = _encoder?.Dim ?? 0, Composition = composition,
             };
             config.Validate();
             LopaAdapter adapter = initial ?? LopaAdapter.CreateRandom(config, options.Seed);

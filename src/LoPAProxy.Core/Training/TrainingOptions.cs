@@ -47,6 +47,10 @@ public sealed record TrainingOptions
     public int Seed { get; init; } = 0;
     /// <summary>LoRA's α (scale α/r); PEFT's default is 8.</summary>
     public float LoraAlpha { get; init; } = 8f;
+    /// <summary>The attention projections LoRA updates (PEFT's default for Llama: q and v).</summary>
+    public IReadOnlyList<string> LoraTargets { get; init; } = new[] { "q", "v" };
+    /// <summary>Recorded in the adapter's config (base_model_name_or_path).</summary>
+    public string? BaseModel { get; init; }
     /// <summary>Stop after this many optimiser steps (for smoke runs); 0 = all epochs.</summary>
     public long MaxSteps { get; init; }
 }
