@@ -28,6 +28,6 @@ public sealed partial class Tape
         return Record(o, q.Shape, new[] { q, k, v }, dO =>
             Kernels.Attention.Backward(q.Value, k.Value, v.Value, dO,
                 q.RequiresGrad ? q.GradBuffer() : new float[q.Count], k.RequiresGrad ? k.GradBuffer() : new float[k.Count],
-                v.RequiresGrad ? v.GradBuffer() : new float[v.Count], shape, scale, causal, 0, keyLengths));
+                v.RequiresGrad ? v.GradBuffer() : new float[v.Count], shape, scale, causal, 0, keyLengths, Gemm));
     }
 }

@@ -64,12 +64,18 @@ public static class Attention
     /// dK += scale·dSᵀ·Q, K/V gradients summed over the query heads that share them.
     /// </summary>
     public static void Backward(ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v, ReadOnlySpan<float> dOut,
-        Span<float> dq, Span<float> dk, Span<float> dv, Shape s, float scale, bool causal, int queryOffset = 0, int[]? keyLengths = null)
+        Span<float> dq, Span<float> dk, Span<float> dv, Shape s, float scale, bool causal, int queryOffset = 0, int[]? keyLengths = null,
+        Blas.GemmBackend? gemm = null)
     {
         if (s.KvHeads <= 0 || s.QueryHeads % s.KvHeads != 0) throw new ArgumentException($"{s.QueryHeads} query heads do not group over {s.KvHeads} KV heads");
         int qSize = s.Batch * s.QueryLength * s.QueryHeads * s.HeadDim, kvSize = s.Batch * s.KeyLength * s.KvHeads * s.HeadDim;
         if (q.Length < qSize || dOut.Length < qSize || dq.Length < qSize || k.Length < kvSize || v.Length < kvSize || dk.Length < kvSize || dv.Length < kvSize)
             throw new ArgumentException("attention backward: buffers smaller than the shape");
+        if (s.QueryLength >= GemmFrom)
+        {
+            BackwardBlocks(q, k, v, dOut, dq, dk, dv, s, scale, causal, queryOffset, keyLengths, gemm ?? Blas.Gemm.Default);
+            return;
+        }
         int group = s.QueryHeads / s.KvHeads, d = s.HeadDim;
         var p = new float[Math.Max(1, s.KeyLength)];
         var dp = new float[Math.Max(1, s.KeyLength)];
@@ -104,6 +110,52 @@ public static class Attention
                     }
                 }
             }
+        }
+    }
+
+    /// <summary>
+    /// <see cref="Backward"/> for query blocks, per (batch row, head) as five GEMMs over the head's columns in place:
+    /// P = softmax(scale·Q·Kᵀ); dV += Pᵀ·dO; dP = dO·Vᵀ; dS = scale·P∘(dP − rowsum(P∘dP)); dQ += dS·K; dK += dSᵀ·Q.
+    /// </summary>
+    private static void BackwardBlocks(ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v, ReadOnlySpan<float> dOut,
+        Span<float> dq, Span<float> dk, Span<float> dv, Shape s, float scale, bool causal, int queryOffset, int[]? keyLengths, Blas.GemmBackend gemm)
+    {
+        int d = s.HeadDim, group = s.QueryHeads / s.KvHeads, ldq = s.QueryHeads * d, ldk = s.KvHeads * d, tq = s.QueryLength;
+        float[] p = System.Buffers.ArrayPool<float>.Shared.Rent(Math.Max(1, tq * s.KeyLength));
+        float[] dp = System.Buffers.ArrayPool<float>.Shared.Rent(Math.Max(1, tq * s.KeyLength));
+        try
+        {
+            for (int b = 0; b < s.Batch; b++)
+            {
+                int keys = keyLengths == null ? s.KeyLength : Math.Clamp(keyLengths[b], 0, s.KeyLength);
+                if (keys == 0) continue;
+                ReadOnlySpan<float> qb = q.Slice(b * tq * ldq), kb = k.Slice(b * s.KeyLength * ldk), vb = v.Slice(b * s.KeyLength * ldk), ob = dOut.Slice(b * tq * ldq);
+                Span<float> dqb = dq.Slice(b * tq * ldq), dkb = dk.Slice(b * s.KeyLength * ldk), dvb = dv.Slice(b * s.KeyLength * ldk);
+                Span<float> P = p.AsSpan(0, tq * keys), dS = dp.AsSpan(0, tq * keys);
+                for (int h = 0; h < s.QueryHeads; h++)
+                {
+                    int kvh = h / group;
+                    gemm.Sgemm(false, true, tq, keys, d, scale, qb[(h * d)..], ldq, kb[(kvh * d)..], ldk, 0f, P, keys);
+                    for (int t = 0; t < tq; t++) Softmax.Row(P.Slice(t * keys, keys), causal ? Math.Clamp(queryOffset + t + 1, 0, keys) : keys);
+                    gemm.Sgemm(true, false, keys, d, tq, 1f, P, keys, ob[(h * d)..], ldq, 1f, dvb[(kvh * d)..], ldk);     // dV += Pᵀ·dO
+                    gemm.Sgemm(false, true, tq, keys, d, 1f, ob[(h * d)..], ldq, vb[(kvh * d)..], ldk, 0f, dS, keys);      // dP = dO·Vᵀ
+                    for (int t = 0; t < tq; t++)
+                    {
+                        Span<float> pr = P.Slice(t * keys, keys), sr = dS.Slice(t * keys, keys);
+                        float sum = TensorPrimitives.Dot(pr, sr);
+                        TensorPrimitives.Subtract(sr, sum, sr);
+                        TensorPrimitives.Multiply(sr, pr, sr);
+                        TensorPrimitives.Multiply(sr, scale, sr);
+                    }
+                    gemm.Sgemm(false, false, tq, d, keys, 1f, dS, keys, kb[(kvh * d)..], ldk, 1f, dqb[(h * d)..], ldq);    // dQ += dS·K
+                    gemm.Sgemm(true, false, keys, d, tq, 1f, dS, keys, qb[(h * d)..], ldq, 1f, dkb[(kvh * d)..], ldk);     // dK += dSᵀ·Q
+                }
+            }
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<float>.Shared.Return(p);
+            System.Buffers.ArrayPool<float>.Shared.Return(dp);
         }
     }
 
