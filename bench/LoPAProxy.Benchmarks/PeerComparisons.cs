@@ -28,7 +28,7 @@ public static class PeerComparisons
         return string.Join(' ', list);
     }
 
-    private static string RepoDir()
+    internal static string RepoDir()
     {
         for (var d = new DirectoryInfo(AppContext.BaseDirectory); d != null; d = d.Parent)
             if (File.Exists(Path.Combine(d.FullName, "LoPAProxy.sln"))) return d.FullName;

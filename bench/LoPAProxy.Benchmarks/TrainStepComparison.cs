@@ -67,10 +67,5 @@ public static class TrainStepComparison
         return 0;
     }
 
-    private static string RepoDir()
-    {
-        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d != null; d = d.Parent)
-            if (File.Exists(Path.Combine(d.FullName, "LoPAProxy.sln"))) return d.FullName;
-        throw new DirectoryNotFoundException("run from inside the repository");
-    }
+    private static string RepoDir() => PeerComparisons.RepoDir();
 }

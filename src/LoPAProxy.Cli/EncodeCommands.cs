@@ -14,7 +14,8 @@ internal static class EncodeCommands
     private static Option<string?> EncoderDir() => new("--encoder-dir") { Description = "encoder files (use-lite dist/ or a BERT directory); default: LOPA_USE_LITE_DIR / LOPA_BERT_DIR / .cache" };
     private static Option<string?> Model() => new("--model") { Description = "foundation model for the fm-mean encoder (or LOPA_FM_MODEL)" };
 
-    private static EncoderOptions Options(string? encoderDir, string? model, string encoder) => new()
+    /// <summary>Encoder file locations from the command line: --encoder-dir applies to the named encoder, --model to fm-mean.</summary>
+    internal static EncoderOptions Options(string? encoderDir, string? model, string encoder) => new()
     {
         UseLiteDirectory = encoder == UseLiteEncoder.EncoderName ? encoderDir : null,
         BertDirectory = encoder == BertEncoder.EncoderName ? encoderDir : null,

@@ -63,12 +63,7 @@ internal static class TrainCommands
             List<TaskExample> train = TaskData.Load(p.GetValue(data)!, p.GetValue(limit));
             List<TaskExample>? dev = p.GetValue(evalData) is { } ev ? TaskData.Load(ev, p.GetValue(evalLimit)) : null;
             IInstanceEncoder? encoder = options.Method is TrainingMethod.PromptTuning or TrainingMethod.Lora ? null
-                : EncoderFactory.Create(p.GetValue(encoderName)!, new EncoderOptions
-                {
-                    UseLiteDirectory = p.GetValue(encoderName) == UseLiteEncoder.EncoderName ? p.GetValue(encoderDir) : null,
-                    BertDirectory = p.GetValue(encoderName) == BertEncoder.EncoderName ? p.GetValue(encoderDir) : null,
-                    FoundationModel = p.GetValue(baseModel),
-                });
+                : EncoderFactory.Create(p.GetValue(encoderName)!, EncodeCommands.Options(p.GetValue(encoderDir), p.GetValue(baseModel), p.GetValue(encoderName)!));
             var trainer = new LopaTrainer(fm.Model, fm.Tokenizer, encoder, options);
             long total = trainer.TotalSteps(train.Count), perEpoch = trainer.StepsPerEpoch(train.Count);
             string optionsJson = JsonSerializer.Serialize(new { method = TrainingMethods.Name(options.Method), options.VirtualTokens, options.Rank, options.HiddenSize, options.Epochs,
@@ -140,18 +135,8 @@ internal static class TrainCommands
             catch (AdapterException e) { throw new InvalidOperationException(e.Message, e); }
             ServedModel fm = ServedModel.Load(p.GetValue(baseModel)!);
             IInstanceEncoder? encoder = adapter.Config.UsesEncoder
-                ? EncoderFactory.Create(adapter.Config.Encoder!, new EncoderOptions
-                {
-                    UseLiteDirectory = adapter.Config.Encoder == UseLiteEncoder.EncoderName ? p.GetValue(encoderDir) : null,
-                    BertDirectory = adapter.Config.Encoder == BertEncoder.EncoderName ? p.GetValue(encoderDir) : null,
-                    FoundationModel = p.GetValue(baseModel),
-                }) : null;
-            var method = adapter.Config.Composition switch
-            {
-                Composition.PromptTuning => TrainingMethod.PromptTuning, Composition.Idpg => TrainingMethod.Idpg,
-                Composition.LopaAdd => TrainingMethod.LopaAdd, _ => TrainingMethod.Lopa,
-            };
-            var trainer = new LopaTrainer(fm.Model, fm.Tokenizer, encoder, new TrainingOptions { Method = method, VirtualTokens = adapter.Config.NumVirtualTokens,
+                ? EncoderFactory.Create(adapter.Config.Encoder!, EncodeCommands.Options(p.GetValue(encoderDir), p.GetValue(baseModel), adapter.Config.Encoder!)) : null;
+            var trainer = new LopaTrainer(fm.Model, fm.Tokenizer, encoder, new TrainingOptions { Method = TrainingMethods.Of(adapter.Config.Composition), VirtualTokens = adapter.Config.NumVirtualTokens,
                 Rank = adapter.Config.Rank, HiddenSize = adapter.Config.HiddenSize }, adapter);
             List<TaskExample> set = TaskData.Load(p.GetValue(data)!, p.GetValue(limit));
             bool classification = set.All(e => e.Choices != null);

@@ -79,14 +79,23 @@ public sealed class LopaTrainer
         return Options.MaxSteps > 0 ? Math.Min(all, Options.MaxSteps) : all;
     }
 
+    private (int Epoch, int[] Order)? _order;   // this epoch's permutation, made once rather than per step
+
     /// <summary>The examples of optimiser step <paramref name="step"/> (0-based) — a pure function of seed and step.</summary>
     public IReadOnlyList<TaskExample> BatchOf(IReadOnlyList<TaskExample> data, long step)
     {
         long perEpoch = StepsPerEpoch(data.Count);
         int epoch = (int)(step / perEpoch), index = (int)(step % perEpoch);
-        int[] order = Enumerable.Range(0, data.Count).ToArray();
-        new Random((int)((Options.Seed * 1_000_003L + epoch) & int.MaxValue)).Shuffle(order); // not HashCode: it is salted per process
-        return order.Skip(index * Options.BatchSize).Take(Options.BatchSize).Select(i => data[i]).ToList();
+        if (_order is not { } cached || cached.Epoch != epoch || cached.Order.Length != data.Count)
+        {
+            int[] order = Enumerable.Range(0, data.Count).ToArray();
+            new Random((int)((Options.Seed * 1_000_003L + epoch) & int.MaxValue)).Shuffle(order); // not HashCode: it is salted per process
+            _order = cached = (epoch, order);
+        }
+        int start = index * Options.BatchSize, count = Math.Min(Options.BatchSize, data.Count - start);
+        var batch = new List<TaskExample>(count);
+        foreach (int i in cached.Order.AsSpan(start, count)) batch.Add(data[i]);
+        return batch;
     }
 
     /// <summary>

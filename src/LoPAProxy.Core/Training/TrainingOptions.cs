@@ -20,6 +20,13 @@ public static class TrainingMethods
         TrainingMethod.Lopa => "lopa", _ => "lora",
     };
 
+    /// <summary>The method that trains adapters of <paramref name="c"/>.</summary>
+    public static TrainingMethod Of(Composition c) => c switch
+    {
+        Adapters.Composition.PromptTuning => TrainingMethod.PromptTuning, Adapters.Composition.Idpg => TrainingMethod.Idpg,
+        Adapters.Composition.LopaAdd => TrainingMethod.LopaAdd, _ => TrainingMethod.Lopa,
+    };
+
     public static Composition? Composition(TrainingMethod m) => m switch
     {
         TrainingMethod.PromptTuning => Adapters.Composition.PromptTuning, TrainingMethod.Idpg => Adapters.Composition.Idpg,

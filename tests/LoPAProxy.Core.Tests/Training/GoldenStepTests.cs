@@ -33,15 +33,11 @@ public class GoldenStepTests
     [InlineData("lora")]
     public void One_step_matches_PyTorch(string methodName)
     {
-        string tokDir = SharedFiles.Path_("models", "stories260K");
-        var tokenizer = SentencePieceBpeTokenizer.Load(Path.Combine(tokDir, "tok512.bin"), 512);
+        var tokenizer = TestModels.StoriesTokenizer();
         var rng = new Random(11);
         var c = new LlamaConfig(Dim: 16, HiddenDim: 24, Layers: 2, Heads: 4, KvHeads: 2, HeadDim: 4, VocabSize: 512, MaxSeqLen: 64, 10000f, 1e-5f, RotaryLayout.Interleaved);
-        float[] R(int n, float s = 0.3f) => Rand.Floats(rng, n, s);
-        float[] Norm(int n) => R(n, 0.2f).Select(x => x + 1f).ToArray();
-        var layers = Enumerable.Range(0, c.Layers).Select(_ => new LlamaLayer(Norm(c.Dim), R(c.QDim * c.Dim), R(c.KvDim * c.Dim), R(c.KvDim * c.Dim),
-            R(c.Dim * c.QDim), Norm(c.Dim), R(c.HiddenDim * c.Dim), R(c.Dim * c.HiddenDim), R(c.HiddenDim * c.Dim))).ToList();
-        var fm = new LlamaModel(c, R(c.VocabSize * c.Dim, 1f), layers, Norm(c.Dim), R(c.VocabSize * c.Dim));
+        LlamaModel fm = TestModels.RandomLlama(rng, c);
+        float[] R(int n, float s) => Rand.Floats(rng, n, s);
         var encoder = new FmMeanEncoder(tokenizer, fm.TokenEmbedding, c.Dim);
         var options = new TrainingOptions { Method = TrainingMethods.Parse(methodName), VirtualTokens = 3, Rank = 2, HiddenSize = 5 };
         var trainer = new LopaTrainer(fm, tokenizer, encoder, options);

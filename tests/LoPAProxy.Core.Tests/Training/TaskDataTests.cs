@@ -44,7 +44,7 @@ public class TaskDataTests
     [Fact]
     public void Target_tokens_are_what_follows_the_prompt_and_long_prompts_lose_their_start()
     {
-        var tok = SentencePieceBpeTokenizer.Load(SharedFiles.Path_("models", "stories260K", "tok512.bin"), 512);
+        var tok = TestModels.StoriesTokenizer();
         var t = TokenizedExample.Create(tok, "a fine movie Sentiment:", " positive", 512);
         Assert.Equal(tok.Encode("a fine movie Sentiment: positive", addBos: true, addEos: false), t.Ids);
         Assert.Equal(tok.Encode("a fine movie Sentiment:", addBos: true, addEos: false), t.Ids[..t.PromptLength]);

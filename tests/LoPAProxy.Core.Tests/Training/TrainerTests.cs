@@ -3,7 +3,6 @@ using LoPAProxy.Core.Encoders;
 using LoPAProxy.Core.Generation;
 using LoPAProxy.Core.Training;
 using LoPAProxy.Engine.Autograd;
-using LoPAProxy.Engine.Formats.Llama2c;
 using LoPAProxy.Engine.Networks.Llama;
 using LoPAProxy.Engine.Tests.Support;
 using LoPAProxy.Engine.Tokenizers;
@@ -13,18 +12,13 @@ namespace LoPAProxy.Core.Tests.Training;
 /// <summary>The trainer on stories260K and real SST-2 rows: what it trains is what the proxy serves; it learns; it is deterministic and resumable.</summary>
 public class TrainerTests
 {
-    private static readonly Lazy<(LlamaModel Fm, SentencePieceBpeTokenizer Tokenizer)> Stories = new(() =>
-    {
-        string dir = SharedFiles.Path_("models", "stories260K");
-        var ckpt = Llama2cCheckpoint.Load(Path.Combine(dir, "stories260K.bin"));
-        return (LlamaModel.FromLlama2c(ckpt), SentencePieceBpeTokenizer.Load(Path.Combine(dir, "tok512.bin"), ckpt.Config.VocabSize));
-    });
+    private static (LlamaModel Fm, SentencePieceBpeTokenizer Tokenizer) Stories => TestModels.Stories;
 
     private static List<TaskExample> Sst2(string split, int n) => TaskData.Load(SharedFiles.Path_("data", "glue", "SST-2", split + ".tsv"), n);
 
     private static LopaTrainer NewTrainer(TrainingMethod method, TrainingOptions? options = null, LopaAdapter? initial = null)
     {
-        var (fm, tok) = Stories.Value;
+        var (fm, tok) = Stories;
         var encoder = new FmMeanEncoder(tok, fm.TokenEmbedding, fm.Config.Dim);
         return new LopaTrainer(fm, tok, encoder, (options ?? new TrainingOptions { HiddenSize = 32, BatchSize = 4 }) with { Method = method }, initial);
     }
@@ -38,7 +32,7 @@ public class TrainerTests
     {
         LopaTrainer trainer = NewTrainer(method);
         foreach (float[] p in trainer.Parameters) Rand.Floats(new Random(p.Length), p.Length, 0.5f).CopyTo(p, 0);
-        var (fm, tok) = Stories.Value;
+        var (fm, tok) = Stories;
         var encoder = new FmMeanEncoder(tok, fm.TokenEmbedding, fm.Config.Dim);
         string[] texts = { "a gorgeous movie", "it 's a mess", "the story is told with gusto" };
         var x = new float[texts.Length * encoder.Dim];
@@ -95,7 +89,7 @@ public class TrainerTests
         Assert.Equal(1 - accuracy, trainer.Accuracy(flipped, batchSize: 5), 9);
 
         // Greedy exact match: the model's own greedy continuation is an exact match by construction; a different text is not.
-        var (fm, tok) = Stories.Value;
+        var (fm, tok) = Stories;
         string prompt = "Once upon a time";
         var generator = new LlamaGenerator(fm);
         int[] ids = tok.Encode(prompt, addBos: true, addEos: false);

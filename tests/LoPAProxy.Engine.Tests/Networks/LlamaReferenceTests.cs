@@ -11,12 +11,7 @@ namespace LoPAProxy.Engine.Tests.Networks;
 /// <summary>stories260K against the C reference (llama2.c run.c, greedy) outputs in ../shared/models/README.md.</summary>
 public class LlamaReferenceTests
 {
-    private static readonly Lazy<(LlamaModel Model, SentencePieceBpeTokenizer Tokenizer)> Stories = new(() =>
-    {
-        string dir = SharedFiles.Path_("models", "stories260K");
-        var ckpt = Llama2cCheckpoint.Load(Path.Combine(dir, "stories260K.bin"));
-        return (LlamaModel.FromLlama2c(ckpt), SentencePieceBpeTokenizer.Load(Path.Combine(dir, "tok512.bin"), ckpt.Config.VocabSize));
-    });
+    private static (LlamaModel Model, SentencePieceBpeTokenizer Tokenizer) Stories => TestModels.Stories;
 
     /// <summary>run.c's generate(): steps counts positions including BOS and the prompt; output includes the prompt.</summary>
     internal static string RunC(LlamaModel model, ITokenizer tokenizer, string prompt, int steps)
@@ -37,7 +32,7 @@ public class LlamaReferenceTests
     [InlineData("openblas")]
     public void Greedy_generation_reproduces_run_c_byte_for_byte(string backend)
     {
-        var (model, tok) = Stories.Value;
+        var (model, tok) = Stories;
         var m = new LlamaModel(model.Config, model.TokenEmbedding, model.Layers, model.FinalNorm, model.Classifier) { Gemm = Blas.GemmTests.Backend(backend) };
         Assert.Equal("Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball. She wanted to",
             RunC(m, tok, "", 48));
@@ -50,7 +45,7 @@ public class LlamaReferenceTests
     [Fact]
     public void Prompt_embeds_equal_to_the_token_embedding_rows_give_the_same_continuation()
     {
-        var (model, tok) = Stories.Value;
+        var (model, tok) = Stories;
         var gen = new LlamaGenerator(model);
         int[] prompt = tok.Encode("Lily and Ben went to the park", addBos: true, addEos: false);
         var stop = new HashSet<int> { tok.BosId, tok.EosId };
@@ -66,7 +61,7 @@ public class LlamaReferenceTests
     [Fact]
     public void Prefill_in_one_batch_matches_token_by_token_decoding()
     {
-        var (model, tok) = Stories.Value;
+        var (model, tok) = Stories;
         int[] prompt = tok.Encode("The little dog was happy because", addBos: true, addEos: false);
         var batched = new float[model.Config.VocabSize];
         var state = model.NewState();

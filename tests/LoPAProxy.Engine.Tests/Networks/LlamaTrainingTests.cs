@@ -1,5 +1,4 @@
 using LoPAProxy.Engine.Autograd;
-using LoPAProxy.Engine.Formats.Llama2c;
 using LoPAProxy.Engine.Kernels;
 using LoPAProxy.Engine.Networks.Llama;
 using LoPAProxy.Engine.Tests.Support;
@@ -9,25 +8,14 @@ namespace LoPAProxy.Engine.Tests.Networks;
 /// <summary>The tape forward of the decoder (training) against the inference forward, and its gradients.</summary>
 public class LlamaTrainingTests
 {
-    private static LlamaModel Stories() =>
-        LlamaModel.FromLlama2c(Llama2cCheckpoint.Load(SharedFiles.Path_("models", "stories260K", "stories260K.bin")));
-
     /// <summary>A tiny random decoder (2 layers, GQA 4:2) for finite differences.</summary>
-    internal static LlamaModel Tiny(int seed, RotaryLayout rotary = RotaryLayout.Interleaved)
-    {
-        var rng = new Random(seed);
-        var c = new LlamaConfig(Dim: 8, HiddenDim: 12, Layers: 2, Heads: 4, KvHeads: 2, HeadDim: 2, VocabSize: 11, MaxSeqLen: 32, 10000f, 1e-5f, rotary);
-        float[] R(int n, float s = 0.4f) => Rand.Floats(rng, n, s);
-        float[] Norm(int n) => R(n, 0.2f).Select(x => x + 1f).ToArray();
-        var layers = Enumerable.Range(0, c.Layers).Select(_ => new LlamaLayer(Norm(c.Dim), R(c.QDim * c.Dim), R(c.KvDim * c.Dim), R(c.KvDim * c.Dim),
-            R(c.Dim * c.QDim), Norm(c.Dim), R(c.HiddenDim * c.Dim), R(c.Dim * c.HiddenDim), R(c.HiddenDim * c.Dim))).ToList();
-        return new LlamaModel(c, R(c.VocabSize * c.Dim, 1f), layers, Norm(c.Dim), R(c.VocabSize * c.Dim));
-    }
+    internal static LlamaModel Tiny(int seed, RotaryLayout rotary = RotaryLayout.Interleaved) =>
+        TestModels.RandomLlama(new Random(seed), new LlamaConfig(Dim: 8, HiddenDim: 12, Layers: 2, Heads: 4, KvHeads: 2, HeadDim: 2, VocabSize: 11, MaxSeqLen: 32, 10000f, 1e-5f, rotary), 0.4f);
 
     [Fact]
     public void Logits_of_every_position_equal_the_inference_forward_on_stories260K_in_a_padded_batch()
     {
-        LlamaModel model = Stories();
+        LlamaModel model = TestModels.Stories.Model;
         int d = model.Config.Dim, vocab = model.Config.VocabSize;
         int[][] sequences = { new[] { 1, 403, 407, 261, 378, 402, 372 }, new[] { 1, 80, 345, 261 } };
         int T = sequences.Max(s => s.Length);
