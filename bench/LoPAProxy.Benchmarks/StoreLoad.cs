@@ -33,7 +33,7 @@ public static class StoreLoad
             var sw = Stopwatch.StartNew();
             for (int t = 0; t < 100; t++) await store.CreateTenantAsync($"t{t}-{run}");
             await Parallel.ForEachAsync(Enumerable.Range(0, count), new ParallelOptions { MaxDegreeOfParallelism = 4 }, async (i, ct) =>
-                await store.PutAdapterAsync($"t{i % 100}-{run}", $"a{i / 100}", "1", configJson, weights, config.TrainableParameters, true, ct));
+                await store.PutAdapterAsync($"t{i % 100}-{run}", $"a{i / 100}", "1", configJson, weights, config.TrainableParameters, true, cancel: ct));
             double seeding = sw.Elapsed.TotalSeconds;
 
             var catalog = new AdapterCatalog(Options.Create(new LoPAOptions { Adapters = new AdapterOptions { CacheSize = 256 } }), store);

@@ -16,6 +16,7 @@ using Yarp.ReverseProxy;
 using Yarp.ReverseProxy.Configuration;
 using Yarp.ReverseProxy.Forwarder;
 using Yarp.ReverseProxy.Transforms;
+using Yarp.ReverseProxy.Transforms.Builder;
 
 namespace LoPAProxy.Proxy;
 
@@ -34,11 +35,22 @@ public static class ProxyApp
         services.AddSingleton<AdapterCatalog>(sp => new AdapterCatalog(sp.GetRequiredService<IOptions<LoPAOptions>>(), StoreOrNull(sp)));
         services.AddSingleton<EncoderPool>();
         services.AddSingleton<SoftPromptService>();
-        services.AddSingleton(sp => new DialectRewriter(sp.GetRequiredService<SoftPromptService>(), sp.GetRequiredService<IOptions<LoPAOptions>>().Value));
+        services.AddSingleton<FoundationModels>();
+        services.AddSingleton<Limits.PromptBudget>();
+        services.AddSingleton<ClientEmbeddings>();
+        services.AddSingleton(sp => new DialectRewriter(sp.GetRequiredService<SoftPromptService>(),
+            sp.GetRequiredService<Limits.PromptBudget>(), sp.GetRequiredService<IOptions<LoPAOptions>>().Value));
         services.AddReverseProxy().LoadFromConfig(configuration.GetSection("ReverseProxy")).AddConfigFilter<BackendTimeoutFilter>()
-            .AddTransforms(t => t.AddResponseTransform(SglangResponse.TransformAsync));
+            .AddTransforms(AddTransforms);
         services.AddHttpClient("readiness").ConfigureHttpClient(c => c.Timeout = TimeSpan.FromSeconds(3));
         return services;
+    }
+
+    private static void AddTransforms(TransformBuilderContext builder)
+    {
+        var options = builder.Services.GetRequiredService<IOptions<LoPAOptions>>().Value;
+        BackendCredentials.Apply(builder, options);
+        builder.AddResponseTransform(SglangResponse.TransformAsync);
     }
 
     private static Store.IAdapterStore? CreateStore(StoreOptions o) => o.Kind switch
@@ -53,6 +65,7 @@ public static class ProxyApp
     public static WebApplication MapLoPAProxy(this WebApplication app)
     {
         app.UseMiddleware<RequestLogMiddleware>();
+        app.UseMiddleware<ErrorMiddleware>();
         app.MapGet("/healthz", () => Results.Ok(new { status = "ok" }));
         app.MapGet("/readyz", async (EncoderPool encoders, IProxyStateLookup state, IHttpClientFactory http) =>
         {

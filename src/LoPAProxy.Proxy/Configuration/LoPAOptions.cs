@@ -23,6 +23,8 @@ public sealed class LoPAOptions
     public QuotaOptions Quotas { get; set; } = new();
     /// <summary>Log prompt text (off by default: it is tenant data).</summary>
     public bool LogPromptText { get; set; }
+    /// <summary>Which tenants may send embeddings of their own (refused for everyone else).</summary>
+    public ClientEmbedsOptions ClientEmbeds { get; set; } = new();
 
     public EncoderOptions ToEncoderOptions() => new()
     {
@@ -44,6 +46,16 @@ public sealed class BackendOptions
     public string WireDType { get; set; } = "fp32";
     /// <summary>vllm-chat: the prompt_embeds part goes "before" (default) or "after" the instance text.</summary>
     public string EmbedsPosition { get; set; } = "before";
+    /// <summary>
+    /// The backend's context length in tokens (vLLM's --max-model-len). Unset: the model file's (ModelPath);
+    /// with neither, prompts are not measured in tokens (the body limit still bounds them).
+    /// </summary>
+    public int? MaxModelLen { get; set; }
+    /// <summary>
+    /// The backend's own API key, sent as "Authorization: Bearer" instead of the tenant's (which never crosses).
+    /// From a secret or the environment: LoPA__Clusters__&lt;id&gt;__ApiKey.
+    /// </summary>
+    public string? ApiKey { get; set; }
 }
 
 public sealed class EncoderPaths
@@ -59,6 +71,11 @@ public sealed class AdapterOptions
     public string Directory { get; set; } = "adapters";
     /// <summary>Loaded adapters kept in memory (least recently used evicted).</summary>
     public int CacheSize { get; set; } = 256;
+    /// <summary>
+    /// A cached store adapter older than this is checked against the store again before use: the bound on how long
+    /// another replica may serve a version after a change whose notification it missed.
+    /// </summary>
+    public double RevalidateSeconds { get; set; } = 5;
 }
 
 public sealed class TenantOptions
@@ -68,8 +85,21 @@ public sealed class TenantOptions
 
 public sealed class LimitOptions
 {
+    /// <summary>Request bodies of the OpenAI routes (adapter uploads have their own: Quotas:MaxUploadBytes).</summary>
     public long MaxBodyBytes { get; set; } = 4 << 20;
     public int BackendTimeoutSeconds { get; set; } = 120;
+    /// <summary>Prompts in one completions request (a list prompt, or a list of prompt_embeds).</summary>
+    public int MaxPromptsPerRequest { get; set; } = 64;
+    /// <summary>Embedding values (rows × d, all prompts) one request may build: bounds the proxy's memory per request.</summary>
+    public long MaxEmbeddingValuesPerRequest { get; set; } = 8L << 20;
+    /// <summary>Rows a client-supplied embedding may have when the backend's context length is unknown.</summary>
+    public int MaxClientEmbeddingRows { get; set; } = 8192;
+}
+
+public sealed class ClientEmbedsOptions
+{
+    /// <summary>Tenants whose own prompt_embeds / input_embeds are accepted (validated strictly); empty: nobody's.</summary>
+    public List<string> AllowedTenants { get; set; } = new();
 }
 
 public sealed class StoreOptions

@@ -22,6 +22,8 @@ public sealed class LoPAOptionsValidator : IValidateOptions<LoPAOptions>
             if (c.EmbedsPosition is not ("before" or "after")) errors.Add($"{key}:EmbedsPosition: '{c.EmbedsPosition}' is not before or after");
             if (c.Dialect is "vllm-completions" or "sglang" && string.IsNullOrWhiteSpace(c.ModelPath))
                 errors.Add($"{key}:ModelPath: the {c.Dialect} dialect sends the whole sequence as embeddings and needs the model's tokenizer and embedding table");
+            if (c.MaxModelLen is < 1) errors.Add($"{key}:MaxModelLen: must be positive");
+            if (c.ApiKey is { Length: 0 }) errors.Add($"{key}:ApiKey: empty; leave it unset for a backend without a key");
         }
         foreach (string e in o.Encoders)
             if (!EncoderFactory.Names.Contains(e)) errors.Add($"LoPA:Encoders: unknown encoder '{e}' ({string.Join(", ", EncoderFactory.Names)})");
@@ -35,6 +37,10 @@ public sealed class LoPAOptionsValidator : IValidateOptions<LoPAOptions>
         }
         if (o.Limits.MaxBodyBytes < 1024) errors.Add("LoPA:Limits:MaxBodyBytes: must be at least 1024");
         if (o.Limits.BackendTimeoutSeconds < 1) errors.Add("LoPA:Limits:BackendTimeoutSeconds: must be at least 1");
+        if (o.Limits.MaxPromptsPerRequest < 1) errors.Add("LoPA:Limits:MaxPromptsPerRequest: must be at least 1");
+        if (o.Limits.MaxEmbeddingValuesPerRequest < 1) errors.Add("LoPA:Limits:MaxEmbeddingValuesPerRequest: must be positive");
+        if (o.Limits.MaxClientEmbeddingRows < 1) errors.Add("LoPA:Limits:MaxClientEmbeddingRows: must be positive");
+        if (o.Adapters.RevalidateSeconds <= 0) errors.Add("LoPA:Adapters:RevalidateSeconds: must be positive");
         if (o.Store.Kind is not ("directory" or "sqlite" or "postgres")) errors.Add($"LoPA:Store:Kind: '{o.Store.Kind}' is not directory, sqlite or postgres");
         if (o.Store.Kind == "postgres" && string.IsNullOrWhiteSpace(o.Store.ConnectionString)) errors.Add("LoPA:Store:ConnectionString: required for the postgres store");
         if (o.AdminKey is { Length: < 16 }) errors.Add("LoPA:AdminKey: must be at least 16 characters");

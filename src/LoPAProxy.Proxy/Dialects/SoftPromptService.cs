@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using LoPAProxy.Core.Adapters;
+using LoPAProxy.Core.Encoders;
+using LoPAProxy.ModelServer.OpenAi;
 using LoPAProxy.Core.Generation;
 using LoPAProxy.Engine.Formats.Torch;
 using LoPAProxy.Engine.Tensors;
@@ -14,19 +16,23 @@ public sealed class SoftPromptTimings
     public double GeneratorMs { get; set; }
 }
 
-/// <summary>Instance texts → encoder → adapter's generator → Z [texts, m, d].</summary>
+/// <summary>
+/// Instance texts → encoder → adapter's generator → Z [texts, m, d]. Each text is cut to what its encoder can use
+/// (<see cref="InstanceText.Bound"/>) before tokenising, so encoder work per request is bounded too.
+/// </summary>
 public sealed class SoftPromptService(EncoderPool encoders)
 {
-    public float[] Compute(SoftPromptGenerator generator, IReadOnlyList<string> texts, SoftPromptTimings timings, CancellationToken cancel)
+    public float[] Compute(SoftPromptGenerator generator, IReadOnlyList<string> texts, SoftPromptTimings timings,
+        CancellationToken cancel)
     {
         AdapterConfig c = generator.Adapter.Config;
         var x = Array.Empty<float>();
         var sw = Stopwatch.StartNew();
         if (c.UsesEncoder)
         {
-            var encoder = encoders.Get(c.Encoder!);
+            IInstanceEncoder encoder = EncoderFor(c);
             x = new float[texts.Count * encoder.Dim];
-            encoder.Encode(texts, x, cancel);
+            encoder.Encode(texts.Select(t => InstanceText.Bound(t, encoder.MaxTokens)).ToArray(), x, cancel);
         }
         timings.EncoderMs += sw.Elapsed.TotalMilliseconds;
         sw.Restart();
@@ -35,6 +41,26 @@ public sealed class SoftPromptService(EncoderPool encoders)
         generator.Generate(x, texts.Count, z, generator.NewWorkspace());
         timings.GeneratorMs += sw.Elapsed.TotalMilliseconds;
         return z;
+    }
+
+    /// <summary>The adapter's encoder, or a 422 saying why it cannot serve this adapter here.</summary>
+    public IInstanceEncoder EncoderFor(AdapterConfig config)
+    {
+        IInstanceEncoder encoder;
+        try
+        {
+            encoder = encoders.Get(config.Encoder!);
+        }
+        catch (Exception e) when (e is InvalidOperationException or IOException or AdapterException or UnauthorizedAccessException)
+        {
+            throw new ApiException(422, $"the adapter needs encoder '{config.Encoder}', which cannot be loaded here: {e.Message}",
+                "model", "encoder_unavailable");
+        }
+        if (encoder.Dim != config.EncoderDim)
+            throw new ApiException(422,
+                $"the adapter expects {config.EncoderDim}-wide instance vectors; encoder '{config.Encoder}' here makes {encoder.Dim}",
+                "model", "adapter_incompatible");
+        return encoder;
     }
 
     /// <summary>rows [count, d] as the base64 of torch.save in the wire dtype: exactly what vLLM decodes.</summary>

@@ -2,9 +2,11 @@ using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using LoPAProxy.Core.Adapters;
+using LoPAProxy.Core.Generation;
 using LoPAProxy.ModelServer.OpenAi;
 using LoPAProxy.Proxy.Configuration;
 using LoPAProxy.Proxy.Dialects;
+using LoPAProxy.Proxy.Limits;
 using LoPAProxy.Proxy.Tenancy;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
@@ -25,13 +27,17 @@ public sealed class RequestRecord
 }
 
 /// <summary>
-/// Runs inside YARP's pipeline before forwarding: authenticate (Bearer tenant key) → find the adapter
-/// (model "base:adapter" or header X-LoPA-Adapter) in the caller's tenant → compute Z → rewrite the body for
-/// the route's backend dialect. A request that names no adapter is forwarded untouched. Afterwards, a
-/// forwarding failure becomes OpenAI error JSON (502 unreachable/reset, 504 timeout).
+/// Runs inside YARP's pipeline before forwarding: authenticate (Bearer tenant key) → classify the path the way the
+/// backend will (<see cref="RequestRoute"/>) → read the JSON body (strict, bounded) → refuse or check client-supplied
+/// embeddings → measure prompts against the backend's context (<see cref="PromptBudget"/>) → find the adapter
+/// (model "base:adapter" or header X-LoPA-Adapter) in the caller's tenant → compute Z → rewrite the body for the
+/// route's backend dialect. A request that names no adapter is forwarded without a soft prompt; a request that
+/// names one is never forwarded without it (other endpoints refuse adapters). Afterwards, a forwarding failure
+/// becomes OpenAI error JSON (502/504), or an SSE error event when a stream had started.
 /// </summary>
-public sealed class LoPAMiddleware(RequestDelegate next, IOptions<LoPAOptions> options, TenantKeys keys, AdapterCatalog adapters,
-    DialectRewriter rewriter, ILogger<LoPAMiddleware> log)
+public sealed class LoPAMiddleware(RequestDelegate next, IOptions<LoPAOptions> options, TenantKeys keys,
+    AdapterCatalog adapters, DialectRewriter rewriter, PromptBudget budget, ClientEmbeddings clientEmbeddings,
+    ILogger<LoPAMiddleware> log)
 {
     public const string AdapterHeader = "X-LoPA-Adapter";
 
@@ -39,96 +45,125 @@ public sealed class LoPAMiddleware(RequestDelegate next, IOptions<LoPAOptions> o
     {
         var record = new RequestRecord();
         http.Features.Set(record);
+        string tenant = await keys.AuthenticateAsync(http.Request.Headers.Authorization, http.RequestAborted)
+            ?? throw new ApiException(401, "a valid tenant API key is required (Authorization: Bearer <key>)", null,
+                "invalid_api_key");
+        record.Tenant = tenant;
+        RequestRoute route = RequestRoute.Classify(http.Request.Path);
+        if (route.Kind != EndpointKind.Other) http.Request.Path = route.CanonicalPath;
+        await PrepareAsync(http, tenant, route, record);
+
+        StreamFailureGuard guard = StreamFailureGuard.Install(http);
         try
         {
-            string? tenant = await keys.AuthenticateAsync(http.Request.Headers.Authorization, http.RequestAborted);
-            if (tenant is null) throw new ApiException(401, "a valid tenant API key is required (Authorization: Bearer <key>)", null, "invalid_api_key");
-            record.Tenant = tenant;
-            string path = http.Request.Path.Value ?? "";
-            bool chat = path.EndsWith("/chat/completions", StringComparison.Ordinal), completions = !chat && path.EndsWith("/completions", StringComparison.Ordinal);
-            if (HttpMethods.IsPost(http.Request.Method) && (chat || completions)) await RewriteAsync(http, tenant, chat, record);
+            await next(http);
         }
-        catch (ApiException e) when (!http.Response.HasStarted) { await e.WriteAsync(http.Response); return; }
-        catch (BadHttpRequestException e) when (!http.Response.HasStarted)
+        finally
         {
-            await ApiException.WriteAsync(http.Response, e.StatusCode, e.StatusCode == 413 ? $"the request body is over the {options.Value.Limits.MaxBodyBytes}-byte limit" : e.Message,
-                "invalid_request_error", null, e.StatusCode == 413 ? "body_too_large" : "bad_request");
-            return;
+            await guard.CompleteAsync();
         }
-        catch (OperationCanceledException) when (http.RequestAborted.IsCancellationRequested) { return; }
-
-        await next(http);
-
         if (http.Features.Get<IForwarderErrorFeature>() is { } failure && !http.Response.HasStarted)
-        {
-            bool timeout = failure.Error is ForwarderError.RequestTimedOut;
-            log.LogWarning("backend {Error}: {Message}", failure.Error, failure.Exception?.Message);
-            await ApiException.WriteAsync(http.Response, timeout ? 504 : 502,
-                timeout ? "the model server did not answer in time" : $"the model server is unreachable or reset the connection ({failure.Error})",
-                "server_error", null, timeout ? "backend_timeout" : "backend_unavailable");
-        }
+            await WriteForwardingErrorAsync(http, failure);
     }
 
-    private async Task RewriteAsync(HttpContext http, string tenant, bool chat, RequestRecord record)
+    private async Task PrepareAsync(HttpContext http, string tenant, RequestRoute route, RequestRecord record)
     {
-        var body = await ReadBodyAsync(http);
+        string? headerAdapter = http.Request.Headers[AdapterHeader].FirstOrDefault();
+        JsonObject? body = HasJsonBody(http.Request, route) ? await JsonBodies.ReadObjectAsync(http.Request,
+            options.Value.Limits.MaxBodyBytes, http.RequestAborted) : null;
+        string? model = body?["model"] is JsonValue mv && mv.TryGetValue(out string? m) ? m : null;
+        string? adapterName = string.IsNullOrEmpty(headerAdapter) ? AdapterOf(model) : headerAdapter;
+        BackendOptions? backend = BackendOf(http);
+        bool generation = route.TakesAdapter && HttpMethods.IsPost(http.Request.Method);
+        if (adapterName is not null && !generation)
+            throw ApiException.BadRequest(
+                $"adapters apply to POST /v1/chat/completions and /v1/completions only, not {http.Request.Method} {route.CanonicalPath}",
+                "model", "adapter_not_supported");
         if (body is null) return;
-        string? model = body["model"] is JsonValue mv && mv.TryGetValue(out string? m) ? m : null;
-        string? adapterName = http.Request.Headers[AdapterHeader].FirstOrDefault();
-        if (adapterName is null && model is not null && model.IndexOf(':') is var colon and > 0) adapterName = model[(colon + 1)..];
-        if (string.IsNullOrEmpty(adapterName)) { Restore(http, body); return; } // no adapter: pass through untouched
+        clientEmbeddings.Police(body, tenant, backend);
+        if (generation && backend is not null) await RewriteAsync(http, body, tenant, route, backend, adapterName, record);
+        Restore(http, body);
+    }
+
+    /// <summary>Measures, and when an adapter is named, computes Z and rewrites the body in place.</summary>
+    private async Task RewriteAsync(HttpContext http, JsonObject body, string tenant, RequestRoute route,
+        BackendOptions backend, string? adapterName, RequestRecord record)
+    {
+        SoftPromptGenerator? generator = adapterName is null ? null : await FindAdapterAsync(tenant, adapterName, backend, http);
         record.Adapter = adapterName;
+        int rows = generator?.Rows ?? 0;
+        bool chat = route.Kind == EndpointKind.Chat;
+        IReadOnlyList<CompletionPrompt>? prompts = null;
+        string clientModel = body["model"] is JsonValue mv && mv.TryGetValue(out string? m) ? m.Split(':')[0] : backend.Model;
+        if (chat) budget.MeasureChat(body, backend, rows);
+        else prompts = budget.MeasureCompletions(body, backend, rows);
+        if (generator is null) return;
 
-        IReverseProxyFeature proxy = http.GetReverseProxyFeature();
-        string clusterId = proxy.Cluster.Config.ClusterId;
-        if (!options.Value.Clusters.TryGetValue(clusterId, out BackendOptions? backend))
-            throw new ApiException(422, $"the backend for this route has no LoPA settings (LoPA:Clusters:{clusterId})", "model", "backend_not_configured");
-
-        Core.Generation.SoftPromptGenerator? generator;
-        try { generator = await adapters.FindAsync(tenant, adapterName, http.RequestAborted); }
-        catch (AdapterException e) { throw new ApiException(422, $"adapter '{adapterName}' cannot be loaded: {e.Message}", "model", "adapter_invalid"); }
-        // Unknown, and another tenant's, look the same: 404, never 403.
-        if (generator is null) throw new ApiException(404, $"The adapter `{adapterName}` does not exist.", "model", "adapter_not_found");
-        AdapterConfig config = generator.Adapter.Config;
-        if (config.TokenDim != backend.HiddenSize)
-            throw new ApiException(422, $"adapter '{adapterName}' makes {config.TokenDim}-wide prompts; the backend model '{backend.Model}' has hidden size {backend.HiddenSize}", "model", "adapter_incompatible");
-        if (config.UsesEncoder && !Core.Encoders.EncoderFactory.Names.Contains(config.Encoder!))
-            throw new ApiException(422, $"adapter '{adapterName}' needs encoder '{config.Encoder}', which this proxy does not have", "model", "adapter_incompatible");
-
-        RewriteResult result;
-        try
-        {
-            result = chat
-                ? rewriter.RewriteChat(body, backend, generator, record.Timings, http.RequestAborted)
-                : rewriter.RewriteCompletions(body, backend, generator, record.Timings, http.RequestAborted);
-        }
-        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or InvalidOperationException && e is not ApiException)
-        {
-            throw new ApiException(422, $"adapter '{adapterName}' needs encoder '{config.Encoder}', which cannot be loaded here: {e.Message}", "model", "encoder_unavailable");
-        }
+        RewriteResult result = chat
+            ? rewriter.RewriteChat(body, backend, generator, record.Timings, http.RequestAborted)
+            : rewriter.RewriteCompletions(body, prompts!, backend, generator, record.Timings, http.RequestAborted);
         record.BytesAdded = result.BytesAdded;
         record.SoftPromptRows = result.SoftPromptRows;
         if (!chat && backend.Dialect == "sglang")
         {
             // SGLang takes embeddings on its native endpoint; its answer is mapped back by SglangResponse.
             http.Request.Path = "/generate";
-            http.Features.Set(new SglangRequest(model?.Split(':')[0] ?? backend.Model, body["stream"]?.GetValue<bool>() == true, 1));
+            bool stream = body["stream"] is JsonValue sv && sv.TryGetValue(out bool st) && st;
+            http.Features.Set(new SglangRequest(clientModel, stream, prompts!.Count));
         }
-        Restore(http, body);
     }
 
-    private async Task<JsonObject?> ReadBodyAsync(HttpContext http)
+    private async Task<SoftPromptGenerator> FindAdapterAsync(string tenant, string adapterName, BackendOptions backend,
+        HttpContext http)
     {
-        long limit = options.Value.Limits.MaxBodyBytes;
-        if (http.Request.ContentLength > limit) throw new ApiException(413, $"the request body is over the {limit}-byte limit", null, "body_too_large");
-        var buffer = new MemoryStream();
-        await http.Request.Body.CopyToAsync(buffer, http.RequestAborted);
-        if (buffer.Length > limit) throw new ApiException(413, $"the request body is over the {limit}-byte limit", null, "body_too_large");
-        buffer.Position = 0;
-        JsonNode? node;
-        try { node = JsonNode.Parse(buffer, documentOptions: new JsonDocumentOptions { MaxDepth = 64 }); }
-        catch (JsonException e) { throw ApiException.BadRequest($"the body is not valid JSON: {e.Message}", null, "invalid_json"); }
-        return node as JsonObject ?? throw ApiException.BadRequest("the body must be a JSON object", null, "invalid_json");
+        SoftPromptGenerator? generator;
+        try
+        {
+            generator = await adapters.FindAsync(tenant, adapterName, http.RequestAborted);
+        }
+        catch (AdapterException e)
+        {
+            throw new ApiException(422, $"adapter '{adapterName}' cannot be loaded: {e.Message}", "model", "adapter_invalid");
+        }
+        // Unknown, and another tenant's, look the same: 404, never 403.
+        if (generator is null) throw new ApiException(404, $"The adapter `{adapterName}` does not exist.", "model", "adapter_not_found");
+        AdapterConfig config = generator.Adapter.Config;
+        if (config.TokenDim != backend.HiddenSize)
+            throw new ApiException(422,
+                $"adapter '{adapterName}' makes {config.TokenDim}-wide prompts; the backend model '{backend.Model}' has hidden size {backend.HiddenSize}",
+                "model", "adapter_incompatible");
+        if (config.UsesEncoder && !Core.Encoders.EncoderFactory.Names.Contains(config.Encoder!))
+            throw new ApiException(422, $"adapter '{adapterName}' needs encoder '{config.Encoder}', which this proxy does not have",
+                "model", "adapter_incompatible");
+        return generator;
+    }
+
+    /// <summary>Generation endpoints are always read as JSON (backends parse them so); others when they say JSON.</summary>
+    private static bool HasJsonBody(HttpRequest request, RequestRoute route)
+    {
+        bool mayHaveBody = request.ContentLength > 0 || request.Headers.TransferEncoding.Count > 0;
+        if (!mayHaveBody) return false;
+        if (route.Kind != EndpointKind.Other) return true;
+        return request.ContentType?.Contains("json", StringComparison.OrdinalIgnoreCase) == true;
+    }
+
+    private static string? AdapterOf(string? model) =>
+        model is not null && model.IndexOf(':') is var colon and > 0 && colon < model.Length - 1 ? model[(colon + 1)..] : null;
+
+    private BackendOptions? BackendOf(HttpContext http)
+    {
+        string clusterId = http.GetReverseProxyFeature().Cluster.Config.ClusterId;
+        return options.Value.Clusters.TryGetValue(clusterId, out BackendOptions? backend) ? backend : null;
+    }
+
+    private async Task WriteForwardingErrorAsync(HttpContext http, IForwarderErrorFeature failure)
+    {
+        bool timeout = failure.Error is ForwarderError.RequestTimedOut;
+        log.LogWarning("backend {Error}: {Message}", failure.Error, failure.Exception?.Message);
+        await ApiException.WriteAsync(http.Response, timeout ? 504 : 502,
+            timeout ? "the model server did not answer in time"
+                : $"the model server is unreachable or reset the connection ({failure.Error})",
+            "server_error", null, timeout ? "backend_timeout" : "backend_unavailable");
     }
 
     private static void Restore(HttpContext http, JsonObject body)
@@ -136,6 +171,7 @@ public sealed class LoPAMiddleware(RequestDelegate next, IOptions<LoPAOptions> o
         byte[] bytes = JsonSerializer.SerializeToUtf8Bytes(body);
         http.Request.Body = new MemoryStream(bytes);
         http.Request.ContentLength = bytes.Length;
+        http.Request.Headers.TransferEncoding = default;
     }
 }
 
@@ -145,13 +181,18 @@ public sealed class RequestLogMiddleware(RequestDelegate next, ILogger<RequestLo
     public async Task InvokeAsync(HttpContext http)
     {
         var sw = Stopwatch.StartNew();
-        try { await next(http); }
+        try
+        {
+            await next(http);
+        }
         finally
         {
             RequestRecord? r = http.Features.Get<RequestRecord>();
-            log.LogInformation("request {RequestId} {Method} {Path} tenant={Tenant} adapter={Adapter} encoder_ms={EncoderMs:F2} generator_ms={GeneratorMs:F2} soft_prompt_rows={Rows} bytes_added={BytesAdded} status={Status} total_ms={TotalMs:F1}",
-                http.TraceIdentifier, http.Request.Method, http.Request.Path.Value, r?.Tenant, r?.Adapter, r?.Timings.EncoderMs ?? 0, r?.Timings.GeneratorMs ?? 0,
-                r?.SoftPromptRows ?? 0, r?.BytesAdded ?? 0, http.Response.StatusCode, sw.Elapsed.TotalMilliseconds);
+            log.LogInformation(
+                "request {RequestId} {Method} {Path} tenant={Tenant} adapter={Adapter} encoder_ms={EncoderMs:F2} generator_ms={GeneratorMs:F2} soft_prompt_rows={Rows} bytes_added={BytesAdded} status={Status} total_ms={TotalMs:F1}",
+                http.TraceIdentifier, http.Request.Method, http.Request.Path.Value, r?.Tenant, r?.Adapter,
+                r?.Timings.EncoderMs ?? 0, r?.Timings.GeneratorMs ?? 0, r?.SoftPromptRows ?? 0, r?.BytesAdded ?? 0,
+                http.Response.StatusCode, sw.Elapsed.TotalMilliseconds);
         }
     }
 }

@@ -5,6 +5,8 @@ using LoPAProxy.Core.Adapters;
 using LoPAProxy.Core.Encoders;
 using LoPAProxy.ModelServer.OpenAi;
 using LoPAProxy.Proxy.Configuration;
+using LoPAProxy.Proxy.Dialects;
+using Microsoft.AspNetCore.Http.Features;
 using LoPAProxy.Proxy.Store;
 using LoPAProxy.Proxy.Tenancy;
 using Microsoft.AspNetCore.Builder;
@@ -27,8 +29,8 @@ public static class TenancyEndpoints
         var admin = app.MapGroup("/admin");
         admin.MapPost("/tenants", (HttpContext h) => Guard(h, Admin, async (s, _) =>
         {
-            using var doc = await JsonDocument.ParseAsync(h.Request.Body, cancellationToken: h.RequestAborted);
-            string name = doc.RootElement.TryGetProperty("name", out var n) && n.ValueKind == JsonValueKind.String ? n.GetString()! : throw ApiException.BadRequest("'name' is required", "name");
+            using JsonDocument doc = await JsonBodies.ReadDocumentAsync(h.Request, SmallBodyBytes, h.RequestAborted);
+            string name = JsonBodies.RequiredString(doc, "name");
             if (!Names.IsValid(name)) throw ApiException.BadRequest("tenant names are 1–64 of [A-Za-z0-9._-]", "name");
             await s.CreateTenantAsync(name, h.RequestAborted);
             Log(h).LogInformation("tenant created {Tenant}", name);
@@ -66,13 +68,19 @@ public static class TenancyEndpoints
         }));
         adapters.MapPost("/{name}/activate", (HttpContext h, string name) => Guard(h, Tenant, async (s, t) =>
         {
-            using var doc = await JsonDocument.ParseAsync(h.Request.Body, cancellationToken: h.RequestAborted);
-            string version = doc.RootElement.TryGetProperty("version", out var v) && v.ValueKind == JsonValueKind.String ? v.GetString()! : throw ApiException.BadRequest("'version' is required", "version");
+            using JsonDocument doc = await JsonBodies.ReadDocumentAsync(h.Request, SmallBodyBytes, h.RequestAborted);
+            string version = JsonBodies.RequiredString(doc, "version");
             if (!await s.ActivateAsync(t!, name, version, h.RequestAborted)) throw NotFound($"{name}@{version}");
             Log(h).LogInformation("adapter activated {Tenant} {Adapter} {Version}", t, name, version);
             return Results.Json(new { name, active = version });
         }));
     }
+
+    /// <summary>The admin and activation bodies are a few fields.</summary>
+    private const long SmallBodyBytes = 64 * 1024;
+
+    /// <summary>How far past the upload limit a declared body is still read (and discarded) before the 413.</summary>
+    private const long DrainAllowanceBytes = 16L << 20;
 
     private enum Caller { Admin, Tenant }
     private const Caller Admin = Caller.Admin, Tenant = Caller.Tenant;
@@ -117,10 +125,45 @@ public static class TenancyEndpoints
         catch (ApiException e) when (!h.Response.HasStarted) { await e.WriteAsync(h.Response); }
         catch (StoreNotFoundException e) when (!h.Response.HasStarted) { await ApiException.WriteAsync(h.Response, 404, e.Message, "not_found_error", null, "not_found"); }
         catch (StoreConflictException e) when (!h.Response.HasStarted) { await ApiException.WriteAsync(h.Response, 409, e.Message, "invalid_request_error", null, "conflict"); }
+        catch (StoreQuotaException e) when (!h.Response.HasStarted) { await ApiException.WriteAsync(h.Response, 429, e.Message, "invalid_request_error", null, "quota_exceeded"); }
         catch (AdapterException e) when (!h.Response.HasStarted) { await ApiException.WriteAsync(h.Response, 400, e.Message, "invalid_request_error", "file", "invalid_adapter"); }
         catch (JsonException e) when (!h.Response.HasStarted) { await ApiException.WriteAsync(h.Response, 400, $"the body is not valid JSON: {e.Message}", "invalid_request_error", null, "invalid_json"); }
         catch (BadHttpRequestException e) when (!h.Response.HasStarted) { await ApiException.WriteAsync(h.Response, e.StatusCode, e.Message, "invalid_request_error", null, e.StatusCode == 413 ? "body_too_large" : "bad_request"); }
-        catch (InvalidDataException e) when (!h.Response.HasStarted) { await ApiException.WriteAsync(h.Response, 400, $"malformed multipart body: {e.Message}", "invalid_request_error", null, "invalid_multipart"); }
+        catch (Exception e) when (!h.Response.HasStarted && IsMalformedForm(e))
+        {
+            await ApiException.WriteAsync(h.Response, 400, $"malformed multipart body: {e.Message}", "invalid_request_error", null, "invalid_multipart");
+        }
+    }
+
+    /// <summary>What ASP.NET Core's form reader throws for a body that is not well-formed multipart.</summary>
+    private static bool IsMalformedForm(Exception e) =>
+        e is InvalidDataException or InvalidOperationException { Source: "Microsoft.AspNetCore.WebUtilities" }
+        || (e is IOException && e.Message.Contains("Unexpected end of", StringComparison.Ordinal));
+
+    /// <summary>
+    /// Uploads have their own body limit (Quotas:MaxUploadBytes), not the OpenAI routes' Limits:MaxBodyBytes that
+    /// Kestrel applies by default; the form reader's own limits are raised to the same figure.
+    /// </summary>
+    private static async Task<IFormCollection> ReadUploadFormAsync(HttpContext h, long maxUploadBytes)
+    {
+        var size = h.Features.Get<IHttpMaxRequestBodySizeFeature>();
+        if (size is { IsReadOnly: false }) size.MaxRequestBodySize = maxUploadBytes;
+        if (h.Request.ContentLength is long declared && declared > maxUploadBytes)
+        {
+            // Read a modest excess to the end, so the client gets the 413 instead of a reset mid-send.
+            if (size is { IsReadOnly: false } && declared - maxUploadBytes <= DrainAllowanceBytes)
+            {
+                size.MaxRequestBodySize = declared;
+                await h.Request.Body.CopyToAsync(Stream.Null, h.RequestAborted);
+            }
+            throw new ApiException(413, $"uploads are limited to {maxUploadBytes} bytes", null, "body_too_large");
+        }
+        var limits = new FormOptions
+        {
+            MultipartBodyLengthLimit = maxUploadBytes, ValueCountLimit = 64, KeyLengthLimit = 256, MultipartHeadersCountLimit = 16,
+        };
+        h.Features.Set<IFormFeature>(new FormFeature(h.Request, limits));
+        return await h.Request.ReadFormAsync(h.RequestAborted);
     }
 
     /// <summary>
@@ -133,8 +176,7 @@ public static class TenancyEndpoints
     {
         LoPAOptions o = h.RequestServices.GetRequiredService<IOptions<LoPAOptions>>().Value;
         if (!h.Request.HasFormContentType) throw ApiException.BadRequest("upload as multipart/form-data", null, "invalid_multipart");
-        if (h.Request.ContentLength > o.Quotas.MaxUploadBytes) throw new ApiException(413, $"uploads are limited to {o.Quotas.MaxUploadBytes} bytes", null, "body_too_large");
-        var form = await h.Request.ReadFormAsync(h.RequestAborted);
+        IFormCollection form = await ReadUploadFormAsync(h, o.Quotas.MaxUploadBytes);
         string name = form["name"].FirstOrDefault() ?? throw ApiException.BadRequest("the 'name' field is required", "name");
         string version = form["version"].FirstOrDefault() ?? throw ApiException.BadRequest("the 'version' field is required (versions are immutable)", "version");
         if (!Names.IsValid(name) || name.Contains('@')) throw ApiException.BadRequest("adapter names are 1–64 of [A-Za-z0-9._-]", "name");
@@ -160,10 +202,11 @@ public static class TenancyEndpoints
             throw new ApiException(422, $"the adapter makes {c.TokenDim}-wide prompts; no backend here has that hidden size ({string.Join(", ", o.Clusters.Values.Select(b => b.HiddenSize).Distinct())})", "file", "adapter_incompatible");
         if (c.UsesEncoder && !EncoderFactory.Names.Contains(c.Encoder!))
             throw new ApiException(422, $"the adapter needs encoder '{c.Encoder}', which this proxy does not have ({string.Join(", ", EncoderFactory.Names)})", "file", "adapter_incompatible");
-        var (count, bytes) = await store.UsageAsync(tenant, h.RequestAborted);
-        if (count + 1 > o.Quotas.MaxAdaptersPerTenant || bytes + weights.Length > o.Quotas.MaxBytesPerTenant)
-            throw new ApiException(429, $"quota: at most {o.Quotas.MaxAdaptersPerTenant} adapter versions and {o.Quotas.MaxBytesPerTenant} bytes per tenant (now {count}, {bytes} bytes)", null, "quota_exceeded");
-        AdapterVersionInfo info = await store.PutAdapterAsync(tenant, name, version, c.ToJson(), weights, c.TrainableParameters, activate, h.RequestAborted);
+        // Loads the encoder and compares widths: an adapter this proxy could never serve is refused now, not per request.
+        if (c.UsesEncoder) h.RequestServices.GetRequiredService<SoftPromptService>().EncoderFor(c);
+        var quota = new AdapterQuota(o.Quotas.MaxAdaptersPerTenant, o.Quotas.MaxBytesPerTenant);
+        AdapterVersionInfo info = await store.PutAdapterAsync(tenant, name, version, c.ToJson(), weights, c.TrainableParameters,
+            activate, quota, h.RequestAborted);
         Log(h).LogInformation("adapter uploaded {Tenant} {Adapter} {Version} sha256={Sha256} size={Size} active={Active}", tenant, name, version, info.Sha256, info.SizeBytes, info.Active);
         return Results.Json(new { adapter = Describe(info) }, statusCode: 201);
     }

@@ -12,6 +12,12 @@ public sealed record StoredAdapter(AdapterVersionInfo Info, string ConfigJson, b
 /// <summary>The thing asked for does not exist (callers answer 404).</summary>
 public sealed class StoreNotFoundException(string message) : Exception(message);
 
+/// <summary>The write would take the tenant over a quota (callers answer 429).</summary>
+public sealed class StoreQuotaException(string message) : Exception(message);
+
+/// <summary>Per-tenant limits a write must stay within, checked inside its transaction.</summary>
+public sealed record AdapterQuota(int MaxAdapters, long MaxBytes);
+
 /// <summary>The thing to create exists already (callers answer 409).</summary>
 public sealed class StoreConflictException(string message) : Exception(message);
 
@@ -39,10 +45,18 @@ public interface IAdapterStore : IAsyncDisposable
     /// <summary>The enabled tenant owning an unrevoked key with this SHA-256, or null.</summary>
     Task<string?> FindTenantByKeyHashAsync(byte[] keyHash, CancellationToken cancel = default);
 
-    Task<AdapterVersionInfo> PutAdapterAsync(string tenant, string name, string version, string configJson, byte[] weights, long parameters, bool activate, CancellationToken cancel = default);
+    /// <summary>
+    /// Stores one immutable version. The quota is checked in the same transaction as the insert, with the tenant's
+    /// writes serialised, so concurrent uploads can never take a tenant past it.
+    /// </summary>
+    /// <exception cref="StoreQuotaException">the tenant would exceed <paramref name="quota"/>.</exception>
+    Task<AdapterVersionInfo> PutAdapterAsync(string tenant, string name, string version, string configJson, byte[] weights,
+        long parameters, bool activate, AdapterQuota? quota = null, CancellationToken cancel = default);
     Task<IReadOnlyList<AdapterVersionInfo>> ListAdaptersAsync(string tenant, CancellationToken cancel = default);
     /// <summary>A version, or the active one when <paramref name="version"/> is null.</summary>
     Task<StoredAdapter?> GetAdapterAsync(string tenant, string name, string? version, CancellationToken cancel = default);
+    /// <summary>The version a reference resolves to now (the active one when version is null), without the weights.</summary>
+    Task<string?> ResolveVersionAsync(string tenant, string name, string? version, CancellationToken cancel = default);
     /// <summary>Deletes one version, or every version when <paramref name="version"/> is null; false when nothing matched.</summary>
     Task<bool> DeleteAdapterAsync(string tenant, string name, string? version, CancellationToken cancel = default);
     Task<bool> ActivateAsync(string tenant, string name, string version, CancellationToken cancel = default);

@@ -41,6 +41,14 @@ public sealed class PostgresAdapterStore(string connectionString) : SqlAdapterSt
         return cmd.ExecuteNonQueryAsync(cancel);
     }
 
+    protected override async Task LockTenantAsync(DbConnection c, DbTransaction t, string tenant, CancellationToken cancel)
+    {
+        await using var cmd = new NpgsqlCommand("SELECT 1 FROM tenants WHERE name = @n FOR UPDATE", (NpgsqlConnection)c,
+            (NpgsqlTransaction)t);
+        cmd.Parameters.AddWithValue("n", tenant);
+        await cmd.ExecuteNonQueryAsync(cancel);
+    }
+
     private async Task ListenAsync(CancellationToken stop)
     {
         while (!stop.IsCancellationRequested)

@@ -97,13 +97,16 @@ public abstract class SqlAdapterStore : IAdapterStore
 
     // ---- adapters -----------------------------------------------------------------------------------
 
-    public async Task<AdapterVersionInfo> PutAdapterAsync(string tenant, string name, string version, string configJson, byte[] weights, long parameters, bool activate, CancellationToken cancel = default)
+    public async Task<AdapterVersionInfo> PutAdapterAsync(string tenant, string name, string version, string configJson,
+        byte[] weights, long parameters, bool activate, AdapterQuota? quota = null, CancellationToken cancel = default)
     {
         string sha = Convert.ToHexString(SHA256.HashData(weights)).ToLowerInvariant(), created = Now();
         bool active = false;
         await Write(tenant, name, async (c, t) =>
         {
+            await LockTenantAsync(c, t, tenant, cancel);
             await RequireTenant(c, t, tenant, cancel);
+            if (quota is not null) await CheckQuota(c, t, tenant, weights.Length, quota, cancel);
             if (await Scalar(c, t, "SELECT COUNT(*) FROM adapters WHERE tenant = @t AND name = @n AND version = @v", cancel, ("t", tenant), ("n", name), ("v", version)) is long n && n > 0)
                 throw new StoreConflictException($"adapter '{name}@{version}' exists; versions are immutable");
             await Exec(c, t, "INSERT INTO adapters (tenant, name, version, config, weights, sha256, parameters, size, created) VALUES (@t, @n, @v, @cfg, @w, @s, @p, @z, @c)", cancel,
@@ -130,6 +133,16 @@ public abstract class SqlAdapterStore : IAdapterStore
         var rows = version is null
             ? await Query(Select + "WHERE a.tenant = @t AND a.name = @n AND x.version IS NOT NULL", r => new StoredAdapter(Info(r), r.GetString(8), (byte[])r[9]), cancel, ("t", tenant), ("n", name))
             : await Query(Select + "WHERE a.tenant = @t AND a.name = @n AND a.version = @v", r => new StoredAdapter(Info(r), r.GetString(8), (byte[])r[9]), cancel, ("t", tenant), ("n", name), ("v", version));
+        return rows.FirstOrDefault();
+    }
+
+    public async Task<string?> ResolveVersionAsync(string tenant, string name, string? version, CancellationToken cancel = default)
+    {
+        var rows = version is null
+            ? await Query("SELECT version FROM active WHERE tenant = @t AND name = @n", r => r.GetString(0), cancel,
+                ("t", tenant), ("n", name))
+            : await Query("SELECT version FROM adapters WHERE tenant = @t AND name = @n AND version = @v", r => r.GetString(0),
+                cancel, ("t", tenant), ("n", name), ("v", version));
         return rows.FirstOrDefault();
     }
 
@@ -173,6 +186,24 @@ public abstract class SqlAdapterStore : IAdapterStore
     private Task SetActive(DbConnection c, DbTransaction t, string tenant, string name, string version, CancellationToken cancel) =>
         Exec(c, t, "INSERT INTO active (tenant, name, version) VALUES (@t, @n, @v) ON CONFLICT (tenant, name) DO UPDATE SET version = EXCLUDED.version", cancel, ("t", tenant), ("n", name), ("v", version));
 
+    /// <summary>
+    /// Serialises this tenant's writes for the rest of the transaction (PostgreSQL: a row lock on the tenant; SQLite
+    /// needs nothing: its write transactions begin IMMEDIATE and so run one at a time).
+    /// </summary>
+    protected virtual Task LockTenantAsync(DbConnection c, DbTransaction t, string tenant, CancellationToken cancel) =>
+        Task.CompletedTask;
+
+    private static async Task CheckQuota(DbConnection c, DbTransaction t, string tenant, long adding, AdapterQuota quota,
+        CancellationToken cancel)
+    {
+        long count = await Scalar(c, t, "SELECT COUNT(*) FROM adapters WHERE tenant = @t", cancel, ("t", tenant)) ?? 0;
+        long bytes = await Scalar(c, t, "SELECT COALESCE(SUM(size), 0) FROM adapters WHERE tenant = @t", cancel, ("t", tenant)) ?? 0;
+        if (count + 1 > quota.MaxAdapters || bytes + adding > quota.MaxBytes)
+            throw new StoreQuotaException(
+                $"quota: at most {quota.MaxAdapters} adapter versions and {quota.MaxBytes} bytes per tenant " +
+                $"(now {count}, {bytes} bytes)");
+    }
+
     private static async Task RequireTenant(DbConnection c, DbTransaction t, string tenant, CancellationToken cancel)
     {
         if (await Scalar(c, t, "SELECT COUNT(*) FROM tenants WHERE name = @n", cancel, ("n", tenant)) is not long n || n == 0)
@@ -213,7 +244,7 @@ public abstract class SqlAdapterStore : IAdapterStore
         return await cmd.ExecuteNonQueryAsync(cancel);
     }
 
-    private static async Task<object?> Scalar(DbConnection c, DbTransaction t, string sql, CancellationToken cancel, params (string Name, object Value)[] args)
+    private static async Task<long?> Scalar(DbConnection c, DbTransaction t, string sql, CancellationToken cancel, params (string Name, object Value)[] args)
     {
         await using var cmd = Command(c, t, sql, args);
         object? v = await cmd.ExecuteScalarAsync(cancel);

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using LoPAProxy.Core.Adapters;
 using LoPAProxy.Core.Generation;
 using LoPAProxy.Proxy.Configuration;
@@ -7,37 +8,50 @@ namespace LoPAProxy.Proxy.Tenancy;
 
 /// <summary>
 /// A tenant's adapters — from the store when one is configured, else from the per-tenant directory layout
-/// {root}/{tenant}/{adapter}/ — loaded on first use and kept in a bounded least-recently-used cache. Store entries
-/// are evicted when the store reports a change; directory entries are reloaded when their files' write times change.
-/// Another tenant's adapter is simply not found: every lookup starts at the caller's tenant.
+/// {root}/{tenant}/{adapter}/ — loaded on first use and kept in a bounded least-recently-used cache. Another
+/// tenant's adapter is simply not found: every lookup starts at the caller's tenant.
+///
+/// Freshness ("acknowledged means served"): the store raises Changed after every committed write, before the write
+/// is acknowledged, and that evicts the name here. A load that was already under way when a change came in could
+/// carry the old version; every change bumps a generation counter, and a load is cached only if no change arrived
+/// while it ran — so on this replica every request after an acknowledgement sees it. Other replicas hear of changes
+/// through the store (PostgreSQL NOTIFY, milliseconds); in case a notification is lost (a dropped LISTEN connection,
+/// several processes on one SQLite file), a cached entry older than Adapters:RevalidateSeconds is checked against
+/// the store with a light query before use. That is the documented bound for other replicas.
+/// Directory entries are reloaded when their files' write times change.
 /// </summary>
 public sealed class AdapterCatalog
 {
-    private readonly IOptions<LoPAOptions> options;
+    private sealed record Entry(string Key, DateTime Stamp, SoftPromptGenerator Generator, string? Version, long CheckedAt);
+
+    private readonly IOptions<LoPAOptions> _options;
     private readonly Store.IAdapterStore? _store;
+    private readonly object _gate = new();
+    private readonly LinkedList<Entry> _lru = new();
+    private readonly Dictionary<string, LinkedListNode<Entry>> _index = new(StringComparer.Ordinal);
+    private long _generation;
 
     public AdapterCatalog(IOptions<LoPAOptions> options, Store.IAdapterStore? store = null)
     {
-        this.options = options;
+        _options = options;
         _store = store;
         // Any change to tenant/name (here or, with PostgreSQL, on another replica) drops its cached versions.
-        if (store != null) store.Changed += (tenant, name) => Evict(tenant + "/" + (name ?? ""));
+        if (store != null) store.Changed += (tenant, name) => Evict(tenant, name);
     }
 
-    private void Evict(string prefix)
+    public int Count
     {
-        lock (_gate)
-            foreach (string key in _index.Keys.Where(k => k.StartsWith(prefix, StringComparison.Ordinal) && (prefix.EndsWith('/') || k.Length == prefix.Length || k[prefix.Length] == '@')).ToList())
-            {
-                _lru.Remove(_index[key]);
-                _index.Remove(key);
-            }
+        get
+        {
+            lock (_gate) return _lru.Count;
+        }
     }
 
     /// <summary>
     /// The generator for tenant and "name" or "name@version": from the store when one is configured (versions,
     /// active version), else from the directory layout. Null when the tenant has no such adapter.
     /// </summary>
+    /// <exception cref="AdapterException">the adapter exists but is broken.</exception>
     public async Task<SoftPromptGenerator?> FindAsync(string tenant, string reference, CancellationToken cancel)
     {
         if (_store is null) return Find(tenant, reference);
@@ -46,55 +60,93 @@ public sealed class AdapterCatalog
         string? version = at < 0 ? null : reference[(at + 1)..];
         if (!Names.IsValid(tenant) || !Names.IsValid(name) || (version != null && !Names.IsValid(version))) return null;
         string key = $"{tenant}/{name}@{version}";
+        long generation;
+        Entry? cached;
         lock (_gate)
-            if (_index.TryGetValue(key, out var node)) { _lru.Remove(node); _lru.AddFirst(node); return node.Value.Generator; }
+        {
+            generation = _generation;
+            cached = Touch(key);
+        }
+        if (cached is not null && await IsCurrentAsync(cached, tenant, name, version, cancel)) return cached.Generator;
         Store.StoredAdapter? stored = await _store.GetAdapterAsync(tenant, name, version, cancel);
         if (stored is null) return null;
-        var generator = new SoftPromptGenerator(LopaAdapter.FromParts(stored.ConfigJson, stored.Weights, $"{tenant}/{name}@{stored.Info.Version}"));
-        Remember(key, DateTime.MinValue, generator);
+        string label = $"{tenant}/{name}@{stored.Info.Version}";
+        var generator = new SoftPromptGenerator(LopaAdapter.FromParts(stored.ConfigJson, stored.Weights, label));
+        Remember(new Entry(key, DateTime.MinValue, generator, stored.Info.Version, Stopwatch.GetTimestamp()), generation);
         return generator;
     }
-    private readonly object _gate = new();
 
-    private readonly LinkedList<(string Key, DateTime Stamp, SoftPromptGenerator Generator)> _lru = new();
-    private readonly Dictionary<string, LinkedListNode<(string Key, DateTime Stamp, SoftPromptGenerator Generator)>> _index = new(StringComparer.Ordinal);
-
-    public int Count { get { lock (_gate) return _lru.Count; } }
-
-    /// <summary>The generator for tenant/adapter, or null when the tenant has no such adapter.</summary>
+    /// <summary>The generator for tenant/adapter in the directory layout, or null when the tenant has no such adapter.</summary>
     /// <exception cref="AdapterException">the adapter exists but is broken.</exception>
     public SoftPromptGenerator? Find(string tenant, string adapter)
     {
         if (!Names.IsValid(tenant) || !Names.IsValid(adapter)) return null;
-        string dir = Path.Combine(options.Value.Adapters.Directory, tenant, adapter);
+        string dir = Path.Combine(_options.Value.Adapters.Directory, tenant, adapter);
         string config = Path.Combine(dir, LopaAdapter.ConfigFile), weights = Path.Combine(dir, LopaAdapter.WeightsFile);
         if (!File.Exists(config) || !File.Exists(weights)) return null;
         DateTime stamp = new[] { File.GetLastWriteTimeUtc(config), File.GetLastWriteTimeUtc(weights) }.Max();
         string key = tenant + "/" + adapter;
+        long generation;
         lock (_gate)
         {
-            if (_index.TryGetValue(key, out var node) && node.Value.Stamp == stamp)
-            {
-                _lru.Remove(node);
-                _lru.AddFirst(node);
-                return node.Value.Generator;
-            }
+            generation = _generation;
+            if (Touch(key) is { } entry && entry.Stamp == stamp) return entry.Generator;
         }
         var generator = new SoftPromptGenerator(LopaAdapter.Load(dir));
-        Remember(key, stamp, generator);
+        Remember(new Entry(key, stamp, generator, null, Stopwatch.GetTimestamp()), generation);
         return generator;
     }
 
-    private void Remember(string key, DateTime stamp, SoftPromptGenerator generator)
+    /// <summary>Fresh enough, or still what the store resolves the reference to (then it counts as checked now).</summary>
+    private async Task<bool> IsCurrentAsync(Entry entry, string tenant, string name, string? version, CancellationToken cancel)
+    {
+        if (Stopwatch.GetElapsedTime(entry.CheckedAt).TotalSeconds < _options.Value.Adapters.RevalidateSeconds) return true;
+        string? current = await _store!.ResolveVersionAsync(tenant, name, version, cancel);
+        if (current != entry.Version) return false;
+        lock (_gate)
+        {
+            if (_index.TryGetValue(entry.Key, out var node) && ReferenceEquals(node.Value, entry))
+                node.Value = entry with { CheckedAt = Stopwatch.GetTimestamp() };
+        }
+        return true;
+    }
+
+    /// <summary>Moves a cached entry to the front and returns it (call under the gate).</summary>
+    private Entry? Touch(string key)
+    {
+        if (!_index.TryGetValue(key, out var node)) return null;
+        _lru.Remove(node);
+        _lru.AddFirst(node);
+        return node.Value;
+    }
+
+    /// <summary>Caches an entry unless a change arrived since <paramref name="generation"/> was read.</summary>
+    private void Remember(Entry entry, long generation)
     {
         lock (_gate)
         {
-            if (_index.Remove(key, out var stale)) _lru.Remove(stale);
-            _index[key] = _lru.AddFirst((key, stamp, generator));
-            while (_lru.Count > options.Value.Adapters.CacheSize)
+            if (generation != _generation) return; // loaded across a change: serve it once, never cache it
+            if (_index.Remove(entry.Key, out var stale)) _lru.Remove(stale);
+            _index[entry.Key] = _lru.AddFirst(entry);
+            while (_lru.Count > _options.Value.Adapters.CacheSize)
             {
                 _index.Remove(_lru.Last!.Value.Key);
                 _lru.RemoveLast();
+            }
+        }
+    }
+
+    /// <summary>Drops tenant/name in every version (or all of the tenant's adapters when name is null).</summary>
+    private void Evict(string tenant, string? name)
+    {
+        string prefix = name is null ? tenant + "/" : tenant + "/" + name + "@";
+        lock (_gate)
+        {
+            _generation++;
+            foreach (string key in _index.Keys.Where(k => k.StartsWith(prefix, StringComparison.Ordinal)).ToList())
+            {
+                _lru.Remove(_index[key]);
+                _index.Remove(key);
             }
         }
     }

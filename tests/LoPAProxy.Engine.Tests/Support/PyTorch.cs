@@ -101,13 +101,17 @@ public static class Node
         }
     }
 
-    public static string Run(string script, params string[] args)
+    public static string Run(string script, params string[] args) => RunWithEnv(script, new(), args);
+
+    /// <summary>Runs a script of tests/node with extra environment variables; returns stdout.</summary>
+    public static string RunWithEnv(string script, Dictionary<string, string> environment, params string[] args)
     {
         string dir = Directory;
         if (!System.IO.Directory.Exists(Path.Combine(dir, "node_modules"))) throw new InvalidOperationException($"{dir}/node_modules is missing: run scripts/test.sh (it runs npm ci there)");
         var psi = new ProcessStartInfo("node") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = dir };
         psi.ArgumentList.Add(Path.Combine(dir, script));
         foreach (string a in args) psi.ArgumentList.Add(a);
+        foreach (var (name, value) in environment) psi.Environment[name] = value;
         using var process = Process.Start(psi) ?? throw new InvalidOperationException("cannot start node");
         Task<string> stdout = process.StandardOutput.ReadToEndAsync(), stderr = process.StandardError.ReadToEndAsync();
         if (!process.WaitForExit(180_000)) { process.Kill(true); throw new TimeoutException($"node {script} ran over 180 s"); }

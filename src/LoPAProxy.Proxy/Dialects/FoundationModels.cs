@@ -1,0 +1,42 @@
+using System.Collections.Concurrent;
+using LoPAProxy.Engine.Formats.Llama2c;
+using LoPAProxy.Engine.Networks.Llama;
+using LoPAProxy.Engine.Tokenizers;
+
+namespace LoPAProxy.Proxy.Dialects;
+
+/// <summary>
+/// What the proxy needs of a backend's foundation model: its tokenizer, its input-embedding table [vocab, dim],
+/// its context length, and the most UTF-8 bytes one token can stand for (a cheap lower bound on token counts).
+/// </summary>
+public sealed record FoundationModel(ITokenizer Tokenizer, float[] Embeddings, int Dim, int ContextLength, int MaxTokenBytes)
+{
+    public int VocabSize => Embeddings.Length / Dim;
+
+    public static FoundationModel Load(string path)
+    {
+        LlamaModel fm = Directory.Exists(path)
+            ? LlamaModel.FromHuggingFace(path)
+            : LlamaModel.FromLlama2c(Llama2cCheckpoint.Load(path));
+        ITokenizer tokenizer = TokenizerFiles.ForModel(path, fm.Config.VocabSize);
+        return new FoundationModel(tokenizer, fm.TokenEmbedding, fm.Config.Dim, fm.Config.MaxSeqLen, LongestPiece(tokenizer));
+    }
+
+    /// <summary>Bytes of the longest piece: no token covers more input than this, so tokens ≥ bytes / this.</summary>
+    private static int LongestPiece(ITokenizer tokenizer)
+    {
+        int longest = 1;
+        for (int t = 0; t < tokenizer.VocabSize; t++)
+            longest = Math.Max(longest, tokenizer.DecodePiece(-1, t).Length);
+        return longest;
+    }
+}
+
+/// <summary>Foundation models by path, each loaded once on first use.</summary>
+public sealed class FoundationModels
+{
+    private readonly ConcurrentDictionary<string, Lazy<FoundationModel>> _models = new(StringComparer.Ordinal);
+
+    public FoundationModel Get(string path) =>
+        _models.GetOrAdd(path, p => new Lazy<FoundationModel>(() => FoundationModel.Load(p))).Value;
+}

@@ -1,0 +1,23 @@
+using System.Text.Json.Nodes;
+
+namespace LoPAProxy.Proxy.Dialects;
+
+/// <summary>The text of a chat message: its string content, or its "text" parts joined by newlines.</summary>
+public static class MessageText
+{
+    public static string Of(JsonNode? message) => message?["content"] switch
+    {
+        JsonValue v when v.TryGetValue(out string? s) => s,
+        JsonArray parts => string.Join("\n", parts.Where(IsText).Select(p => TextOfPart(p!))),
+        _ => "",
+    };
+
+    public static bool IsText(JsonNode? part) => TypeOf(part) == "text";
+
+    /// <summary>A content part's "type", or null when it has none (or it is not a string).</summary>
+    public static string? TypeOf(JsonNode? part) =>
+        part?["type"] is JsonValue v && v.TryGetValue(out string? type) ? type : null;
+
+    private static string TextOfPart(JsonNode part) =>
+        part["text"] is JsonValue v && v.TryGetValue(out string? s) ? s : "";
+}
