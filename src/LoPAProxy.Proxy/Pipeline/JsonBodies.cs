@@ -16,6 +16,7 @@ public static class JsonBodies
     /// <summary>The body as a JSON object, read whole (at most <paramref name="limit"/> bytes).</summary>
     public static async Task<JsonObject> ReadObjectAsync(HttpRequest request, long limit, CancellationToken cancel)
     {
+        await BodyLimit.ApplyAsync(request.HttpContext, limit, "the request body");
         MemoryStream buffer = await ReadBoundedAsync(request, limit, cancel);
         JsonNode? node = Parse(buffer);
         return node as JsonObject ?? throw ApiException.BadRequest("the body must be a JSON object", null, "invalid_json");
@@ -24,6 +25,7 @@ public static class JsonBodies
     /// <summary>The body as a JSON document (the admin and tenant APIs).</summary>
     public static async Task<JsonDocument> ReadDocumentAsync(HttpRequest request, long limit, CancellationToken cancel)
     {
+        await BodyLimit.ApplyAsync(request.HttpContext, limit, "the request body");
         MemoryStream buffer = await ReadBoundedAsync(request, limit, cancel);
         try
         {
@@ -69,7 +71,6 @@ public static class JsonBodies
 
     private static async Task<MemoryStream> ReadBoundedAsync(HttpRequest request, long limit, CancellationToken cancel)
     {
-        if (request.ContentLength > limit) throw TooLarge(limit);
         var buffer = new MemoryStream();
         byte[] chunk = new byte[81920];
         int read;

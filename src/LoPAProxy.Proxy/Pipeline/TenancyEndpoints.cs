@@ -79,8 +79,6 @@ public static class TenancyEndpoints
     /// <summary>The admin and activation bodies are a few fields.</summary>
     private const long SmallBodyBytes = 64 * 1024;
 
-    /// <summary>How far past the upload limit a declared body is still read (and discarded) before the 413.</summary>
-    private const long DrainAllowanceBytes = 16L << 20;
 
     private enum Caller { Admin, Tenant }
     private const Caller Admin = Caller.Admin, Tenant = Caller.Tenant;
@@ -146,18 +144,7 @@ public static class TenancyEndpoints
     /// </summary>
     private static async Task<IFormCollection> ReadUploadFormAsync(HttpContext h, long maxUploadBytes)
     {
-        var size = h.Features.Get<IHttpMaxRequestBodySizeFeature>();
-        if (size is { IsReadOnly: false }) size.MaxRequestBodySize = maxUploadBytes;
-        if (h.Request.ContentLength is long declared && declared > maxUploadBytes)
-        {
-            // Read a modest excess to the end, so the client gets the 413 instead of a reset mid-send.
-            if (size is { IsReadOnly: false } && declared - maxUploadBytes <= DrainAllowanceBytes)
-            {
-                size.MaxRequestBodySize = declared;
-                await h.Request.Body.CopyToAsync(Stream.Null, h.RequestAborted);
-            }
-            throw new ApiException(413, $"uploads are limited to {maxUploadBytes} bytes", null, "body_too_large");
-        }
+        await BodyLimit.ApplyAsync(h, maxUploadBytes, "the upload");
         var limits = new FormOptions
         {
             MultipartBodyLengthLimit = maxUploadBytes, ValueCountLimit = 64, KeyLengthLimit = 256, MultipartHeadersCountLimit = 16,

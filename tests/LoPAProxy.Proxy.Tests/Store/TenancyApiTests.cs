@@ -25,7 +25,7 @@ public sealed class StoreStack : IAsyncDisposable
         string model = SharedFiles.Path_("models", "stories260K", "stories260K.bin");
         for (int i = 0; i < replicas; i++)
         {
-            var settings = new Dictionary<string, string?>(store)
+            var settings = new Dictionary<string, string?>
             {
                 ["ReverseProxy:Routes:chat:ClusterId"] = "chat", ["ReverseProxy:Routes:chat:Match:Path"] = "/v1/chat/completions",
                 ["ReverseProxy:Clusters:chat:Destinations:d1:Address"] = s.Reference.Urls.First(),
@@ -33,6 +33,7 @@ public sealed class StoreStack : IAsyncDisposable
                 ["LoPA:Encoders:0"] = "fm-mean", ["LoPA:EncoderFiles:FoundationModel"] = model,
                 ["LoPA:AdminKey"] = AdminKey, ["LoPA:Quotas:MaxAdaptersPerTenant"] = "3", ["LoPA:Quotas:MaxUploadBytes"] = "200000",
             };
+            foreach (var (key, value) in store) settings[key] = value; // the caller's settings win
             var proxy = ProxyApp.Build(new ConfigurationBuilder().AddInMemoryCollection(settings).Build(), "http://127.0.0.1:0");
             await proxy.StartAsync();
             s.Proxies.Add(proxy);
@@ -203,33 +204,20 @@ public class TenancyApiTests
     [Fact]
     public async Task With_postgres_a_change_through_one_replica_reaches_the_others_cache()
     {
-        string server = Environment.GetEnvironmentVariable("LOPA_TEST_PG") ?? throw new InvalidOperationException("LOPA_TEST_PG is not set: run scripts/test.sh");
-        string db = "lopa_replicas_" + Guid.NewGuid().ToString("N");
-        await using (var admin = new NpgsqlConnection(server)) { await admin.OpenAsync(); await new NpgsqlCommand($"CREATE DATABASE {db}", admin).ExecuteNonQueryAsync(); }
-        try
-        {
-            string conn = new NpgsqlConnectionStringBuilder(server) { Database = db }.ToString();
-            await using var stack = await StoreStack.StartAsync(new() { ["LoPA:Store:Kind"] = "postgres", ["LoPA:Store:ConnectionString"] = conn }, replicas: 2);
-            string key = await stack.NewTenantAsync("acme");
-            using var one = stack.Client(key, 0);
-            using var two = stack.Client(key, 1);
-            Assert.Equal(201, (await Send(one, HttpMethod.Post, "/v1/adapters", StoreStack.Upload("story", "1", StoreStack.Adapter(6)))).Status);
-            Assert.Equal(201, (await Send(one, HttpMethod.Post, "/v1/adapters", StoreStack.Upload("story", "2", StoreStack.Adapter(7), activate: false))).Status);
-            async Task<string> Answer(HttpClient c, string model) => JsonDocument.Parse(await (await c.PostAsJsonAsync("/v1/chat/completions", Chat(model))).Content.ReadAsStringAsync()).RootElement.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString()!;
-            string v1 = await Answer(two, "stories260K:story"), v2 = await Answer(two, "stories260K:story@2"); // replica two caches both
-            Assert.NotEqual(v1, v2);
-            Assert.Equal(200, (await Send(one, HttpMethod.Post, "/v1/adapters/story/activate", JsonContent.Create(new { version = "2" }))).Status);
-            var deadline = DateTime.UtcNow.AddSeconds(5);
-            string now = v1;
-            while (now != v2 && DateTime.UtcNow < deadline) { await Task.Delay(50); now = await Answer(two, "stories260K:story"); }
-            Assert.Equal(v2, now); // replica two dropped its cached "story" when replica one activated version 2
-        }
-        finally
-        {
-            NpgsqlConnection.ClearAllPools();
-            await using var admin = new NpgsqlConnection(server);
-            await admin.OpenAsync();
-            await new NpgsqlCommand($"DROP DATABASE IF EXISTS {db} WITH (FORCE)", admin).ExecuteNonQueryAsync();
-        }
+        await using ScratchDatabase db = await ScratchDatabase.CreateAsync("lopa_replicas");
+        await using var stack = await StoreStack.StartAsync(new() { ["LoPA:Store:Kind"] = "postgres", ["LoPA:Store:ConnectionString"] = db.ConnectionString }, replicas: 2);
+        string key = await stack.NewTenantAsync("acme");
+        using var one = stack.Client(key, 0);
+        using var two = stack.Client(key, 1);
+        Assert.Equal(201, (await Send(one, HttpMethod.Post, "/v1/adapters", StoreStack.Upload("story", "1", StoreStack.Adapter(6)))).Status);
+        Assert.Equal(201, (await Send(one, HttpMethod.Post, "/v1/adapters", StoreStack.Upload("story", "2", StoreStack.Adapter(7), activate: false))).Status);
+        async Task<string> Answer(HttpClient c, string model) => JsonDocument.Parse(await (await c.PostAsJsonAsync("/v1/chat/completions", Chat(model))).Content.ReadAsStringAsync()).RootElement.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString()!;
+        string v1 = await Answer(two, "stories260K:story"), v2 = await Answer(two, "stories260K:story@2"); // replica two caches both
+        Assert.NotEqual(v1, v2);
+        Assert.Equal(200, (await Send(one, HttpMethod.Post, "/v1/adapters/story/activate", JsonContent.Create(new { version = "2" }))).Status);
+        var deadline = DateTime.UtcNow.AddSeconds(5);
+        string now = v1;
+        while (now != v2 && DateTime.UtcNow < deadline) { await Task.Delay(50); now = await Answer(two, "stories260K:story"); }
+        Assert.Equal(v2, now); // replica two dropped its cached "story" when replica one activated version 2
     }
 }
