@@ -140,16 +140,16 @@ public sealed class DialectRewriter(SoftPromptService softPrompts, PromptBudget 
     /// <summary>Breaks vLLM's placeholder wherever text appears (a zero-width space splits the token).</summary>
     private static void NeutraliseText(JsonNode? message)
     {
-        if (message?["content"] is JsonValue v && v.TryGetValue(out string? s))
+        if (message is not JsonObject m) return;
+        if (JsonAccess.String(m, "content") is { } s)
         {
-            message["content"] = Neutralise(s);
+            m["content"] = Neutralise(s);
             return;
         }
-        if (message?["content"] is not JsonArray parts) return;
+        if (m["content"] is not JsonArray parts) return;
         foreach (JsonNode? part in parts)
         {
-            if (MessageText.IsText(part) && part!["text"] is JsonValue tv && tv.TryGetValue(out string? t))
-                part["text"] = Neutralise(t);
+            if (MessageText.IsText(part) && JsonAccess.String(part, "text") is { } t) part!["text"] = Neutralise(t);
         }
     }
 
@@ -158,7 +158,7 @@ public sealed class DialectRewriter(SoftPromptService softPrompts, PromptBudget 
         var users = new List<int>();
         for (int i = 0; i < messages.Count; i++)
         {
-            if (messages[i]?["role"] is JsonValue role && role.TryGetValue(out string? r) && r == "user") users.Add(i);
+            if (JsonAccess.String(messages[i], "role") == "user") users.Add(i);
         }
         return users;
     }
@@ -166,6 +166,8 @@ public sealed class DialectRewriter(SoftPromptService softPrompts, PromptBudget 
     /// <summary>Puts the prompt_embeds part before the message's first text part (or after all parts).</summary>
     private static void InsertEmbedsPart(JsonNode message, string data, string position)
     {
+        if (message is not JsonObject)
+            throw ApiException.BadRequest("each message must be an object", "messages");
         JsonArray parts = message["content"] switch
         {
             JsonArray array => array,

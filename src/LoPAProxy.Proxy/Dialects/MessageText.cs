@@ -5,7 +5,7 @@ namespace LoPAProxy.Proxy.Dialects;
 /// <summary>The text of a chat message: its string content, or its "text" parts joined by newlines.</summary>
 public static class MessageText
 {
-    public static string Of(JsonNode? message) => message?["content"] switch
+    public static string Of(JsonNode? message) => JsonAccess.Field(message, "content") switch
     {
         JsonValue v when v.TryGetValue(out string? s) => s,
         JsonArray parts => string.Join("\n", parts.Where(IsText).Select(p => TextOfPart(p!))),
@@ -15,9 +15,7 @@ public static class MessageText
     public static bool IsText(JsonNode? part) => TypeOf(part) == "text";
 
     /// <summary>A content part's "type", or null when it has none (or it is not a string).</summary>
-    public static string? TypeOf(JsonNode? part) =>
-        part?["type"] is JsonValue v && v.TryGetValue(out string? type) ? type : null;
+    public static string? TypeOf(JsonNode? part) => JsonAccess.String(part, "type");
 
-    private static string TextOfPart(JsonNode part) =>
-        part["text"] is JsonValue v && v.TryGetValue(out string? s) ? s : "";
+    private static string TextOfPart(JsonNode part) => JsonAccess.String(part, "text") ?? "";
 }

@@ -39,7 +39,7 @@ public sealed class ClientEmbeddings(IOptions<LoPAOptions> options, PromptBudget
                 PromptEmbeds, "backend_not_configured");
         int maxRows = budget.ContextLength(backend) ?? options.Value.Limits.MaxClientEmbeddingRows;
         if (body[PromptEmbeds] is { } field) body[PromptEmbeds] = CheckField(field, backend, maxRows);
-        foreach (JsonNode part in chatParts) part["data"] = CheckBase64(part["data"], backend, maxRows);
+        foreach (JsonNode part in chatParts) part["data"] = CheckBase64(JsonAccess.Field(part, "data"), backend, maxRows);
         if (body[InputEmbeds] is { } rows) CheckInputEmbeds(rows, backend.HiddenSize, maxRows);
     }
 
@@ -49,7 +49,7 @@ public sealed class ClientEmbeddings(IOptions<LoPAOptions> options, PromptBudget
         if (body["messages"] is not JsonArray messages) return parts;
         foreach (JsonNode? message in messages)
         {
-            if (message?["content"] is not JsonArray content) continue;
+            if (JsonAccess.Field(message, "content") is not JsonArray content) continue;
             parts.AddRange(content.Where(p => MessageText.TypeOf(p) == PromptEmbeds).Select(p => p!));
         }
         return parts;

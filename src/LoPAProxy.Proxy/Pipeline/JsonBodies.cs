@@ -27,6 +27,7 @@ public static class JsonBodies
     {
         await BodyLimit.ApplyAsync(request.HttpContext, limit, "the request body");
         MemoryStream buffer = await ReadBoundedAsync(request, limit, cancel);
+        RequireUtf8(buffer);
         try
         {
             return JsonDocument.Parse(buffer, Strict);
@@ -49,21 +50,52 @@ public static class JsonBodies
 
     private static JsonNode? Parse(MemoryStream buffer)
     {
+        RequireUtf8(buffer);
         try
         {
             JsonNode? node = JsonNode.Parse(buffer, documentOptions: Strict);
-            // JsonObject builds its dictionary lazily; force it so a duplicate surfaces here, not mid-rewrite.
-            if (node is JsonObject o) _ = o.Count;
+            Materialise(node);
             return node;
         }
         catch (JsonException e)
         {
             throw Invalid(e);
         }
+        catch (InvalidOperationException e)
+        {
+            throw ApiException.BadRequest($"the body holds a string .NET cannot read: {e.Message}", null, "invalid_json");
+        }
         catch (ArgumentException e)
         {
             throw ApiException.BadRequest($"the body is not valid JSON: {e.Message}", null, "invalid_json");
         }
+    }
+
+    /// <summary>
+    /// JsonNode reads keys and strings lazily; read them all now, so that what cannot be read (an escaped lone
+    /// surrogate, "\ud800") is a 400 here rather than an exception in the middle of a rewrite. Depth is bounded (64).
+    /// </summary>
+    private static void Materialise(JsonNode? node)
+    {
+        switch (node)
+        {
+            case JsonObject o:
+                foreach (var (_, value) in o) Materialise(value);
+                break;
+            case JsonArray a:
+                foreach (JsonNode? item in a) Materialise(item);
+                break;
+            case JsonValue v:
+                _ = v.TryGetValue(out string? _);
+                break;
+        }
+    }
+
+    /// <summary>System.Text.Json checks string contents only when they are read; check the whole body up front.</summary>
+    private static void RequireUtf8(MemoryStream buffer)
+    {
+        if (!System.Text.Unicode.Utf8.IsValid(buffer.GetBuffer().AsSpan(0, (int)buffer.Length)))
+            throw ApiException.BadRequest("the body is not valid UTF-8", null, "invalid_json");
     }
 
     private static ApiException Invalid(JsonException e) =>
