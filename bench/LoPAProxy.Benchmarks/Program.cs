@@ -2,6 +2,8 @@ using BenchmarkDotNet.Running;
 
 // dotnet run -c Release --project bench/LoPAProxy.Benchmarks -- --filter '*Gemm*'
 // dotnet run -c Release --project bench/LoPAProxy.Benchmarks -- compare use-lite|bert
+if (args is ["compare", "proxy-memory", ..])
+    return await LoPAProxy.Benchmarks.ProxyMemory.Run(args.Length > 2 ? int.Parse(args[2]) : 60, args.Length > 3 ? int.Parse(args[3]) : 60);
 if (args is ["compare", "proxy", ..]) return await LoPAProxy.Benchmarks.ProxyLoad.Run(args.Length > 2 ? int.Parse(args[2]) : 60);
 if (args is ["compare", "store", ..]) return await LoPAProxy.Benchmarks.StoreLoad.Run(args.Length > 2 ? int.Parse(args[2]) : 10_000, args.Length > 3 ? args[3] : Environment.GetEnvironmentVariable("LOPA_TEST_PG"));
 if (args is ["compare", "train", ..]) return LoPAProxy.Benchmarks.TrainStepComparison.Run(args.Length > 2 ? args[2] : "lopa", args.Length > 3 ? int.Parse(args[3]) : 40);

@@ -19,6 +19,7 @@ public class CrashSafetyTests
           "ReverseProxy": { "Routes": { "chat": { "ClusterId": "chat", "Match": { "Path": "/v1/chat/completions" } } },
                             "Clusters": { "chat": { "Destinations": { "d": { "Address": "http://127.0.0.1:9/" } } } } },
           "LoPA": { "Clusters": { "chat": { "Dialect": "vllm-chat", "Model": "m", "HiddenSize": 64 } },
+                    "EncoderFiles": { "FoundationModel": "{{SharedFiles.Path_("models", "stories260K", "stories260K.bin")}}" },
                     "Store": { "Kind": "sqlite", "Path": "{{Path.Combine(dir, "lopa.db")}}" },
                     "AdminKey": "{{AdminKey}}", "Quotas": { "MaxAdaptersPerTenant": 100000, "MaxBytesPerTenant": 100000000000 } }
         }

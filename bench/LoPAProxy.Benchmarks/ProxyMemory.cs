@@ -1,0 +1,172 @@
+using System.Diagnostics;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+using LoPAProxy.Core.Adapters;
+using LoPAProxy.ModelServer;
+using Microsoft.AspNetCore.Builder;
+
+namespace LoPAProxy.Benchmarks;
+
+/// <summary>
+/// `dotnet run -c Release -- compare proxy-memory [load seconds] [idle seconds]`: does the proxy's memory return after
+/// load? The proxy runs as its own process (`lopa proxy`, built by `dotnet build`), so its RSS (/proc VmRSS) is its
+/// alone; the reference server and the load generator run here. Load: 64 clients, fm-mean adapter on chat and
+/// completions, and one request in 50 an over-context 1 MB prompt (refused by the budget). Prints RSS before, at
+/// the peak, at the end of the load and after the idle period, and the ratio after/before (issue 10's goal: ≤ 1.25).
+/// </summary>
+public static class ProxyMemory
+{
+    private const string Key = "bench-key-0123456789abcdef";
+
+    public static async Task<int> Run(int loadSeconds, int idleSeconds)
+    {
+        string repo = PeerComparisons.RepoDir();
+        string model = Path.Combine(repo, "..", "shared", "models", "stories260K", "stories260K.bin");
+        string lopa = Path.Combine(repo, "src", "LoPAProxy.Cli", "bin", "Release", "net10.0", "lopa.dll");
+        if (!File.Exists(lopa)) throw new FileNotFoundException($"build first (dotnet build -c Release): {lopa}");
+        WebApplication server = ModelServerApp.Build(new ModelServerOptions { ModelPath = model, Port = 0, MaxQueued = 512 });
+        await server.StartAsync();
+        string dir = Directory.CreateTempSubdirectory("lopa-memory-").FullName;
+        var adapterConfig = new AdapterConfig
+        {
+            NumVirtualTokens = 10, TokenDim = 64, Rank = 4, HiddenSize = 256, Encoder = "fm-mean", EncoderDim = 64,
+        };
+        LopaAdapter.CreateRandom(adapterConfig, 1).SaveDirectory(Path.Combine(dir, "adapters", "bench", "story"));
+        int port = FreePort();
+        File.WriteAllText(Path.Combine(dir, "proxy.json"), ProxyConfig(server.Urls.First(), Path.GetFullPath(model)));
+
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (string a in new[] { lopa, "proxy", "--config", Path.Combine(dir, "proxy.json"), "--urls", $"http://127.0.0.1:{port}" })
+            psi.ArgumentList.Add(a);
+        psi.Environment["LoPA__Tenants__bench__ApiKeys__0"] = Key;
+        using Process proxy = Process.Start(psi)!;
+        proxy.OutputDataReceived += (_, _) => { };
+        proxy.ErrorDataReceived += (_, _) => { };
+        proxy.BeginOutputReadLine();
+        proxy.BeginErrorReadLine();
+        try
+        {
+            string url = $"http://127.0.0.1:{port}";
+            using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 128 });
+            http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", Key);
+            await WaitUntilUpAsync(http, url);
+            for (int i = 0; i < 200; i++) await SendAsync(http, url, i);
+            await Task.Delay(5000);
+            long before = Rss(proxy.Id), peak = before;
+            var stop = DateTime.UtcNow.AddSeconds(loadSeconds);
+            int requests = 0, errors = 0;
+            using var sampler = new Timer(_ => peak = Math.Max(peak, Rss(proxy.Id)), null, 0, 200);
+            await Task.WhenAll(Enumerable.Range(0, 64).Select(async client =>
+            {
+                for (int i = client; DateTime.UtcNow < stop; i += 64)
+                {
+                    if (!await SendAsync(http, url, i)) Interlocked.Increment(ref errors);
+                    Interlocked.Increment(ref requests);
+                }
+            }));
+            long atEnd = Rss(proxy.Id);
+            await Task.Delay(idleSeconds * 1000);
+            long after = Rss(proxy.Id);
+            Console.WriteLine($"| proxy RSS (64 clients × {loadSeconds} s, {requests} requests, {errors} unexpected) | MiB |");
+            Console.WriteLine("|---|---:|");
+            Console.WriteLine($"| before (warm) | {before / 1048576.0:F1} |");
+            Console.WriteLine($"| peak during load | {peak / 1048576.0:F1} |");
+            Console.WriteLine($"| end of load | {atEnd / 1048576.0:F1} |");
+            Console.WriteLine($"| {idleSeconds} s after | {after / 1048576.0:F1} |");
+            Console.WriteLine($"| after / before | {(double)after / before:F2} |");
+            return (double)after / before <= 1.25 ? 0 : 1;
+        }
+        finally
+        {
+            proxy.Kill(true);
+            await server.StopAsync();
+        }
+    }
+
+    /// <summary>Chat and completions with the adapter; every 50th an over-context 1 MB prompt. False when unexpected.</summary>
+    private static async Task<bool> SendAsync(HttpClient http, string url, int i)
+    {
+        bool hostile = i % 50 == 49;
+        object body = hostile
+            ? new { model = "stories260K:story", prompt = new string('a', 1 << 20), max_tokens = 1 }
+            : i % 2 == 0
+                ? new { model = "stories260K:story", messages = new[] { new { role = "user", content = $"Tom had a red kite {i}" } }, max_tokens = 1 }
+                : new { model = "stories260K:story", prompt = $"Once upon a time {i}", max_tokens = 1 };
+        string path = hostile || i % 2 == 1 ? "/v1/completions" : "/v1/chat/completions";
+        try
+        {
+            using var content = new StringContent(JsonSerializer.Serialize(body), Encoding.UTF8, "application/json");
+            using HttpResponseMessage r = await http.PostAsync(url + path, content);
+            await r.Content.ReadAsByteArrayAsync();
+            return hostile ? (int)r.StatusCode == 400 : r.IsSuccessStatusCode;
+        }
+        catch (HttpRequestException)
+        {
+            return false;
+        }
+    }
+
+    private static string ProxyConfig(string backend, string model) => JsonSerializer.Serialize(new Dictionary<string, object>
+    {
+        ["ReverseProxy"] = new
+        {
+            Routes = new Dictionary<string, object>
+            {
+                ["chat"] = new { ClusterId = "chat", Match = new { Path = "/v1/chat/completions" } },
+                ["completions"] = new { ClusterId = "completions", Match = new { Path = "/v1/completions" } },
+            },
+            Clusters = new Dictionary<string, object>
+            {
+                ["chat"] = new { Destinations = new { m = new { Address = backend } } },
+                ["completions"] = new { Destinations = new { m = new { Address = backend } } },
+            },
+        },
+        ["LoPA"] = new
+        {
+            Clusters = new Dictionary<string, object>
+            {
+                ["chat"] = new { Dialect = "vllm-chat", Model = "stories260K", HiddenSize = 64 },
+                ["completions"] = new { Dialect = "vllm-completions", Model = "stories260K", HiddenSize = 64, ModelPath = model },
+            },
+            Encoders = new[] { "fm-mean" },
+            EncoderFiles = new { FoundationModel = model },
+            Adapters = new { Directory = "adapters" },
+        },
+        ["Serilog"] = new { MinimumLevel = "Warning" },
+    });
+
+    private static async Task WaitUntilUpAsync(HttpClient http, string url)
+    {
+        for (int i = 0; i < 300; i++)
+        {
+            try
+            {
+                using HttpResponseMessage r = await http.GetAsync(url + "/healthz");
+                if (r.IsSuccessStatusCode) return;
+            }
+            catch (HttpRequestException)
+            {
+            }
+            await Task.Delay(100);
+        }
+        throw new TimeoutException("the proxy did not start");
+    }
+
+    private static long Rss(int pid)
+    {
+        foreach (string line in File.ReadLines($"/proc/{pid}/status"))
+            if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
+                return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
+        return 0;
+    }
+
+    private static int FreePort()
+    {
+        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        int port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        return port;
+    }
+}
