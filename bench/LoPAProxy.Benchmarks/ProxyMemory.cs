@@ -11,7 +11,7 @@ namespace LoPAProxy.Benchmarks;
 /// <summary>
 /// `dotnet run -c Release -- compare proxy-memory [load seconds] [idle seconds]`: does the proxy's memory return after
 /// load? The proxy runs as its own process (`lopa proxy`, built by `dotnet build`), so its RSS (/proc VmRSS) is its
-/// alone; the reference server and the load generator run here. Load: 64 clients, fm-mean adapter on chat and
+/// alone; the reference server and the load generator run here. After a 10 s warm-up at 16 clients, load: 64 clients, fm-mean adapter on chat and
 /// completions, and one request in 50 an over-context 1 MB prompt (refused by the budget). Prints RSS before, at
 /// the peak, at the end of the load and after the idle period, and the ratio after/before (issue 10's goal: ≤ 1.25).
 /// </summary>
@@ -51,7 +51,12 @@ public static class ProxyMemory
             using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 128 });
             http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", Key);
             await WaitUntilUpAsync(http, url);
-            for (int i = 0; i < 200; i++) await SendAsync(http, url, i);
+            // Warm: JIT tiers, thread pool and connection pools reach their working size (16 clients, 10 s).
+            var warm = DateTime.UtcNow.AddSeconds(10);
+            await Task.WhenAll(Enumerable.Range(0, 16).Select(async client =>
+            {
+                for (int i = client; DateTime.UtcNow < warm; i += 16) await SendAsync(http, url, i);
+            }));
             await Task.Delay(5000);
             long before = Rss(proxy.Id), peak = before;
             var stop = DateTime.UtcNow.AddSeconds(loadSeconds);

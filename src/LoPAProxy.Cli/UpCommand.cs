@@ -45,7 +45,7 @@ internal static class UpCommand
                 ["ReverseProxy:Routes:models:ClusterId"] = "chat", ["ReverseProxy:Routes:models:Match:Path"] = "/v1/models",
                 ["ReverseProxy:Clusters:chat:Destinations:model:Address"] = backend,
                 ["ReverseProxy:Clusters:completions:Destinations:model:Address"] = backend,
-                ["LoPA:Clusters:chat:Dialect"] = "vllm-chat", ["LoPA:Clusters:chat:Model"] = served.Name, ["LoPA:Clusters:chat:HiddenSize"] = served.HiddenSize.ToString(),
+                ["LoPA:Clusters:chat:Dialect"] = "vllm-chat", ["LoPA:Clusters:chat:Model"] = served.Name, ["LoPA:Clusters:chat:HiddenSize"] = served.HiddenSize.ToString(), ["LoPA:Clusters:chat:ModelPath"] = modelPath,
                 ["LoPA:Clusters:completions:Dialect"] = "vllm-completions", ["LoPA:Clusters:completions:Model"] = served.Name,
                 ["LoPA:Clusters:completions:HiddenSize"] = served.HiddenSize.ToString(), ["LoPA:Clusters:completions:ModelPath"] = modelPath,
                 ["LoPA:Encoders:0"] = encoder, ["LoPA:EncoderFiles:FoundationModel"] = modelPath,

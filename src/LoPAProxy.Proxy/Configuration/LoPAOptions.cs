@@ -90,8 +90,11 @@ public sealed class LimitOptions
     public int BackendTimeoutSeconds { get; set; } = 120;
     /// <summary>Prompts in one completions request (a list prompt, or a list of prompt_embeds).</summary>
     public int MaxPromptsPerRequest { get; set; } = 64;
-    /// <summary>Embedding values (rows × d, all prompts) one request may build: bounds the proxy's memory per request.</summary>
-    public long MaxEmbeddingValuesPerRequest { get; set; } = 8L << 20;
+    /// <summary>
+    /// Embedding values (rows × d, all prompts) one request may build for a full-sequence dialect: bounds the proxy's
+    /// memory per request (about 75 bytes per value while rewriting, docs/proxy.md). Raise it for large models.
+    /// </summary>
+    public long MaxEmbeddingValuesPerRequest { get; set; } = 2L << 20;
     /// <summary>Rows a client-supplied embedding may have when the backend's context length is unknown.</summary>
     public int MaxClientEmbeddingRows { get; set; } = 8192;
 }

@@ -84,10 +84,10 @@ public sealed class DialectRewriter(SoftPromptService softPrompts, PromptBudget 
         if (body["n"] is JsonValue nValue && nValue.TryGetValue(out int n) && n > 1)
             throw ApiException.BadRequest("n > 1 is not supported with an adapter on an SGLang backend", "n");
         int d = generator.TokenDim, bytes = 0;
-        var batch = new JsonArray();
+        var sequences = new List<JsonNode>();
         foreach (float[] rows in FullSequences(backend, generator, prompts, timings, cancel))
         {
-            batch.Add(RowsAsJson(rows, d));
+            sequences.Add(RowsAsJson(rows, d));
             bytes += rows.Length * sizeof(float);
         }
         var sampling = new JsonObject { ["max_new_tokens"] = body["max_tokens"]?.DeepClone() ?? 16 };
@@ -95,18 +95,31 @@ public sealed class DialectRewriter(SoftPromptService softPrompts, PromptBudget 
             if (body[key] is { } value) sampling[key == "seed" ? "sampling_seed" : key] = value.DeepClone();
         bool stream = body["stream"] is JsonValue sv && sv.TryGetValue(out bool st) && st;
         body.Clear();
-        body["input_embeds"] = prompts.Count == 1 ? batch[0]!.DeepClone() : batch;
+        body["input_embeds"] = sequences.Count == 1 ? sequences[0] : new JsonArray(sequences.ToArray<JsonNode?>());
         body["sampling_params"] = sampling;
         body["stream"] = stream;
         return new RewriteResult(generator.Rows, bytes);
     }
 
-    private static JsonArray RowsAsJson(float[] rows, int d)
+    /// <summary>
+    /// [[d floats] × rows] as a JsonNode backed by its UTF-8 text: written once with Utf8JsonWriter and parsed lazily,
+    /// so no node per value is ever built (a JsonValue per float costs ~50 bytes; this ~20).
+    /// </summary>
+    private static JsonNode RowsAsJson(float[] rows, int d)
     {
-        var sequence = new JsonArray();
-        for (int r = 0; r < rows.Length / d; r++)
-            sequence.Add(new JsonArray(rows.AsSpan(r * d, d).ToArray().Select(v => (JsonNode?)v).ToArray()));
-        return sequence;
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(rows.Length * 12 + 16);
+        using (var writer = new System.Text.Json.Utf8JsonWriter(buffer))
+        {
+            writer.WriteStartArray();
+            for (int r = 0; r < rows.Length / d; r++)
+            {
+                writer.WriteStartArray();
+                foreach (float v in rows.AsSpan(r * d, d)) writer.WriteNumberValue(v);
+                writer.WriteEndArray();
+            }
+            writer.WriteEndArray();
+        }
+        return JsonNode.Parse(buffer.WrittenSpan)!;
     }
 
     /// <summary>

@@ -197,15 +197,7 @@ public class RequestPathTests(HardeningFixture f) : IClassFixture<HardeningFixtu
         Assert.Equal(400, warm);
         GC.Collect();
         long before = Process.GetCurrentProcess().WorkingSet64;
-        double best = double.MaxValue;
-        for (int attempt = 0; attempt < 3; attempt++)
-        {
-            var sw = Stopwatch.StartNew();
-            var (status, text) = await f.PostAsync(HardeningFixture.AcmeKey, "/v1/completions", body);
-            best = Math.Min(best, sw.Elapsed.TotalMilliseconds);
-            Assert.Equal(400, status);
-            HardeningFixture.IsError(text, "context_length_exceeded");
-        }
+        double best = await FastestRefusalAsync(body, "context_length_exceeded");
         long grown = Process.GetCurrentProcess().WorkingSet64 - before;
         Assert.True(best < 1000, $"refusal took {best:F0} ms");
         Assert.True(grown < 300L << 20, $"RSS grew {grown >> 20} MiB");
@@ -217,17 +209,24 @@ public class RequestPathTests(HardeningFixture f) : IClassFixture<HardeningFixtu
         Assert.Equal(400, chatStatus);
         HardeningFixture.IsError(chatText, "context_length_exceeded");
         string many = JsonSerializer.Serialize(new { model = "stories260K:story", prompt = Enumerable.Repeat("Tom had a red kite", 5000) });
-        double bestList = double.MaxValue;
+        double bestList = await FastestRefusalAsync(many, "too_many_prompts");
+        Assert.True(bestList < 100, $"refusal took {bestList:F0} ms");
+        Assert.Empty(f.Backend.Requests);
+    }
+
+    /// <summary>The fastest of three refusals of one completions body (best-of-3 keeps a busy CI machine's noise out).</summary>
+    private async Task<double> FastestRefusalAsync(string body, string code)
+    {
+        double best = double.MaxValue;
         for (int attempt = 0; attempt < 3; attempt++)
         {
             var sw = Stopwatch.StartNew();
-            var (status, text) = await f.PostAsync(HardeningFixture.AcmeKey, "/v1/completions", many);
-            bestList = Math.Min(bestList, sw.Elapsed.TotalMilliseconds);
+            var (status, text) = await f.PostAsync(HardeningFixture.AcmeKey, "/v1/completions", body);
+            best = Math.Min(best, sw.Elapsed.TotalMilliseconds);
             Assert.Equal(400, status);
-            HardeningFixture.IsError(text, "too_many_prompts");
+            HardeningFixture.IsError(text, code);
         }
-        Assert.True(bestList < 100, $"refusal took {bestList:F0} ms");
-        Assert.Empty(f.Backend.Requests);
+        return best;
     }
 
     [Fact]
