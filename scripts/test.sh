@@ -9,6 +9,7 @@ need=()
 dpkg -s libopenblas0-pthread >/dev/null 2>&1 || need+=(libopenblas0-pthread)
 dpkg -s python3-torch >/dev/null 2>&1 || need+=(python3-torch)
 dpkg -s yamllint >/dev/null 2>&1 || need+=(yamllint)
+dpkg -s python3-onnx >/dev/null 2>&1 || need+=(python3-onnx)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
@@ -16,7 +17,7 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 export LOPA_PYTHON="${LOPA_PYTHON:-/usr/bin/python3}"
-"$LOPA_PYTHON" -c "import torch" || { echo "python3-torch is not importable by $LOPA_PYTHON"; exit 1; }
+"$LOPA_PYTHON" -c "import torch, onnx" || { echo "python3-torch / python3-onnx are not importable by $LOPA_PYTHON"; exit 1; }
 
 # --- Node.js peers the tests compare against (pinned in tests/node/package-lock.json) ---
 command -v node >/dev/null || { echo "node is required (Debian: apt-get install nodejs npm)"; exit 1; }

@@ -24,7 +24,7 @@ internal static class AdapterCommands
         var m = new Option<int>("--m") { Description = "soft-prompt rows", DefaultValueFactory = _ => 10 };
         var r = new Option<int>("--r") { Description = "rank of u·vᵀ", DefaultValueFactory = _ => 4 };
         var hidden = new Option<int>("--hidden") { Description = "H, the heads' hidden width", DefaultValueFactory = _ => 256 };
-        var encoderDim = new Option<int?>("--encoder-dim") { Description = "h (known for use-lite: 512)" };
+        var encoderDim = new Option<int?>("--encoder-dim") { Description = "h (known for minilm and arctic-xs: 384, use-lite: 512)" };
         var composition = new Option<string>("--composition") { Description = "lopa | lopa_add | prompt_tuning | idpg", DefaultValueFactory = _ => "lopa" };
         var baseModel = new Option<string?>("--base-model") { Description = "the foundation model's name" };
         var seed = new Option<int>("--seed") { Description = "initialisation seed", DefaultValueFactory = _ => 0 };
@@ -34,7 +34,8 @@ internal static class AdapterCommands
         command.SetAction(p =>
         {
             string enc = p.GetValue(encoder)!;
-            if (!EncoderFactory.Names.Contains(enc)) throw new ArgumentException($"unknown encoder '{enc}' ({string.Join(", ", EncoderFactory.Names)})");
+            if (!EncoderFactory.BuiltIn.Contains(enc) && p.GetValue(encoderDim) is null)
+                throw new ArgumentException($"encoder '{enc}' is not built in ({string.Join(", ", EncoderFactory.BuiltIn)}): give --encoder-dim");
             Composition comp = AdapterConfig.ParseComposition(p.GetValue(composition)!);
             int h = p.GetValue(encoderDim) ?? EncoderFactory.KnownDim(enc) ?? (comp == Composition.PromptTuning ? 0
                 : throw new ArgumentException($"--encoder-dim is required for the {enc} encoder"));

@@ -11,14 +11,20 @@ namespace LoPAProxy.Cli;
 /// <summary>`lopa encode` (instance → the soft prompt the proxy sends) and `lopa embed` (instance → x).</summary>
 internal static class EncodeCommands
 {
-    private static Option<string?> EncoderDir() => new("--encoder-dir") { Description = "encoder files (use-lite dist/ or a BERT directory); default: LOPA_USE_LITE_DIR / LOPA_BERT_DIR / .cache" };
+    private static Option<string?> EncoderDir() => new("--encoder-dir")
+    {
+        Description = "encoder files: an ONNX encoder directory (model.onnx, vocab.txt, encoder.json) or use-lite's dist/; " +
+            "minilm and arctic-xs need none (they come with the NuGet restore)",
+    };
     private static Option<string?> Model() => new("--model") { Description = "foundation model for the fm-mean encoder (or LOPA_FM_MODEL)" };
 
     /// <summary>Encoder file locations from the command line: --encoder-dir applies to the named encoder, --model to fm-mean.</summary>
     internal static EncoderOptions Options(string? encoderDir, string? model, string encoder) => new()
     {
         UseLiteDirectory = encoder == UseLiteEncoder.EncoderName ? encoderDir : null,
-        BertDirectory = encoder == BertEncoder.EncoderName ? encoderDir : null,
+        Onnx = encoderDir is null || encoder == UseLiteEncoder.EncoderName
+            ? new Dictionary<string, Core.Encoders.Onnx.OnnxEncoderSettings>()
+            : new Dictionary<string, Core.Encoders.Onnx.OnnxEncoderSettings> { [encoder] = new() { Directory = encoderDir } },
         FoundationModel = model,
     };
 

@@ -34,6 +34,7 @@ public static class ProxyApp
         services.AddSingleton<TenantKeys>(sp => new TenantKeys(sp.GetRequiredService<IOptions<LoPAOptions>>(), StoreOrNull(sp)));
         services.AddSingleton<AdapterCatalog>(sp => new AdapterCatalog(sp.GetRequiredService<IOptions<LoPAOptions>>(), StoreOrNull(sp)));
         services.AddSingleton<EncoderPool>();
+        services.AddSingleton<InstanceVectors>();
         services.AddSingleton<SoftPromptService>();
         services.AddSingleton<FoundationModels>();
         services.AddSingleton<Limits.PromptBudget>();

@@ -1,37 +1,62 @@
+using LoPAProxy.Core.Encoders.Onnx;
 using LoPAProxy.Engine.Formats.Llama2c;
 using LoPAProxy.Engine.Networks.Llama;
 using LoPAProxy.Engine.Tokenizers;
 
 namespace LoPAProxy.Core.Encoders;
 
-/// <summary>Where encoders find their files. Unset paths fall back to the environment, then to known locations.</summary>
+/// <summary>Where encoders find their files and how ONNX ones run. Unset paths fall back to the environment.</summary>
 public sealed record EncoderOptions
 {
     /// <summary>USE-lite's dist/ folder (model.json, shards, vocab.json). Env: LOPA_USE_LITE_DIR.</summary>
     public string? UseLiteDirectory { get; init; }
-    /// <summary>A sentence-transformers / HF BERT directory. Env: LOPA_BERT_DIR.</summary>
-    public string? BertDirectory { get; init; }
     /// <summary>The foundation model (llama2.c .bin or HF directory) whose embedding rows fm-mean averages. Env: LOPA_FM_MODEL.</summary>
     public string? FoundationModel { get; init; }
+    /// <summary>
+    /// ONNX encoders by name: a directory for one's own (any sentence-transformers export), and device, threads and
+    /// spinning for any, the packaged minilm / arctic-xs included.
+    /// </summary>
+    public IReadOnlyDictionary<string, OnnxEncoderSettings> Onnx { get; init; } = new Dictionary<string, OnnxEncoderSettings>();
+    /// <summary>Told when an encoder falls back to the CPU.</summary>
+    public Action<string>? Warn { get; init; }
 }
 
-/// <summary>Creates instance encoders by name: "use-lite", "bert", "fm-mean".</summary>
+/// <summary>
+/// Creates instance encoders by name: "minilm" and "arctic-xs" (ONNX, shipped by NuGet packages), any ONNX encoder
+/// directory configured under its own name, "use-lite" and "fm-mean".
+/// </summary>
 public static class EncoderFactory
 {
-    public static readonly string[] Names = { UseLiteEncoder.EncoderName, BertEncoder.EncoderName, FmMeanEncoder.EncoderName };
+    public static readonly string[] BuiltIn =
+        { PackagedEncoders.MiniLm.Name, PackagedEncoders.ArcticXs.Name, UseLiteEncoder.EncoderName, FmMeanEncoder.EncoderName };
 
-    /// <summary>USE-lite's output size, known without loading it.</summary>
-    public static int? KnownDim(string name) => name == UseLiteEncoder.EncoderName ? 512 : null;
+    /// <summary>The encoder names these options can create.</summary>
+    public static IEnumerable<string> Names(EncoderOptions options) => BuiltIn.Concat(options.Onnx.Keys).Distinct();
 
-    public static IInstanceEncoder Create(string name, EncoderOptions options) => name switch
+    public static bool IsKnown(string name, EncoderOptions options) => Names(options).Contains(name);
+
+    /// <summary>An encoder's output size when it is known without loading it.</summary>
+    public static int? KnownDim(string name) => name switch
     {
-        UseLiteEncoder.EncoderName => UseLiteEncoder.Load(UseLiteDirectory(options)),
-        BertEncoder.EncoderName => BertEncoder.Load(options.BertDirectory ?? Environment.GetEnvironmentVariable("LOPA_BERT_DIR")
-            ?? throw new InvalidOperationException("the bert encoder needs a model directory (--encoder-dir or LOPA_BERT_DIR)")),
-        FmMeanEncoder.EncoderName => FmMean(options.FoundationModel ?? Environment.GetEnvironmentVariable("LOPA_FM_MODEL")
-            ?? throw new InvalidOperationException("the fm-mean encoder needs the foundation model (--model or LOPA_FM_MODEL)")),
-        _ => throw new InvalidOperationException($"unknown encoder '{name}' ({string.Join(", ", Names)})"),
+        UseLiteEncoder.EncoderName => 512,
+        "minilm" or "arctic-xs" => 384,
+        _ => null,
     };
+
+    public static IInstanceEncoder Create(string name, EncoderOptions options)
+    {
+        OnnxEncoderSettings? onnx = options.Onnx.GetValueOrDefault(name);
+        if (onnx?.Directory is { } directory) return OnnxSentenceEncoder.Load(name, directory, onnx, options.Warn);
+        if (PackagedEncoders.Find(name) is { } package)
+            return OnnxSentenceEncoder.Load(name, PackagedEncoders.Directory(package), onnx ?? new OnnxEncoderSettings(), options.Warn);
+        return name switch
+        {
+            UseLiteEncoder.EncoderName => UseLiteEncoder.Load(UseLiteDirectory(options)),
+            FmMeanEncoder.EncoderName => FmMean(options.FoundationModel ?? Environment.GetEnvironmentVariable("LOPA_FM_MODEL")
+                ?? throw new InvalidOperationException("the fm-mean encoder needs the foundation model (--model or LOPA_FM_MODEL)")),
+            _ => throw new InvalidOperationException($"unknown encoder '{name}' ({string.Join(", ", Names(options))})"),
+        };
+    }
 
     /// <summary>The option, LOPA_USE_LITE_DIR, the project's fetched copy (.cache/use-lite), or the test peers' npm copy.</summary>
     public static string UseLiteDirectory(EncoderOptions options)

@@ -32,6 +32,9 @@ public sealed class WordPieceTokenizer
         ClsId = Special("[CLS]"); SepId = Special("[SEP]"); UnkId = Special("[UNK]");
     }
 
+    /// <summary>The same vocabulary with lower-casing (and with it accent stripping) set explicitly.</summary>
+    public WordPieceTokenizer WithLowercase(bool lowercase) => new(_vocab, lowercase);
+
     /// <summary>vocab.txt (one token per line, id = line number) or tokenizer.json with a WordPiece model.</summary>
     public static WordPieceTokenizer Load(string path)
     {

@@ -1,4 +1,5 @@
 using LoPAProxy.Core.Encoders;
+using LoPAProxy.Core.Encoders.Onnx;
 
 namespace LoPAProxy.Proxy.Configuration;
 
@@ -26,9 +27,18 @@ public sealed class LoPAOptions
     /// <summary>Which tenants may send embeddings of their own (refused for everyone else).</summary>
     public ClientEmbedsOptions ClientEmbeds { get; set; } = new();
 
-    public EncoderOptions ToEncoderOptions() => new()
+    /// <summary>
+    /// ONNX encoders by name: device (cpu | cuda[:N]), FallbackToCpu, Threads, AllowSpinning for the packaged minilm
+    /// and arctic-xs, plus Directory for one's own sentence-transformers export under a name of one's choosing.
+    /// </summary>
+    public Dictionary<string, OnnxEncoderSettings> OnnxEncoders { get; set; } = new();
+    /// <summary>Micro-batching of instances across concurrent requests, and the instance cache.</summary>
+    public EncodingOptions Encoding { get; set; } = new();
+
+    public EncoderOptions ToEncoderOptions(Action<string>? warn = null) => new()
     {
-        UseLiteDirectory = EncoderFiles.UseLiteDirectory, BertDirectory = EncoderFiles.BertDirectory, FoundationModel = EncoderFiles.FoundationModel,
+        UseLiteDirectory = EncoderFiles.UseLiteDirectory, FoundationModel = EncoderFiles.FoundationModel,
+        Onnx = OnnxEncoders, Warn = warn,
     };
 }
 
@@ -61,7 +71,6 @@ public sealed class BackendOptions
 public sealed class EncoderPaths
 {
     public string? UseLiteDirectory { get; set; }
-    public string? BertDirectory { get; set; }
     public string? FoundationModel { get; set; }
 }
 
@@ -119,4 +128,14 @@ public sealed class QuotaOptions
     public int MaxAdaptersPerTenant { get; set; } = 100;
     public long MaxBytesPerTenant { get; set; } = 1L << 30;
     public long MaxUploadBytes { get; set; } = 256L << 20;
+}
+
+public sealed class EncodingOptions
+{
+    /// <summary>Instances of concurrent requests encoded together, at most this many per run (1: off).</summary>
+    public int MaxBatch { get; set; } = 32;
+    /// <summary>How long the first instance of a batch waits for company.</summary>
+    public double MaxWaitMs { get; set; } = 2;
+    /// <summary>Instance vectors kept for repeated (encoder, text) pairs, in MiB (0: off).</summary>
+    public int CacheMiB { get; set; } = 64;
 }

@@ -25,8 +25,27 @@ public sealed class LoPAOptionsValidator : IValidateOptions<LoPAOptions>
             if (c.MaxModelLen is < 1) errors.Add($"{key}:MaxModelLen: must be positive");
             if (c.ApiKey is { Length: 0 }) errors.Add($"{key}:ApiKey: empty; leave it unset for a backend without a key");
         }
+        EncoderOptions encoders = o.ToEncoderOptions();
         foreach (string e in o.Encoders)
-            if (!EncoderFactory.Names.Contains(e)) errors.Add($"LoPA:Encoders: unknown encoder '{e}' ({string.Join(", ", EncoderFactory.Names)})");
+            if (!EncoderFactory.IsKnown(e, encoders))
+                errors.Add($"LoPA:Encoders: unknown encoder '{e}' ({string.Join(", ", EncoderFactory.Names(encoders))})");
+        foreach (var (encoderName, onnx) in o.OnnxEncoders)
+        {
+            try
+            {
+                _ = onnx.CudaDevice;
+            }
+            catch (InvalidOperationException e)
+            {
+                errors.Add($"LoPA:OnnxEncoders:{encoderName}:Device: {e.Message}");
+            }
+            if (onnx.Threads < 0) errors.Add($"LoPA:OnnxEncoders:{encoderName}:Threads: must be 0 (one per core, at most 4) or more");
+            if (onnx.Directory is { } dir && !File.Exists(Path.Combine(dir, "model.onnx")))
+                errors.Add($"LoPA:OnnxEncoders:{encoderName}:Directory: no model.onnx in '{dir}'");
+        }
+        if (o.Encoding.MaxBatch < 1) errors.Add("LoPA:Encoding:MaxBatch: must be at least 1 (1 turns micro-batching off)");
+        if (o.Encoding.MaxWaitMs is < 0 or > 1000) errors.Add("LoPA:Encoding:MaxWaitMs: must be 0 to 1000");
+        if (o.Encoding.CacheMiB < 0) errors.Add("LoPA:Encoding:CacheMiB: must be 0 (off) or more");
         if (string.IsNullOrWhiteSpace(o.Adapters.Directory)) errors.Add("LoPA:Adapters:Directory: required");
         if (o.Adapters.CacheSize < 1) errors.Add("LoPA:Adapters:CacheSize: must be at least 1");
         foreach (var (tenant, t) in o.Tenants)

@@ -22,7 +22,7 @@ public sealed class DialectRewriter(SoftPromptService softPrompts, PromptBudget 
 {
     public const string Placeholder = "<prompt_embeds>";
 
-    public RewriteResult RewriteChat(JsonObject body, BackendOptions backend, SoftPromptGenerator generator,
+    public async Task<RewriteResult> RewriteChatAsync(JsonObject body, BackendOptions backend, SoftPromptGenerator generator,
         SoftPromptTimings timings, CancellationToken cancel)
     {
         if (backend.Dialect != "vllm-chat")
@@ -40,7 +40,7 @@ public sealed class DialectRewriter(SoftPromptService softPrompts, PromptBudget 
             : MessageText.Of(messages[users[^1]]);
         if (string.IsNullOrWhiteSpace(instance) && generator.Adapter.Config.UsesEncoder)
             throw ApiException.BadRequest("the user message has no text to encode", "messages", "nothing_to_encode");
-        float[] z = softPrompts.Compute(generator, [instance], timings, cancel);
+        float[] z = await softPrompts.ComputeAsync(generator, [instance], timings, cancel);
         string data = SoftPromptService.Base64(z, generator.Rows, generator.TokenDim,
             SoftPromptService.WireType(backend.WireDType));
         InsertEmbedsPart(messages[users[^1]]!, data, backend.EmbedsPosition);
@@ -48,10 +48,10 @@ public sealed class DialectRewriter(SoftPromptService softPrompts, PromptBudget 
         return new RewriteResult(generator.Rows, data.Length);
     }
 
-    public RewriteResult RewriteCompletions(JsonObject body, IReadOnlyList<CompletionPrompt> prompts,
+    public async Task<RewriteResult> RewriteCompletionsAsync(JsonObject body, IReadOnlyList<CompletionPrompt> prompts,
         BackendOptions backend, SoftPromptGenerator generator, SoftPromptTimings timings, CancellationToken cancel)
     {
-        if (backend.Dialect == "sglang") return RewriteSglang(body, prompts, backend, generator, timings, cancel);
+        if (backend.Dialect == "sglang") return await RewriteSglangAsync(body, prompts, backend, generator, timings, cancel);
         if (backend.Dialect != "vllm-completions")
             throw new ApiException(422,
                 $"this route's backend speaks '{backend.Dialect}', which carries soft prompts on /v1/chat/completions only",
@@ -61,7 +61,7 @@ public sealed class DialectRewriter(SoftPromptService softPrompts, PromptBudget 
         int d = generator.TokenDim;
         var embeds = new JsonArray();
         int bytes = 0;
-        foreach (float[] rows in FullSequences(backend, generator, prompts, timings, cancel))
+        foreach (float[] rows in await FullSequencesAsync(backend, generator, prompts, timings, cancel))
         {
             string data = SoftPromptService.Base64(rows, rows.Length / d, d, SoftPromptService.WireType(backend.WireDType));
             embeds.Add(data);
@@ -78,14 +78,14 @@ public sealed class DialectRewriter(SoftPromptService softPrompts, PromptBudget 
     /// such for several prompts) and the OpenAI sampling fields mapped to "sampling_params". The caller switches the
     /// path to /generate; <see cref="SglangResponse"/> maps the answer back.
     /// </summary>
-    private RewriteResult RewriteSglang(JsonObject body, IReadOnlyList<CompletionPrompt> prompts, BackendOptions backend,
+    private async Task<RewriteResult> RewriteSglangAsync(JsonObject body, IReadOnlyList<CompletionPrompt> prompts, BackendOptions backend,
         SoftPromptGenerator generator, SoftPromptTimings timings, CancellationToken cancel)
     {
         if (body["n"] is JsonValue nValue && nValue.TryGetValue(out int n) && n > 1)
             throw ApiException.BadRequest("n > 1 is not supported with an adapter on an SGLang backend", "n");
         int d = generator.TokenDim, bytes = 0;
         var sequences = new List<JsonNode>();
-        foreach (float[] rows in FullSequences(backend, generator, prompts, timings, cancel))
+        foreach (float[] rows in await FullSequencesAsync(backend, generator, prompts, timings, cancel))
         {
             sequences.Add(RowsAsJson(rows, d));
             bytes += rows.Length * sizeof(float);
@@ -126,7 +126,7 @@ public sealed class DialectRewriter(SoftPromptService softPrompts, PromptBudget 
     /// For full-sequence dialects: per prompt, [Z (m×d) ; the FM's embedding rows of BOS + prompt tokens (t×d)],
     /// row-major, (m+t)×d floats. The total is checked against the per-request budget before anything is built.
     /// </summary>
-    private float[][] FullSequences(BackendOptions backend, SoftPromptGenerator generator,
+    private async Task<float[][]> FullSequencesAsync(BackendOptions backend, SoftPromptGenerator generator,
         IReadOnlyList<CompletionPrompt> prompts, SoftPromptTimings timings, CancellationToken cancel)
     {
         FoundationModel model = budget.ModelOf(backend)
@@ -138,7 +138,7 @@ public sealed class DialectRewriter(SoftPromptService softPrompts, PromptBudget 
         int m = generator.Rows, d = generator.TokenDim;
         int[][] ids = prompts.Select(p => p.Ids ?? model.Tokenizer.Encode(p.Text!, addBos: true, addEos: false)).ToArray();
         budget.CheckEmbeddingValues(ids.Sum(t => (long)(m + t.Length) * d));
-        float[] z = softPrompts.Compute(generator, prompts.Select(p => p.Text!).ToArray(), timings, cancel);
+        float[] z = await softPrompts.ComputeAsync(generator, prompts.Select(p => p.Text!).ToArray(), timings, cancel);
         var sequences = new float[prompts.Count][];
         for (int i = 0; i < prompts.Count; i++)
         {

@@ -20,9 +20,9 @@ public sealed class SoftPromptTimings
 /// Instance texts → encoder → adapter's generator → Z [texts, m, d]. Each text is cut to what its encoder can use
 /// (<see cref="InstanceText.Bound"/>) before tokenising, so encoder work per request is bounded too.
 /// </summary>
-public sealed class SoftPromptService(EncoderPool encoders)
+public sealed class SoftPromptService(EncoderPool encoders, InstanceVectors vectors)
 {
-    public float[] Compute(SoftPromptGenerator generator, IReadOnlyList<string> texts, SoftPromptTimings timings,
+    public async Task<float[]> ComputeAsync(SoftPromptGenerator generator, IReadOnlyList<string> texts, SoftPromptTimings timings,
         CancellationToken cancel)
     {
         AdapterConfig c = generator.Adapter.Config;
@@ -31,8 +31,8 @@ public sealed class SoftPromptService(EncoderPool encoders)
         if (c.UsesEncoder)
         {
             IInstanceEncoder encoder = EncoderFor(c);
-            x = new float[texts.Count * encoder.Dim];
-            encoder.Encode(texts.Select(t => InstanceText.Bound(t, encoder.MaxTokens)).ToArray(), x, cancel);
+            string[] bounded = texts.Select(t => InstanceText.Bound(t, encoder.MaxTokens)).ToArray();
+            x = await vectors.EncodeAsync(encoder, bounded, cancel);
         }
         timings.EncoderMs += sw.Elapsed.TotalMilliseconds;
         sw.Restart();
@@ -51,7 +51,8 @@ public sealed class SoftPromptService(EncoderPool encoders)
         {
             encoder = encoders.Get(config.Encoder!);
         }
-        catch (Exception e) when (e is InvalidOperationException or IOException or AdapterException or UnauthorizedAccessException)
+        catch (Exception e) when (e is InvalidOperationException or IOException or AdapterException or UnauthorizedAccessException
+            or Engine.Formats.TensorFileException or Microsoft.ML.OnnxRuntime.OnnxRuntimeException)
         {
             throw new ApiException(422, $"the adapter needs encoder '{config.Encoder}', which cannot be loaded here: {e.Message}",
                 "model", "encoder_unavailable");

@@ -100,8 +100,8 @@ public sealed class LoPAMiddleware(RequestDelegate next, IOptions<LoPAOptions> o
         if (generator is null) return;
 
         RewriteResult result = chat
-            ? rewriter.RewriteChat(body, backend, generator, record.Timings, http.RequestAborted)
-            : rewriter.RewriteCompletions(body, prompts!, backend, generator, record.Timings, http.RequestAborted);
+            ? await rewriter.RewriteChatAsync(body, backend, generator, record.Timings, http.RequestAborted)
+            : await rewriter.RewriteCompletionsAsync(body, prompts!, backend, generator, record.Timings, http.RequestAborted);
         record.BytesAdded = result.BytesAdded;
         record.SoftPromptRows = result.SoftPromptRows;
         if (!chat && backend.Dialect == "sglang")
@@ -132,7 +132,7 @@ public sealed class LoPAMiddleware(RequestDelegate next, IOptions<LoPAOptions> o
             throw new ApiException(422,
                 $"adapter '{adapterName}' makes {config.TokenDim}-wide prompts; the backend model '{backend.Model}' has hidden size {backend.HiddenSize}",
                 "model", "adapter_incompatible");
-        if (config.UsesEncoder && !Core.Encoders.EncoderFactory.Names.Contains(config.Encoder!))
+        if (config.UsesEncoder && !Core.Encoders.EncoderFactory.IsKnown(config.Encoder!, options.Value.ToEncoderOptions()))
             throw new ApiException(422, $"adapter '{adapterName}' needs encoder '{config.Encoder}', which this proxy does not have",
                 "model", "adapter_incompatible");
         return generator;

@@ -187,8 +187,9 @@ public static class TenancyEndpoints
         AdapterConfig c = adapter.Config;
         if (!o.Clusters.Values.Any(b => b.HiddenSize == c.TokenDim))
             throw new ApiException(422, $"the adapter makes {c.TokenDim}-wide prompts; no backend here has that hidden size ({string.Join(", ", o.Clusters.Values.Select(b => b.HiddenSize).Distinct())})", "file", "adapter_incompatible");
-        if (c.UsesEncoder && !EncoderFactory.Names.Contains(c.Encoder!))
-            throw new ApiException(422, $"the adapter needs encoder '{c.Encoder}', which this proxy does not have ({string.Join(", ", EncoderFactory.Names)})", "file", "adapter_incompatible");
+        EncoderOptions encoders = o.ToEncoderOptions();
+        if (c.UsesEncoder && !EncoderFactory.IsKnown(c.Encoder!, encoders))
+            throw new ApiException(422, $"the adapter needs encoder '{c.Encoder}', which this proxy does not have ({string.Join(", ", EncoderFactory.Names(encoders))})", "file", "adapter_incompatible");
         // Loads the encoder and compares widths: an adapter this proxy could never serve is refused now, not per request.
         if (c.UsesEncoder) h.RequestServices.GetRequiredService<SoftPromptService>().EncoderFor(c);
         var quota = new AdapterQuota(o.Quotas.MaxAdaptersPerTenant, o.Quotas.MaxBytesPerTenant);

@@ -6,12 +6,12 @@ using Microsoft.Extensions.Options;
 namespace LoPAProxy.Proxy.Tenancy;
 
 /// <summary>Encoders by name, loaded once (the configured ones at start-up, others on first use).</summary>
-public sealed class EncoderPool(IOptions<LoPAOptions> options)
+public sealed class EncoderPool(IOptions<LoPAOptions> options, Microsoft.Extensions.Logging.ILogger<EncoderPool>? log = null)
 {
     private readonly ConcurrentDictionary<string, Lazy<IInstanceEncoder>> _encoders = new(StringComparer.Ordinal);
 
     public IInstanceEncoder Get(string name) =>
-        _encoders.GetOrAdd(name, n => new Lazy<IInstanceEncoder>(() => EncoderFactory.Create(n, options.Value.ToEncoderOptions()))).Value;
+        _encoders.GetOrAdd(name, n => new Lazy<IInstanceEncoder>(() => EncoderFactory.Create(n, options.Value.ToEncoderOptions(Warn)))).Value;
 
     /// <summary>Loads the configured encoders; true when all loaded.</summary>
     public bool Preload(Action<string, Exception> onError)
@@ -24,6 +24,14 @@ public sealed class EncoderPool(IOptions<LoPAOptions> options)
         }
         return ok;
     }
+
+    private void Warn(string message) => Microsoft.Extensions.Logging.LoggerExtensions.LogWarning(
+        log ?? Microsoft.Extensions.Logging.Abstractions.NullLogger<EncoderPool>.Instance, "{Message}", message);
+
+    /// <summary>Where each loaded encoder runs ("cpu", "cuda:0"; "managed" for the project's own).</summary>
+    public IReadOnlyDictionary<string, string> Devices => _encoders
+        .Where(e => e.Value.IsValueCreated)
+        .ToDictionary(e => e.Key, e => e.Value.Value is Core.Encoders.Onnx.OnnxSentenceEncoder onnx ? onnx.Device : "managed");
 
     public bool AllLoaded => options.Value.Encoders.All(n => _encoders.TryGetValue(n, out var l) && l.IsValueCreated);
 }
