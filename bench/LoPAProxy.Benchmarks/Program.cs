@@ -2,6 +2,7 @@ using BenchmarkDotNet.Running;
 
 // dotnet run -c Release --project bench/LoPAProxy.Benchmarks -- --filter '*Gemm*'
 // dotnet run -c Release --project bench/LoPAProxy.Benchmarks -- compare use-lite|bert
+if (args is ["compare", "encoders"]) return LoPAProxy.Benchmarks.EncoderComparison.Run();
 if (args is ["compare", "rewrite-memory"]) return LoPAProxy.Benchmarks.RewriteMemory.Run();
 if (args is ["compare", "proxy-memory", ..])
     return await LoPAProxy.Benchmarks.ProxyMemory.Run(args.Length > 2 ? int.Parse(args[2]) : 60, args.Length > 3 ? int.Parse(args[3]) : 60);

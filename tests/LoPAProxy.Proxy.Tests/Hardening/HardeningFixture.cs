@@ -23,7 +23,7 @@ public sealed class HardeningFixture : IAsyncLifetime
     public WebApplication Proxy { get; private set; } = null!;
     public string ProxyUrl => Proxy.Urls.First();
     public string ModelPath { get; } = SharedFiles.Path_("models", "stories260K", "stories260K.bin");
-    private readonly string _adapters = TempDir.Create();
+    public string AdaptersDir { get; } = TempDir.Create();
 
     public async Task InitializeAsync()
     {
@@ -31,6 +31,7 @@ public sealed class HardeningFixture : IAsyncLifetime
         Dying = await RecordingBackend.StartAsync(dieMidStream: true);
         MakeAdapter("acme", "story", 11);
         MakeAdapter("globex", "secret", 12);
+        MakeAdapter("acme", "mini", 13, "minilm", 384);
         IConfiguration config = new ConfigurationBuilder().AddInMemoryCollection(Settings()).Build();
         Proxy = ProxyApp.Build(config, "http://127.0.0.1:0");
         await Proxy.StartAsync();
@@ -41,10 +42,11 @@ public sealed class HardeningFixture : IAsyncLifetime
         var s = new Dictionary<string, string?>
         {
             ["LoPA:Encoders:0"] = "fm-mean", ["LoPA:EncoderFiles:FoundationModel"] = ModelPath,
-            ["LoPA:Adapters:Directory"] = _adapters,
+            ["LoPA:Adapters:Directory"] = AdaptersDir,
             ["LoPA:Tenants:acme:ApiKeys:0"] = AcmeKey, ["LoPA:Tenants:globex:ApiKeys:0"] = GlobexKey,
             ["LoPA:Tenants:embedder:ApiKeys:0"] = EmbedderKey, ["LoPA:ClientEmbeds:AllowedTenants:0"] = "embedder",
             ["LoPA:Limits:BackendTimeoutSeconds"] = "10",
+            ["LoPA:Encoding:MaxBatch"] = "32", ["LoPA:Encoding:MaxWaitMs"] = "5",
         };
         Route(s, "chat", "/v1/chat/completions", "chat");
         Route(s, "completions", "/v1/completions", "completions");
@@ -75,14 +77,14 @@ public sealed class HardeningFixture : IAsyncLifetime
         s[$"LoPA:Clusters:{id}:ModelPath"] = ModelPath;
     }
 
-    private void MakeAdapter(string tenant, string name, int seed)
+    private void MakeAdapter(string tenant, string name, int seed, string encoder = "fm-mean", int encoderDim = 64)
     {
         var config = new AdapterConfig
         {
-            NumVirtualTokens = 4, TokenDim = 64, Rank = 2, HiddenSize = 16, Encoder = "fm-mean", EncoderDim = 64,
+            NumVirtualTokens = 4, TokenDim = 64, Rank = 2, HiddenSize = 16, Encoder = encoder, EncoderDim = encoderDim,
             BaseModel = "stories260K",
         };
-        LoPAProxy.Core.Tests.GeneratorTests.Random(config, seed).SaveDirectory(Path.Combine(_adapters, tenant, name));
+        LoPAProxy.Core.Tests.GeneratorTests.Random(config, seed).SaveDirectory(Path.Combine(AdaptersDir, tenant, name));
     }
 
     public HttpClient Client(string? key)
