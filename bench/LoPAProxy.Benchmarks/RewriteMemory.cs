@@ -23,7 +23,7 @@ public static class RewriteMemory
         var options = Options.Create(new LoPAOptions { EncoderFiles = new EncoderPaths { FoundationModel = model } });
         var budget = new PromptBudget(new FoundationModels(), options);
         var pool = new EncoderPool(options);
-        var rewriter = new DialectRewriter(new SoftPromptService(pool, new InstanceVectors(pool, options)), budget, options.Value);
+        var rewriter = new DialectRewriter(new SoftPromptService(pool, new InstanceVectors(options)), budget, options.Value);
         var config = new AdapterConfig { NumVirtualTokens = 10, TokenDim = 64, Rank = 4, HiddenSize = 256, Encoder = "fm-mean", EncoderDim = 64 };
         var generator = new SoftPromptGenerator(LopaAdapter.CreateRandom(config, 1));
         string prompt = string.Join(" ", Enumerable.Repeat("Tom had a red kite and Lily saw a big cat.", 25));

@@ -10,7 +10,7 @@ namespace LoPAProxy.Proxy.Tenancy;
 /// (Encoding:CacheMiB), the rest go through the encoder's micro-batcher (Encoding:MaxBatch, MaxWaitMs), so the
 /// instances of concurrent requests are encoded together. MaxBatch 1 encodes on the request's own thread.
 /// </summary>
-public sealed class InstanceVectors(EncoderPool encoders, IOptions<LoPAOptions> options) : IAsyncDisposable
+public sealed class InstanceVectors(IOptions<LoPAOptions> options) : IAsyncDisposable
 {
     private readonly ConcurrentDictionary<string, Lazy<MicroBatcher>> _batchers = new(StringComparer.Ordinal);
     private readonly InstanceCache? _cache = options.Value.Encoding.CacheMiB > 0

@@ -160,31 +160,6 @@ public class KernelTests
     }
 
     [Fact]
-    public void Pooling_and_l2_normalise()
-    {
-        var rng = new Random(6);
-        int batch = 3, seq = 5, dim = 7;
-        float[] x = Rand.Floats(rng, batch * seq * dim), mean = new float[batch * dim], first = new float[batch * dim], last = new float[batch * dim];
-        int[] lengths = { 5, 1, 0 };
-        Pooling.Mean(x, batch, seq, dim, lengths, mean);
-        Pooling.First(x, batch, seq, dim, first);
-        Pooling.Last(x, batch, seq, dim, lengths, last);
-        for (int b = 0; b < batch; b++)
-        for (int i = 0; i < dim; i++)
-        {
-            double s = 0;
-            for (int t = 0; t < lengths[b]; t++) s += x[(b * seq + t) * dim + i];
-            Assert.Equal(lengths[b] == 0 ? 0 : s / lengths[b], mean[b * dim + i], 5);
-            Assert.Equal(x[b * seq * dim + i], first[b * dim + i]);
-            Assert.Equal(lengths[b] == 0 ? 0 : x[(b * seq + lengths[b] - 1) * dim + i], last[b * dim + i]);
-        }
-        float[] v = { 3, 4, 0, 0, 0, 0 };
-        Pooling.L2Normalize(v, 3);
-        Assert.Equal(new[] { 0.6f, 0.8f, 0f, 0f, 0f, 0f }, v);
-        Assert.Throws<ArgumentOutOfRangeException>(() => Pooling.Mean(x, batch, seq, dim, new[] { 6, 0, 0 }, mean));
-    }
-
-    [Fact]
     public void Embedding_gathers_rows_and_rejects_out_of_range_ids()
     {
         float[] table = Enumerable.Range(0, 12).Select(i => (float)i).ToArray();
