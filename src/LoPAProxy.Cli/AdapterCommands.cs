@@ -35,7 +35,8 @@ internal static class AdapterCommands
         {
             string enc = p.GetValue(encoder)!;
             if (!EncoderFactory.BuiltIn.Contains(enc) && p.GetValue(encoderDim) is null)
-                throw new ArgumentException($"encoder '{enc}' is not built in ({string.Join(", ", EncoderFactory.BuiltIn)}): give --encoder-dim");
+                throw new ArgumentException($"unknown encoder '{enc}' (built in: {string.Join(", ", EncoderFactory.BuiltIn)}); " +
+                    "for an ONNX encoder directory of your own, give its width with --encoder-dim");
             Composition comp = AdapterConfig.ParseComposition(p.GetValue(composition)!);
             int h = p.GetValue(encoderDim) ?? EncoderFactory.KnownDim(enc) ?? (comp == Composition.PromptTuning ? 0
                 : throw new ArgumentException($"--encoder-dim is required for the {enc} encoder"));
