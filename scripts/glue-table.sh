@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reproduces the GLUE table in docs/training.md: every method on SST-2 and RTE with the stories260K FM and the
-# USE-lite encoder, m = 10, r = 4, H = 256, AdamW lr 1e-3, constant schedule with 6 % warmup, batch 8, seed 0.
+# MiniLM encoder (all-MiniLM-L6-v2 on ONNX Runtime), m = 10, r = 4, H = 256, AdamW lr 1e-3, constant schedule with 6 % warmup, batch 8, seed 0.
 #   scripts/glue-table.sh [out-dir] [methods...]      (default: runs/glue, all five methods)
 # Each run is one `lopa train` command (printed before it runs); the table is printed at the end from training.json.
 set -euo pipefail
@@ -14,7 +14,7 @@ declare -A train_args=( [SST-2]="--limit 8000 --epochs 1" [RTE]="--epochs 1" )
 for task in SST-2 RTE; do
   for method in "${methods[@]}"; do
     dir="$out/$task/$method"
-    args=(train --base "$shared/models/stories260K/stories260K.bin" --encoder use-lite --data "$shared/data/glue/$task/train.tsv"
+    args=(train --base "$shared/models/stories260K/stories260K.bin" --encoder minilm --data "$shared/data/glue/$task/train.tsv"
           --eval "$shared/data/glue/$task/dev.tsv" --method "$method" --m 10 --r 4 --hidden 256 ${train_args[$task]}
           --batch-size 8 --lr 1e-3 --warmup 0.06 --seed 0 --out "$dir")
     echo "+ lopa ${args[*]}" >&2

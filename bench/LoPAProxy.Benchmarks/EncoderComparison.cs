@@ -44,7 +44,7 @@ public static class EncoderComparison
     }
 
     /// <summary>A sentence that tokenises to exactly <paramref name="tokens"/> WordPiece tokens ([CLS] and [SEP] included).</summary>
-    private static string SentenceOfTokens(OnnxSentenceEncoder encoder, int tokens, int variant)
+    internal static string SentenceOfTokens(OnnxSentenceEncoder encoder, int tokens, int variant)
     {
         string[] words = { "the", "movie", "was", "surprisingly", "good", "and", "my", "friends", "loved", "it", "too" };
         var list = new List<string>();

@@ -1,7 +1,7 @@
 using BenchmarkDotNet.Running;
 
 // dotnet run -c Release --project bench/LoPAProxy.Benchmarks -- --filter '*Gemm*'
-// dotnet run -c Release --project bench/LoPAProxy.Benchmarks -- compare use-lite|bert
+// dotnet run -c Release --project bench/LoPAProxy.Benchmarks -- compare encoders|batching|proxy|proxy-memory|rewrite-memory|store|train
 if (args is ["compare", "batching", ..]) return await LoPAProxy.Benchmarks.BatchingLoad.Run(args.Length > 2 ? int.Parse(args[2]) : 20);
 if (args is ["compare", "encoders"]) return LoPAProxy.Benchmarks.EncoderComparison.Run();
 if (args is ["compare", "rewrite-memory"]) return LoPAProxy.Benchmarks.RewriteMemory.Run();
@@ -10,6 +10,5 @@ if (args is ["compare", "proxy-memory", ..])
 if (args is ["compare", "proxy", ..]) return await LoPAProxy.Benchmarks.ProxyLoad.Run(args.Length > 2 ? int.Parse(args[2]) : 60);
 if (args is ["compare", "store", ..]) return await LoPAProxy.Benchmarks.StoreLoad.Run(args.Length > 2 ? int.Parse(args[2]) : 10_000, args.Length > 3 ? args[3] : Environment.GetEnvironmentVariable("LOPA_TEST_PG"));
 if (args is ["compare", "train", ..]) return LoPAProxy.Benchmarks.TrainStepComparison.Run(args.Length > 2 ? args[2] : "lopa", args.Length > 3 ? int.Parse(args[3]) : 40);
-if (args is ["compare", var what]) return LoPAProxy.Benchmarks.PeerComparisons.Run(what);
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args, new LoPAProxy.Benchmarks.BenchConfig());
 return 0;

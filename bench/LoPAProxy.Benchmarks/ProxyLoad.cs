@@ -29,15 +29,15 @@ public static class ProxyLoad
         WebApplication server = ModelServerApp.Build(new ModelServerOptions { ModelPath = model, Port = 0, MaxQueued = 256 });
         await server.StartAsync();
         string adapters = Path.Combine(Path.GetTempPath(), "lopa-bench-adapters");
-        foreach (string enc in new[] { "use-lite", "fm-mean" })
-            LopaAdapter.CreateRandom(new AdapterConfig { NumVirtualTokens = 10, TokenDim = 64, Rank = 4, HiddenSize = 256, Encoder = enc, EncoderDim = enc == "use-lite" ? 512 : 64 }, 1)
+        foreach (string enc in new[] { "minilm", "fm-mean" })
+            LopaAdapter.CreateRandom(new AdapterConfig { NumVirtualTokens = 10, TokenDim = 64, Rank = 4, HiddenSize = 256, Encoder = enc, EncoderDim = enc == "minilm" ? 384 : 64 }, 1)
                 .SaveDirectory(Path.Combine(adapters, "bench", enc));
         var settings = new Dictionary<string, string?>
         {
             ["ReverseProxy:Routes:chat:ClusterId"] = "chat", ["ReverseProxy:Routes:chat:Match:Path"] = "/v1/chat/completions",
             ["ReverseProxy:Clusters:chat:Destinations:m:Address"] = server.Urls.First(),
             ["LoPA:Clusters:chat:Dialect"] = "vllm-chat", ["LoPA:Clusters:chat:Model"] = "stories260K", ["LoPA:Clusters:chat:HiddenSize"] = "64",
-            ["LoPA:Encoders:0"] = "use-lite", ["LoPA:Encoders:1"] = "fm-mean", ["LoPA:EncoderFiles:FoundationModel"] = model,
+            ["LoPA:Encoders:0"] = "minilm", ["LoPA:Encoders:1"] = "fm-mean", ["LoPA:EncoderFiles:FoundationModel"] = model,
             ["LoPA:Adapters:Directory"] = adapters, ["LoPA:Tenants:bench:ApiKeys:0"] = Key, ["Serilog:MinimumLevel"] = "Warning",
         };
         WebApplication proxy = ProxyApp.Build(new ConfigurationBuilder().AddInMemoryCollection(settings).Build(), "http://127.0.0.1:0");
@@ -67,15 +67,15 @@ public static class ProxyLoad
         var results = new Dictionary<string, List<(double, double)>>();
         foreach (int round in Enumerable.Range(0, 3))
             foreach (var (name, url, modelName) in new[] { ("direct", direct, "stories260K"), ("proxy, no adapter", viaProxy, "stories260K"),
-                         ("proxy + fm-mean adapter", viaProxy, "stories260K:fm-mean"), ("proxy + use-lite adapter", viaProxy, "stories260K:use-lite") })
+                         ("proxy + fm-mean adapter", viaProxy, "stories260K:fm-mean"), ("proxy + minilm adapter", viaProxy, "stories260K:minilm") })
                 (results.TryGetValue(name, out var l) ? l : results[name] = new()).Add(await Latency(url, modelName));
 
         // The parts measured in-process on the same instance.
         var pool = new LoPAProxy.Proxy.Tenancy.EncoderPool(Microsoft.Extensions.Options.Options.Create(new LoPAProxy.Proxy.Configuration.LoPAOptions
         { EncoderFiles = new LoPAProxy.Proxy.Configuration.EncoderPaths { FoundationModel = model } }));
-        var use = new SoftPromptGenerator(LopaAdapter.Load(Path.Combine(adapters, "bench", "use-lite")));
-        IInstanceEncoder encoder = pool.Get("use-lite");
-        var x = new float[512];
+        var use = new SoftPromptGenerator(LopaAdapter.Load(Path.Combine(adapters, "bench", "minilm")));
+        IInstanceEncoder encoder = pool.Get("minilm");
+        var x = new float[384];
         double encoderMs = Time(() => encoder.Encode(new[] { Instance }, x));
         var z = new float[640];
         var ws = use.NewWorkspace();
@@ -83,7 +83,7 @@ public static class ProxyLoad
         double serialiseMs = Time(() =>
         {
             string b64 = SoftPromptService.Base64(z, 10, 64, LoPAProxy.Engine.Tensors.DType.F32);
-            var body = JsonNode.Parse(Body("stories260K:use-lite"))!.AsObject();
+            var body = JsonNode.Parse(Body("stories260K:minilm"))!.AsObject();
             body["messages"]![0]!["content"] = new JsonArray(new JsonObject { ["type"] = "prompt_embeds", ["data"] = b64 }, new JsonObject { ["type"] = "text", ["text"] = Instance });
             System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(body);
         });
@@ -96,13 +96,13 @@ public static class ProxyLoad
         Console.WriteLine("| added by the proxy | ms |");
         Console.WriteLine("|---|---:|");
         Console.WriteLine($"| pass-through (auth, YARP hop), p50 difference | {pass:F3} |");
-        Console.WriteLine($"| use-lite encoder (in-process, same sentence) | {encoderMs:F3} |");
+        Console.WriteLine($"| minilm encoder (in-process, same sentence) | {encoderMs:F3} |");
         Console.WriteLine($"| generator (m = 10, d = 64, r = 4, H = 256) | {generatorMs:F3} |");
         Console.WriteLine($"| serialisation (torch.save + base64 + JSON rewrite) | {serialiseMs:F3} |");
-        Console.WriteLine($"| everything with the use-lite adapter, p50 difference | {results["proxy + use-lite adapter"].Average(v => v.Item1) - results["direct"].Average(v => v.Item1):F3} |");
+        Console.WriteLine($"| everything with the minilm adapter, p50 difference | {results["proxy + minilm adapter"].Average(v => v.Item1) - results["direct"].Average(v => v.Item1):F3} |");
 
         Console.WriteLine();
-        Console.WriteLine($"| concurrent clients ({seconds} s each, use-lite adapter, 1 token) | requests/s | p50 ms | p99 ms | errors |");
+        Console.WriteLine($"| concurrent clients ({seconds} s each, minilm adapter, 1 token) | requests/s | p50 ms | p99 ms | errors |");
         Console.WriteLine("|---:|---:|---:|---:|---:|");
         foreach (int clients in new[] { 1, 16, 64 })
         {
@@ -114,7 +114,7 @@ public static class ProxyLoad
             {
                 while (DateTime.UtcNow < stop)
                 {
-                    try { lat.Add(await One(viaProxy, "stories260K:use-lite")); }
+                    try { lat.Add(await One(viaProxy, "stories260K:minilm")); }
                     catch (Exception) { Interlocked.Increment(ref errors); }
                 }
             }));

@@ -15,7 +15,7 @@ public class SoftPromptBenchmarks
     [Params(16, 128)] public int Tokens { get; set; }
     [Params(1, 8, 32)] public int Batch { get; set; }
 
-    private UseLiteEncoder _encoder = null!;
+    private LoPAProxy.Core.Encoders.Onnx.OnnxSentenceEncoder _encoder = null!;
     private SoftPromptGenerator _generator = null!;
     private SoftPromptGenerator.Workspace _workspace = null!;
     private string[] _texts = null!;
@@ -24,12 +24,12 @@ public class SoftPromptBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        _encoder = UseLiteEncoder.Load(EncoderFactory.UseLiteDirectory(new EncoderOptions()));
-        var config = new AdapterConfig { NumVirtualTokens = 10, TokenDim = D, Rank = 4, HiddenSize = 256, Encoder = "use-lite", EncoderDim = 512 };
+        _encoder = (LoPAProxy.Core.Encoders.Onnx.OnnxSentenceEncoder)EncoderFactory.Create("minilm", new EncoderOptions());
+        var config = new AdapterConfig { NumVirtualTokens = 10, TokenDim = D, Rank = 4, HiddenSize = 256, Encoder = "minilm", EncoderDim = 384 };
         _generator = new SoftPromptGenerator(LopaAdapter.CreateRandom(config, 1));
         _workspace = _generator.NewWorkspace();
-        _texts = Enumerable.Range(0, Batch).Select(i => PeerComparisons.SentenceOfTokens(_encoder, Tokens, i)).ToArray();
-        _x = new float[Batch * 512];
+        _texts = Enumerable.Range(0, Batch).Select(i => EncoderComparison.SentenceOfTokens(_encoder, Tokens, i)).ToArray();
+        _x = new float[Batch * 384];
         _z = new float[Batch * 10 * D];
     }
 

@@ -23,7 +23,7 @@ public static class TrainStepComparison
         var ckpt = Llama2cCheckpoint.Load(Path.Combine(models, "stories260K.bin"));
         LlamaModel fm = LlamaModel.FromLlama2c(ckpt);
         var tokenizer = SentencePieceBpeTokenizer.Load(Path.Combine(models, "tok512.bin"), ckpt.Config.VocabSize);
-        IInstanceEncoder encoder = UseLiteEncoder.Load(EncoderFactory.UseLiteDirectory(new EncoderOptions()));
+        IInstanceEncoder encoder = EncoderFactory.Create("minilm", new EncoderOptions());
         var options = new TrainingOptions { Method = TrainingMethods.Parse(method), BatchSize = 8, WarmupRatio = 0 };
         var trainer = new LopaTrainer(fm, tokenizer, encoder, options);
         List<TaskExample> data = TaskData.Load(Path.Combine(shared, "data", "glue", "SST-2", "train.tsv"), steps * options.BatchSize);

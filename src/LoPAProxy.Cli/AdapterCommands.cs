@@ -19,12 +19,12 @@ internal static class AdapterCommands
 
     private static Command New()
     {
-        var encoder = new Option<string>("--encoder") { Description = "instance encoder: use-lite | bert | fm-mean", Required = true };
+        var encoder = new Option<string>("--encoder") { Description = "instance encoder: minilm | arctic-xs | fm-mean | your own (with --encoder-dim)", Required = true };
         var tokenDim = new Option<int>("--token-dim") { Description = "d, the foundation model's hidden size", Required = true };
         var m = new Option<int>("--m") { Description = "soft-prompt rows", DefaultValueFactory = _ => 10 };
         var r = new Option<int>("--r") { Description = "rank of u·vᵀ", DefaultValueFactory = _ => 4 };
         var hidden = new Option<int>("--hidden") { Description = "H, the heads' hidden width", DefaultValueFactory = _ => 256 };
-        var encoderDim = new Option<int?>("--encoder-dim") { Description = "h (known for minilm and arctic-xs: 384, use-lite: 512)" };
+        var encoderDim = new Option<int?>("--encoder-dim") { Description = "h (known for minilm and arctic-xs: 384)" };
         var composition = new Option<string>("--composition") { Description = "lopa | lopa_add | prompt_tuning | idpg", DefaultValueFactory = _ => "lopa" };
         var baseModel = new Option<string?>("--base-model") { Description = "the foundation model's name" };
         var seed = new Option<int>("--seed") { Description = "initialisation seed", DefaultValueFactory = _ => 0 };

@@ -13,7 +13,7 @@ internal static class EncodeCommands
 {
     private static Option<string?> EncoderDir() => new("--encoder-dir")
     {
-        Description = "encoder files: an ONNX encoder directory (model.onnx, vocab.txt, encoder.json) or use-lite's dist/; " +
+        Description = "an ONNX encoder directory (model.onnx, vocab.txt, encoder.json) for an encoder of your own; " +
             "minilm and arctic-xs need none (they come with the NuGet restore)",
     };
     private static Option<string?> Model() => new("--model") { Description = "foundation model for the fm-mean encoder (or LOPA_FM_MODEL)" };
@@ -21,8 +21,7 @@ internal static class EncodeCommands
     /// <summary>Encoder file locations from the command line: --encoder-dir applies to the named encoder, --model to fm-mean.</summary>
     internal static EncoderOptions Options(string? encoderDir, string? model, string encoder) => new()
     {
-        UseLiteDirectory = encoder == UseLiteEncoder.EncoderName ? encoderDir : null,
-        Onnx = encoderDir is null || encoder == UseLiteEncoder.EncoderName
+        Onnx = encoderDir is null
             ? new Dictionary<string, Core.Encoders.Onnx.OnnxEncoderSettings>()
             : new Dictionary<string, Core.Encoders.Onnx.OnnxEncoderSettings> { [encoder] = new() { Directory = encoderDir } },
         FoundationModel = model,
@@ -66,7 +65,7 @@ internal static class EncodeCommands
 
     public static Command Embed()
     {
-        var encoderName = new Option<string>("--encoder") { Description = "use-lite | bert | fm-mean", Required = true };
+        var encoderName = new Option<string>("--encoder") { Description = "minilm | arctic-xs | fm-mean | a name given with --encoder-dir", Required = true };
         var text = new Option<string>("--text") { Description = "the instance text", Required = true };
         var json = new Option<bool>("--json") { Description = "print a JSON array" };
         var encoderDir = EncoderDir();

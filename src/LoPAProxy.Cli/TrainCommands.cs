@@ -23,8 +23,8 @@ internal static class TrainCommands
     public static Command Train()
     {
         var baseModel = new Option<string>("--base") { Description = "the frozen foundation model (llama2.c .bin or HF directory)", Required = true };
-        var encoderName = new Option<string>("--encoder") { Description = "instance encoder: use-lite | bert | fm-mean (unused by prompt_tuning and lora)", DefaultValueFactory = _ => "use-lite" };
-        var encoderDir = new Option<string?>("--encoder-dir") { Description = "encoder files (default: LOPA_USE_LITE_DIR / LOPA_BERT_DIR / .cache)" };
+        var encoderName = new Option<string>("--encoder") { Description = "instance encoder: minilm | arctic-xs | fm-mean | your own with --encoder-dir (unused by prompt_tuning and lora)", DefaultValueFactory = _ => "minilm" };
+        var encoderDir = new Option<string?>("--encoder-dir") { Description = "an ONNX encoder directory for an encoder of your own (minilm and arctic-xs need none)" };
         var data = new Option<string>("--data") { Description = "training data: GLUE SST-2/RTE/MRPC train.tsv, or .jsonl with prompt/completion", Required = true };
         var evalData = new Option<string?>("--eval") { Description = "evaluation data, scored after every epoch (accuracy; exact match for .jsonl)" };
         var method = new Option<string>("--method") { Description = "prompt_tuning | idpg | lopa_add | lopa | lora", DefaultValueFactory = _ => "lopa" };

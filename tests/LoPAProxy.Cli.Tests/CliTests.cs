@@ -42,8 +42,8 @@ public class CliTests
         string key = up.WaitForLine(l => l.StartsWith("OPENAI_API_KEY=", StringComparison.Ordinal))["OPENAI_API_KEY=".Length..];
         string model = up.WaitForLine(l => l.StartsWith("LOPA_MODEL=", StringComparison.Ordinal))["LOPA_MODEL=".Length..];
         Assert.StartsWith("curl ", up.WaitForLine(l => l.StartsWith("curl ", StringComparison.Ordinal)));
-        // With USE-lite present (tests/node), the demo adapter is the shipped one the trainer produced on SST-2.
-        Assert.Contains("demo adapter 'sst2-lopa' (use-lite encoder)", up.Stdout);
+        // The demo adapter is the shipped one the trainer produced on SST-2 with the MiniLM encoder.
+        Assert.Contains("demo adapter 'sst2-lopa' (minilm encoder)", up.Stdout);
         Assert.EndsWith(":sst2-lopa", model);
         using var client = new HttpClient();
         client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", key);

@@ -5,16 +5,15 @@ using LoPAProxy.Engine.Tests.Support;
 
 namespace LoPAProxy.Cli.Tests;
 
-/// <summary>`lopa train` and `lopa eval` as real processes on stories260K, USE-lite and real SST-2 rows.</summary>
+/// <summary>`lopa train` and `lopa eval` as real processes on stories260K, MiniLM and real SST-2 rows.</summary>
 public class TrainCliTests
 {
     private static string Stories => SharedFiles.Path_("models", "stories260K", "stories260K.bin");
-    private static string UseLiteDir => Path.Combine(Node.Directory, "node_modules", "@energetic-ai", "model-embeddings-en", "dist");
     private static string Sst2(string split) => SharedFiles.Path_("data", "glue", "SST-2", split + ".tsv");
 
     private static string[] TrainArgs(string outDir, params string[] extra) => new[]
     {
-        "train", "--base", Stories, "--encoder", "use-lite", "--encoder-dir", UseLiteDir, "--data", Sst2("train"), "--limit", "48",
+        "train", "--base", Stories, "--encoder", "minilm", "--data", Sst2("train"), "--limit", "48",
         "--eval", Sst2("dev"), "--eval-limit", "24", "--method", "lopa", "--m", "4", "--r", "2", "--hidden", "32", "--epochs", "2",
         "--batch-size", "4", "--out", outDir,
     }.Concat(extra).ToArray();
@@ -31,7 +30,7 @@ public class TrainCliTests
         }
         LopaAdapter adapter = LopaAdapter.Load(dir);
         Assert.Equal(Composition.Lopa, adapter.Config.Composition);
-        Assert.Equal("use-lite", adapter.Config.Encoder);
+        Assert.Equal("minilm", adapter.Config.Encoder);
         Assert.Equal(64, adapter.Config.TokenDim);
 
         using var metrics = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "training.json")));
@@ -43,7 +42,7 @@ public class TrainCliTests
         Assert.Equal(3, svg.Descendants().Count(e => e.Name.LocalName == "polyline"));               // raw loss, smoothed loss, accuracy
 
         double trained = metrics.RootElement.GetProperty("eval")[1].GetProperty("score").GetDouble();
-        using var eval = new LopaProcess("eval", "--base", Stories, "--adapter", dir, "--data", Sst2("dev"), "--limit", "24", "--encoder-dir", UseLiteDir);
+        using var eval = new LopaProcess("eval", "--base", Stories, "--adapter", dir, "--data", Sst2("dev"), "--limit", "24");
         Assert.True(eval.WaitForExit(120) == 0, eval.Stderr);
         Assert.Contains($"accuracy {trained:P2}".Replace(",", "."), eval.Stdout.Replace(",", "."));
     }

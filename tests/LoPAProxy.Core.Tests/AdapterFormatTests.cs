@@ -77,7 +77,7 @@ public class AdapterFormatTests
         Assert.Contains("composition", Expect(() => LopaAdapter.FromParts(cfg.Replace("\"lopa\"", "\"magic\""), weights, "w")));
         Assert.Contains("peft_type", Expect(() => LopaAdapter.FromParts(cfg.Replace("\"LOPA\"", "\"LORA\""), weights, "w")));
         Assert.Contains("not valid JSON", Expect(() => LopaAdapter.FromParts("{", weights, "w")));
-        Assert.Contains("encoder", Expect(() => LopaAdapter.FromParts(cfg.Replace("\"encoder\": \"use-lite\"", "\"encoder\": null"), weights, "w")));
+        Assert.Contains("encoder", Expect(() => LopaAdapter.FromParts(cfg.Replace("\"encoder\": \"minilm\"", "\"encoder\": null"), weights, "w")));
 
         // Non-finite weights, a missing tensor, an extra tensor.
         var nan = (float[])good.PromptEmbeddings!.Clone(); nan[5] = float.NaN;

@@ -49,7 +49,7 @@ public class ConverterTests
             for row in z.reshape(3, -1): print(' '.join(repr(float(t)) for t in row))
             """, dir, kind);
         LopaAdapter a = ReferenceCheckpointConverter.Convert(kind == "lopa" ? Path.Combine(dir, "adapter_model.bin") : null,
-            Path.Combine(dir, "lopa_enc.pt"), "use-lite", "stories260K", numVirtualTokens: kind == "idpg" ? 10 : null);
+            Path.Combine(dir, "lopa_enc.pt"), "minilm", "stories260K", numVirtualTokens: kind == "idpg" ? 10 : null);
         Assert.Equal(kind == "lopa" ? Composition.Lopa : Composition.Idpg, a.Config.Composition);
         Assert.Equal((10, 32, 24, 16), (a.Config.NumVirtualTokens, a.Config.TokenDim, a.Config.EncoderDim, a.Config.HiddenSize));
         float[] x = File.ReadAllText(Path.Combine(dir, "x.txt")).Split(' ').Select(s => float.Parse(s, CultureInfo.InvariantCulture)).ToArray();

@@ -7,10 +7,6 @@ namespace LoPAProxy.Core.Tests;
 
 public class EncoderTests
 {
-    public static string UseLiteDirectory => Path.Combine(Node.Directory, "node_modules", "@energetic-ai", "model-embeddings-en", "dist");
-
-    internal static readonly Lazy<UseLiteEncoder> UseLite = new(() => UseLiteEncoder.Load(UseLiteDirectory));
-
     internal static List<string> Sentences()
     {
         var s = new List<string>
@@ -28,47 +24,6 @@ public class EncoderTests
     }
 
     [Fact]
-    public void Use_lite_matches_its_own_tfjs_runtime()
-    {
-        List<string> sentences = Sentences();
-        string input = Path.Combine(TempDir.Create(), "sentences.json");
-        File.WriteAllText(input, JsonSerializer.Serialize(sentences));
-        using JsonDocument reference = JsonDocument.Parse(Node.Run("use-lite.mjs", input));
-        JsonElement results = reference.RootElement.GetProperty("results");
-        UseLiteEncoder encoder = UseLite.Value;
-        var ours = new float[sentences.Count * 512];
-        encoder.Encode(sentences, ours);
-        var report = new StringBuilder();
-        for (int i = 0; i < sentences.Count; i++)
-        {
-            int[] tfjsIds = results[i].GetProperty("ids").EnumerateArray().Select(e => e.GetInt32()).ToArray();
-            int[] ourIds = encoder.Tokenizer.Encode(InstanceText.Sanitize(sentences[i]));
-            Assert.True(tfjsIds.SequenceEqual(ourIds), $"token ids differ for {JsonSerializer.Serialize(sentences[i])}: tfjs [{string.Join(",", tfjsIds)}] ours [{string.Join(",", ourIds)}]");
-            JsonElement vector = results[i].GetProperty("vector");
-            Assert.True(vector.ValueKind == JsonValueKind.Array, $"TF.js failed on {JsonSerializer.Serialize(sentences[i])}: {results[i].GetProperty("error")}");
-            float[] theirs = vector.EnumerateArray().Select(e => e.GetSingle()).ToArray();
-            double dot = 0, a = 0, b = 0;
-            for (int k = 0; k < 512; k++) { dot += theirs[k] * ours[i * 512 + k]; a += theirs[k] * theirs[k]; b += ours[i * 512 + k] * ours[i * 512 + k]; }
-            double cosine = dot / Math.Sqrt(a * b);
-            if (cosine < 0.9999) report.AppendLine($"{JsonSerializer.Serialize(sentences[i])}: cosine {cosine:F6}");
-        }
-        Assert.True(report.Length == 0, report.ToString());
-        // DESIGN §5's published figures.
-        Assert.Equal(-0.001019f, ours[0], 5);
-        Assert.Equal(new[] { 34, 888, 33, 318, 6 }, encoder.Tokenizer.Encode("The movie was great."));
-    }
-
-    [Fact]
-    public void Use_lite_reference_similarities()
-    {
-        var v = new float[3 * 512];
-        UseLite.Value.Encode(new[] { "The movie was great.", "The film was excellent.", "I am driving to the store." }, v);
-        double Cos(int i, int j) { double d = 0; for (int k = 0; k < 512; k++) d += v[i * 512 + k] * v[j * 512 + k]; return d; }
-        Assert.Equal(0.935915, Cos(0, 1), 4);
-        Assert.Equal(0.145963, Cos(0, 2), 4);
-    }
-
-    [Fact]
     public void Instance_text_is_sanitised_and_bounded()
     {
         Assert.Equal("a\uFFFDb", InstanceText.Sanitize("a\uD800b"));
@@ -77,10 +32,12 @@ public class EncoderTests
         Assert.Equal("", InstanceText.Sanitize(null));
         Assert.Equal(InstanceText.MaxChars, InstanceText.Sanitize(new string('y', 100_000)).Length);
         // Encoders accept anything: lone surrogates, control characters, huge input.
-        var out1 = new float[512 * 3];
-        UseLite.Value.Encode(new[] { "bad \uD800 surrogate", "\u0000\u0001\u0002", new string('é', 200_000) }, out1);
+        var minilm = Encoders.OnnxEncoderTests.MiniLm.Value;
+        var out1 = new float[384 * 3];
+        minilm.Encode(new[] { "bad \uD800 surrogate", "\u0000\u0001\u0002", new string('é', 200_000) }, out1);
         Assert.All(out1, f => Assert.True(float.IsFinite(f)));
-        Assert.Equal(128, UseLite.Value.Tokenize(new string('x', 1000) + " " + string.Join(" ", Enumerable.Repeat("word", 500))).Length);
+        Assert.Equal(256, minilm.Tokenize(new string('x', 1000) + " " + string.Join(" ", Enumerable.Repeat("word", 500))).Length);
+        Assert.Equal(256 * InstanceText.MaxCharsPerToken, InstanceText.Bound(new string('y', 100_000), 256).Length);
     }
 
     [Fact]

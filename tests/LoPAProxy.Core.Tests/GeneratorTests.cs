@@ -39,7 +39,7 @@ public class GeneratorTests
 
     internal static AdapterConfig Config(Composition c, int d = 64, int h = 48) => new()
     {
-        NumVirtualTokens = 10, TokenDim = d, Rank = 4, HiddenSize = 32, Encoder = "use-lite", EncoderDim = h, Composition = c,
+        NumVirtualTokens = 10, TokenDim = d, Rank = 4, HiddenSize = 32, Encoder = "minilm", EncoderDim = h, Composition = c,
     };
 
     /// <summary>An adapter with non-trivial weights everywhere (random init has zero biases and tiny heads).</summary>

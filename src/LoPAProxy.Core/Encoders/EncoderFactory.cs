@@ -8,8 +8,6 @@ namespace LoPAProxy.Core.Encoders;
 /// <summary>Where encoders find their files and how ONNX ones run. Unset paths fall back to the environment.</summary>
 public sealed record EncoderOptions
 {
-    /// <summary>USE-lite's dist/ folder (model.json, shards, vocab.json). Env: LOPA_USE_LITE_DIR.</summary>
-    public string? UseLiteDirectory { get; init; }
     /// <summary>The foundation model (llama2.c .bin or HF directory) whose embedding rows fm-mean averages. Env: LOPA_FM_MODEL.</summary>
     public string? FoundationModel { get; init; }
     /// <summary>
@@ -23,12 +21,12 @@ public sealed record EncoderOptions
 
 /// <summary>
 /// Creates instance encoders by name: "minilm" and "arctic-xs" (ONNX, shipped by NuGet packages), any ONNX encoder
-/// directory configured under its own name, "use-lite" and "fm-mean".
+/// directory configured under its own name, and "fm-mean".
 /// </summary>
 public static class EncoderFactory
 {
     public static readonly string[] BuiltIn =
-        { PackagedEncoders.MiniLm.Name, PackagedEncoders.ArcticXs.Name, UseLiteEncoder.EncoderName, FmMeanEncoder.EncoderName };
+        { PackagedEncoders.MiniLm.Name, PackagedEncoders.ArcticXs.Name, FmMeanEncoder.EncoderName };
 
     /// <summary>The encoder names these options can create.</summary>
     public static IEnumerable<string> Names(EncoderOptions options) => BuiltIn.Concat(options.Onnx.Keys).Distinct();
@@ -36,12 +34,7 @@ public static class EncoderFactory
     public static bool IsKnown(string name, EncoderOptions options) => Names(options).Contains(name);
 
     /// <summary>An encoder's output size when it is known without loading it.</summary>
-    public static int? KnownDim(string name) => name switch
-    {
-        UseLiteEncoder.EncoderName => 512,
-        "minilm" or "arctic-xs" => 384,
-        _ => null,
-    };
+    public static int? KnownDim(string name) => name is "minilm" or "arctic-xs" ? 384 : null;
 
     public static IInstanceEncoder Create(string name, EncoderOptions options)
     {
@@ -51,23 +44,10 @@ public static class EncoderFactory
             return OnnxSentenceEncoder.Load(name, PackagedEncoders.Directory(package), onnx ?? new OnnxEncoderSettings(), options.Warn);
         return name switch
         {
-            UseLiteEncoder.EncoderName => UseLiteEncoder.Load(UseLiteDirectory(options)),
             FmMeanEncoder.EncoderName => FmMean(options.FoundationModel ?? Environment.GetEnvironmentVariable("LOPA_FM_MODEL")
                 ?? throw new InvalidOperationException("the fm-mean encoder needs the foundation model (--model or LOPA_FM_MODEL)")),
             _ => throw new InvalidOperationException($"unknown encoder '{name}' ({string.Join(", ", Names(options))})"),
         };
-    }
-
-    /// <summary>The option, LOPA_USE_LITE_DIR, the project's fetched copy (.cache/use-lite), or the test peers' npm copy.</summary>
-    public static string UseLiteDirectory(EncoderOptions options)
-    {
-        string? explicitDir = options.UseLiteDirectory ?? Environment.GetEnvironmentVariable("LOPA_USE_LITE_DIR");
-        if (explicitDir != null) return explicitDir;
-        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d != null; d = d.Parent)
-            foreach (string candidate in new[] { Path.Combine(d.FullName, ".cache", "use-lite", "package", "dist"),
-                         Path.Combine(d.FullName, "tests", "node", "node_modules", "@energetic-ai", "model-embeddings-en", "dist") })
-                if (File.Exists(Path.Combine(candidate, "model.json"))) return candidate;
-        throw new DirectoryNotFoundException("USE-lite weights not found: run scripts/fetch-use-lite.sh, or set LOPA_USE_LITE_DIR / --encoder-dir");
     }
 
     private static FmMeanEncoder FmMean(string modelPath)

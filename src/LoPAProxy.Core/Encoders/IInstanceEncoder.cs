@@ -6,7 +6,7 @@ namespace LoPAProxy.Core.Encoders;
 /// </summary>
 public interface IInstanceEncoder
 {
-    /// <summary>The name adapters refer to ("minilm", "arctic-xs", a configured ONNX encoder, "use-lite", "fm-mean").</summary>
+    /// <summary>The name adapters refer to ("minilm", "arctic-xs", a configured ONNX encoder, "fm-mean").</summary>
     string Name { get; }
 
     /// <summary>h, the size of each output vector.</summary>

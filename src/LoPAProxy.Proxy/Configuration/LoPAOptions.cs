@@ -37,7 +37,7 @@ public sealed class LoPAOptions
 
     public EncoderOptions ToEncoderOptions(Action<string>? warn = null) => new()
     {
-        UseLiteDirectory = EncoderFiles.UseLiteDirectory, FoundationModel = EncoderFiles.FoundationModel,
+        FoundationModel = EncoderFiles.FoundationModel,
         Onnx = OnnxEncoders, Warn = warn,
     };
 }
@@ -70,7 +70,7 @@ public sealed class BackendOptions
 
 public sealed class EncoderPaths
 {
-    public string? UseLiteDirectory { get; set; }
+    /// <summary>The foundation model (llama2.c .bin or HF directory) whose embedding rows fm-mean averages.</summary>
     public string? FoundationModel { get; set; }
 }
 
