@@ -7,7 +7,7 @@ namespace LoPAProxy.Benchmarks;
 public class ElementwiseBenchmarks : IWork
 {
     [Params(4096, 1 << 20)] public int Count { get; set; }
-    [Params("add", "sigmoid", "gelu", "silu", "softmax", "rmsnorm", "layernorm")] public string Kernel { get; set; } = "add";
+    [Params("add", "sigmoid", "gelu", "silu", "softmax", "rmsnorm")] public string Kernel { get; set; } = "add";
 
     private const int Dim = 4096;
     private float[] _x = null!, _y = null!, _w = null!, _out = null!;
@@ -36,7 +36,6 @@ public class ElementwiseBenchmarks : IWork
             case "silu": Activations.Silu(_x, _out); break;
             case "softmax": _x.CopyTo(_out, 0); Softmax.Rows(_out, Count / dim, dim); break;
             case "rmsnorm": Norms.RmsNorm(_x, _w.AsSpan(0, dim), _out, dim, 1e-5f); break;
-            case "layernorm": Norms.LayerNorm(_x, _w.AsSpan(0, dim), ReadOnlySpan<float>.Empty, _out, dim, 1e-5f); break;
         }
     }
 }

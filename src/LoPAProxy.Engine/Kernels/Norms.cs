@@ -5,23 +5,6 @@ namespace LoPAProxy.Engine.Kernels;
 /// <summary>Row normalisations over the last dimension of a [rows, dim] buffer. dst may alias x.</summary>
 public static class Norms
 {
-    /// <summary>LayerNorm: (x − mean) / √(var + eps) · gamma + beta, biased variance as PyTorch.</summary>
-    public static void LayerNorm(ReadOnlySpan<float> x, ReadOnlySpan<float> gamma, ReadOnlySpan<float> beta, Span<float> dst, int dim, float eps)
-    {
-        CheckRows(x.Length, dst.Length, dim);
-        for (int off = 0; off < x.Length; off += dim)
-        {
-            ReadOnlySpan<float> row = x.Slice(off, dim);
-            Span<float> o = dst.Slice(off, dim);
-            float mean = TensorPrimitives.Sum(row) / dim;
-            TensorPrimitives.Subtract(row, mean, o);
-            float variance = TensorPrimitives.SumOfSquares(o) / dim;
-            TensorPrimitives.Multiply(o, 1f / MathF.Sqrt(variance + eps), o);
-            if (!gamma.IsEmpty) TensorPrimitives.Multiply(o, gamma, o);
-            if (!beta.IsEmpty) TensorPrimitives.Add(o, beta, o);
-        }
-    }
-
     /// <summary>RMSNorm: x / √(mean(x²) + eps) · weight, with the float arithmetic of llama2.c's rmsnorm.</summary>
     public static void RmsNorm(ReadOnlySpan<float> x, ReadOnlySpan<float> weight, Span<float> dst, int dim, float eps)
     {

@@ -110,20 +110,13 @@ public class KernelTests
     }
 
     [Fact]
-    public void LayerNorm_and_RmsNorm_match_reference_loops()
+    public void RmsNorm_matches_a_reference_loop()
     {
         var rng = new Random(3);
         foreach (int dim in Sizes)
         {
             int rows = 1 + rng.Next(4);
-            float[] x = Rand.Floats(rng, rows * dim, 3f), g = Rand.Floats(rng, dim), b = Rand.Floats(rng, dim), y = new float[x.Length];
-            Norms.LayerNorm(x, g, b, y, dim, 1e-5f);
-            for (int r = 0; r < rows; r++)
-            {
-                var row = x.Skip(r * dim).Take(dim).Select(v => (double)v).ToArray();
-                double mean = row.Average(), var = row.Select(v => (v - mean) * (v - mean)).Average();
-                for (int i = 0; i < dim; i++) Assert.Equal((row[i] - mean) / Math.Sqrt(var + 1e-5) * g[i] + b[i], y[r * dim + i], 4);
-            }
+            float[] x = Rand.Floats(rng, rows * dim, 3f), g = Rand.Floats(rng, dim), y = new float[x.Length];
             Norms.RmsNorm(x, g, y, dim, 1e-5f);
             for (int r = 0; r < rows; r++)
             {
