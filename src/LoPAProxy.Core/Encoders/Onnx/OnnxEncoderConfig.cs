@@ -18,8 +18,12 @@ public sealed record OnnxEncoderConfig
     [JsonPropertyName("normalize")] public bool Normalize { get; init; } = true;
     /// <summary>Tokens an instance is cut to, [CLS] and [SEP] included.</summary>
     [JsonPropertyName("max_tokens")] public int MaxTokens { get; init; } = 256;
-    /// <summary>Overrides the tokenizer's own do_lower_case when set.</summary>
+    /// <summary>Overrides the tokenizer's own do_lower_case when set (WordPiece).</summary>
     [JsonPropertyName("lowercase")] public bool? Lowercase { get; init; }
+    /// <summary>Byte-level BPE (tokenizer.json): put the BOS token first (default true).</summary>
+    [JsonPropertyName("add_bos")] public bool AddBos { get; init; } = true;
+    /// <summary>Byte-level BPE: end with the EOS token, as last-token-pooled embedders expect (default false).</summary>
+    [JsonPropertyName("add_eos")] public bool AddEos { get; init; }
 
     public EncoderPooling PoolingMode => Pooling switch
     {

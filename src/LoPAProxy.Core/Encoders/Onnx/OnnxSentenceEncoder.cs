@@ -6,11 +6,13 @@ using Microsoft.ML.OnnxRuntime.Tensors;
 namespace LoPAProxy.Core.Encoders.Onnx;
 
 /// <summary>
-/// A sentence encoder exported to ONNX (sentence-transformers layout): a directory with model.onnx, the WordPiece
-/// vocabulary (vocab.txt, or a WordPiece tokenizer.json) and optionally encoder.json (pooling, normalisation, max
-/// tokens). Runs on ONNX Runtime, CPU or CUDA (<see cref="OnnxEncoderSettings"/>). The tokenizer is this project's
-/// WordPiece: it equals Hugging Face's on 203/203 GLUE sentences where Microsoft.ML.Tokenizers' BertTokenizer does
-/// not (DESIGN §4; WordPieceTokenizerTests and OnnxEncoderTests check it against HF's tokenizers in JS).
+/// A sentence encoder exported to ONNX (sentence-transformers layout): a directory with model.onnx, its tokenizer —
+/// WordPiece (vocab.txt, or a tokenizer.json whose model is WordPiece) or byte-level BPE (tokenizer.json) — and
+/// optionally encoder.json (pooling, normalisation, max tokens, BOS/EOS for BPE). Runs on ONNX Runtime, CPU or CUDA
+/// (<see cref="OnnxEncoderSettings"/>). The tokenizers are this project's: its WordPiece equals Hugging Face's where
+/// Microsoft.ML.Tokenizers' BertTokenizer does not (DESIGN §4; OnnxEncoderTests check it against HF's tokenizers in
+/// JS on the real MiniLM vocabulary), and its byte-level BPE equals HF's on the real Llama-3 tokenizer.json
+/// (HfBpeTokenizerTests).
 ///
 /// A batch is padded to its longest instance with attention mask 0, so a row's vector does not depend on its
 /// batch-mates beyond float rounding (measured ≤ 1e-6; OnnxEncoderTests). Inputs the graph does not declare
@@ -20,7 +22,7 @@ namespace LoPAProxy.Core.Encoders.Onnx;
 public sealed class OnnxSentenceEncoder : IInstanceEncoder, IDisposable
 {
     private readonly InferenceSession _session;
-    private readonly WordPieceTokenizer _tokenizer;
+    private readonly Func<string, int, int[]> _tokenize;
     private readonly OnnxEncoderConfig _config;
     private readonly string _output;
     private readonly bool _feedTokenTypes;
@@ -32,12 +34,13 @@ public sealed class OnnxSentenceEncoder : IInstanceEncoder, IDisposable
     /// <summary>"cpu" or "cuda:N": where the session actually runs.</summary>
     public string Device { get; }
 
-    private OnnxSentenceEncoder(string name, InferenceSession session, string device, WordPieceTokenizer tokenizer, OnnxEncoderConfig config)
+    private OnnxSentenceEncoder(string name, InferenceSession session, string device, Func<string, int, int[]> tokenize,
+        OnnxEncoderConfig config)
     {
         Name = name;
         _session = session;
         Device = device;
-        _tokenizer = tokenizer;
+        _tokenize = tokenize;
         _config = config;
         foreach (string required in new[] { "input_ids", "attention_mask" })
             if (!session.InputMetadata.ContainsKey(required))
@@ -53,18 +56,47 @@ public sealed class OnnxSentenceEncoder : IInstanceEncoder, IDisposable
     {
         string model = Path.Combine(directory, "model.onnx");
         if (!File.Exists(model)) throw new FileNotFoundException($"encoder '{name}': {model} not found");
-        string vocab = File.Exists(Path.Combine(directory, "vocab.txt"))
-            ? Path.Combine(directory, "vocab.txt")
-            : Path.Combine(directory, "tokenizer.json");
-        if (!File.Exists(vocab)) throw new FileNotFoundException($"encoder '{name}': no vocab.txt or tokenizer.json in {directory}");
         OnnxEncoderConfig config = OnnxEncoderConfig.Load(directory);
-        WordPieceTokenizer tokenizer = WordPieceTokenizer.Load(vocab);
-        if (config.Lowercase is bool lower) tokenizer = tokenizer.WithLowercase(lower);
+        Func<string, int, int[]> tokenize = TokenizerFor(name, directory, config);
         var (session, device) = OnnxSessions.Create(model, settings, warn);
-        return new OnnxSentenceEncoder(name, session, device, tokenizer, config);
+        return new OnnxSentenceEncoder(name, session, device, tokenize, config);
     }
 
-    public int[] Tokenize(string text) => _tokenizer.Encode(InstanceText.Sanitize(text), _config.MaxTokens);
+    /// <summary>vocab.txt or a WordPiece tokenizer.json → WordPiece; a BPE tokenizer.json → byte-level BPE.</summary>
+    private static Func<string, int, int[]> TokenizerFor(string name, string directory, OnnxEncoderConfig config)
+    {
+        string vocab = Path.Combine(directory, "vocab.txt"), json = Path.Combine(directory, "tokenizer.json");
+        if (!File.Exists(vocab) && !File.Exists(json))
+            throw new FileNotFoundException($"encoder '{name}': no vocab.txt or tokenizer.json in {directory}");
+        if (File.Exists(vocab) || IsWordPiece(json))
+        {
+            WordPieceTokenizer wordPiece = WordPieceTokenizer.Load(File.Exists(vocab) ? vocab : json);
+            if (config.Lowercase is bool lower) wordPiece = wordPiece.WithLowercase(lower);
+            return wordPiece.Encode;
+        }
+        HfBpeTokenizer bpe = HfBpeTokenizer.Load(json);
+        return (text, max) => CutKeepingEos(bpe.Encode(text, config.AddBos, config.AddEos) is { Length: > 0 } ids ? ids : [bpe.EosId],
+            max, config.AddEos);
+    }
+
+    private static bool IsWordPiece(string tokenizerJson)
+    {
+        using var stream = File.OpenRead(tokenizerJson);
+        using var doc = System.Text.Json.JsonDocument.Parse(stream);
+        return doc.RootElement.TryGetProperty("model", out var model)
+            && model.TryGetProperty("type", out var type) && type.GetString() == "WordPiece";
+    }
+
+    /// <summary>The first <paramref name="max"/> ids; an appended EOS stays last, as WordPiece keeps its [SEP].</summary>
+    private static int[] CutKeepingEos(int[] ids, int max, bool eos)
+    {
+        if (ids.Length <= max) return ids;
+        int[] cut = ids[..max];
+        if (eos) cut[^1] = ids[^1];
+        return cut;
+    }
+
+    public int[] Tokenize(string text) => _tokenize(InstanceText.Sanitize(text), _config.MaxTokens);
 
     /// <summary>Encodes each text into one row of <paramref name="output"/> [texts, Dim], as one padded batch.</summary>
     public void Encode(IReadOnlyList<string> texts, Span<float> output, CancellationToken cancel = default)
@@ -133,10 +165,11 @@ public sealed class OnnxSentenceEncoder : IInstanceEncoder, IDisposable
 
     private int ProbeDim()
     {
-        var ids = new DenseTensor<long>(new long[] { _tokenizer.ClsId, _tokenizer.SepId }, new[] { 1, 2 });
-        var mask = new DenseTensor<long>(new long[] { 1, 1 }, new[] { 1, 2 });
+        long[] probe = Tokenize("probe").Select(t => (long)t).ToArray();
+        var ids = new DenseTensor<long>(probe, new[] { 1, probe.Length });
+        var mask = new DenseTensor<long>(probe.Select(_ => 1L).ToArray(), new[] { 1, probe.Length });
         var inputs = new List<NamedOnnxValue> { NamedOnnxValue.CreateFromTensor("input_ids", ids), NamedOnnxValue.CreateFromTensor("attention_mask", mask) };
-        if (_feedTokenTypes) inputs.Add(NamedOnnxValue.CreateFromTensor("token_type_ids", new DenseTensor<long>(new[] { 1, 2 })));
+        if (_feedTokenTypes) inputs.Add(NamedOnnxValue.CreateFromTensor("token_type_ids", new DenseTensor<long>(new[] { 1, probe.Length })));
         using var results = Run(inputs);
         return results.First().AsTensor<float>().Dimensions[^1];
     }
