@@ -23,7 +23,7 @@ public static class BatchingLoad
 {
     private const string Key = "bench-key-0123456789abcdef";
 
-    public static async Task<int> Run(int seconds)
+    public static async Task<int> Run(int seconds, double maxWaitMs = 2, int[]? clientCounts = null)
     {
         string model = Path.Combine(PeerComparisons.RepoDir(), "..", "shared", "models", "stories260K", "stories260K.bin");
         WebApplication server = ModelServerApp.Build(new ModelServerOptions { ModelPath = model, Port = 0, MaxQueued = 1024 });
@@ -33,16 +33,16 @@ public static class BatchingLoad
         LopaAdapter.CreateRandom(config, 1).SaveDirectory(Path.Combine(adapters, "bench", "mini"));
         Console.WriteLine("| clients | batching | requests/s | p50 ms | p99 ms | errors | mean batch |");
         Console.WriteLine("|---:|---|---:|---:|---:|---:|---:|");
-        foreach (int clients in new[] { 1, 16, 64 })
+        foreach (int clients in clientCounts ?? new[] { 1, 16, 64 })
         {
             foreach (bool batching in new[] { false, true })
             {
-                WebApplication proxy = ProxyApp.Build(Settings(server.Urls.First(), model, adapters, batching), "http://127.0.0.1:0");
+                WebApplication proxy = ProxyApp.Build(Settings(server.Urls.First(), model, adapters, batching, maxWaitMs), "http://127.0.0.1:0");
                 await proxy.StartAsync();
                 var (rps, p50, p99, errors) = await LoadAsync(proxy.Urls.First(), clients, seconds);
                 var stats = proxy.Services.GetRequiredService<InstanceVectors>().BatchStatistics.GetValueOrDefault("minilm");
                 string mean = stats.Batches > 0 ? $"{(double)stats.Instances / stats.Batches:F1}" : "1.0";
-                Console.WriteLine($"| {clients} | {(batching ? "on (32, 2 ms)" : "off")} | {rps:F0} | {p50:F1} | {p99:F1} | {errors} | {mean} |");
+                Console.WriteLine($"| {clients} | {(batching ? $"on (32, {maxWaitMs} ms)" : "off")} | {rps:F0} | {p50:F1} | {p99:F1} | {errors} | {mean} |");
                 await proxy.StopAsync();
                 await proxy.DisposeAsync();
             }
@@ -51,7 +51,7 @@ public static class BatchingLoad
         return 0;
     }
 
-    private static IConfiguration Settings(string backend, string model, string adapters, bool batching) =>
+    private static IConfiguration Settings(string backend, string model, string adapters, bool batching, double maxWaitMs) =>
         new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
         {
             ["ReverseProxy:Routes:chat:ClusterId"] = "chat", ["ReverseProxy:Routes:chat:Match:Path"] = "/v1/chat/completions",
@@ -59,7 +59,7 @@ public static class BatchingLoad
             ["LoPA:Clusters:chat:Dialect"] = "vllm-chat", ["LoPA:Clusters:chat:Model"] = "stories260K", ["LoPA:Clusters:chat:HiddenSize"] = "64",
             ["LoPA:Encoders:0"] = "minilm", ["LoPA:OnnxEncoders:minilm:Threads"] = "2",
             ["LoPA:Adapters:Directory"] = adapters, ["LoPA:Tenants:bench:ApiKeys:0"] = Key, ["Serilog:MinimumLevel"] = "Warning",
-            ["LoPA:Encoding:MaxBatch"] = batching ? "32" : "1", ["LoPA:Encoding:MaxWaitMs"] = "2", ["LoPA:Encoding:CacheMiB"] = "0",
+            ["LoPA:Encoding:MaxBatch"] = batching ? "32" : "1", ["LoPA:Encoding:MaxWaitMs"] = maxWaitMs.ToString(System.Globalization.CultureInfo.InvariantCulture), ["LoPA:Encoding:CacheMiB"] = "0",
         }).Build();
 
     private static async Task<(double Rps, double P50, double P99, int Errors)> LoadAsync(string url, int clients, int seconds)

@@ -2,7 +2,10 @@ using BenchmarkDotNet.Running;
 
 // dotnet run -c Release --project bench/LoPAProxy.Benchmarks -- --filter '*Gemm*'
 // dotnet run -c Release --project bench/LoPAProxy.Benchmarks -- compare encoders|batching|proxy|proxy-memory|rewrite-memory|store|train
-if (args is ["compare", "batching", ..]) return await LoPAProxy.Benchmarks.BatchingLoad.Run(args.Length > 2 ? int.Parse(args[2]) : 20);
+if (args is ["compare", "batching", ..])
+    return await LoPAProxy.Benchmarks.BatchingLoad.Run(args.Length > 2 ? int.Parse(args[2]) : 20,
+        args.Length > 3 ? double.Parse(args[3], System.Globalization.CultureInfo.InvariantCulture) : 2,
+        args.Length > 4 ? args[4].Split(',').Select(int.Parse).ToArray() : null);
 if (args is ["compare", "encoders"]) return LoPAProxy.Benchmarks.EncoderComparison.Run();
 if (args is ["compare", "rewrite-memory"]) return LoPAProxy.Benchmarks.RewriteMemory.Run();
 if (args is ["compare", "proxy-memory", ..])
