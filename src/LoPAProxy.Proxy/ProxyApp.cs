@@ -52,6 +52,7 @@ public static class ProxyApp
         var options = builder.Services.GetRequiredService<IOptions<LoPAOptions>>().Value;
         BackendCredentials.Apply(builder, options);
         builder.AddResponseTransform(SglangResponse.TransformAsync);
+        builder.AddResponseTransform(ModelEcho.TransformAsync);
     }
 
     private static Store.IAdapterStore? CreateStore(StoreOptions o) => o.Kind switch
@@ -86,8 +87,26 @@ public static class ProxyApp
         });
         app.MapTenancy();
         app.MapReverseProxy(pipeline => pipeline.UseMiddleware<LoPAMiddleware>());
-        app.MapFallback((HttpContext h) => ApiException.WriteAsync(h.Response, 404, $"no route for {h.Request.Method} {h.Request.Path}", "not_found_error", null, "route_not_found"));
+        app.MapFallback(RouteNotFoundAsync);
         return app;
+    }
+
+    /// <summary>An unknown route: 401 without a valid tenant or admin key (nothing is revealed), else 404.</summary>
+    private static async Task RouteNotFoundAsync(HttpContext h)
+    {
+        string authorization = h.Request.Headers.Authorization.ToString();
+        string? tenant = await h.RequestServices.GetRequiredService<TenantKeys>().AuthenticateAsync(authorization, h.RequestAborted);
+        string? adminKey = h.RequestServices.GetRequiredService<IOptions<LoPAOptions>>().Value.AdminKey;
+        bool admin = adminKey is not null && System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(
+            TenantKeys.Hash("Bearer " + adminKey), TenantKeys.Hash(authorization));
+        if (tenant is null && !admin)
+        {
+            await ApiException.WriteAsync(h.Response, 401, "a valid API key is required (Authorization: Bearer <key>)",
+                "authentication_error", null, "invalid_api_key");
+            return;
+        }
+        await ApiException.WriteAsync(h.Response, 404, $"no route for {h.Request.Method} {h.Request.Path}", "not_found_error", null,
+            "route_not_found");
     }
 
     /// <summary>A ready-to-run proxy: configuration (proxy.json + environment), Serilog JSON logs, body limit, graceful shutdown.</summary>

@@ -51,6 +51,11 @@ public sealed class LoPAMiddleware(RequestDelegate next, IOptions<LoPAOptions> o
         record.Tenant = tenant;
         RequestRoute route = RequestRoute.Classify(http.Request.Path);
         if (route.Kind != EndpointKind.Other) http.Request.Path = route.CanonicalPath;
+        if (ModelList.Handles(http.Request, route) && string.IsNullOrEmpty(http.Request.Headers[AdapterHeader]))
+        {
+            await ModelList.WriteAsync(http, tenant, options.Value, adapters);
+            return;
+        }
         await PrepareAsync(http, tenant, route, record);
 
         StreamFailureGuard guard = StreamFailureGuard.Install(http);
@@ -94,7 +99,7 @@ public sealed class LoPAMiddleware(RequestDelegate next, IOptions<LoPAOptions> o
         int rows = generator?.Rows ?? 0;
         bool chat = route.Kind == EndpointKind.Chat;
         IReadOnlyList<CompletionPrompt>? prompts = null;
-        string clientModel = body["model"] is JsonValue mv && mv.TryGetValue(out string? m) ? m.Split(':')[0] : backend.Model;
+        string askedModel = JsonAccess.String(body, "model") ?? backend.Model;
         if (chat) budget.MeasureChat(body, backend, rows);
         else prompts = budget.MeasureCompletions(body, backend, rows);
         if (generator is null) return;
@@ -104,12 +109,13 @@ public sealed class LoPAMiddleware(RequestDelegate next, IOptions<LoPAOptions> o
             : await rewriter.RewriteCompletionsAsync(body, prompts!, backend, generator, record.Timings, http.RequestAborted);
         record.BytesAdded = result.BytesAdded;
         record.SoftPromptRows = result.SoftPromptRows;
+        if (askedModel != backend.Model) http.Features.Set(new ClientModel(askedModel));
         if (!chat && backend.Dialect == "sglang")
         {
             // SGLang takes embeddings on its native endpoint; its answer is mapped back by SglangResponse.
             http.Request.Path = "/generate";
             bool stream = body["stream"] is JsonValue sv && sv.TryGetValue(out bool st) && st;
-            http.Features.Set(new SglangRequest(clientModel, stream, prompts!.Count));
+            http.Features.Set(new SglangRequest(askedModel, stream, prompts!.Count));
         }
     }
 

@@ -72,21 +72,24 @@ public sealed class StreamFailureGuard : IHttpRequestLifetimeFeature
     private static bool IsEventStream(HttpResponse response) =>
         response.HasStarted && response.ContentType?.StartsWith("text/event-stream", StringComparison.OrdinalIgnoreCase) == true;
 
-    private async Task WriteErrorEventAsync(HttpResponse response, ForwarderError error)
-    {
-        string message = error == ForwarderError.ResponseBodyCanceled
+    private Task WriteErrorEventAsync(HttpResponse response, ForwarderError error) =>
+        WriteErrorEventAsync(response, error == ForwarderError.ResponseBodyCanceled
             ? "the model server stopped sending in the middle of the stream (timed out)"
-            : "the model server failed in the middle of the stream";
+            : "the model server failed in the middle of the stream", _lifetime.RequestAborted);
+
+    /// <summary>One event in OpenAI's streaming error shape; the blank lines first end any event left half-written.</summary>
+    public static async Task WriteErrorEventAsync(HttpResponse response, string message, CancellationToken cancel)
+    {
         string json = JsonSerializer.Serialize(new
         {
             error = new
             {
-                message = $"{message} (request id {_http.TraceIdentifier})",
+                message = $"{message} (request id {response.HttpContext.TraceIdentifier})",
                 type = "server_error", param = (string?)null, code = "backend_stream_error",
             },
         });
         byte[] bytes = Encoding.UTF8.GetBytes($"\n\ndata: {json}\n\n");
-        await response.Body.WriteAsync(bytes, _lifetime.RequestAborted);
-        await response.Body.FlushAsync(_lifetime.RequestAborted);
+        await response.Body.WriteAsync(bytes, cancel);
+        await response.Body.FlushAsync(cancel);
     }
 }

@@ -76,6 +76,27 @@ public sealed class AdapterCatalog
         return generator;
     }
 
+    /// <summary>
+    /// The references the tenant may call: every name with an active version, and every name@version (store); every
+    /// adapter directory (directory layout).
+    /// </summary>
+    public async Task<IReadOnlyList<(string Reference, DateTimeOffset Created)>> ListAsync(string tenant, CancellationToken cancel)
+    {
+        if (!Names.IsValid(tenant)) return [];
+        if (_store is not null)
+        {
+            var versions = await _store.ListAdaptersAsync(tenant, cancel);
+            return versions.Where(v => v.Active).Select(v => (v.Name, v.Created))
+                .Concat(versions.Select(v => ($"{v.Name}@{v.Version}", v.Created))).ToList();
+        }
+        string root = Path.Combine(_options.Value.Adapters.Directory, tenant);
+        if (!Directory.Exists(root)) return [];
+        return Directory.GetDirectories(root).Select(d => new DirectoryInfo(d))
+            .Where(d => Names.IsValid(d.Name) && File.Exists(Path.Combine(d.FullName, LopaAdapter.ConfigFile)))
+            .OrderBy(d => d.Name, StringComparer.Ordinal)
+            .Select(d => (d.Name, new DateTimeOffset(d.CreationTimeUtc))).ToList();
+    }
+
     /// <summary>The generator for tenant/adapter in the directory layout, or null when the tenant has no such adapter.</summary>
     /// <exception cref="AdapterException">the adapter exists but is broken.</exception>
     public SoftPromptGenerator? Find(string tenant, string adapter)

@@ -1,0 +1,59 @@
+using System.Net.Http.Json;
+using System.Text.Json;
+using LoPAProxy.Proxy.Tests.Hardening;
+
+namespace LoPAProxy.Proxy.Tests;
+
+/// <summary>What OpenAI clients expect of the API surface: a model list per tenant, the asked-for model echoed, 401s.</summary>
+public class OpenAiSurfaceTests(HardeningFixture f) : IClassFixture<HardeningFixture>
+{
+    [Fact]
+    public async Task Models_lists_the_base_models_and_the_callers_own_adapters_only()
+    {
+        using HttpClient acme = f.Client(HardeningFixture.AcmeKey);
+        JsonElement list = JsonDocument.Parse(await acme.GetStringAsync("/v1/models")).RootElement;
+        Assert.Equal("list", list.GetProperty("object").GetString());
+        var entries = list.GetProperty("data").EnumerateArray()
+            .Select(e => (Id: e.GetProperty("id").GetString()!, Owner: e.GetProperty("owned_by").GetString()!)).ToList();
+        Assert.Contains(("stories260K", "lopaproxy"), entries);
+        Assert.Contains(("stories260K:story", "acme"), entries);
+        Assert.Contains(("stories260K:mini", "acme"), entries);
+        Assert.DoesNotContain(entries, e => e.Id.Contains("secret", StringComparison.Ordinal)); // globex's
+        using HttpClient nobody = f.Client(null);
+        Assert.Equal(401, (int)(await nobody.GetAsync("/v1/models")).StatusCode);
+    }
+
+    [Fact]
+    public async Task Answers_name_the_model_the_client_asked_for_plain_and_streamed()
+    {
+        var (status, text) = await f.PostAsync(HardeningFixture.AcmeKey, "/v1/chat/completions", HardeningFixture.Chat("stories260K:story"));
+        Assert.Equal(200, status);
+        Assert.Equal("stories260K:story", JsonDocument.Parse(text).RootElement.GetProperty("model").GetString());
+        Assert.Equal("stories260K", f.Backend.Last!.Json.GetProperty("model").GetString()); // the backend saw its own name
+
+        using HttpClient c = f.Client(HardeningFixture.AcmeKey);
+        using HttpResponseMessage r = await c.PostAsJsonAsync("/v1/chat/completions", HardeningFixture.Chat("stories260K:story", stream: true));
+        string stream = await r.Content.ReadAsStringAsync();
+        string[] events = stream.Split("\n\n", StringSplitOptions.RemoveEmptyEntries).Select(e => e.Trim()["data: ".Length..]).ToArray();
+        Assert.Equal("[DONE]", events[^1]);
+        Assert.Equal(2, events.Length - 1);
+        Assert.All(events[..^1], e => Assert.Equal("stories260K:story", JsonDocument.Parse(e).RootElement.GetProperty("model").GetString()));
+    }
+}
+
+/// <summary>Unknown routes: 401 without a key (nothing about the proxy's routes is revealed), 404 with one.</summary>
+public class UnknownRouteTests(ProxyFixture f) : IClassFixture<ProxyFixture>
+{
+    [Fact]
+    public async Task Unknown_routes_are_401_without_a_key_and_404_with_one()
+    {
+        using HttpClient nobody = f.Client(null), acme = f.Client(ProxyFixture.AcmeKey);
+        using HttpResponseMessage anonymous = await nobody.GetAsync("/no/such/route");
+        using HttpResponseMessage known = await acme.GetAsync("/no/such/route");
+        Assert.Equal(401, (int)anonymous.StatusCode);
+        Assert.Equal("invalid_api_key", JsonDocument.Parse(await anonymous.Content.ReadAsStringAsync()).RootElement
+            .GetProperty("error").GetProperty("code").GetString());
+        Assert.Equal(404, (int)known.StatusCode);
+        Assert.Equal(200, (int)(await nobody.GetAsync("/healthz")).StatusCode); // health stays open
+    }
+}
