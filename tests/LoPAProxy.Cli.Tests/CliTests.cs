@@ -56,6 +56,11 @@ public class CliTests
         Assert.Equal(10 + tok.Encode("Tom had a red kite", true, false).Length, JsonDocument.Parse(body).RootElement.GetProperty("usage").GetProperty("prompt_tokens").GetInt32());
         using var unauthorised = await new HttpClient().GetAsync(baseUrl + "/models");
         Assert.Equal(401, (int)unauthorised.StatusCode);
+        // The demo tenant lives in the store, so its adapters are listed and managed through the API.
+        string models = await client.GetStringAsync(baseUrl + "/models");
+        Assert.Contains($"\"{model}\"", models);
+        Assert.True(File.Exists(Path.Combine(state, "lopa.db")));
+        Assert.Contains("admin key (shown once", up.Stdout);
         up.Terminate();
         Assert.Equal(0, up.WaitForExit(30));
         Assert.Contains("stopped.", up.Stdout);
@@ -68,5 +73,54 @@ public class CliTests
         Assert.NotEqual(0, bad.WaitForExit());
         Assert.StartsWith("lopa: model not found", bad.Stderr);
         Assert.DoesNotContain("   at ", bad.Stderr); // a message, not a stack trace
+    }
+
+    [Fact]
+    public async Task Up_detached_gives_its_settings_to_env_and_the_admin_and_adapter_commands_work_against_it()
+    {
+        string state = TempDir.Create();
+        string[] common = { "--state", state };
+        using (var up = new LopaProcess(new[] { "up", "--detach", "--port", "0", "--model-port", "0", "--model", Stories }.Concat(common).ToArray()))
+        {
+            Assert.True(up.WaitForExit(150) == 0, up.Stderr);
+            Assert.Contains("OPENAI_BASE_URL=", up.Stdout);
+        }
+        try
+        {
+            using var env = new LopaProcess(new[] { "env" }.Concat(common).ToArray());
+            Assert.Equal(0, env.WaitForExit());
+            var settings = env.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+                .Select(l => l["export ".Length..].Split('=', 2)).ToDictionary(kv => kv[0], kv => kv[1]);
+            string url = settings["LOPA_URL"], adminKey = File.ReadAllText(Path.Combine(state, "admin.key")).Trim();
+            string[] admin = { "--url", url, "--admin-key", adminKey };
+            using (var create = new LopaProcess(new[] { "tenant", "create", "acme" }.Concat(admin).ToArray()))
+                Assert.True(create.WaitForExit() == 0, create.Stderr);
+            string acmeKey;
+            using (var issue = new LopaProcess(new[] { "key", "issue", "acme" }.Concat(admin).ToArray()))
+            {
+                Assert.True(issue.WaitForExit() == 0, issue.Stderr);
+                acmeKey = JsonDocument.Parse(issue.Stdout).RootElement.GetProperty("key").GetString()!;
+            }
+            using (var wrong = new LopaProcess("tenant", "list", "--url", url, "--admin-key", "not-the-admin-key-000000"))
+            {
+                Assert.Equal(1, wrong.WaitForExit());
+                Assert.Contains("401", wrong.Stderr);
+            }
+            using (var list = new LopaProcess("adapter", "list", "--url", url, "--key", acmeKey))
+            {
+                Assert.True(list.WaitForExit() == 0, list.Stderr);
+                Assert.Equal(0, JsonDocument.Parse(list.Stdout).RootElement.GetProperty("data").GetArrayLength()); // acme has none
+            }
+            using var client = new HttpClient();
+            client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", settings["OPENAI_API_KEY"]);
+            using var response = await client.PostAsync(settings["OPENAI_BASE_URL"] + "/chat/completions", System.Net.Http.Json.JsonContent.Create(
+                new { model = settings["LOPA_MODEL"], messages = new[] { new { role = "user", content = "Tom had a red kite" } }, max_tokens = 4 }));
+            Assert.True(response.IsSuccessStatusCode, await response.Content.ReadAsStringAsync());
+        }
+        finally
+        {
+            using var down = new LopaProcess(new[] { "down" }.Concat(common).ToArray());
+            Assert.True(down.WaitForExit(60) == 0, down.Stderr);
+        }
     }
 }

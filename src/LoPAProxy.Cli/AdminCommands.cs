@@ -1,0 +1,74 @@
+using System.CommandLine;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+
+namespace LoPAProxy.Cli;
+
+/// <summary>`lopa tenant create|list|disable|enable` and `lopa key issue|list|revoke`: the admin API, with the admin key.</summary>
+internal static class AdminCommands
+{
+    private static Option<string> Url() => new("--url")
+    {
+        Description = "proxy base URL (or LOPA_URL)",
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("LOPA_URL") ?? "http://127.0.0.1:8080",
+    };
+
+    private static Option<string?> AdminKey() => new("--admin-key") { Description = "the admin key (or LOPA_ADMIN_KEY)" };
+
+    private static HttpClient Client(ParseResult p, Option<string> url, Option<string?> key)
+    {
+        string k = p.GetValue(key) ?? Environment.GetEnvironmentVariable("LOPA_ADMIN_KEY")
+            ?? throw new ArgumentException("pass --admin-key or set LOPA_ADMIN_KEY (lopa up keeps it in its state folder: admin.key)");
+        var c = new HttpClient { BaseAddress = new Uri(p.GetValue(url)!.TrimEnd('/') + "/") };
+        c.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", k);
+        return c;
+    }
+
+    /// <summary>One admin call: the command's arguments → a request.</summary>
+    private static Command Call(string name, string description, Argument<string>[] arguments,
+        Func<HttpClient, ParseResult, CancellationToken, Task<HttpResponseMessage>> send)
+    {
+        Option<string> url = Url();
+        Option<string?> key = AdminKey();
+        var command = new Command(name, description) { url, key };
+        foreach (Argument<string> a in arguments) command.Arguments.Add(a);
+        command.SetAction(async (p, cancel) =>
+        {
+            using HttpClient c = Client(p, url, key);
+            return await AdapterApiCommands.Report(await send(c, p, cancel));
+        });
+        return command;
+    }
+
+    public static Command Tenant()
+    {
+        var tenant = new Command("tenant", "Tenants (admin API)");
+        var name = new Argument<string>("name") { Description = "tenant name (1–64 of A-Z a-z 0-9 . _ -)" };
+        tenant.Subcommands.Add(Call("create", "Create a tenant", [name],
+            (c, p, t) => c.PostAsJsonAsync("admin/tenants", new { name = p.GetValue(name) }, t)));
+        tenant.Subcommands.Add(Call("list", "List tenants", [], (c, _, t) => c.GetAsync("admin/tenants", t)));
+        var disableName = new Argument<string>("name");
+        tenant.Subcommands.Add(Call("disable", "Disable a tenant (its keys stop working at once)", [disableName],
+            (c, p, t) => c.PostAsync($"admin/tenants/{Uri.EscapeDataString(p.GetValue(disableName)!)}/disable", null, t)));
+        var enableName = new Argument<string>("name");
+        tenant.Subcommands.Add(Call("enable", "Enable a tenant again", [enableName],
+            (c, p, t) => c.PostAsync($"admin/tenants/{Uri.EscapeDataString(p.GetValue(enableName)!)}/enable", null, t)));
+        return tenant;
+    }
+
+    public static Command Key()
+    {
+        var key = new Command("key", "Tenant API keys (admin API)");
+        var issueFor = new Argument<string>("tenant");
+        key.Subcommands.Add(Call("issue", "Issue a key (shown once; only its hash is stored)", [issueFor],
+            (c, p, t) => c.PostAsync($"admin/tenants/{Uri.EscapeDataString(p.GetValue(issueFor)!)}/keys", null, t)));
+        var listFor = new Argument<string>("tenant");
+        key.Subcommands.Add(Call("list", "List a tenant's keys (ids, never the keys)", [listFor],
+            (c, p, t) => c.GetAsync($"admin/tenants/{Uri.EscapeDataString(p.GetValue(listFor)!)}/keys", t)));
+        var revokeFor = new Argument<string>("tenant");
+        var id = new Argument<string>("id") { Description = "the key's id (key_…)" };
+        key.Subcommands.Add(Call("revoke", "Revoke a key", [revokeFor, id],
+            (c, p, t) => c.DeleteAsync($"admin/tenants/{Uri.EscapeDataString(p.GetValue(revokeFor)!)}/keys/{Uri.EscapeDataString(p.GetValue(id)!)}", t)));
+        return key;
+    }
+}
