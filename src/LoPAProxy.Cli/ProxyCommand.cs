@@ -12,12 +12,14 @@ internal static class ProxyCommand
     {
         var config = new Option<string>("--config") { Description = "YARP ReverseProxy + LoPA configuration", DefaultValueFactory = _ => "proxy.json" };
         var urls = new Option<string>("--urls") { Description = "addresses to listen on", DefaultValueFactory = _ => "http://127.0.0.1:8080" };
-        var command = new Command("proxy", "Run the LoPA proxy from a configuration file (environment variables override it: LoPA__Tenants__acme__ApiKeys__0=...)") { config, urls };
+        var logFormat = LogFormatOption();
+        var command = new Command("proxy", "Run the LoPA proxy from a configuration file (environment variables override it: LoPA__Tenants__acme__ApiKeys__0=...)") { config, urls, logFormat };
         command.SetAction(async (p, cancel) =>
         {
             string path = Path.GetFullPath(p.GetValue(config)!);
             if (!File.Exists(path)) throw new FileNotFoundException($"configuration not found: {path}");
-            IConfiguration configuration = new ConfigurationBuilder().AddJsonFile(path, optional: false).AddEnvironmentVariables().Build();
+            IConfiguration configuration = new ConfigurationBuilder().AddJsonFile(path, optional: false).AddEnvironmentVariables()
+                .AddInMemoryCollection(LogFormatSetting(p.GetValue(logFormat))).Build();
             // Relative paths in the file (adapters, model files) mean relative to the file, wherever lopa is started.
             Directory.SetCurrentDirectory(Path.GetDirectoryName(path)!);
             var app = ProxyApp.Build(configuration, p.GetValue(urls)!);
@@ -28,4 +30,13 @@ internal static class ProxyCommand
         });
         return command;
     }
+
+    /// <summary>--log-format json|text (default: json in containers, text elsewhere).</summary>
+    internal static Option<string?> LogFormatOption() => new("--log-format")
+    {
+        Description = "json (one object per line; default in containers) or text (readable; default elsewhere)",
+    };
+
+    internal static Dictionary<string, string?> LogFormatSetting(string? format) =>
+        format is null ? new() : new() { ["LoPA:LogFormat"] = format };
 }

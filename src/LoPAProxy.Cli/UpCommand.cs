@@ -30,16 +30,17 @@ internal static class UpCommand
         var modelPort = new Option<int>("--model-port") { Description = "reference model server port (0 = any free port)", DefaultValueFactory = _ => 8001 };
         var model = new Option<string?>("--model") { Description = "model to serve (default: stories260K from ../shared/models, or LOPA_MODEL_PATH)" };
         var state = new Option<string?>("--state") { Description = "where the store, keys and logs live (default: ~/.local/share/lopa)" };
+        var logFormat = ProxyCommand.LogFormatOption();
         var detach = new Option<bool>("--detach") { Description = "run in the background; `lopa env` prints the settings, `lopa down` stops it" };
         var command = new Command("up", "Run the reference model server, the proxy and a demo tenant with embedded defaults")
-            { port, modelPort, model, state, detach };
+            { port, modelPort, model, state, detach, logFormat };
         command.SetAction(async (p, cancel) =>
         {
             string stateDir = StateDir(p.GetValue(state));
             if (p.GetValue(detach)) return await DetachAsync(stateDir, cancel);
             string modelPath = p.GetValue(model) ?? Environment.GetEnvironmentVariable("LOPA_MODEL_PATH") ?? FindStories()
                 ?? throw new FileNotFoundException("no model: pass --model or set LOPA_MODEL_PATH (stories260K is looked for in ../shared/models)");
-            return await RunAsync(stateDir, modelPath, p.GetValue(port), p.GetValue(modelPort), cancel);
+            return await RunAsync(stateDir, modelPath, p.GetValue(port), p.GetValue(modelPort), p.GetValue(logFormat), cancel);
         });
         return command;
     }
@@ -85,7 +86,8 @@ internal static class UpCommand
         return dir;
     }
 
-    private static async Task<int> RunAsync(string stateDir, string modelPath, int port, int modelPort, CancellationToken cancel)
+    private static async Task<int> RunAsync(string stateDir, string modelPath, int port, int modelPort, string? logFormat,
+        CancellationToken cancel)
     {
         Console.WriteLine("starting the model server …");
         WebApplication server = ModelServerApp.Build(new ModelServerOptions { ModelPath = modelPath, Port = modelPort });
@@ -93,7 +95,7 @@ internal static class UpCommand
         var served = (ModelServer.Generation.ServedModel)server.Services.GetService(typeof(ModelServer.Generation.ServedModel))!;
         string adminKey = Secret(stateDir, "admin.key", "lopa-admin-", out bool newAdminKey);
         Console.WriteLine("starting the proxy …");
-        WebApplication proxy = ProxyApp.Build(ProxyConfiguration(stateDir, modelPath, served, server.Urls.First(), adminKey),
+        WebApplication proxy = ProxyApp.Build(ProxyConfiguration(stateDir, modelPath, served, server.Urls.First(), adminKey, logFormat),
             $"http://127.0.0.1:{port}");
         await proxy.StartAsync(cancel);
         string proxyUrl = proxy.Urls.First();
@@ -123,7 +125,7 @@ internal static class UpCommand
     }
 
     private static IConfiguration ProxyConfiguration(string stateDir, string modelPath, ModelServer.Generation.ServedModel served,
-        string backend, string adminKey)
+        string backend, string adminKey, string? logFormat)
     {
         string hidden = served.HiddenSize.ToString();
         var settings = new Dictionary<string, string?>
@@ -141,7 +143,8 @@ internal static class UpCommand
             ["LoPA:Store:Kind"] = "sqlite", ["LoPA:Store:Path"] = Path.Combine(stateDir, "lopa.db"),
             ["LoPA:AdminKey"] = adminKey,
         };
-        return new ConfigurationBuilder().AddInMemoryCollection(settings).AddEnvironmentVariables().Build();
+        return new ConfigurationBuilder().AddInMemoryCollection(settings).AddEnvironmentVariables()
+            .AddInMemoryCollection(ProxyCommand.LogFormatSetting(logFormat)).Build();
     }
 
     /// <summary>The demo tenant, created through the admin API on first run; its key issued once and kept owner-only.</summary>

@@ -109,7 +109,25 @@ public static class ProxyApp
             "route_not_found");
     }
 
-    /// <summary>A ready-to-run proxy: configuration (proxy.json + environment), Serilog JSON logs, body limit, graceful shutdown.</summary>
+    /// <summary>
+    /// Serilog on the console: one JSON object per line (LoPA:LogFormat json — the default in containers, for log
+    /// shippers) or readable text lines (text — the default elsewhere).
+    /// </summary>
+    private static Serilog.ILogger Logger(IConfiguration configuration)
+    {
+        bool inContainer = Environment.GetEnvironmentVariable("DOTNET_RUNNING_IN_CONTAINER") == "true";
+        string format = configuration["LoPA:LogFormat"] ?? (inContainer ? "json" : "text");
+        var logger = new LoggerConfiguration()
+            .MinimumLevel.Information()
+            .MinimumLevel.Override("Microsoft", Serilog.Events.LogEventLevel.Warning)
+            .MinimumLevel.Override("Yarp", Serilog.Events.LogEventLevel.Warning);
+        logger = format == "json"
+            ? logger.WriteTo.Console(new Serilog.Formatting.Json.JsonFormatter(renderMessage: true))
+            : logger.WriteTo.Console(outputTemplate: "{Timestamp:HH:mm:ss} {Level:u3} {Message:lj}{NewLine}{Exception}");
+        return logger.CreateLogger();
+    }
+
+    /// <summary>A ready-to-run proxy: configuration (proxy.json + environment), Serilog logs, body limit, graceful shutdown.</summary>
     public static WebApplication Build(IConfiguration configuration, string urls)
     {
         var builder = WebApplication.CreateSlimBuilder();
@@ -119,12 +137,7 @@ public static class ProxyApp
         builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = maxBody);
         builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = TimeSpan.FromSeconds(30)); // drain in-flight streams
         builder.Logging.ClearProviders();
-        builder.Logging.AddSerilog(new LoggerConfiguration()
-            .MinimumLevel.Information()
-            .MinimumLevel.Override("Microsoft", Serilog.Events.LogEventLevel.Warning)
-            .MinimumLevel.Override("Yarp", Serilog.Events.LogEventLevel.Warning)
-            .WriteTo.Console(new Serilog.Formatting.Json.JsonFormatter(renderMessage: true))
-            .CreateLogger(), dispose: true);
+        builder.Logging.AddSerilog(Logger(configuration), dispose: true);
         builder.Services.AddLoPA(configuration);
         var app = builder.Build();
         app.MapLoPAProxy();

@@ -22,6 +22,8 @@ public sealed class LoPAOptions
     /// <summary>The admin API's key (from the environment or a secret: LoPA__AdminKey); the admin API is off without one.</summary>
     public string? AdminKey { get; set; }
     public QuotaOptions Quotas { get; set; } = new();
+    /// <summary>"json" (one object per line; the default in containers) or "text" (readable lines; the default elsewhere).</summary>
+    public string? LogFormat { get; set; }
     /// <summary>Log prompt text (off by default: it is tenant data).</summary>
     public bool LogPromptText { get; set; }
     /// <summary>Which tenants may send embeddings of their own (refused for everyone else).</summary>
