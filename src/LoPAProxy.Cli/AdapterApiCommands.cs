@@ -9,7 +9,11 @@ namespace LoPAProxy.Cli;
 /// <summary>`lopa adapter upload | list | delete | activate`: the tenant adapter API, with the tenant's key.</summary>
 internal static class AdapterApiCommands
 {
-    private static Option<string> Url() => new("--url") { Description = "proxy base URL (or LOPA_URL)", DefaultValueFactory = _ => Environment.GetEnvironmentVariable("LOPA_URL") ?? "http://127.0.0.1:8080" };
+    private static Option<string> Url() => new("--url")
+    {
+        Description = "proxy base URL (or LOPA_URL)",
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("LOPA_URL") ?? "http://127.0.0.1:8080",
+    };
     private static Option<string?> Key() => new("--key") { Description = "tenant API key (or OPENAI_API_KEY)" };
 
     private static HttpClient Client(ParseResult p, Option<string> url, Option<string?> key)
@@ -37,7 +41,10 @@ internal static class AdapterApiCommands
         var path = new Argument<string>("adapter") { Description = "adapter directory or single .safetensors file" };
         var name = new Option<string>("--name") { Description = "adapter name", Required = true };
         var version = new Option<string>("--version") { Description = "version (immutable)", Required = true };
-        var noActivate = new Option<bool>("--no-activate") { Description = "upload without making it the active version" };
+        var noActivate = new Option<bool>("--no-activate")
+        {
+            Description = "upload without making it the active version",
+        };
         var upload = new Command("upload", "Upload an adapter version to the proxy") { path, name, version, noActivate, url, key };
         upload.SetAction(async (p, cancel) =>
         {

@@ -19,13 +19,29 @@ internal static class AdapterCommands
 
     private static Command New()
     {
-        var encoder = new Option<string>("--encoder") { Description = "instance encoder: minilm | arctic-xs | fm-mean | your own (with --encoder-dim)", Required = true };
-        var tokenDim = new Option<int>("--token-dim") { Description = "d, the foundation model's hidden size", Required = true };
+        var encoder = new Option<string>("--encoder")
+        {
+            Description = "instance encoder: minilm | arctic-xs | fm-mean | your own (with --encoder-dim)",
+            Required = true,
+        };
+        var tokenDim = new Option<int>("--token-dim")
+        {
+            Description = "d, the foundation model's hidden size",
+            Required = true,
+        };
         var m = new Option<int>("--m") { Description = "soft-prompt rows", DefaultValueFactory = _ => 10 };
         var r = new Option<int>("--r") { Description = "rank of u·vᵀ", DefaultValueFactory = _ => 4 };
-        var hidden = new Option<int>("--hidden") { Description = "H, the heads' hidden width", DefaultValueFactory = _ => 256 };
+        var hidden = new Option<int>("--hidden")
+        {
+            Description = "H, the heads' hidden width",
+            DefaultValueFactory = _ => 256,
+        };
         var encoderDim = new Option<int?>("--encoder-dim") { Description = "h (known for minilm and arctic-xs: 384)" };
-        var composition = new Option<string>("--composition") { Description = "lopa | lopa_add | prompt_tuning | idpg", DefaultValueFactory = _ => "lopa" };
+        var composition = new Option<string>("--composition")
+        {
+            Description = "lopa | lopa_add | prompt_tuning | idpg",
+            DefaultValueFactory = _ => "lopa",
+        };
         var baseModel = new Option<string?>("--base-model") { Description = "the foundation model's name" };
         var seed = new Option<int>("--seed") { Description = "initialisation seed", DefaultValueFactory = _ => 0 };
         var output = new Option<string>("--out") { Description = "adapter directory to write", Required = true };
@@ -91,10 +107,16 @@ internal static class AdapterCommands
     {
         var peft = new Option<string?>("--peft") { Description = "PEFT adapter_model.bin holding prompt_embeddings" };
         var heads = new Option<string?>("--heads") { Description = "the reference generator's state dict (.pt)" };
-        var encoder = new Option<string?>("--encoder") { Description = "the instance encoder the heads were trained with" };
+        var encoder = new Option<string?>("--encoder")
+        {
+            Description = "the instance encoder the heads were trained with",
+        };
         var baseModel = new Option<string?>("--base-model") { Description = "the foundation model's name" };
         var additive = new Option<bool>("--additive") { Description = "the heads are LoPA_add's (Z = Z_S + u·vᵀ)" };
-        var m = new Option<int?>("--m") { Description = "virtual tokens (only for an IDPG checkpoint without PEFT file)" };
+        var m = new Option<int?>("--m")
+        {
+            Description = "virtual tokens (only for an IDPG checkpoint without PEFT file)",
+        };
         var output = new Option<string>("--out") { Description = "adapter directory to write", Required = true };
         var command = new Command("convert", "Convert the paper's reference checkpoints (torch.save state dicts) to this format") { peft, heads, encoder, baseModel, additive, m, output };
         command.SetAction(p =>

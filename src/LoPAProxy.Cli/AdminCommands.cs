@@ -13,7 +13,10 @@ internal static class AdminCommands
         DefaultValueFactory = _ => Environment.GetEnvironmentVariable("LOPA_URL") ?? "http://127.0.0.1:8080",
     };
 
-    private static Option<string?> AdminKey() => new("--admin-key") { Description = "the admin key (or LOPA_ADMIN_KEY)" };
+    private static Option<string?> AdminKey() => new("--admin-key")
+    {
+        Description = "the admin key (or LOPA_ADMIN_KEY)",
+    };
 
     private static HttpClient Client(ParseResult p, Option<string> url, Option<string?> key)
     {

@@ -16,7 +16,10 @@ internal static class EncodeCommands
         Description = "an ONNX encoder directory (model.onnx, vocab.txt, encoder.json) for an encoder of your own; " +
             "minilm and arctic-xs need none (they come with the NuGet restore)",
     };
-    private static Option<string?> Model() => new("--model") { Description = "foundation model for the fm-mean encoder (or LOPA_FM_MODEL)" };
+    private static Option<string?> Model() => new("--model")
+    {
+        Description = "foundation model for the fm-mean encoder (or LOPA_FM_MODEL)",
+    };
 
     /// <summary>Encoder file locations from the command line: --encoder-dir applies to the named encoder, --model to fm-mean.</summary>
     internal static EncoderOptions Options(string? encoderDir, string? model, string encoder) => new()
@@ -29,10 +32,22 @@ internal static class EncodeCommands
 
     public static Command Encode()
     {
-        var adapterPath = new Option<string>("--adapter") { Description = "adapter directory or .safetensors", Required = true };
+        var adapterPath = new Option<string>("--adapter")
+        {
+            Description = "adapter directory or .safetensors",
+            Required = true,
+        };
         var text = new Option<string>("--text") { Description = "the instance text", Required = true };
-        var output = new Option<string>("--out") { Description = "where to write the torch.save'd Z [m, d]", Required = true };
-        var dtype = new Option<string>("--dtype") { Description = "fp32 | bf16 | fp16", DefaultValueFactory = _ => "fp32" };
+        var output = new Option<string>("--out")
+        {
+            Description = "where to write the torch.save'd Z [m, d]",
+            Required = true,
+        };
+        var dtype = new Option<string>("--dtype")
+        {
+            Description = "fp32 | bf16 | fp16",
+            DefaultValueFactory = _ => "fp32",
+        };
         var encoderDir = EncoderDir();
         var model = Model();
         var command = new Command("encode", "Write the soft prompt Z for one instance exactly as the proxy sends it (torch.save, loadable with weights_only=True)")
@@ -65,7 +80,11 @@ internal static class EncodeCommands
 
     public static Command Embed()
     {
-        var encoderName = new Option<string>("--encoder") { Description = "minilm | arctic-xs | fm-mean | a name given with --encoder-dir", Required = true };
+        var encoderName = new Option<string>("--encoder")
+        {
+            Description = "minilm | arctic-xs | fm-mean | a name given with --encoder-dir",
+            Required = true,
+        };
         var text = new Option<string>("--text") { Description = "the instance text", Required = true };
         var json = new Option<bool>("--json") { Description = "print a JSON array" };
         var encoderDir = EncoderDir();

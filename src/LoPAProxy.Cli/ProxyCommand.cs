@@ -10,8 +10,16 @@ internal static class ProxyCommand
 {
     public static Command Create()
     {
-        var config = new Option<string>("--config") { Description = "YARP ReverseProxy + LoPA configuration", DefaultValueFactory = _ => "proxy.json" };
-        var urls = new Option<string>("--urls") { Description = "addresses to listen on", DefaultValueFactory = _ => "http://127.0.0.1:8080" };
+        var config = new Option<string>("--config")
+        {
+            Description = "YARP ReverseProxy + LoPA configuration",
+            DefaultValueFactory = _ => "proxy.json",
+        };
+        var urls = new Option<string>("--urls")
+        {
+            Description = "addresses to listen on",
+            DefaultValueFactory = _ => "http://127.0.0.1:8080",
+        };
         var logFormat = LogFormatOption();
         var command = new Command("proxy", "Run the LoPA proxy from a configuration file (environment variables override it: LoPA__Tenants__acme__ApiKeys__0=...)") { config, urls, logFormat };
         command.SetAction(async (p, cancel) =>

@@ -22,28 +22,74 @@ internal static class TrainCommands
 
     public static Command Train()
     {
-        var baseModel = new Option<string>("--base") { Description = "the frozen foundation model (llama2.c .bin or HF directory)", Required = true };
+        var baseModel = new Option<string>("--base")
+        {
+            Description = "the frozen foundation model (llama2.c .bin or HF directory)",
+            Required = true,
+        };
         var encoderName = new Option<string>("--encoder") { Description = "instance encoder: minilm | arctic-xs | fm-mean | your own with --encoder-dir (unused by prompt_tuning and lora)", DefaultValueFactory = _ => "minilm" };
-        var encoderDir = new Option<string?>("--encoder-dir") { Description = "an ONNX encoder directory for an encoder of your own (minilm and arctic-xs need none)" };
-        var data = new Option<string>("--data") { Description = "training data: GLUE SST-2/RTE/MRPC train.tsv, or .jsonl with prompt/completion", Required = true };
-        var evalData = new Option<string?>("--eval") { Description = "evaluation data, scored after every epoch (accuracy; exact match for .jsonl)" };
-        var method = new Option<string>("--method") { Description = "prompt_tuning | idpg | lopa_add | lopa | lora", DefaultValueFactory = _ => "lopa" };
+        var encoderDir = new Option<string?>("--encoder-dir")
+        {
+            Description = "an ONNX encoder directory for an encoder of your own (minilm and arctic-xs need none)",
+        };
+        var data = new Option<string>("--data")
+        {
+            Description = "training data: GLUE SST-2/RTE/MRPC train.tsv, or .jsonl with prompt/completion",
+            Required = true,
+        };
+        var evalData = new Option<string?>("--eval")
+        {
+            Description = "evaluation data, scored after every epoch (accuracy; exact match for .jsonl)",
+        };
+        var method = new Option<string>("--method")
+        {
+            Description = "prompt_tuning | idpg | lopa_add | lopa | lora",
+            DefaultValueFactory = _ => "lopa",
+        };
         var m = new Option<int>("--m") { Description = "soft-prompt rows", DefaultValueFactory = _ => 10 };
         var r = new Option<int>("--r") { Description = "rank of u·vᵀ (and LoRA's rank)", DefaultValueFactory = _ => 4 };
-        var hidden = new Option<int>("--hidden") { Description = "H, the generator heads' hidden size", DefaultValueFactory = _ => 256 };
+        var hidden = new Option<int>("--hidden")
+        {
+            Description = "H, the generator heads' hidden size",
+            DefaultValueFactory = _ => 256,
+        };
         var epochs = new Option<int>("--epochs") { DefaultValueFactory = _ => 1 };
         var batch = new Option<int>("--batch-size") { DefaultValueFactory = _ => 8 };
         var lr = new Option<double>("--lr") { DefaultValueFactory = _ => 1e-3 };
-        var warmup = new Option<double>("--warmup") { Description = "warmup fraction of all steps (0 = constant schedule)", DefaultValueFactory = _ => 0.06 };
+        var warmup = new Option<double>("--warmup")
+        {
+            Description = "warmup fraction of all steps (0 = constant schedule)",
+            DefaultValueFactory = _ => 0.06,
+        };
         var clip = new Option<double>("--max-grad-norm") { DefaultValueFactory = _ => 1.0 };
         var seed = new Option<int>("--seed") { DefaultValueFactory = _ => 0 };
-        var limit = new Option<int>("--limit") { Description = "use the first N training examples", DefaultValueFactory = _ => int.MaxValue };
+        var limit = new Option<int>("--limit")
+        {
+            Description = "use the first N training examples",
+            DefaultValueFactory = _ => int.MaxValue,
+        };
         var evalLimit = new Option<int>("--eval-limit") { DefaultValueFactory = _ => int.MaxValue };
-        var maxSteps = new Option<long>("--max-steps") { Description = "stop after N optimiser steps (0 = all epochs)", DefaultValueFactory = _ => 0 };
-        var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "save a resumable checkpoint every N steps", DefaultValueFactory = _ => 200 };
-        var loraTargets = new Option<string>("--lora-targets") { Description = "lora: attention projections to update, comma-separated from q,k,v,o", DefaultValueFactory = _ => "q,v" };
+        var maxSteps = new Option<long>("--max-steps")
+        {
+            Description = "stop after N optimiser steps (0 = all epochs)",
+            DefaultValueFactory = _ => 0,
+        };
+        var checkpointEvery = new Option<int>("--checkpoint-every")
+        {
+            Description = "save a resumable checkpoint every N steps",
+            DefaultValueFactory = _ => 200,
+        };
+        var loraTargets = new Option<string>("--lora-targets")
+        {
+            Description = "lora: attention projections to update, comma-separated from q,k,v,o",
+            DefaultValueFactory = _ => "q,v",
+        };
         var resume = new Option<bool>("--resume") { Description = "continue from --out's checkpoint" };
-        var output = new Option<string>("--out") { Description = "output directory: the adapter, training.json, training_curves.svg, checkpoint", Required = true };
+        var output = new Option<string>("--out")
+        {
+            Description = "output directory: the adapter, training.json, training_curves.svg, checkpoint",
+            Required = true,
+        };
         var command = new Command("train", "Train an adapter with the foundation model frozen")
             { baseModel, encoderName, encoderDir, data, evalData, method, m, r, hidden, epochs, batch, lr, warmup, clip, seed, limit, evalLimit, maxSteps, checkpointEvery, loraTargets, resume, output };
         command.SetAction((p, cancel) =>
@@ -122,8 +168,16 @@ internal static class TrainCommands
 
     public static Command Eval()
     {
-        var baseModel = new Option<string>("--base") { Description = "the foundation model the adapter was trained for", Required = true };
-        var adapterPath = new Option<string>("--adapter") { Description = "adapter directory or .safetensors", Required = true };
+        var baseModel = new Option<string>("--base")
+        {
+            Description = "the foundation model the adapter was trained for",
+            Required = true,
+        };
+        var adapterPath = new Option<string>("--adapter")
+        {
+            Description = "adapter directory or .safetensors",
+            Required = true,
+        };
         var data = new Option<string>("--data") { Description = "GLUE dev.tsv or .jsonl", Required = true };
         var encoderDir = new Option<string?>("--encoder-dir") { Description = "encoder files" };
         var limit = new Option<int>("--limit") { DefaultValueFactory = _ => int.MaxValue };

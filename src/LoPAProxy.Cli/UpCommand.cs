@@ -26,12 +26,29 @@ internal static class UpCommand
 
     public static Command Create()
     {
-        var port = new Option<int>("--port") { Description = "proxy port (0 = any free port)", DefaultValueFactory = _ => 8080 };
-        var modelPort = new Option<int>("--model-port") { Description = "reference model server port (0 = any free port)", DefaultValueFactory = _ => 8001 };
-        var model = new Option<string?>("--model") { Description = "model to serve (default: stories260K from ../shared/models, or LOPA_MODEL_PATH)" };
-        var state = new Option<string?>("--state") { Description = "where the store, keys and logs live (default: ~/.local/share/lopa)" };
+        var port = new Option<int>("--port")
+        {
+            Description = "proxy port (0 = any free port)",
+            DefaultValueFactory = _ => 8080,
+        };
+        var modelPort = new Option<int>("--model-port")
+        {
+            Description = "reference model server port (0 = any free port)",
+            DefaultValueFactory = _ => 8001,
+        };
+        var model = new Option<string?>("--model")
+        {
+            Description = "model to serve (default: stories260K from ../shared/models, or LOPA_MODEL_PATH)",
+        };
+        var state = new Option<string?>("--state")
+        {
+            Description = "where the store, keys and logs live (default: ~/.local/share/lopa)",
+        };
         var logFormat = ProxyCommand.LogFormatOption();
-        var detach = new Option<bool>("--detach") { Description = "run in the background; `lopa env` prints the settings, `lopa down` stops it" };
+        var detach = new Option<bool>("--detach")
+        {
+            Description = "run in the background; `lopa env` prints the settings, `lopa down` stops it",
+        };
         var command = new Command("up", "Run the reference model server, the proxy and a demo tenant with embedded defaults")
             { port, modelPort, model, state, detach, logFormat };
         command.SetAction(async (p, cancel) =>
@@ -210,7 +227,10 @@ internal static class UpCommand
         string[] args = Environment.GetCommandLineArgs().Skip(1).Where(a => a != "--detach").ToArray();
         string self = Environment.ProcessPath!;
         bool viaDotnet = Path.GetFileNameWithoutExtension(self) == "dotnet";
-        var psi = new ProcessStartInfo(File.Exists("/usr/bin/setsid") ? "/usr/bin/setsid" : self) { UseShellExecute = false };
+        var psi = new ProcessStartInfo(File.Exists("/usr/bin/setsid") ? "/usr/bin/setsid" : self)
+        {
+            UseShellExecute = false,
+        };
         if (psi.FileName != self) psi.ArgumentList.Add(self);
         if (viaDotnet) psi.ArgumentList.Add(Environment.GetCommandLineArgs()[0]);
         foreach (string a in args) psi.ArgumentList.Add(a);
