@@ -71,7 +71,8 @@ internal static class AdminCommands
         var revokeFor = new Argument<string>("tenant");
         var id = new Argument<string>("id") { Description = "the key's id (key_…)" };
         key.Subcommands.Add(Call("revoke", "Revoke a key", [revokeFor, id],
-            (c, p, t) => c.DeleteAsync($"admin/tenants/{Uri.EscapeDataString(p.GetValue(revokeFor)!)}/keys/{Uri.EscapeDataString(p.GetValue(id)!)}", t)));
+            (c, p, t) => c.DeleteAsync(
+                $"admin/tenants/{Uri.EscapeDataString(p.GetValue(revokeFor)!)}/keys/{Uri.EscapeDataString(p.GetValue(id)!)}", t)));
         return key;
     }
 }

