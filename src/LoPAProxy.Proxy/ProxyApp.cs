@@ -44,6 +44,7 @@ public static class ProxyApp
         services.AddReverseProxy().LoadFromConfig(configuration.GetSection("ReverseProxy")).AddConfigFilter<BackendTimeoutFilter>()
             .AddTransforms(AddTransforms);
         services.AddHttpClient("readiness").ConfigureHttpClient(c => c.Timeout = TimeSpan.FromSeconds(3));
+        Observability.Telemetry.Add(services, configuration);
         return services;
     }
 
@@ -85,6 +86,7 @@ public static class ProxyApp
             bool ready = encodersReady && backends.Count > 0 && backends.Values.All(v => v);
             return Results.Json(new { ready, encoders = encodersReady, backends }, statusCode: ready ? 200 : 503);
         });
+        app.MapPrometheusScrapingEndpoint("/metrics");
         app.MapTenancy();
         app.MapReverseProxy(pipeline => pipeline.UseMiddleware<LoPAMiddleware>());
         app.MapFallback(RouteNotFoundAsync);

@@ -57,3 +57,42 @@ public class UnknownRouteTests(ProxyFixture f) : IClassFixture<ProxyFixture>
         Assert.Equal(200, (int)(await nobody.GetAsync("/healthz")).StatusCode); // health stays open
     }
 }
+
+/// <summary>/metrics (Prometheus, no key needed) carries the LoPA metrics, and the Grafana dashboard uses exactly them.</summary>
+public class MetricsTests
+{
+    [Fact]
+    public async Task Metrics_cover_requests_the_lopa_step_caches_and_store_and_the_dashboard_uses_only_live_names()
+    {
+        var settings = new Dictionary<string, string?>
+        {
+            ["LoPA:Store:Kind"] = "sqlite", ["LoPA:Store:Path"] = Path.Combine(Engine.Tests.Support.TempDir.Create(), "lopa.db"),
+        };
+        await using Store.StoreStack stack = await Store.StoreStack.StartAsync(settings);
+        string key = await stack.NewTenantAsync("acme");
+        using HttpClient c = stack.Client(key);
+        Assert.Equal(201, (int)(await c.PostAsync("/v1/adapters", Store.StoreStack.Upload("story", "1", Store.StoreStack.Adapter(1)))).StatusCode);
+        foreach (bool stream in new[] { false, true, false })
+        {
+            using HttpResponseMessage r = await c.PostAsJsonAsync("/v1/chat/completions", HardeningFixture.Chat("stories260K:story", stream: stream));
+            Assert.True(r.IsSuccessStatusCode, await r.Content.ReadAsStringAsync());
+            await r.Content.ReadAsStringAsync();
+        }
+        using HttpClient anonymous = stack.Client(null);
+        string metrics = await anonymous.GetStringAsync("/metrics");
+        Assert.Matches("lopa_requests_total\\{[^}]*adapter=\"story\"[^}]*tenant=\"acme\"[^}]*\\} 3", metrics);
+        var live = metrics.Split('\n').Where(l => l.StartsWith("lopa_", StringComparison.Ordinal))
+            .Select(l => l.Split('{', ' ')[0]).ToHashSet();
+        string dashboard = File.ReadAllText(Path.Combine(Repo(), "deploy", "grafana-dashboard.json"));
+        var used = System.Text.RegularExpressions.Regex.Matches(dashboard, "lopa_[a-z_]+").Select(m => m.Value).ToHashSet();
+        Assert.True(used.Count >= 10, string.Join(", ", used));
+        Assert.All(used, name => Assert.True(live.Contains(name), $"the dashboard uses {name}, which /metrics does not have"));
+    }
+
+    private static string Repo()
+    {
+        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d != null; d = d.Parent)
+            if (File.Exists(Path.Combine(d.FullName, "LoPAProxy.sln"))) return d.FullName;
+        throw new DirectoryNotFoundException("LoPAProxy.sln");
+    }
+}

@@ -12,7 +12,7 @@ namespace LoPAProxy.Core.Encoders;
 /// </summary>
 public sealed class MicroBatcher : IAsyncDisposable
 {
-    private sealed record Pending(string Text, TaskCompletionSource<float[]> Result);
+    private sealed record Pending(string Text, TaskCompletionSource<float[]> Result, long Enqueued);
 
     private readonly IInstanceEncoder _encoder;
     private readonly int _maxBatch;
@@ -36,7 +36,8 @@ public sealed class MicroBatcher : IAsyncDisposable
 
     public Task<float[]> EncodeAsync(string text, CancellationToken cancel)
     {
-        var pending = new Pending(text, new TaskCompletionSource<float[]>(TaskCreationOptions.RunContinuationsAsynchronously));
+        var result = new TaskCompletionSource<float[]>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var pending = new Pending(text, result, System.Diagnostics.Stopwatch.GetTimestamp());
         if (cancel.CanBeCanceled) cancel.Register(() => pending.Result.TrySetCanceled(cancel));
         Interlocked.Increment(ref _queued);
         if (!_queue.Writer.TryWrite(pending))
@@ -117,6 +118,9 @@ public sealed class MicroBatcher : IAsyncDisposable
         if (group.Count == 0) return;
         int dim = _encoder.Dim;
         var output = new float[group.Count * dim];
+        Telemetry.CoreTelemetry.BatchSize.Record(group.Count);
+        foreach (Pending p in group)
+            Telemetry.CoreTelemetry.QueueWait.Record(System.Diagnostics.Stopwatch.GetElapsedTime(p.Enqueued).TotalSeconds);
         try
         {
             _encoder.Encode(group.Select(p => p.Text).ToArray(), output);

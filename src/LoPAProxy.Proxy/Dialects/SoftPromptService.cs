@@ -30,6 +30,7 @@ public sealed class SoftPromptService(EncoderPool encoders, InstanceVectors vect
         var sw = Stopwatch.StartNew();
         if (c.UsesEncoder)
         {
+            using Activity? span = Observability.ProxyTelemetry.Activities.StartActivity("lopa.encode");
             IInstanceEncoder encoder = EncoderFor(c);
             string[] bounded = texts.Select(t => InstanceText.Bound(t, encoder.MaxTokens)).ToArray();
             x = await vectors.EncodeAsync(encoder, bounded, cancel);
@@ -38,7 +39,8 @@ public sealed class SoftPromptService(EncoderPool encoders, InstanceVectors vect
         sw.Restart();
         cancel.ThrowIfCancellationRequested();
         var z = new float[texts.Count * generator.Rows * generator.TokenDim];
-        generator.Generate(x, texts.Count, z, generator.NewWorkspace());
+        using (Observability.ProxyTelemetry.Activities.StartActivity("lopa.soft_prompt"))
+            generator.Generate(x, texts.Count, z, generator.NewWorkspace());
         timings.GeneratorMs += sw.Elapsed.TotalMilliseconds;
         return z;
     }

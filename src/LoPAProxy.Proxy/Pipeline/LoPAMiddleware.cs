@@ -7,6 +7,7 @@ using LoPAProxy.ModelServer.OpenAi;
 using LoPAProxy.Proxy.Configuration;
 using LoPAProxy.Proxy.Dialects;
 using LoPAProxy.Proxy.Limits;
+using LoPAProxy.Proxy.Observability;
 using LoPAProxy.Proxy.Tenancy;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
@@ -24,6 +25,7 @@ public sealed class RequestRecord
     public SoftPromptTimings Timings { get; } = new();
     public int BytesAdded { get; set; }
     public int SoftPromptRows { get; set; }
+    public bool Streaming { get; set; }
 }
 
 /// <summary>
@@ -45,7 +47,10 @@ public sealed class LoPAMiddleware(RequestDelegate next, IOptions<LoPAOptions> o
     {
         var record = new RequestRecord();
         http.Features.Set(record);
-        string tenant = await keys.AuthenticateAsync(http.Request.Headers.Authorization, http.RequestAborted)
+        string? authenticated;
+        using (ProxyTelemetry.Activities.StartActivity("lopa.auth"))
+            authenticated = await keys.AuthenticateAsync(http.Request.Headers.Authorization, http.RequestAborted);
+        string tenant = authenticated
             ?? throw new ApiException(401, "a valid tenant API key is required (Authorization: Bearer <key>)", null,
                 "invalid_api_key");
         record.Tenant = tenant;
@@ -56,15 +61,23 @@ public sealed class LoPAMiddleware(RequestDelegate next, IOptions<LoPAOptions> o
             await ModelList.WriteAsync(http, tenant, options.Value, adapters);
             return;
         }
-        await PrepareAsync(http, tenant, route, record);
+        long prepared = Stopwatch.GetTimestamp();
+        using (ProxyTelemetry.Activities.StartActivity("lopa.rewrite"))
+            await PrepareAsync(http, tenant, route, record);
+        if (record.Adapter is not null) ProxyTelemetry.RewriteDuration.Record(Stopwatch.GetElapsedTime(prepared).TotalSeconds);
 
         StreamFailureGuard guard = StreamFailureGuard.Install(http);
+        long forwarded = Stopwatch.GetTimestamp();
+        if (record.Streaming) ProxyTelemetry.ActiveStreams.Add(1);
         try
         {
-            await next(http);
+            using (ProxyTelemetry.Activities.StartActivity("lopa.forward"))
+                await next(http);
         }
         finally
         {
+            if (record.Streaming) ProxyTelemetry.ActiveStreams.Add(-1);
+            ProxyTelemetry.BackendDuration.Record(Stopwatch.GetElapsedTime(forwarded).TotalSeconds);
             await guard.CompleteAsync();
         }
         if (http.Features.Get<IForwarderErrorFeature>() is { } failure && !http.Response.HasStarted)
@@ -85,6 +98,7 @@ public sealed class LoPAMiddleware(RequestDelegate next, IOptions<LoPAOptions> o
                 $"adapters apply to POST /v1/chat/completions and /v1/completions only, not {http.Request.Method} {route.CanonicalPath}",
                 "model", "adapter_not_supported");
         if (body is null) return;
+        record.Streaming = body["stream"] is JsonValue streamFlag && streamFlag.TryGetValue(out bool streaming) && streaming;
         clientEmbeddings.Police(body, tenant, backend);
         if (generation && backend is not null) await RewriteAsync(http, body, tenant, route, backend, adapterName, record);
         Restore(http, body);
@@ -94,7 +108,12 @@ public sealed class LoPAMiddleware(RequestDelegate next, IOptions<LoPAOptions> o
     private async Task RewriteAsync(HttpContext http, JsonObject body, string tenant, RequestRoute route,
         BackendOptions backend, string? adapterName, RequestRecord record)
     {
-        SoftPromptGenerator? generator = adapterName is null ? null : await FindAdapterAsync(tenant, adapterName, backend, http);
+        SoftPromptGenerator? generator = null;
+        if (adapterName is not null)
+        {
+            using (ProxyTelemetry.Activities.StartActivity("lopa.adapter_lookup"))
+                generator = await FindAdapterAsync(tenant, adapterName, backend, http);
+        }
         record.Adapter = adapterName;
         int rows = generator?.Rows ?? 0;
         bool chat = route.Kind == EndpointKind.Chat;
@@ -194,11 +213,31 @@ public sealed class RequestLogMiddleware(RequestDelegate next, ILogger<RequestLo
         finally
         {
             RequestRecord? r = http.Features.Get<RequestRecord>();
+            RecordMetrics(http, r, sw.Elapsed.TotalSeconds);
             log.LogInformation(
                 "request {RequestId} {Method} {Path} tenant={Tenant} adapter={Adapter} encoder_ms={EncoderMs:F2} generator_ms={GeneratorMs:F2} soft_prompt_rows={Rows} bytes_added={BytesAdded} status={Status} total_ms={TotalMs:F1}",
                 http.TraceIdentifier, http.Request.Method, http.Request.Path.Value, r?.Tenant, r?.Adapter,
                 r?.Timings.EncoderMs ?? 0, r?.Timings.GeneratorMs ?? 0, r?.SoftPromptRows ?? 0, r?.BytesAdded ?? 0,
                 http.Response.StatusCode, sw.Elapsed.TotalMilliseconds);
         }
+    }
+
+    /// <summary>
+    /// Request count and durations, labelled by the matched route's pattern (bounded: never the raw path), status,
+    /// and — once authenticated and found — tenant and adapter (so unknown names cannot blow up label cardinality).
+    /// </summary>
+    private static void RecordMetrics(HttpContext http, RequestRecord? r, double seconds)
+    {
+        string route = (http.GetEndpoint() as Microsoft.AspNetCore.Routing.RouteEndpoint)?.RoutePattern.RawText ?? "none";
+        var tags = new TagList
+        {
+            { "route", route }, { "status", http.Response.StatusCode }, { "tenant", r?.Tenant ?? "none" },
+            { "adapter", r?.Adapter ?? "none" },
+        };
+        ProxyTelemetry.Requests.Add(1, tags);
+        ProxyTelemetry.RequestDuration.Record(seconds, tags);
+        if (r is null || r.Adapter is null) return;
+        ProxyTelemetry.EncoderDuration.Record(r.Timings.EncoderMs / 1000, tags);
+        ProxyTelemetry.GeneratorDuration.Record(r.Timings.GeneratorMs / 1000, tags);
     }
 }

@@ -67,8 +67,15 @@ public sealed class AdapterCatalog
             generation = _generation;
             cached = Touch(key);
         }
-        if (cached is not null && await IsCurrentAsync(cached, tenant, name, version, cancel)) return cached.Generator;
+        if (cached is not null && await IsCurrentAsync(cached, tenant, name, version, cancel))
+        {
+            Observability.ProxyTelemetry.AdapterCacheHits.Add(1);
+            return cached.Generator;
+        }
+        Observability.ProxyTelemetry.AdapterCacheMisses.Add(1);
+        long started = Stopwatch.GetTimestamp();
         Store.StoredAdapter? stored = await _store.GetAdapterAsync(tenant, name, version, cancel);
+        Observability.ProxyTelemetry.StoreDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds);
         if (stored is null) return null;
         string label = $"{tenant}/{name}@{stored.Info.Version}";
         var generator = new SoftPromptGenerator(LopaAdapter.FromParts(stored.ConfigJson, stored.Weights, label));
@@ -111,8 +118,13 @@ public sealed class AdapterCatalog
         lock (_gate)
         {
             generation = _generation;
-            if (Touch(key) is { } entry && entry.Stamp == stamp) return entry.Generator;
+            if (Touch(key) is { } entry && entry.Stamp == stamp)
+            {
+                Observability.ProxyTelemetry.AdapterCacheHits.Add(1);
+                return entry.Generator;
+            }
         }
+        Observability.ProxyTelemetry.AdapterCacheMisses.Add(1);
         var generator = new SoftPromptGenerator(LopaAdapter.Load(dir));
         Remember(new Entry(key, stamp, generator, null, Stopwatch.GetTimestamp()), generation);
         return generator;

@@ -31,8 +31,14 @@ public sealed class InstanceVectors(IOptions<LoPAOptions> options) : IAsyncDispo
         var misses = new List<(int Index, string Text)>();
         for (int i = 0; i < texts.Count; i++)
         {
-            if (_cache is not null && _cache.TryGet(encoder.Name, texts[i], out float[] cached)) cached.CopyTo(x, i * dim);
-            else misses.Add((i, texts[i]));
+            if (_cache is not null && _cache.TryGet(encoder.Name, texts[i], out float[] cached))
+            {
+                cached.CopyTo(x, i * dim);
+                Core.Telemetry.CoreTelemetry.InstanceCacheHits.Add(1);
+                continue;
+            }
+            misses.Add((i, texts[i]));
+            Core.Telemetry.CoreTelemetry.InstanceCacheMisses.Add(1);
         }
         if (misses.Count == 0) return x;
         float[][] vectors = await EncodeMissesAsync(encoder, misses.Select(m => m.Text).ToArray(), cancel);
