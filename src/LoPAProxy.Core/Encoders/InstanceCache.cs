@@ -10,7 +10,8 @@ public sealed class InstanceCache(long maxBytes)
     private const int EntryOverheadBytes = 96;
     private readonly object _gate = new();
     private readonly LinkedList<(string Key, float[] Vector, long Bytes)> _lru = new();
-    private readonly Dictionary<string, LinkedListNode<(string Key, float[] Vector, long Bytes)>> _index = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, LinkedListNode<(string Key, float[] Vector, long Bytes)>> _index =
+        new(StringComparer.Ordinal);
     private long _bytes, _hits, _misses;
 
     public (long Hits, long Misses, long Bytes, int Entries) Statistics

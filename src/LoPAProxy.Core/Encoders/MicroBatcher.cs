@@ -7,7 +7,8 @@ namespace LoPAProxy.Core.Encoders;
 /// single loop takes whatever is queued when the encoder becomes free, at most <c>maxBatch</c> instances, orders
 /// them by length and runs groups whose lengths are close (padding stays small). It waits up to <c>maxWait</c> for
 /// company only under load — when the previous run carried more than one instance or others queued while it ran —
-/// so a lone request is never held back, while concurrent ones gather into real batches. A request cancelled while it waits leaves its batch. An instance's vector does not
+/// so a lone request is never held back, while concurrent ones gather into real batches. A request cancelled while
+/// it waits leaves its batch. An instance's vector does not
 /// depend on its batch-mates beyond float rounding (≤ 1e-6, measured and tested for the ONNX encoders).
 /// </summary>
 public sealed class MicroBatcher : IAsyncDisposable
@@ -17,7 +18,8 @@ public sealed class MicroBatcher : IAsyncDisposable
     private readonly IInstanceEncoder _encoder;
     private readonly int _maxBatch;
     private readonly TimeSpan _maxWait;
-    private readonly Channel<Pending> _queue = Channel.CreateUnbounded<Pending>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Channel<Pending> _queue =
+        Channel.CreateUnbounded<Pending>(new UnboundedChannelOptions { SingleReader = true });
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _loop;
     private long _batches, _instances, _queued;

@@ -57,7 +57,8 @@ public static class ModelEcho
         }
         catch (Exception e) when (e is IOException or HttpRequestException && !cancel.IsCancellationRequested)
         {
-            await StreamFailureGuard.WriteErrorEventAsync(response, "the model server failed in the middle of the stream", cancel);
+            const string Failure = "the model server failed in the middle of the stream";
+            await StreamFailureGuard.WriteErrorEventAsync(response, Failure, cancel);
         }
     }
 

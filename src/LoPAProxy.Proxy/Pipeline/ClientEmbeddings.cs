@@ -90,7 +90,8 @@ public sealed class ClientEmbeddings(IOptions<LoPAOptions> options, PromptBudget
         if (!(shape.Length == 2 || batchOfOne))
             throw Invalid($"prompt_embeds must be [rows, {backend.HiddenSize}] or [1, rows, {backend.HiddenSize}]");
         int rows = shape[^2], d = shape[^1];
-        if (d != backend.HiddenSize) throw Invalid($"prompt_embeds rows are {d} wide; the model's hidden size is {backend.HiddenSize}");
+        if (d != backend.HiddenSize)
+            throw Invalid($"prompt_embeds rows are {d} wide; the model's hidden size is {backend.HiddenSize}");
         if (rows < 1 || rows > maxRows) throw Invalid($"prompt_embeds must have 1 to {maxRows} rows (has {rows})");
         float[] values = tensor.Values.Contiguous().ToArray();
         if (!TensorPrimitives.IsFiniteAll<float>(values)) throw Invalid("prompt_embeds holds NaN or infinite values");
@@ -110,7 +111,8 @@ public sealed class ClientEmbeddings(IOptions<LoPAOptions> options, PromptBudget
             {
                 if (row is not JsonArray values || values.Count != d)
                     throw Invalid($"each input_embeds row must hold {d} numbers", InputEmbeds);
-                if (!values.All(IsFiniteNumber)) throw Invalid("input_embeds holds a value that is not a finite number", InputEmbeds);
+                if (!values.All(IsFiniteNumber))
+                    throw Invalid("input_embeds holds a value that is not a finite number", InputEmbeds);
             }
         }
     }

@@ -15,7 +15,8 @@ public static class ModelList
 
     public static async Task WriteAsync(HttpContext http, string tenant, LoPAOptions options, AdapterCatalog adapters)
     {
-        string[] bases = options.Clusters.Values.Select(c => c.Model).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToArray();
+        string[] bases = options.Clusters.Values.Select(c => c.Model)
+            .Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToArray();
         var owned = await adapters.ListAsync(tenant, http.RequestAborted);
         var data = bases.Select(b => Entry(b, 0, "lopaproxy")).ToList();
         foreach (string b in bases)
@@ -23,5 +24,6 @@ public static class ModelList
         await http.Response.WriteAsJsonAsync(new { @object = "list", data }, http.RequestAborted);
     }
 
-    private static object Entry(string id, long created, string owner) => new { id, @object = "model", created, owned_by = owner };
+    private static object Entry(string id, long created, string owner) =>
+        new { id, @object = "model", created, owned_by = owner };
 }

@@ -101,23 +101,26 @@ public class StorePromiseTests
             string[] expected = { await AnswerAsync(two, "stories260K:story@1"), await AnswerAsync(two, "stories260K:story@2") };
             using var stop = new CancellationTokenSource();
             Task[] load = Enumerable.Range(0, 2).Select(_ => LoadAsync(stack.Client(key, 1), stop.Token)).ToArray();
-            double worst = 0;
+            // The promise: no request that *starts* later than the bound after the acknowledgement gets the old version
+            // (a request started before it may still be answered from the old one; 0.3 s of scheduling slack).
+            const double Bound = 1.0, Slack = 0.3;
             for (int flip = 0; flip < 10; flip++)
             {
                 int version = flip % 2 == 0 ? 2 : 1;
                 Assert.Equal(200, (await SendAsync(one, HttpMethod.Post, "/v1/adapters/story/activate",
                     JsonContent.Create(new { version = version.ToString() }))).Status);
-                var sw = Stopwatch.StartNew();
-                while (await AnswerAsync(two, "stories260K:story") != expected[version - 1])
+                var sinceAck = Stopwatch.StartNew();
+                while (true)
                 {
-                    Assert.True(sw.Elapsed.TotalSeconds < 3, $"replica two still served the old version after {sw.Elapsed.TotalSeconds:F1} s");
+                    double started = sinceAck.Elapsed.TotalSeconds;
+                    if (await AnswerAsync(two, "stories260K:story") == expected[version - 1]) break;
+                    Assert.True(started < Bound + Slack,
+                        $"a request started {started:F2} s after the acknowledgement got the old version (bound {Bound} s)");
                     await Task.Delay(20);
                 }
-                worst = Math.Max(worst, sw.Elapsed.TotalSeconds);
             }
             await stop.CancelAsync();
             await Task.WhenAll(load);
-            Assert.True(worst < 1.5, $"worst {worst:F2} s against a 1 s bound");
         }
     }
 

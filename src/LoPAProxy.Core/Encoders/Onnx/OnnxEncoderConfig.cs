@@ -51,8 +51,11 @@ public sealed record OnnxEncoderConfig
         return config;
     }
 
-    public void Save(string directory) =>
-        File.WriteAllText(Path.Combine(directory, FileName), JsonSerializer.Serialize(this, new JsonSerializerOptions { WriteIndented = true }));
+    public void Save(string directory)
+    {
+        var indented = new JsonSerializerOptions { WriteIndented = true };
+        File.WriteAllText(Path.Combine(directory, FileName), JsonSerializer.Serialize(this, indented));
+    }
 }
 
 /// <summary>Where an ONNX encoder's files are and how ONNX Runtime runs it (proxy.json: LoPA:OnnxEncoders:&lt;name&gt;).</summary>

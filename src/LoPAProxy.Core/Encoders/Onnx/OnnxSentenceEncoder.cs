@@ -52,7 +52,8 @@ public sealed class OnnxSentenceEncoder : IInstanceEncoder, IDisposable
     }
 
     /// <summary>Loads the encoder in <paramref name="directory"/>.</summary>
-    public static OnnxSentenceEncoder Load(string name, string directory, OnnxEncoderSettings settings, Action<string>? warn = null)
+    public static OnnxSentenceEncoder Load(string name, string directory, OnnxEncoderSettings settings,
+        Action<string>? warn = null)
     {
         string model = Path.Combine(directory, "model.onnx");
         if (!File.Exists(model)) throw new FileNotFoundException($"encoder '{name}': {model} not found");
@@ -123,11 +124,12 @@ public sealed class OnnxSentenceEncoder : IInstanceEncoder, IDisposable
             NamedOnnxValue.CreateFromTensor("input_ids", inputIds),
             NamedOnnxValue.CreateFromTensor("attention_mask", mask),
         };
-        if (_feedTokenTypes) inputs.Add(NamedOnnxValue.CreateFromTensor("token_type_ids", new DenseTensor<long>(new[] { batch, length })));
+        if (_feedTokenTypes) inputs.Add(ZeroTokenTypes(batch, length));
         cancel.ThrowIfCancellationRequested();
         using IDisposableReadOnlyCollection<DisposableNamedOnnxValue> results = Run(inputs);
         ReadOnlySpan<float> hidden = ((DenseTensor<float>)results.First(r => r.Name == _output).AsTensor<float>()).Buffer.Span;
-        for (int b = 0; b < batch; b++) Pool(hidden.Slice(b * length * Dim, length * Dim), ids[b].Length, output.Slice(b * Dim, Dim));
+        for (int b = 0; b < batch; b++)
+            Pool(hidden.Slice(b * length * Dim, length * Dim), ids[b].Length, output.Slice(b * Dim, Dim));
     }
 
     /// <summary>[length, Dim] token states of one row → its vector (mean over the first n, first, or n-th token).</summary>
@@ -176,10 +178,14 @@ public sealed class OnnxSentenceEncoder : IInstanceEncoder, IDisposable
         {
             NamedOnnxValue.CreateFromTensor("input_ids", ids), NamedOnnxValue.CreateFromTensor("attention_mask", mask),
         };
-        if (_feedTokenTypes) inputs.Add(NamedOnnxValue.CreateFromTensor("token_type_ids", new DenseTensor<long>(new[] { 1, probe.Length })));
+        if (_feedTokenTypes) inputs.Add(ZeroTokenTypes(1, probe.Length));
         using var results = Run(inputs);
         return results.First().AsTensor<float>().Dimensions[^1];
     }
+
+    /// <summary>Segment ids: every token is in the first (only) segment.</summary>
+    private static NamedOnnxValue ZeroTokenTypes(int batch, int length) =>
+        NamedOnnxValue.CreateFromTensor("token_type_ids", new DenseTensor<long>(new[] { batch, length }));
 
     public void Dispose() => _session.Dispose();
 }

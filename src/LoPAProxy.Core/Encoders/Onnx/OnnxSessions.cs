@@ -14,7 +14,8 @@ public static class OnnxSessions
     /// cannot load, <see cref="DeviceUnavailableException"/> naming the missing library, or — with FallbackToCpu — a
     /// CPU session and the reason through <paramref name="warn"/>.
     /// </summary>
-    public static (InferenceSession Session, string Device) Create(string modelPath, OnnxEncoderSettings settings, Action<string>? warn = null)
+    public static (InferenceSession Session, string Device) Create(string modelPath, OnnxEncoderSettings settings,
+        Action<string>? warn = null)
     {
         int? cuda = settings.CudaDevice;
         if (cuda is int device)
@@ -28,7 +29,8 @@ public static class OnnxSessions
             catch (OnnxRuntimeException e)
             {
                 string reason = $"the CUDA execution provider cannot run here ({Reason(e)}); ONNX Runtime 1.31's CUDA " +
-                    "provider needs the CUDA 13 libraries (libcublasLt.so.13, libcudart, libcurand) and cuDNN 9 on the library path";
+                    "provider needs the CUDA 13 libraries (libcublasLt.so.13, libcudart, libcurand) and cuDNN 9 " +
+                    "on the library path";
                 if (!settings.FallbackToCpu) throw new DeviceUnavailableException(reason, e);
                 warn?.Invoke(reason + "; running on the CPU as configured (FallbackToCpu)");
             }
@@ -77,7 +79,8 @@ public static class OnnxSessions
 
     private static string? ProviderLibrary()
     {
-        foreach (string dir in new[] { AppContext.BaseDirectory, Path.Combine(AppContext.BaseDirectory, "runtimes", "linux-x64", "native") })
+        string portable = Path.Combine(AppContext.BaseDirectory, "runtimes", "linux-x64", "native");
+        foreach (string dir in new[] { AppContext.BaseDirectory, portable })
         {
             string path = Path.Combine(dir, ProviderFile);
             if (File.Exists(path)) return path;

