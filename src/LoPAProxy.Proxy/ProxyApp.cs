@@ -1,4 +1,5 @@
 using LoPAProxy.ModelServer.OpenAi;
+using LoPAProxy.Proxy.Auth;
 using LoPAProxy.Proxy.Configuration;
 using LoPAProxy.Proxy.Dialects;
 using LoPAProxy.Proxy.Pipeline;
@@ -34,6 +35,7 @@ public static class ProxyApp
         services.AddSingleton<TenantKeys>(sp => new TenantKeys(sp.GetRequiredService<IOptions<LoPAOptions>>(), StoreOrNull(sp)));
         services.AddSingleton<AdapterCatalog>(sp => new AdapterCatalog(sp.GetRequiredService<IOptions<LoPAOptions>>(), StoreOrNull(sp)));
         services.AddSingleton<EncoderPool>();
+        services.AddLoPAAuthentication();
         services.AddSingleton<InstanceVectors>();
         services.AddSingleton<SoftPromptService>();
         services.AddSingleton<FoundationModels>();
@@ -69,6 +71,9 @@ public static class ProxyApp
     {
         app.UseMiddleware<RequestLogMiddleware>();
         app.UseMiddleware<ErrorMiddleware>();
+        // Explicitly here, inside the error middleware, so a failing key lookup (a store outage) is an OpenAI 500.
+        app.UseAuthentication();
+        app.UseAuthorization();
         app.MapGet("/healthz", () => Results.Ok(new { status = "ok" }));
         app.MapGet("/readyz", async (EncoderPool encoders, IProxyStateLookup state, IHttpClientFactory http) =>
         {
@@ -96,12 +101,7 @@ public static class ProxyApp
     /// <summary>An unknown route: 401 without a valid tenant or admin key (nothing is revealed), else 404.</summary>
     private static async Task RouteNotFoundAsync(HttpContext h)
     {
-        string authorization = h.Request.Headers.Authorization.ToString();
-        string? tenant = await h.RequestServices.GetRequiredService<TenantKeys>().AuthenticateAsync(authorization, h.RequestAborted);
-        string? adminKey = h.RequestServices.GetRequiredService<IOptions<LoPAOptions>>().Value.AdminKey;
-        bool admin = adminKey is not null && System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(
-            TenantKeys.Hash("Bearer " + adminKey), TenantKeys.Hash(authorization));
-        if (tenant is null && !admin)
+        if (h.User.Identity?.IsAuthenticated != true)
         {
             await ApiException.WriteAsync(h.Response, 401, "a valid API key is required (Authorization: Bearer <key>)",
                 "authentication_error", null, "invalid_api_key");
@@ -150,7 +150,10 @@ public static class ProxyApp
     }
 }
 
-/// <summary>Applies LoPA:Limits:BackendTimeoutSeconds to every cluster that sets no ActivityTimeout of its own.</summary>
+/// <summary>
+/// Defaults for YARP's configuration: LoPA:Limits:BackendTimeoutSeconds for every cluster that sets no ActivityTimeout
+/// of its own, and the "tenant" authorization policy for every route that names none — so no proxied route is open.
+/// </summary>
 public sealed class BackendTimeoutFilter(IOptions<LoPAOptions> options) : IProxyConfigFilter
 {
     public ValueTask<ClusterConfig> ConfigureClusterAsync(ClusterConfig cluster, CancellationToken cancel) =>
@@ -159,5 +162,7 @@ public sealed class BackendTimeoutFilter(IOptions<LoPAOptions> options) : IProxy
             HttpRequest = (cluster.HttpRequest ?? new ForwarderRequestConfig()) with { ActivityTimeout = TimeSpan.FromSeconds(options.Value.Limits.BackendTimeoutSeconds) },
         });
 
-    public ValueTask<RouteConfig> ConfigureRouteAsync(RouteConfig route, ClusterConfig? cluster, CancellationToken cancel) => ValueTask.FromResult(route);
+    public ValueTask<RouteConfig> ConfigureRouteAsync(RouteConfig route, ClusterConfig? cluster, CancellationToken cancel) =>
+        ValueTask.FromResult(route.AuthorizationPolicy is not null ? route
+            : route with { AuthorizationPolicy = Auth.ApiKeyAuthenticationHandler.TenantPolicy });
 }

@@ -37,7 +37,7 @@ public sealed class RequestRecord
 /// names one is never forwarded without it (other endpoints refuse adapters). Afterwards, a forwarding failure
 /// becomes OpenAI error JSON (502/504), or an SSE error event when a stream had started.
 /// </summary>
-public sealed class LoPAMiddleware(RequestDelegate next, IOptions<LoPAOptions> options, TenantKeys keys,
+public sealed class LoPAMiddleware(RequestDelegate next, IOptions<LoPAOptions> options,
     AdapterCatalog adapters, DialectRewriter rewriter, PromptBudget budget, ClientEmbeddings clientEmbeddings,
     ILogger<LoPAMiddleware> log)
 {
@@ -47,10 +47,9 @@ public sealed class LoPAMiddleware(RequestDelegate next, IOptions<LoPAOptions> o
     {
         var record = new RequestRecord();
         http.Features.Set(record);
-        string? authenticated;
-        using (ProxyTelemetry.Activities.StartActivity("lopa.auth"))
-            authenticated = await keys.AuthenticateAsync(http.Request.Headers.Authorization, http.RequestAborted);
-        string tenant = authenticated
+        // The route's "tenant" policy admitted the caller (Auth/ApiKeyAuthentication); checked again here so that a
+        // route configured with another policy still never forwards without a tenant.
+        string tenant = Auth.ApiKeyAuthentication.TenantOf(http.User)
             ?? throw new ApiException(401, "a valid tenant API key is required (Authorization: Bearer <key>)", null,
                 "invalid_api_key");
         record.Tenant = tenant;

@@ -4,6 +4,7 @@ using System.Text.Json;
 using LoPAProxy.Core.Adapters;
 using LoPAProxy.Core.Encoders;
 using LoPAProxy.ModelServer.OpenAi;
+using LoPAProxy.Proxy.Auth;
 using LoPAProxy.Proxy.Configuration;
 using LoPAProxy.Proxy.Dialects;
 using Microsoft.AspNetCore.Http.Features;
@@ -26,7 +27,7 @@ public static class TenancyEndpoints
 {
     public static void MapTenancy(this IEndpointRouteBuilder app)
     {
-        var admin = app.MapGroup("/admin");
+        var admin = app.MapGroup("/admin").RequireAuthorization(ApiKeyAuthenticationHandler.AdminPolicy);
         admin.MapPost("/tenants", (HttpContext h) => Guard(h, Admin, async (s, _) =>
         {
             using JsonDocument doc = await JsonBodies.ReadDocumentAsync(h.Request, SmallBodyBytes, h.RequestAborted);
@@ -50,7 +51,7 @@ public static class TenancyEndpoints
         admin.MapDelete("/tenants/{tenant}/keys/{id}", (HttpContext h, string tenant, string id) => Guard(h, Admin, async (s, _) =>
             await s.RevokeKeyAsync(tenant, id, h.RequestAborted) ? Results.NoContent() : throw new ApiException(404, $"no key {id} for tenant {tenant}", null, "key_not_found")));
 
-        var adapters = app.MapGroup("/v1/adapters");
+        var adapters = app.MapGroup("/v1/adapters").RequireAuthorization(ApiKeyAuthenticationHandler.TenantPolicy);
         adapters.MapPost("", (HttpContext h) => Guard(h, Tenant, (s, t) => Upload(h, s, t!)));
         adapters.MapGet("", (HttpContext h) => Guard(h, Tenant, async (s, t) => Results.Json(new { data = (await s.ListAdaptersAsync(t!, h.RequestAborted)).Select(Describe) })));
         adapters.MapGet("/{reference}", (HttpContext h, string reference) => Guard(h, Tenant, async (s, t) =>
@@ -107,16 +108,10 @@ public static class TenancyEndpoints
         try
         {
             IAdapterStore store = h.RequestServices.GetService<IAdapterStore>() ?? throw new ApiException(404, "this proxy keeps adapters in folders; the adapter API needs LoPA:Store:Kind sqlite or postgres", null, "store_not_configured");
-            string? tenant = null;
-            if (caller == Caller.Admin)
-            {
-                string? adminKey = h.RequestServices.GetRequiredService<IOptions<LoPAOptions>>().Value.AdminKey;
-                string presented = h.Request.Headers.Authorization.ToString() is var a && a.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? a[7..].Trim() : "";
-                if (adminKey is null || !CryptographicOperations.FixedTimeEquals(TenantKeys.Hash(adminKey), TenantKeys.Hash(presented)))
-                    throw new ApiException(401, "the admin key is required", null, "invalid_admin_key");
-            }
-            else tenant = await h.RequestServices.GetRequiredService<TenantKeys>().AuthenticateAsync(h.Request.Headers.Authorization, h.RequestAborted)
-                ?? throw new ApiException(401, "a valid tenant API key is required (Authorization: Bearer <key>)", null, "invalid_api_key");
+            // The route's policy has already admitted the caller; the tenant comes from the key's identity.
+            string? tenant = caller == Caller.Tenant
+                ? ApiKeyAuthentication.TenantOf(h.User) ?? throw new ApiException(401, "a tenant key is required", null, "invalid_api_key")
+                : null;
             IResult result = await action(store, tenant);
             await result.ExecuteAsync(h);
         }
