@@ -36,6 +36,12 @@ public static class ProxyApp
         services.AddSingleton<AdapterCatalog>(sp => new AdapterCatalog(sp.GetRequiredService<IOptions<LoPAOptions>>(), StoreOrNull(sp)));
         services.AddSingleton<EncoderPool>();
         services.AddLoPAAuthentication();
+        services.AddOpenApi(o => o.AddDocumentTransformer((document, _, _) =>
+        {
+            document.Info.Title = "LoPAProxy admin and tenant APIs";
+            document.Info.Description = "Tenants, keys and adapters. The OpenAI routes are OpenAI's.";
+            return Task.CompletedTask;
+        }));
         services.AddSingleton<InstanceVectors>();
         services.AddSingleton<SoftPromptService>();
         services.AddSingleton<FoundationModels>();
@@ -92,6 +98,7 @@ public static class ProxyApp
             return Results.Json(new { ready, encoders = encodersReady, backends }, statusCode: ready ? 200 : 503);
         });
         app.MapPrometheusScrapingEndpoint("/metrics");
+        app.MapOpenApi("/openapi/{documentName}.json");
         app.MapTenancy();
         app.MapReverseProxy(pipeline => pipeline.UseMiddleware<LoPAMiddleware>());
         app.MapFallback(RouteNotFoundAsync);

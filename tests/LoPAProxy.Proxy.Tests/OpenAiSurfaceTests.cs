@@ -98,3 +98,29 @@ public class MetricsTests
         throw new DirectoryNotFoundException("LoPAProxy.sln");
     }
 }
+
+/// <summary>The admin and tenant APIs are described at /openapi/v1.json with their typed request and response shapes.</summary>
+public class OpenApiTests
+{
+    [Fact]
+    public async Task The_openapi_document_describes_the_admin_and_tenant_apis()
+    {
+        var settings = new Dictionary<string, string?>
+        {
+            ["LoPA:Store:Kind"] = "sqlite", ["LoPA:Store:Path"] = Path.Combine(Engine.Tests.Support.TempDir.Create(), "lopa.db"),
+        };
+        await using Store.StoreStack stack = await Store.StoreStack.StartAsync(settings);
+        using HttpClient anonymous = stack.Client(null);
+        JsonElement doc = JsonDocument.Parse(await anonymous.GetStringAsync("/openapi/v1.json")).RootElement;
+        Assert.StartsWith("3.", doc.GetProperty("openapi").GetString());
+        JsonElement paths = doc.GetProperty("paths");
+        foreach (string path in new[] { "/admin/tenants", "/admin/tenants/{tenant}/keys", "/v1/adapters", "/v1/adapters/{reference}",
+                     "/v1/adapters/{name}/activate" })
+            Assert.True(paths.TryGetProperty(path, out _), $"{path} is not described");
+        JsonElement schemas = doc.GetProperty("components").GetProperty("schemas");
+        foreach (string schema in new[] { "AdapterResponse", "AdapterEnvelope", "IssuedKeyResponse", "ErrorResponse", "ActivateRequest" })
+            Assert.True(schemas.TryGetProperty(schema, out _), $"no schema {schema}");
+        JsonElement adapter = schemas.GetProperty("AdapterResponse").GetProperty("properties");
+        Assert.True(adapter.TryGetProperty("size_bytes", out _)); // the names clients see on the wire
+    }
+}

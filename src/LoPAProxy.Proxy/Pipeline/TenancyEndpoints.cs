@@ -27,55 +27,118 @@ public static class TenancyEndpoints
 {
     public static void MapTenancy(this IEndpointRouteBuilder app)
     {
-        var admin = app.MapGroup("/admin").RequireAuthorization(ApiKeyAuthenticationHandler.AdminPolicy);
-        admin.MapPost("/tenants", (HttpContext h) => Guard(h, Admin, async (s, _) =>
-        {
-            using JsonDocument doc = await JsonBodies.ReadDocumentAsync(h.Request, SmallBodyBytes, h.RequestAborted);
-            string name = JsonBodies.RequiredString(doc, "name");
-            if (!Names.IsValid(name)) throw ApiException.BadRequest("tenant names are 1–64 of [A-Za-z0-9._-]", "name");
-            await s.CreateTenantAsync(name, h.RequestAborted);
-            Log(h).LogInformation("tenant created {Tenant}", name);
-            return Results.Json(new { name }, statusCode: 201);
-        }));
-        admin.MapGet("/tenants", (HttpContext h) => Guard(h, Admin, async (s, _) => Results.Json(new { data = await s.ListTenantsAsync(h.RequestAborted) })));
-        admin.MapPost("/tenants/{tenant}/disable", (HttpContext h, string tenant) => Guard(h, Admin, async (s, _) => { await s.SetTenantDisabledAsync(tenant, true, h.RequestAborted); return Results.Json(new { name = tenant, disabled = true }); }));
-        admin.MapPost("/tenants/{tenant}/enable", (HttpContext h, string tenant) => Guard(h, Admin, async (s, _) => { await s.SetTenantDisabledAsync(tenant, false, h.RequestAborted); return Results.Json(new { name = tenant, disabled = false }); }));
-        admin.MapPost("/tenants/{tenant}/keys", (HttpContext h, string tenant) => Guard(h, Admin, async (s, _) =>
-        {
-            string key = "lopa-" + Convert.ToHexString(RandomNumberGenerator.GetBytes(24)).ToLowerInvariant();
-            KeyRecord record = await s.AddKeyAsync(tenant, TenantKeys.Hash(key), h.RequestAborted);
-            Log(h).LogInformation("key issued {KeyId} for tenant {Tenant}", record.Id, tenant); // the key itself is never logged
-            return Results.Json(new { id = record.Id, tenant, key, note = "shown once; only its hash is stored" }, statusCode: 201);
-        }));
-        admin.MapGet("/tenants/{tenant}/keys", (HttpContext h, string tenant) => Guard(h, Admin, async (s, _) => Results.Json(new { data = await s.ListKeysAsync(tenant, h.RequestAborted) })));
-        admin.MapDelete("/tenants/{tenant}/keys/{id}", (HttpContext h, string tenant, string id) => Guard(h, Admin, async (s, _) =>
-            await s.RevokeKeyAsync(tenant, id, h.RequestAborted) ? Results.NoContent() : throw new ApiException(404, $"no key {id} for tenant {tenant}", null, "key_not_found")));
+        RouteGroupBuilder admin = app.MapGroup("/admin").RequireAuthorization(ApiKeyAuthenticationHandler.AdminPolicy)
+            .WithTags("admin");
+        admin.MapPost("/tenants", Handler(h => Guard(h, Admin, (s, _) => CreateTenantAsync(h, s))))
+            .Describe<CreateTenantRequest, TenantResponse>("Create a tenant", 201);
+        admin.MapGet("/tenants", Handler(h => Guard(h, Admin, (s, _) => ListTenantsAsync(h, s))))
+            .Describe<ListResponse<TenantResponse>>("List tenants");
+        admin.MapPost("/tenants/{tenant}/disable", (HttpContext h, string tenant) => Guard(h, Admin, (s, _) => SetDisabledAsync(h, s, tenant, true)))
+            .Describe<TenantResponse>("Disable a tenant: its keys stop working at once");
+        admin.MapPost("/tenants/{tenant}/enable", (HttpContext h, string tenant) => Guard(h, Admin, (s, _) => SetDisabledAsync(h, s, tenant, false)))
+            .Describe<TenantResponse>("Enable a tenant again");
+        admin.MapPost("/tenants/{tenant}/keys", (HttpContext h, string tenant) => Guard(h, Admin, (s, _) => IssueKeyAsync(h, s, tenant)))
+            .Describe<IssuedKeyResponse>("Issue a key (shown once; only its hash is stored)", 201);
+        admin.MapGet("/tenants/{tenant}/keys", (HttpContext h, string tenant) => Guard(h, Admin, (s, _) => ListKeysAsync(h, s, tenant)))
+            .Describe<ListResponse<KeyResponse>>("List a tenant's keys (ids, never the keys)");
+        admin.MapDelete("/tenants/{tenant}/keys/{id}", (HttpContext h, string tenant, string id) => Guard(h, Admin, (s, _) => RevokeKeyAsync(h, s, tenant, id)))
+            .Describe("Revoke a key", 204);
 
-        var adapters = app.MapGroup("/v1/adapters").RequireAuthorization(ApiKeyAuthenticationHandler.TenantPolicy);
-        adapters.MapPost("", (HttpContext h) => Guard(h, Tenant, (s, t) => Upload(h, s, t!)));
-        adapters.MapGet("", (HttpContext h) => Guard(h, Tenant, async (s, t) => Results.Json(new { data = (await s.ListAdaptersAsync(t!, h.RequestAborted)).Select(Describe) })));
-        adapters.MapGet("/{reference}", (HttpContext h, string reference) => Guard(h, Tenant, async (s, t) =>
-        {
-            var (name, version) = Split(reference);
-            StoredAdapter a = await s.GetAdapterAsync(t!, name, version, h.RequestAborted) ?? throw NotFound(reference);
-            return Results.Json(new { adapter = Describe(a.Info), config = JsonDocument.Parse(a.ConfigJson).RootElement });
-        }));
-        adapters.MapDelete("/{reference}", (HttpContext h, string reference) => Guard(h, Tenant, async (s, t) =>
-        {
-            var (name, version) = Split(reference);
-            if (!await s.DeleteAdapterAsync(t!, name, version, h.RequestAborted)) throw NotFound(reference);
-            Log(h).LogInformation("adapter deleted {Tenant} {Adapter} {Version}", t, name, version ?? "(all)");
-            return Results.NoContent();
-        }));
-        adapters.MapPost("/{name}/activate", (HttpContext h, string name) => Guard(h, Tenant, async (s, t) =>
-        {
-            using JsonDocument doc = await JsonBodies.ReadDocumentAsync(h.Request, SmallBodyBytes, h.RequestAborted);
-            string version = JsonBodies.RequiredString(doc, "version");
-            if (!await s.ActivateAsync(t!, name, version, h.RequestAborted)) throw NotFound($"{name}@{version}");
-            Log(h).LogInformation("adapter activated {Tenant} {Adapter} {Version}", t, name, version);
-            return Results.Json(new { name, active = version });
-        }));
+        RouteGroupBuilder adapters = app.MapGroup("/v1/adapters").RequireAuthorization(ApiKeyAuthenticationHandler.TenantPolicy)
+            .WithTags("adapters");
+        adapters.MapPost("", Handler(h => Guard(h, Tenant, (s, t) => Upload(h, s, t!))))
+            .Describe<AdapterEnvelope>("Upload an adapter version (multipart: name, version, activate, and the adapter's files)", 201);
+        adapters.MapGet("", Handler(h => Guard(h, Tenant, (s, t) => ListAdaptersAsync(h, s, t!))))
+            .Describe<ListResponse<AdapterResponse>>("List the caller's adapters, every version");
+        adapters.MapGet("/{reference}", (HttpContext h, string reference) => Guard(h, Tenant, (s, t) => GetAdapterAsync(h, s, t!, reference)))
+            .Describe<AdapterEnvelope>("One adapter: name (the active version) or name@version, with its config");
+        adapters.MapDelete("/{reference}", (HttpContext h, string reference) => Guard(h, Tenant, (s, t) => DeleteAdapterAsync(h, s, t!, reference)))
+            .Describe("Delete a version (name@version) or every version of a name", 204);
+        adapters.MapPost("/{name}/activate", (HttpContext h, string name) => Guard(h, Tenant, (s, t) => ActivateAsync(h, s, t!, name)))
+            .Describe<ActivateRequest, ActivatedResponse>("Make a version the one the name resolves to");
     }
+
+    /// <summary>A handler as a Delegate (not a RequestDelegate), so it is described in the OpenAPI document.</summary>
+    private static Delegate Handler(Func<HttpContext, Task> handler) => handler;
+
+    private static IResult Json<T>(T value, int status = 200) =>
+        Results.Json(value, (System.Text.Json.Serialization.Metadata.JsonTypeInfo<T>)TenancyJsonContext.Default.GetTypeInfo(typeof(T))!,
+            statusCode: status);
+
+    private static async Task<IResult> CreateTenantAsync(HttpContext h, IAdapterStore s)
+    {
+        using JsonDocument doc = await JsonBodies.ReadDocumentAsync(h.Request, SmallBodyBytes, h.RequestAborted);
+        string name = JsonBodies.RequiredString(doc, "name");
+        if (!Names.IsValid(name)) throw ApiException.BadRequest("tenant names are 1–64 of [A-Za-z0-9._-]", "name");
+        await s.CreateTenantAsync(name, h.RequestAborted);
+        Log(h).LogInformation("tenant created {Tenant}", name);
+        return Json(new TenantResponse(name, false, DateTimeOffset.UtcNow), 201);
+    }
+
+    private static async Task<IResult> ListTenantsAsync(HttpContext h, IAdapterStore s) =>
+        Json(new ListResponse<TenantResponse>((await s.ListTenantsAsync(h.RequestAborted)).Select(TenantResponse.From).ToList()));
+
+    private static async Task<IResult> SetDisabledAsync(HttpContext h, IAdapterStore s, string tenant, bool disabled)
+    {
+        await s.SetTenantDisabledAsync(tenant, disabled, h.RequestAborted);
+        return Json(new TenantResponse(tenant, disabled, null));
+    }
+
+    private static async Task<IResult> IssueKeyAsync(HttpContext h, IAdapterStore s, string tenant)
+    {
+        string key = "lopa-" + Convert.ToHexString(RandomNumberGenerator.GetBytes(24)).ToLowerInvariant();
+        KeyRecord record = await s.AddKeyAsync(tenant, TenantKeys.Hash(key), h.RequestAborted);
+        Log(h).LogInformation("key issued {KeyId} for tenant {Tenant}", record.Id, tenant); // the key itself is never logged
+        return Json(new IssuedKeyResponse(record.Id, tenant, key, "shown once; only its hash is stored"), 201);
+    }
+
+    private static async Task<IResult> ListKeysAsync(HttpContext h, IAdapterStore s, string tenant) =>
+        Json(new ListResponse<KeyResponse>((await s.ListKeysAsync(tenant, h.RequestAborted)).Select(KeyResponse.From).ToList()));
+
+    private static async Task<IResult> RevokeKeyAsync(HttpContext h, IAdapterStore s, string tenant, string id) =>
+        await s.RevokeKeyAsync(tenant, id, h.RequestAborted)
+            ? Results.NoContent()
+            : throw new ApiException(404, $"no key {id} for tenant {tenant}", null, "key_not_found");
+
+    private static async Task<IResult> ListAdaptersAsync(HttpContext h, IAdapterStore s, string tenant) =>
+        Json(new ListResponse<AdapterResponse>((await s.ListAdaptersAsync(tenant, h.RequestAborted)).Select(AdapterResponse.From).ToList()));
+
+    private static async Task<IResult> GetAdapterAsync(HttpContext h, IAdapterStore s, string tenant, string reference)
+    {
+        var (name, version) = Split(reference);
+        StoredAdapter a = await s.GetAdapterAsync(tenant, name, version, h.RequestAborted) ?? throw NotFound(reference);
+        using JsonDocument config = JsonDocument.Parse(a.ConfigJson);
+        return Json(new AdapterEnvelope(AdapterResponse.From(a.Info), config.RootElement.Clone()));
+    }
+
+    private static async Task<IResult> DeleteAdapterAsync(HttpContext h, IAdapterStore s, string tenant, string reference)
+    {
+        var (name, version) = Split(reference);
+        if (!await s.DeleteAdapterAsync(tenant, name, version, h.RequestAborted)) throw NotFound(reference);
+        Log(h).LogInformation("adapter deleted {Tenant} {Adapter} {Version}", tenant, name, version ?? "(all)");
+        return Results.NoContent();
+    }
+
+    private static async Task<IResult> ActivateAsync(HttpContext h, IAdapterStore s, string tenant, string name)
+    {
+        using JsonDocument doc = await JsonBodies.ReadDocumentAsync(h.Request, SmallBodyBytes, h.RequestAborted);
+        string version = JsonBodies.RequiredString(doc, "version");
+        if (!await s.ActivateAsync(tenant, name, version, h.RequestAborted)) throw NotFound($"{name}@{version}");
+        Log(h).LogInformation("adapter activated {Tenant} {Adapter} {Version}", tenant, name, version);
+        return Json(new ActivatedResponse(name, version));
+    }
+
+    /// <summary>OpenAPI metadata: summary, success type and status, and the OpenAI error shape for failures.</summary>
+    private static RouteHandlerBuilder Describe<TResponse>(this RouteHandlerBuilder route, string summary, int status = 200) =>
+        route.Describe(summary, status).Produces<TResponse>(status);
+
+    private static RouteHandlerBuilder Describe<TRequest, TResponse>(this RouteHandlerBuilder route, string summary, int status = 200)
+        where TRequest : notnull =>
+        route.Describe<TResponse>(summary, status).Accepts<TRequest>("application/json");
+
+    private static RouteHandlerBuilder Describe(this RouteHandlerBuilder route, string summary, int status) =>
+        route.WithSummary(summary).Produces(status)
+            .Produces<ErrorResponse>(400).Produces<ErrorResponse>(401).Produces<ErrorResponse>(404);
 
     /// <summary>The admin and activation bodies are a few fields.</summary>
     private const long SmallBodyBytes = 64 * 1024;
@@ -96,11 +159,6 @@ public static class TenancyEndpoints
         return (name, version);
     }
 
-    private static object Describe(AdapterVersionInfo a) => new
-    {
-        name = a.Name, version = a.Version, id = $"{a.Name}@{a.Version}", active = a.Active, sha256 = a.Sha256,
-        parameters = a.Parameters, size_bytes = a.SizeBytes, created = a.Created,
-    };
 
     /// <summary>Authenticates the caller, runs the action, maps store and validation failures to OpenAI error JSON.</summary>
     private static async Task Guard(HttpContext h, Caller caller, Func<IAdapterStore, string?, Task<IResult>> action)
@@ -191,6 +249,6 @@ public static class TenancyEndpoints
         AdapterVersionInfo info = await store.PutAdapterAsync(tenant, name, version, c.ToJson(), weights, c.TrainableParameters,
             activate, quota, h.RequestAborted);
         Log(h).LogInformation("adapter uploaded {Tenant} {Adapter} {Version} sha256={Sha256} size={Size} active={Active}", tenant, name, version, info.Sha256, info.SizeBytes, info.Active);
-        return Results.Json(new { adapter = Describe(info) }, statusCode: 201);
+        return Json(new AdapterEnvelope(AdapterResponse.From(info)), 201);
     }
 }
