@@ -36,6 +36,8 @@ public sealed class LoPAOptions
     public Dictionary<string, OnnxEncoderSettings> OnnxEncoders { get; set; } = new();
     /// <summary>Micro-batching of instances across concurrent requests, and the instance cache.</summary>
     public EncodingOptions Encoding { get; set; } = new();
+    /// <summary>Where metrics and traces go besides /metrics.</summary>
+    public TelemetryOptions Telemetry { get; set; } = new();
 
     public EncoderOptions ToEncoderOptions(Action<string>? warn = null) => new()
     {
@@ -140,4 +142,10 @@ public sealed class EncodingOptions
     public double MaxWaitMs { get; set; } = 10;
     /// <summary>Instance vectors kept for repeated (encoder, text) pairs, in MiB (0: off).</summary>
     public int CacheMiB { get; set; } = 64;
+}
+
+public sealed class TelemetryOptions
+{
+    /// <summary>An OTLP collector (e.g. http://otel-collector:4317) for metrics and traces; OTEL_EXPORTER_OTLP_ENDPOINT works too.</summary>
+    public string? OtlpEndpoint { get; set; }
 }
