@@ -25,11 +25,14 @@ public static class BatchingLoad
 
     public static async Task<int> Run(int seconds, double maxWaitMs = 2, int[]? clientCounts = null)
     {
-        string model = Path.Combine(PeerComparisons.RepoDir(), "..", "shared", "models", "stories260K", "stories260K.bin");
-        WebApplication server = ModelServerApp.Build(new ModelServerOptions { ModelPath = model, Port = 0, MaxQueued = 1024 });
+        string model = Path.Combine(PeerComparisons.RepoDir(), "..", "shared", "models", "stories260K",
+            "stories260K.bin");
+        WebApplication server = ModelServerApp.Build(new ModelServerOptions { ModelPath = model, Port = 0,
+            MaxQueued = 1024 });
         await server.StartAsync();
         string adapters = Directory.CreateTempSubdirectory("lopa-batching-").FullName;
-        var config = new AdapterConfig { NumVirtualTokens = 10, TokenDim = 64, Rank = 4, HiddenSize = 256, Encoder = "minilm", EncoderDim = 384 };
+        var config = new AdapterConfig { NumVirtualTokens = 10, TokenDim = 64, Rank = 4, HiddenSize = 256,
+            Encoder = "minilm", EncoderDim = 384 };
         LopaAdapter.CreateRandom(config, 1).SaveDirectory(Path.Combine(adapters, "bench", "mini"));
         Console.WriteLine("| clients | batching | requests/s | p50 ms | p99 ms | errors | mean batch |");
         Console.WriteLine("|---:|---|---:|---:|---:|---:|---:|");
@@ -37,7 +40,8 @@ public static class BatchingLoad
         {
             foreach (bool batching in new[] { false, true })
             {
-                WebApplication proxy = ProxyApp.Build(Settings(server.Urls.First(), model, adapters, batching, maxWaitMs), "http://127.0.0.1:0");
+                WebApplication proxy = ProxyApp.Build(Settings(server.Urls.First(), model, adapters, batching,
+                    maxWaitMs), "http://127.0.0.1:0");
                 await proxy.StartAsync();
                 var (rps, p50, p99, errors) = await LoadAsync(proxy.Urls.First(), clients, seconds);
                 var stats = proxy.Services.GetRequiredService<InstanceVectors>().BatchStatistics.GetValueOrDefault("minilm");
@@ -51,7 +55,8 @@ public static class BatchingLoad
         return 0;
     }
 
-    private static IConfiguration Settings(string backend, string model, string adapters, bool batching, double maxWaitMs) =>
+    private static IConfiguration Settings(string backend, string model, string adapters,
+        bool batching, double maxWaitMs) =>
         new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
         {
             ["ReverseProxy:Routes:chat:ClusterId"] = "chat", ["ReverseProxy:Routes:chat:Match:Path"] = "/v1/chat/completions",
@@ -59,10 +64,12 @@ public static class BatchingLoad
             ["LoPA:Clusters:chat:Dialect"] = "vllm-chat", ["LoPA:Clusters:chat:Model"] = "stories260K", ["LoPA:Clusters:chat:HiddenSize"] = "64",
             ["LoPA:Encoders:0"] = "minilm", ["LoPA:OnnxEncoders:minilm:Threads"] = "2",
             ["LoPA:Adapters:Directory"] = adapters, ["LoPA:Tenants:bench:ApiKeys:0"] = Key, ["Serilog:MinimumLevel"] = "Warning",
-            ["LoPA:Encoding:MaxBatch"] = batching ? "32" : "1", ["LoPA:Encoding:MaxWaitMs"] = maxWaitMs.ToString(System.Globalization.CultureInfo.InvariantCulture), ["LoPA:Encoding:CacheMiB"] = "0",
+            ["LoPA:Encoding:MaxBatch"] = batching
+                ? "32" : "1", ["LoPA:Encoding:MaxWaitMs"] = maxWaitMs.ToString(System.Globalization.CultureInfo.InvariantCulture), ["LoPA:Encoding:CacheMiB"] = "0",
         }).Build();
 
-    private static async Task<(double Rps, double P50, double P99, int Errors)> LoadAsync(string url, int clients, int seconds)
+    private static async Task<(double Rps, double P50, double P99, int Errors)> LoadAsync(string url, int clients,
+        int seconds)
     {
         using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 128 });
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", Key);
@@ -73,10 +80,12 @@ public static class BatchingLoad
             string body = JsonSerializer.Serialize(new
             {
                 model = "stories260K:mini", max_tokens = 1, temperature = 0,
-                messages = new[] { new { role = "user", content = $"Review {n}: the film was surprisingly good and my friends loved it." } },
+                messages = new[] { new { role = "user",
+                    content = $"Review {n}: the film was surprisingly good and my friends loved it." } },
             });
             var sw = Stopwatch.StartNew();
-            using HttpResponseMessage r = await http.PostAsync(url + "/v1/chat/completions", new StringContent(body, Encoding.UTF8, "application/json"));
+            using HttpResponseMessage r = await http.PostAsync(url + "/v1/chat/completions", new StringContent(body,
+                Encoding.UTF8, "application/json"));
             await r.Content.ReadAsByteArrayAsync();
             if (!r.IsSuccessStatusCode) Interlocked.Increment(ref errors);
             return sw.Elapsed.TotalMilliseconds;
@@ -90,6 +99,7 @@ public static class BatchingLoad
             while (DateTime.UtcNow < stop) latencies.Add(await One());
         }));
         double[] sorted = latencies.OrderBy(v => v).ToArray();
-        return (sorted.Length / total.Elapsed.TotalSeconds, sorted[sorted.Length / 2], sorted[(int)(sorted.Length * 0.99)], errors);
+        return (sorted.Length / total.Elapsed.TotalSeconds, sorted[sorted.Length / 2],
+            sorted[(int)(sorted.Length * 0.99)], errors);
     }
 }

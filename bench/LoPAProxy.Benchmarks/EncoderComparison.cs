@@ -7,7 +7,8 @@ namespace LoPAProxy.Benchmarks;
 /// <summary>
 /// `dotnet run -c Release -- compare encoders`: all-MiniLM-L6-v2 on ONNX Runtime with 2 and 1 intra-op threads,
 /// batch 1 at 16/64/128 tokens and batch 8 and 32 at 64 tokens, plus the FLOP efficiency of ORT at 32 × 64 against
-/// this machine's sgemm peak (the better of OpenBLAS and the engine's managed AVX-512 kernel, 2048³) measured in the same run. ORT: 2 intra-op threads, spinning off;
+/// this machine's sgemm peak (the better of OpenBLAS and the engine's managed AVX-512 kernel, 2048³) measured in the
+/// same run. ORT: 2 intra-op threads, spinning off;
 /// The same table against the project's retired hand-written BERT (same weights) is in docs/encoders.md, measured by
 /// this benchmark before that engine was deleted.
 /// </summary>
@@ -43,10 +44,12 @@ public static class EncoderComparison
         return 0;
     }
 
-    /// <summary>A sentence that tokenises to exactly <paramref name="tokens"/> WordPiece tokens ([CLS] and [SEP] included).</summary>
+    /// <summary>A sentence that tokenises to exactly <paramref name="tokens"/> WordPiece tokens ([CLS] and [SEP]
+    /// included).</summary>
     internal static string SentenceOfTokens(OnnxSentenceEncoder encoder, int tokens, int variant)
     {
-        string[] words = { "the", "movie", "was", "surprisingly", "good", "and", "my", "friends", "loved", "it", "too" };
+        string[] words = { "the", "movie", "was", "surprisingly", "good", "and", "my", "friends", "loved", "it",
+            "too" };
         var list = new List<string>();
         int i = variant;
         while (encoder.Tokenize(string.Join(' ', list)).Length < tokens) list.Add(words[i++ % words.Length]);

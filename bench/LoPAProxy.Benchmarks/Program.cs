@@ -1,7 +1,8 @@
 using BenchmarkDotNet.Running;
 
 // dotnet run -c Release --project bench/LoPAProxy.Benchmarks -- --filter '*Gemm*'
-// dotnet run -c Release --project bench/LoPAProxy.Benchmarks -- compare encoders|batching|proxy|proxy-memory|rewrite-memory|store|train
+// dotnet run -c Release --project bench/LoPAProxy.Benchmarks -- compare
+// encoders|batching|proxy|proxy-memory|rewrite-memory|store|train
 if (args is ["compare", "batching", ..])
     return await LoPAProxy.Benchmarks.BatchingLoad.Run(args.Length > 2 ? int.Parse(args[2]) : 20,
         args.Length > 3 ? double.Parse(args[3], System.Globalization.CultureInfo.InvariantCulture) : 2,
@@ -9,9 +10,13 @@ if (args is ["compare", "batching", ..])
 if (args is ["compare", "encoders"]) return LoPAProxy.Benchmarks.EncoderComparison.Run();
 if (args is ["compare", "rewrite-memory"]) return LoPAProxy.Benchmarks.RewriteMemory.Run();
 if (args is ["compare", "proxy-memory", ..])
-    return await LoPAProxy.Benchmarks.ProxyMemory.Run(args.Length > 2 ? int.Parse(args[2]) : 60, args.Length > 3 ? int.Parse(args[3]) : 60);
-if (args is ["compare", "proxy", ..]) return await LoPAProxy.Benchmarks.ProxyLoad.Run(args.Length > 2 ? int.Parse(args[2]) : 60);
-if (args is ["compare", "store", ..]) return await LoPAProxy.Benchmarks.StoreLoad.Run(args.Length > 2 ? int.Parse(args[2]) : 10_000, args.Length > 3 ? args[3] : Environment.GetEnvironmentVariable("LOPA_TEST_PG"));
-if (args is ["compare", "train", ..]) return LoPAProxy.Benchmarks.TrainStepComparison.Run(args.Length > 2 ? args[2] : "lopa", args.Length > 3 ? int.Parse(args[3]) : 40);
+    return await LoPAProxy.Benchmarks.ProxyMemory.Run(args.Length > 2 ? int.Parse(args[2]) : 60, args.Length > 3
+        ? int.Parse(args[3]) : 60);
+if (args is ["compare", "proxy", ..]) return await LoPAProxy.Benchmarks.ProxyLoad.Run(args.Length > 2
+    ? int.Parse(args[2]) : 60);
+if (args is ["compare", "store", ..]) return await LoPAProxy.Benchmarks.StoreLoad.Run(args.Length > 2
+    ? int.Parse(args[2]) : 10_000, args.Length > 3 ? args[3] : Environment.GetEnvironmentVariable("LOPA_TEST_PG"));
+if (args is ["compare", "train", ..]) return LoPAProxy.Benchmarks.TrainStepComparison.Run(args.Length > 2
+    ? args[2] : "lopa", args.Length > 3 ? int.Parse(args[3]) : 40);
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args, new LoPAProxy.Benchmarks.BenchConfig());
 return 0;

@@ -11,7 +11,8 @@ namespace LoPAProxy.Benchmarks;
 /// <summary>
 /// `dotnet run -c Release -- compare proxy-memory [load seconds] [idle seconds]`: does the proxy's memory return after
 /// load? The proxy runs as its own process (`lopa proxy`, built by `dotnet build`), so its RSS (/proc VmRSS) is its
-/// alone; the reference server and the load generator run here. After a 10 s warm-up at 16 clients, load: 64 clients, fm-mean adapter on chat and
+/// alone; the reference server and the load generator run here. After a 10 s warm-up at 16 clients, load: 64 clients,
+/// fm-mean adapter on chat and
 /// completions, and one request in 50 an over-context 1 MB prompt (refused by the budget). Prints RSS before, at
 /// the peak, at the end of the load and after the idle period, and the ratio after/before (issue 10's goal: ≤ 1.25).
 /// </summary>
@@ -25,7 +26,8 @@ public static class ProxyMemory
         string model = Path.Combine(repo, "..", "shared", "models", "stories260K", "stories260K.bin");
         string lopa = Path.Combine(repo, "src", "LoPAProxy.Cli", "bin", "Release", "net10.0", "lopa.dll");
         if (!File.Exists(lopa)) throw new FileNotFoundException($"build first (dotnet build -c Release): {lopa}");
-        WebApplication server = ModelServerApp.Build(new ModelServerOptions { ModelPath = model, Port = 0, MaxQueued = 512 });
+        WebApplication server = ModelServerApp.Build(new ModelServerOptions { ModelPath = model, Port = 0,
+            MaxQueued = 512 });
         await server.StartAsync();
         string dir = Directory.CreateTempSubdirectory("lopa-memory-").FullName;
         var adapterConfig = new AdapterConfig
@@ -36,8 +38,10 @@ public static class ProxyMemory
         int port = FreePort();
         File.WriteAllText(Path.Combine(dir, "proxy.json"), ProxyConfig(server.Urls.First(), Path.GetFullPath(model)));
 
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (string a in new[] { lopa, "proxy", "--config", Path.Combine(dir, "proxy.json"), "--urls", $"http://127.0.0.1:{port}" })
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true,
+            UseShellExecute = false };
+        foreach (string a in new[] { lopa, "proxy", "--config", Path.Combine(dir, "proxy.json"), "--urls",
+            $"http://127.0.0.1:{port}" })
             psi.ArgumentList.Add(a);
         psi.Environment["LoPA__Tenants__bench__ApiKeys__0"] = Key;
         using Process proxy = Process.Start(psi)!;
@@ -89,14 +93,16 @@ public static class ProxyMemory
         }
     }
 
-    /// <summary>Chat and completions with the adapter; every 50th an over-context 1 MB prompt. False when unexpected.</summary>
+    /// <summary>Chat and completions with the adapter; every 50th an over-context 1 MB prompt. False when
+    /// unexpected.</summary>
     private static async Task<bool> SendAsync(HttpClient http, string url, int i)
     {
         bool hostile = i % 50 == 49;
         object body = hostile
             ? new { model = "stories260K:story", prompt = new string('a', 1 << 20), max_tokens = 1 }
             : i % 2 == 0
-                ? new { model = "stories260K:story", messages = new[] { new { role = "user", content = $"Tom had a red kite {i}" } }, max_tokens = 1 }
+                ? new { model = "stories260K:story", messages = new[] { new { role = "user",
+                    content = $"Tom had a red kite {i}" } }, max_tokens = 1 }
                 : new { model = "stories260K:story", prompt = $"Once upon a time {i}", max_tokens = 1 };
         string path = hostile || i % 2 == 1 ? "/v1/completions" : "/v1/chat/completions";
         try
@@ -112,7 +118,8 @@ public static class ProxyMemory
         }
     }
 
-    private static string ProxyConfig(string backend, string model) => JsonSerializer.Serialize(new Dictionary<string, object>
+    private static string ProxyConfig(string backend, string model) => JsonSerializer.Serialize(new Dictionary<string,
+        object>
     {
         ["ReverseProxy"] = new
         {
@@ -132,7 +139,8 @@ public static class ProxyMemory
             Clusters = new Dictionary<string, object>
             {
                 ["chat"] = new { Dialect = "vllm-chat", Model = "stories260K", HiddenSize = 64 },
-                ["completions"] = new { Dialect = "vllm-completions", Model = "stories260K", HiddenSize = 64, ModelPath = model },
+                ["completions"] = new { Dialect = "vllm-completions", Model = "stories260K", HiddenSize = 64,
+                    ModelPath = model },
             },
             Encoders = new[] { "fm-mean" },
             EncoderFiles = new { FoundationModel = model },

@@ -19,25 +19,31 @@ public static class RewriteMemory
 {
     public static int Run()
     {
-        string model = Path.Combine(PeerComparisons.RepoDir(), "..", "shared", "models", "stories260K", "stories260K.bin");
+        string model = Path.Combine(PeerComparisons.RepoDir(), "..", "shared", "models", "stories260K",
+            "stories260K.bin");
         var options = Options.Create(new LoPAOptions { EncoderFiles = new EncoderPaths { FoundationModel = model } });
         var budget = new PromptBudget(new FoundationModels(), options);
         var pool = new EncoderPool(options);
-        var rewriter = new DialectRewriter(new SoftPromptService(pool, new InstanceVectors(options)), budget, options.Value);
-        var config = new AdapterConfig { NumVirtualTokens = 10, TokenDim = 64, Rank = 4, HiddenSize = 256, Encoder = "fm-mean", EncoderDim = 64 };
+        var rewriter = new DialectRewriter(new SoftPromptService(pool, new InstanceVectors(options)), budget,
+            options.Value);
+        var config = new AdapterConfig { NumVirtualTokens = 10, TokenDim = 64, Rank = 4, HiddenSize = 256,
+            Encoder = "fm-mean", EncoderDim = 64 };
         var generator = new SoftPromptGenerator(LopaAdapter.CreateRandom(config, 1));
         string prompt = string.Join(" ", Enumerable.Repeat("Tom had a red kite and Lily saw a big cat.", 25));
         Console.WriteLine("| dialect | embedding values | bytes allocated | bytes per value |");
         Console.WriteLine("|---|---:|---:|---:|");
         foreach (string dialect in new[] { "vllm-completions", "sglang" })
         {
-            var backend = new BackendOptions { Dialect = dialect, Model = "stories260K", HiddenSize = 64, ModelPath = model };
+            var backend = new BackendOptions { Dialect = dialect, Model = "stories260K", HiddenSize = 64,
+                ModelPath = model };
             for (int round = 0; round < 3; round++)
             {
-                var body = new JsonObject { ["model"] = "stories260K:x", ["prompt"] = new JsonArray(Enumerable.Repeat(prompt, 16).Select(p => (JsonNode?)p).ToArray()) };
+                var body = new JsonObject { ["model"] = "stories260K:x",
+                    ["prompt"] = new JsonArray(Enumerable.Repeat(prompt, 16).Select(p => (JsonNode?)p).ToArray()) };
                 long before = GC.GetAllocatedBytesForCurrentThread();
                 var prompts = budget.MeasureCompletions(body, backend, generator.Rows);
-                rewriter.RewriteCompletionsAsync(body, prompts, backend, generator, new SoftPromptTimings(), default).GetAwaiter().GetResult();
+                rewriter.RewriteCompletionsAsync(body, prompts, backend, generator, new SoftPromptTimings(),
+                    default).GetAwaiter().GetResult();
                 byte[] forwarded = JsonSerializer.SerializeToUtf8Bytes(body);
                 long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
                 long values = prompts.Sum(p => (long)(p.Ids!.Length + generator.Rows) * 64);

@@ -16,14 +16,16 @@ public static class StoreLoad
 {
     public static async Task<int> Run(int count, string? postgres)
     {
-        var config = new AdapterConfig { NumVirtualTokens = 10, TokenDim = 64, Rank = 4, HiddenSize = 16, Encoder = "fm-mean", EncoderDim = 64 };
+        var config = new AdapterConfig { NumVirtualTokens = 10, TokenDim = 64, Rank = 4, HiddenSize = 16,
+            Encoder = "fm-mean", EncoderDim = 64 };
         byte[] weights = LopaAdapter.CreateRandom(config, 1).ToSingleFile();
         string configJson = config.ToJson();
         Console.WriteLine($"{count} adapters of {weights.Length / 1024.0:F1} KiB ({config.TrainableParameters:N0} parameters each), 100 tenants");
         Console.WriteLine();
         Console.WriteLine("| store | seeding s | cold load p50 ms | cold load p99 ms | managed heap before → after cycling (cache 256) |");
         Console.WriteLine("|---|---:|---:|---:|---|");
-        var stores = new List<(string, Func<IAdapterStore>)> { ("SQLite (WAL)", () => new SqliteAdapterStore(Path.Combine(Path.GetTempPath(), $"lopa-bench-{Guid.NewGuid():N}.db"))) };
+        var stores = new List<(string, Func<IAdapterStore>)> { ("SQLite (WAL)", () =>
+            new SqliteAdapterStore(Path.Combine(Path.GetTempPath(), $"lopa-bench-{Guid.NewGuid():N}.db"))) };
         if (postgres != null) stores.Add(("PostgreSQL", () => new PostgresAdapterStore(postgres)));
         foreach (var (label, make) in stores)
         {
@@ -32,8 +34,10 @@ public static class StoreLoad
             string run = Guid.NewGuid().ToString("N")[..8];
             var sw = Stopwatch.StartNew();
             for (int t = 0; t < 100; t++) await store.CreateTenantAsync($"t{t}-{run}");
-            await Parallel.ForEachAsync(Enumerable.Range(0, count), new ParallelOptions { MaxDegreeOfParallelism = 4 }, async (i, ct) =>
-                await store.PutAdapterAsync($"t{i % 100}-{run}", $"a{i / 100}", "1", configJson, weights, config.TrainableParameters, true, cancel: ct));
+            await Parallel.ForEachAsync(Enumerable.Range(0, count), new ParallelOptions { MaxDegreeOfParallelism = 4 },
+                async (i, ct) =>
+                await store.PutAdapterAsync($"t{i % 100}-{run}", $"a{i / 100}", "1", configJson, weights,
+                    config.TrainableParameters, true, cancel: ct));
             double seeding = sw.Elapsed.TotalSeconds;
 
             var catalog = new AdapterCatalog(Options.Create(new LoPAOptions { Adapters = new AdapterOptions { CacheSize = 256 } }), store);
@@ -44,7 +48,8 @@ public static class StoreLoad
                 int i = rng.Next(count);
                 var fresh = new AdapterCatalog(Options.Create(new LoPAOptions { Adapters = new AdapterOptions { CacheSize = 1 } }), store); // always a miss
                 var s = Stopwatch.StartNew();
-                if (await fresh.FindAsync($"t{i % 100}-{run}", $"a{i / 100}", default) is null) throw new InvalidOperationException("missing adapter");
+                if (await fresh.FindAsync($"t{i % 100}-{run}", $"a{i / 100}",
+                    default) is null) throw new InvalidOperationException("missing adapter");
                 samples.Add(s.Elapsed.TotalMilliseconds);
             }
             samples.Sort();

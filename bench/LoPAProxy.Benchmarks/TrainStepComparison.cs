@@ -26,13 +26,16 @@ public static class TrainStepComparison
         IInstanceEncoder encoder = EncoderFactory.Create("minilm", new EncoderOptions());
         var options = new TrainingOptions { Method = TrainingMethods.Parse(method), BatchSize = 8, WarmupRatio = 0 };
         var trainer = new LopaTrainer(fm, tokenizer, encoder, options);
-        List<TaskExample> data = TaskData.Load(Path.Combine(shared, "data", "glue", "SST-2", "train.tsv"), steps * options.BatchSize);
+        List<TaskExample> data = TaskData.Load(Path.Combine(shared, "data", "glue", "SST-2", "train.tsv"),
+            steps * options.BatchSize);
 
         int m = options.Method == TrainingMethod.Lora ? 0 : options.VirtualTokens;
-        var tokens = data.Select(e => TokenizedExample.Create(tokenizer, e.Prompt, e.Target, fm.Config.MaxSeqLen - m)).ToList();
+        var tokens = data.Select(e => TokenizedExample.Create(tokenizer, e.Prompt, e.Target,
+            fm.Config.MaxSeqLen - m)).ToList();
         var x = new float[data.Count * encoder.Dim];
         encoder.Encode(data.Select(e => e.Instance).ToList(), x);
-        var batches = Enumerable.Range(0, steps).Select(s => Enumerable.Range(s * options.BatchSize, options.BatchSize).ToArray()).ToList();
+        var batches = Enumerable.Range(0, steps).Select(s => Enumerable.Range(s * options.BatchSize,
+            options.BatchSize).ToArray()).ToList();
         string dir = Directory.CreateTempSubdirectory("lopa-train-bench").FullName;
         var (weights, meta) = PyTorchReferenceFiles.Write(dir, fm, trainer, x, encoder.Dim, tokens, batches);
 
@@ -51,8 +54,10 @@ public static class TrainStepComparison
         foreach (var b in batchExamples) Step(b);
         double ours = sw.Elapsed.TotalMilliseconds / steps;
 
-        var psi = new ProcessStartInfo(Environment.GetEnvironmentVariable("LOPA_PYTHON") ?? "/usr/bin/python3") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (string a in new[] { Path.Combine(RepoDir(), "tests", "python", "lopa_reference.py"), weights, meta, "bench", "2" }) psi.ArgumentList.Add(a);
+        var psi = new ProcessStartInfo(Environment.GetEnvironmentVariable("LOPA_PYTHON")
+            ?? "/usr/bin/python3") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (string a in new[] { Path.Combine(RepoDir(), "tests", "python", "lopa_reference.py"), weights, meta,
+            "bench", "2" }) psi.ArgumentList.Add(a);
         using var python = Process.Start(psi)!;
         string output = python.StandardOutput.ReadToEnd();
         string errors = python.StandardError.ReadToEnd();

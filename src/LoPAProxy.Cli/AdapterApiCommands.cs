@@ -18,7 +18,8 @@ internal static class AdapterApiCommands
 
     private static HttpClient Client(ParseResult p, Option<string> url, Option<string?> key)
     {
-        string k = p.GetValue(key) ?? Environment.GetEnvironmentVariable("OPENAI_API_KEY") ?? throw new ArgumentException("pass --key or set OPENAI_API_KEY");
+        string k = p.GetValue(key) ?? Environment.GetEnvironmentVariable("OPENAI_API_KEY")
+            ?? throw new ArgumentException("pass --key or set OPENAI_API_KEY");
         var c = new HttpClient { BaseAddress = new Uri(p.GetValue(url)!.TrimEnd('/') + "/") };
         c.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", k);
         return c;
@@ -28,9 +29,11 @@ internal static class AdapterApiCommands
     internal static async Task<int> Report(HttpResponseMessage r)
     {
         string body = await r.Content.ReadAsStringAsync();
-        if (r.IsSuccessStatusCode) { Console.WriteLine(body.Length == 0 ? $"{(int)r.StatusCode} {r.ReasonPhrase}" : body); return 0; }
+        if (r.IsSuccessStatusCode) { Console.WriteLine(body.Length == 0
+            ? $"{(int)r.StatusCode} {r.ReasonPhrase}" : body); return 0; }
         string message = body;
-        try { message = JsonDocument.Parse(body).RootElement.GetProperty("error").GetProperty("message").GetString() ?? body; } catch (JsonException) { }
+        try { message = JsonDocument.Parse(body).RootElement.GetProperty("error").GetProperty("message").GetString()
+            ?? body; } catch (JsonException) { }
         Console.Error.WriteLine($"lopa: {(int)r.StatusCode}: {message}");
         return 1;
     }
@@ -45,35 +48,44 @@ internal static class AdapterApiCommands
         {
             Description = "upload without making it the active version",
         };
-        var upload = new Command("upload", "Upload an adapter version to the proxy") { path, name, version, noActivate, url, key };
+        var upload = new Command("upload", "Upload an adapter version to the proxy") { path, name, version, noActivate,
+            url, key };
         upload.SetAction(async (p, cancel) =>
         {
             string source = p.GetValue(path)!;
-            var form = new MultipartFormDataContent { { new StringContent(p.GetValue(name)!), "name" }, { new StringContent(p.GetValue(version)!), "version" },
+            var form = new MultipartFormDataContent { { new StringContent(p.GetValue(name)!), "name" },
+                { new StringContent(p.GetValue(version)!), "version" },
                 { new StringContent(p.GetValue(noActivate) ? "false" : "true"), "activate" } };
             if (Directory.Exists(source))
             {
-                form.Add(new ByteArrayContent(await File.ReadAllBytesAsync(Path.Combine(source, LopaAdapter.ConfigFile), cancel)), "config", LopaAdapter.ConfigFile);
-                form.Add(new ByteArrayContent(await File.ReadAllBytesAsync(Path.Combine(source, LopaAdapter.WeightsFile), cancel)), "weights", LopaAdapter.WeightsFile);
+                form.Add(new ByteArrayContent(await File.ReadAllBytesAsync(Path.Combine(source,
+                    LopaAdapter.ConfigFile), cancel)), "config", LopaAdapter.ConfigFile);
+                form.Add(new ByteArrayContent(await File.ReadAllBytesAsync(Path.Combine(source,
+                    LopaAdapter.WeightsFile), cancel)), "weights", LopaAdapter.WeightsFile);
             }
-            else form.Add(new ByteArrayContent(await File.ReadAllBytesAsync(source, cancel)), "file", Path.GetFileName(source));
+            else form.Add(new ByteArrayContent(await File.ReadAllBytesAsync(source, cancel)), "file",
+                Path.GetFileName(source));
             using var c = Client(p, url, key);
             return await Report(await c.PostAsync("v1/adapters", form, cancel));
         });
 
         var url2 = Url(); var key2 = Key();
         var list = new Command("list", "List this tenant's adapters") { url2, key2 };
-        list.SetAction(async (p, cancel) => { using var c = Client(p, url2, key2); return await Report(await c.GetAsync("v1/adapters", cancel)); });
+        list.SetAction(async (p, cancel) => { using var c = Client(p, url2,
+            key2); return await Report(await c.GetAsync("v1/adapters", cancel)); });
 
         var url3 = Url(); var key3 = Key();
         var reference = new Argument<string>("adapter") { Description = "name (every version) or name@version" };
-        var delete = new Command("delete", "Delete an adapter version, or every version of a name") { reference, url3, key3 };
-        delete.SetAction(async (p, cancel) => { using var c = Client(p, url3, key3); return await Report(await c.DeleteAsync($"v1/adapters/{Uri.EscapeDataString(p.GetValue(reference)!)}", cancel)); });
+        var delete = new Command("delete", "Delete an adapter version, or every version of a name") { reference, url3,
+            key3 };
+        delete.SetAction(async (p, cancel) => { using var c = Client(p, url3,
+            key3); return await Report(await c.DeleteAsync($"v1/adapters/{Uri.EscapeDataString(p.GetValue(reference)!)}", cancel)); });
 
         var url4 = Url(); var key4 = Key();
         var activateName = new Argument<string>("name") { Description = "adapter name" };
         var activateVersion = new Argument<string>("version") { Description = "the version to make active" };
-        var activate = new Command("activate", "Make a version the one the name resolves to (roll forward or back)") { activateName, activateVersion, url4, key4 };
+        var activate = new Command("activate",
+            "Make a version the one the name resolves to (roll forward or back)") { activateName, activateVersion, url4, key4 };
         activate.SetAction(async (p, cancel) =>
         {
             using var c = Client(p, url4, key4);

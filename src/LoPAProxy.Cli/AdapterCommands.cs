@@ -45,7 +45,8 @@ internal static class AdapterCommands
         var baseModel = new Option<string?>("--base-model") { Description = "the foundation model's name" };
         var seed = new Option<int>("--seed") { Description = "initialisation seed", DefaultValueFactory = _ => 0 };
         var output = new Option<string>("--out") { Description = "adapter directory to write", Required = true };
-        var command = new Command("new", "A new adapter with the paper's initialisation (Z_S ~ N(0,1), heads ~ N(0, 0.02), output biases 0)")
+        var command = new Command("new",
+            "A new adapter with the paper's initialisation (Z_S ~ N(0,1), heads ~ N(0, 0.02), output biases 0)")
             { encoder, tokenDim, m, r, hidden, encoderDim, composition, baseModel, seed, output };
         command.SetAction(p =>
         {
@@ -59,7 +60,8 @@ internal static class AdapterCommands
             var config = new AdapterConfig
             {
                 BaseModel = p.GetValue(baseModel), NumVirtualTokens = p.GetValue(m), TokenDim = p.GetValue(tokenDim), Rank = comp == Composition.Idpg ? 0 : p.GetValue(r),
-                HiddenSize = p.GetValue(hidden), Encoder = comp == Composition.PromptTuning ? null : enc, EncoderDim = h, Composition = comp,
+                HiddenSize = p.GetValue(hidden), Encoder = comp == Composition.PromptTuning
+                    ? null : enc, EncoderDim = h, Composition = comp,
             };
             LopaAdapter.CreateRandom(config, p.GetValue(seed)).SaveDirectory(p.GetValue(output)!);
             Console.WriteLine($"wrote {p.GetValue(output)} ({config.TrainableParameters:N0} trainable parameters)");
@@ -71,7 +73,8 @@ internal static class AdapterCommands
     private static Command Inspect()
     {
         var path = new Argument<string>("adapter") { Description = "adapter directory or single .safetensors file" };
-        var command = new Command("inspect", "Show an adapter's config, tensor shapes and trainable parameters") { path };
+        var command = new Command("inspect",
+            "Show an adapter's config, tensor shapes and trainable parameters") { path };
         command.SetAction(p =>
         {
             LopaAdapter a;
@@ -91,7 +94,8 @@ internal static class AdapterCommands
             }
             Console.WriteLine("tensors:");
             if (a.PromptEmbeddings != null) Console.WriteLine($"  prompt_embeddings    [{c.NumVirtualTokens}, {c.TokenDim}]");
-            foreach (var (head, dense, output) in new[] { (a.U, "row_dense", "row_out_proj"), (a.V, "col_dense", "col_out_proj"), (a.Idpg, "layer_down_project", "layer_up_project") })
+            foreach (var (head, dense, output) in new[] { (a.U, "row_dense", "row_out_proj"), (a.V, "col_dense",
+                "col_out_proj"), (a.Idpg, "layer_down_project", "layer_up_project") })
             {
                 if (head is null) continue;
                 Console.WriteLine($"  {dense + ".weight",-20} [{head.Hidden}, {head.In}]{(head.DenseBias != null ? $"  + bias [{head.Hidden}]" : "")}");
@@ -118,11 +122,13 @@ internal static class AdapterCommands
             Description = "virtual tokens (only for an IDPG checkpoint without PEFT file)",
         };
         var output = new Option<string>("--out") { Description = "adapter directory to write", Required = true };
-        var command = new Command("convert", "Convert the paper's reference checkpoints (torch.save state dicts) to this format") { peft, heads, encoder, baseModel, additive, m, output };
+        var command = new Command("convert",
+            "Convert the paper's reference checkpoints (torch.save state dicts) to this format") { peft, heads, encoder, baseModel, additive, m, output };
         command.SetAction(p =>
         {
             LopaAdapter a;
-            try { a = ReferenceCheckpointConverter.Convert(p.GetValue(peft), p.GetValue(heads), p.GetValue(encoder), p.GetValue(baseModel), p.GetValue(additive), p.GetValue(m)); }
+            try { a = ReferenceCheckpointConverter.Convert(p.GetValue(peft), p.GetValue(heads), p.GetValue(encoder),
+                p.GetValue(baseModel), p.GetValue(additive), p.GetValue(m)); }
             catch (AdapterException e) { throw new InvalidOperationException(e.Message, e); }
             a.SaveDirectory(p.GetValue(output)!);
             Console.WriteLine($"wrote {p.GetValue(output)}: {AdapterConfig.CompositionName(a.Config.Composition)}, m={a.Config.NumVirtualTokens}, d={a.Config.TokenDim}, {a.Config.TrainableParameters:N0} parameters");

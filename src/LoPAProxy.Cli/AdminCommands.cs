@@ -4,7 +4,8 @@ using System.Net.Http.Json;
 
 namespace LoPAProxy.Cli;
 
-/// <summary>`lopa tenant create|list|disable|enable` and `lopa key issue|list|revoke`: the admin API, with the admin key.</summary>
+/// <summary>`lopa tenant create|list|disable|enable` and `lopa key issue|list|revoke`: the admin API, with the admin
+/// key.</summary>
 internal static class AdminCommands
 {
     private static Option<string> Url() => new("--url")
@@ -52,10 +53,12 @@ internal static class AdminCommands
         tenant.Subcommands.Add(Call("list", "List tenants", [], (c, _, t) => c.GetAsync("admin/tenants", t)));
         var disableName = new Argument<string>("name");
         tenant.Subcommands.Add(Call("disable", "Disable a tenant (its keys stop working at once)", [disableName],
-            (c, p, t) => c.PostAsync($"admin/tenants/{Uri.EscapeDataString(p.GetValue(disableName)!)}/disable", null, t)));
+            (c, p, t) => c.PostAsync($"admin/tenants/{Uri.EscapeDataString(p.GetValue(disableName)!)}/disable", null,
+                t)));
         var enableName = new Argument<string>("name");
         tenant.Subcommands.Add(Call("enable", "Enable a tenant again", [enableName],
-            (c, p, t) => c.PostAsync($"admin/tenants/{Uri.EscapeDataString(p.GetValue(enableName)!)}/enable", null, t)));
+            (c, p, t) => c.PostAsync($"admin/tenants/{Uri.EscapeDataString(p.GetValue(enableName)!)}/enable", null,
+                t)));
         return tenant;
     }
 

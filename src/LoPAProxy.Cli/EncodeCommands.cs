@@ -21,7 +21,8 @@ internal static class EncodeCommands
         Description = "foundation model for the fm-mean encoder (or LOPA_FM_MODEL)",
     };
 
-    /// <summary>Encoder file locations from the command line: --encoder-dir applies to the named encoder, --model to fm-mean.</summary>
+    /// <summary>Encoder file locations from the command line: --encoder-dir applies to the named encoder, --model to
+    /// fm-mean.</summary>
     internal static EncoderOptions Options(string? encoderDir, string? model, string encoder) => new()
     {
         Onnx = encoderDir is null
@@ -50,7 +51,8 @@ internal static class EncodeCommands
         };
         var encoderDir = EncoderDir();
         var model = Model();
-        var command = new Command("encode", "Write the soft prompt Z for one instance exactly as the proxy sends it (torch.save, loadable with weights_only=True)")
+        var command = new Command("encode",
+            "Write the soft prompt Z for one instance exactly as the proxy sends it (torch.save, loadable with weights_only=True)")
             { adapterPath, text, output, dtype, encoderDir, model };
         command.SetAction(p =>
         {
@@ -65,13 +67,15 @@ internal static class EncodeCommands
             float[] x = Array.Empty<float>();
             if (adapter.Config.UsesEncoder)
             {
-                IInstanceEncoder encoder = EncoderFactory.Create(adapter.Config.Encoder!, Options(p.GetValue(encoderDir), p.GetValue(model), adapter.Config.Encoder!));
+                IInstanceEncoder encoder = EncoderFactory.Create(adapter.Config.Encoder!,
+                    Options(p.GetValue(encoderDir), p.GetValue(model), adapter.Config.Encoder!));
                 if (encoder.Dim != adapter.Config.EncoderDim) throw new InvalidOperationException($"encoder {encoder.Name} gives h = {encoder.Dim}, the adapter expects {adapter.Config.EncoderDim}");
                 x = new float[encoder.Dim];
                 encoder.Encode(new[] { p.GetValue(text)! }, x);
             }
             float[] z = new SoftPromptGenerator(adapter).Generate(x, 1);
-            File.WriteAllBytes(p.GetValue(output)!, TorchFile.SaveTensor(Tensor.FromArray(z, adapter.Config.NumVirtualTokens, adapter.Config.TokenDim), wire));
+            File.WriteAllBytes(p.GetValue(output)!, TorchFile.SaveTensor(Tensor.FromArray(z,
+                adapter.Config.NumVirtualTokens, adapter.Config.TokenDim), wire));
             Console.WriteLine($"wrote {p.GetValue(output)}: Z [{adapter.Config.NumVirtualTokens}, {adapter.Config.TokenDim}] {p.GetValue(dtype)}");
             return 0;
         });
@@ -89,14 +93,17 @@ internal static class EncodeCommands
         var json = new Option<bool>("--json") { Description = "print a JSON array" };
         var encoderDir = EncoderDir();
         var model = Model();
-        var command = new Command("embed", "Print the instance vector x an encoder gives") { encoderName, text, json, encoderDir, model };
+        var command = new Command("embed", "Print the instance vector x an encoder gives") { encoderName, text, json,
+            encoderDir, model };
         command.SetAction(p =>
         {
             string name = p.GetValue(encoderName)!;
-            IInstanceEncoder encoder = EncoderFactory.Create(name, Options(p.GetValue(encoderDir), p.GetValue(model), name));
+            IInstanceEncoder encoder = EncoderFactory.Create(name, Options(p.GetValue(encoderDir), p.GetValue(model),
+                name));
             var x = new float[encoder.Dim];
             encoder.Encode(new[] { p.GetValue(text)! }, x);
-            string values = string.Join(p.GetValue(json) ? ", " : " ", x.Select(v => v.ToString("R", CultureInfo.InvariantCulture)));
+            string values = string.Join(p.GetValue(json) ? ", " : " ", x.Select(v => v.ToString("R",
+                CultureInfo.InvariantCulture)));
             Console.WriteLine(p.GetValue(json) ? $"[{values}]" : values);
             return 0;
         });

@@ -21,12 +21,14 @@ internal static class ProxyCommand
             DefaultValueFactory = _ => "http://127.0.0.1:8080",
         };
         var logFormat = LogFormatOption();
-        var command = new Command("proxy", "Run the LoPA proxy from a configuration file (environment variables override it: LoPA__Tenants__acme__ApiKeys__0=...)") { config, urls, logFormat };
+        var command = new Command("proxy",
+            "Run the LoPA proxy from a configuration file (environment variables override it: LoPA__Tenants__acme__ApiKeys__0=...)") { config, urls, logFormat };
         command.SetAction(async (p, cancel) =>
         {
             string path = Path.GetFullPath(p.GetValue(config)!);
             if (!File.Exists(path)) throw new FileNotFoundException($"configuration not found: {path}");
-            IConfiguration configuration = new ConfigurationBuilder().AddJsonFile(path, optional: false).AddEnvironmentVariables()
+            IConfiguration configuration = new ConfigurationBuilder().AddJsonFile(path,
+                optional: false).AddEnvironmentVariables()
                 .AddInMemoryCollection(LogFormatSetting(p.GetValue(logFormat))).Build();
             // Relative paths in the file (adapters, model files) mean relative to the file, wherever lopa is started.
             Directory.SetCurrentDirectory(Path.GetDirectoryName(path)!);

@@ -91,7 +91,8 @@ internal static class TrainCommands
             Required = true,
         };
         var command = new Command("train", "Train an adapter with the foundation model frozen")
-            { baseModel, encoderName, encoderDir, data, evalData, method, m, r, hidden, epochs, batch, lr, warmup, clip, seed, limit, evalLimit, maxSteps, checkpointEvery, loraTargets, resume, output };
+            { baseModel, encoderName, encoderDir, data, evalData, method, m, r, hidden, epochs, batch, lr, warmup,
+                clip, seed, limit, evalLimit, maxSteps, checkpointEvery, loraTargets, resume, output };
         command.SetAction((p, cancel) =>
         {
             var options = new TrainingOptions
@@ -99,20 +100,24 @@ internal static class TrainCommands
                 Method = TrainingMethods.Parse(p.GetValue(method)!), VirtualTokens = p.GetValue(m), Rank = p.GetValue(r), HiddenSize = p.GetValue(hidden),
                 Epochs = p.GetValue(epochs), BatchSize = p.GetValue(batch), LearningRate = p.GetValue(lr), WarmupRatio = p.GetValue(warmup),
                 MaxGradNorm = p.GetValue(clip), Seed = p.GetValue(seed), MaxSteps = p.GetValue(maxSteps),
-                LoraTargets = p.GetValue(loraTargets)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
+                LoraTargets = p.GetValue(loraTargets)!.Split(',',
+                    StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
             };
             ServedModel fm = ServedModel.Load(p.GetValue(baseModel)!);
             options = options with { BaseModel = fm.Name };
-            if (options.Epochs <= 0 || options.BatchSize <= 0 || options.LearningRate <= 0) throw new ArgumentException("--epochs, --batch-size and --lr must be positive");
+            if (options.Epochs <= 0 || options.BatchSize <= 0
+                || options.LearningRate <= 0) throw new ArgumentException("--epochs, --batch-size and --lr must be positive");
             string outDir = Path.GetFullPath(p.GetValue(output)!);
             Directory.CreateDirectory(outDir);
             List<TaskExample> train = TaskData.Load(p.GetValue(data)!, p.GetValue(limit));
             List<TaskExample>? dev = p.GetValue(evalData) is { } ev ? TaskData.Load(ev, p.GetValue(evalLimit)) : null;
             IInstanceEncoder? encoder = options.Method is TrainingMethod.PromptTuning or TrainingMethod.Lora ? null
-                : EncoderFactory.Create(p.GetValue(encoderName)!, EncodeCommands.Options(p.GetValue(encoderDir), p.GetValue(baseModel), p.GetValue(encoderName)!));
+                : EncoderFactory.Create(p.GetValue(encoderName)!, EncodeCommands.Options(p.GetValue(encoderDir),
+                    p.GetValue(baseModel), p.GetValue(encoderName)!));
             var trainer = new LopaTrainer(fm.Model, fm.Tokenizer, encoder, options);
             long total = trainer.TotalSteps(train.Count), perEpoch = trainer.StepsPerEpoch(train.Count);
-            string optionsJson = JsonSerializer.Serialize(new { method = TrainingMethods.Name(options.Method), options.VirtualTokens, options.Rank, options.HiddenSize, options.Epochs,
+            string optionsJson = JsonSerializer.Serialize(new { method = TrainingMethods.Name(options.Method),
+                options.VirtualTokens, options.Rank, options.HiddenSize, options.Epochs,
                 options.BatchSize, options.LearningRate, options.WarmupRatio, options.MaxGradNorm, options.Seed, options.MaxSteps, train = train.Count, encoder = encoder?.Name,
                 lora_targets = options.Method == TrainingMethod.Lora ? string.Join(",", options.LoraTargets) : null });
             var losses = new List<double>();
@@ -123,7 +128,8 @@ internal static class TrainCommands
             if (p.GetValue(resume) && File.Exists(checkpointPath))
                 start = LoadCheckpoint(checkpointPath, trainer, optionsJson, losses, accuracy, epochSeconds);
             string metric = dev != null && dev.All(e => e.Choices != null) ? "accuracy" : "exact match";
-            double Evaluate(List<TaskExample> set) => metric == "accuracy" ? trainer.Accuracy(set, cancel: cancel) : trainer.ExactMatch(set, cancel);
+            double Evaluate(List<TaskExample> set) => metric == "accuracy" ? trainer.Accuracy(set,
+                cancel: cancel) : trainer.ExactMatch(set, cancel);
             Console.Error.WriteLine($"lopa train: {TrainingMethods.Name(options.Method)} · {trainer.TrainableParameters:N0} trainable parameters · {train.Count} examples · {total} steps"
                 + (start > 0 ? $" · resuming at step {start}" : ""));
             var bar = new ProgressBar();
@@ -143,7 +149,9 @@ internal static class TrainCommands
                     }
                     epochClock.Restart();
                 }
-            }, step => SaveCheckpoint(checkpointPath, trainer, step, optionsJson, losses, accuracy, epochSeconds), p.GetValue(checkpointEvery), cancel);
+            }, step =>
+                SaveCheckpoint(checkpointPath, trainer, step, optionsJson, losses, accuracy,
+                epochSeconds), p.GetValue(checkpointEvery), cancel);
             bar.Done();
 
             if (trainer.Prompt != null)
@@ -154,12 +162,16 @@ internal static class TrainCommands
             var metrics = new JsonObject
             {
                 ["method"] = TrainingMethods.Name(options.Method), ["options"] = JsonNode.Parse(optionsJson), ["trainable_parameters"] = trainer.TrainableParameters,
-                ["steps"] = losses.Count, ["loss"] = new JsonArray(losses.Select(l => (JsonNode)JsonValue.Create(l)!).ToArray()),
-                ["eval_metric"] = metric, ["eval"] = new JsonArray(accuracy.Select(a => (JsonNode)new JsonObject { ["epoch"] = a.Epoch, ["score"] = a.Accuracy }).ToArray()),
+                ["steps"] = losses.Count, ["loss"] = new JsonArray(losses.Select(l =>
+                    (JsonNode)JsonValue.Create(l)!).ToArray()),
+                ["eval_metric"] = metric, ["eval"] = new JsonArray(accuracy.Select(a =>
+                    (JsonNode)new JsonObject { ["epoch"] = a.Epoch, ["score"] = a.Accuracy }).ToArray()),
                 ["epoch_seconds"] = new JsonArray(epochSeconds.Select(s => (JsonNode)JsonValue.Create(s)!).ToArray()),
             };
-            File.WriteAllText(Path.Combine(outDir, MetricsFile), metrics.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-            File.WriteAllText(Path.Combine(outDir, ChartFile), TrainingChart.Svg($"{TrainingMethods.Name(options.Method)} on {Path.GetFileName(Path.GetDirectoryName(Path.GetFullPath(p.GetValue(data)!)))}", losses, accuracy, metric));
+            File.WriteAllText(Path.Combine(outDir, MetricsFile),
+                metrics.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            File.WriteAllText(Path.Combine(outDir, ChartFile),
+                TrainingChart.Svg($"{TrainingMethods.Name(options.Method)} on {Path.GetFileName(Path.GetDirectoryName(Path.GetFullPath(p.GetValue(data)!)))}", losses, accuracy, metric));
             if (accuracy.Count > 0) Console.WriteLine($"{TrainingMethods.Name(options.Method)}: dev {metric} {accuracy[^1].Accuracy:P2}");
             return Task.FromResult(0);
         });
@@ -181,7 +193,8 @@ internal static class TrainCommands
         var data = new Option<string>("--data") { Description = "GLUE dev.tsv or .jsonl", Required = true };
         var encoderDir = new Option<string?>("--encoder-dir") { Description = "encoder files" };
         var limit = new Option<int>("--limit") { DefaultValueFactory = _ => int.MaxValue };
-        var command = new Command("eval", "Score an adapter: accuracy on GLUE (label words), exact match on jsonl") { baseModel, adapterPath, data, encoderDir, limit };
+        var command = new Command("eval",
+            "Score an adapter: accuracy on GLUE (label words), exact match on jsonl") { baseModel, adapterPath, data, encoderDir, limit };
         command.SetAction((p, cancel) =>
         {
             LopaAdapter adapter;
@@ -189,8 +202,11 @@ internal static class TrainCommands
             catch (AdapterException e) { throw new InvalidOperationException(e.Message, e); }
             ServedModel fm = ServedModel.Load(p.GetValue(baseModel)!);
             IInstanceEncoder? encoder = adapter.Config.UsesEncoder
-                ? EncoderFactory.Create(adapter.Config.Encoder!, EncodeCommands.Options(p.GetValue(encoderDir), p.GetValue(baseModel), adapter.Config.Encoder!)) : null;
-            var trainer = new LopaTrainer(fm.Model, fm.Tokenizer, encoder, new TrainingOptions { Method = TrainingMethods.Of(adapter.Config.Composition), VirtualTokens = adapter.Config.NumVirtualTokens,
+                ? EncoderFactory.Create(adapter.Config.Encoder!, EncodeCommands.Options(p.GetValue(encoderDir),
+                    p.GetValue(baseModel), adapter.Config.Encoder!)) : null;
+            var trainer = new LopaTrainer(fm.Model, fm.Tokenizer, encoder,
+                new TrainingOptions { Method = TrainingMethods.Of(adapter.Config.Composition),
+                VirtualTokens = adapter.Config.NumVirtualTokens,
                 Rank = adapter.Config.Rank, HiddenSize = adapter.Config.HiddenSize }, adapter);
             List<TaskExample> set = TaskData.Load(p.GetValue(data)!, p.GetValue(limit));
             bool classification = set.All(e => e.Choices != null);
@@ -202,13 +218,17 @@ internal static class TrainCommands
         return command;
     }
 
-    /// <summary>Parameters, optimiser moments, step and the curves so far; written to a temp file and renamed, so a kill never leaves half a checkpoint.</summary>
-    private static void SaveCheckpoint(string path, LopaTrainer trainer, long step, string optionsJson, List<double> losses, List<(int, double)> accuracy, List<double> epochSeconds)
+    /// <summary>Parameters, optimiser moments, step and the curves so far; written to a temp file and renamed, so a
+    /// kill never leaves half a checkpoint.</summary>
+    private static void SaveCheckpoint(string path, LopaTrainer trainer, long step, string optionsJson,
+        List<double> losses, List<(int, double)> accuracy, List<double> epochSeconds)
     {
         var (optStep, mm, vv) = trainer.Optimizer.SaveState();
-        var w = new SafeTensorsWriter().Metadata("step", step.ToString(CultureInfo.InvariantCulture)).Metadata("optimizer_step", optStep.ToString(CultureInfo.InvariantCulture))
+        var w = new SafeTensorsWriter().Metadata("step",
+            step.ToString(CultureInfo.InvariantCulture)).Metadata("optimizer_step", optStep.ToString(CultureInfo.InvariantCulture))
             .Metadata("options", optionsJson).Metadata("loss", JsonSerializer.Serialize(losses))
-            .Metadata("eval", JsonSerializer.Serialize(accuracy.Select(a => new[] { a.Item1, a.Item2 }))).Metadata("epoch_seconds", JsonSerializer.Serialize(epochSeconds));
+            .Metadata("eval", JsonSerializer.Serialize(accuracy.Select(a => new[] { a.Item1,
+                a.Item2 }))).Metadata("epoch_seconds", JsonSerializer.Serialize(epochSeconds));
         for (int i = 0; i < trainer.Parameters.Count; i++)
         {
             w.Add($"param.{i}", Tensor.FromArray(trainer.Parameters[i], trainer.Parameters[i].Length));
@@ -220,7 +240,8 @@ internal static class TrainCommands
         File.Move(temp, path, overwrite: true);
     }
 
-    private static long LoadCheckpoint(string path, LopaTrainer trainer, string optionsJson, List<double> losses, List<(int, double)> accuracy, List<double> epochSeconds)
+    private static long LoadCheckpoint(string path, LopaTrainer trainer, string optionsJson, List<double> losses,
+        List<(int, double)> accuracy, List<double> epochSeconds)
     {
         using var file = SafeTensorsFile.Open(path);
         if (file.Metadata.GetValueOrDefault("options") != optionsJson)
@@ -238,12 +259,14 @@ internal static class TrainCommands
         long step = long.Parse(file.Metadata["step"], CultureInfo.InvariantCulture);
         trainer.ResumeOptimizer(long.Parse(file.Metadata["optimizer_step"], CultureInfo.InvariantCulture), mm, vv);
         losses.AddRange(JsonSerializer.Deserialize<List<double>>(file.Metadata["loss"])!);
-        accuracy.AddRange(JsonSerializer.Deserialize<List<double[]>>(file.Metadata["eval"])!.Select(a => ((int)a[0], a[1])));
+        accuracy.AddRange(JsonSerializer.Deserialize<List<double[]>>(file.Metadata["eval"])!.Select(a => ((int)a[0],
+            a[1])));
         epochSeconds.AddRange(JsonSerializer.Deserialize<List<double>>(file.Metadata["epoch_seconds"])!);
         return step;
     }
 
-    /// <summary>One line redrawn in place on a terminal; a line every 2 s when stderr is redirected (CI logs).</summary>
+    /// <summary>One line redrawn in place on a terminal; a line every 2 s when stderr is redirected (CI
+    /// logs).</summary>
     private sealed class ProgressBar
     {
         private readonly bool _tty = !Console.IsErrorRedirected;
@@ -256,7 +279,8 @@ internal static class TrainCommands
             int filled = (int)(Width * p.Step / Math.Max(1, p.TotalSteps));
             string text = $"[{new string('#', filled)}{new string('.', Width - filled)}] step {p.Step}/{p.TotalSteps} · epoch {p.Epoch} · loss {p.Loss:F4} · {p.ExamplesPerSecond:F1} ex/s · ETA {p.Remaining:hh\\:mm\\:ss}";
             if (_tty) { Console.Error.Write("\r" + text + "   "); _open = true; }
-            else if (_sinceLine.Elapsed.TotalSeconds >= 2 || p.Step == p.TotalSteps) { Console.Error.WriteLine(text); _sinceLine.Restart(); }
+            else if (_sinceLine.Elapsed.TotalSeconds >= 2
+                || p.Step == p.TotalSteps) { Console.Error.WriteLine(text); _sinceLine.Restart(); }
         }
 
         public void Line(string text)

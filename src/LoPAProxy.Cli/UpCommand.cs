@@ -49,15 +49,18 @@ internal static class UpCommand
         {
             Description = "run in the background; `lopa env` prints the settings, `lopa down` stops it",
         };
-        var command = new Command("up", "Run the reference model server, the proxy and a demo tenant with embedded defaults")
+        var command = new Command("up",
+            "Run the reference model server, the proxy and a demo tenant with embedded defaults")
             { port, modelPort, model, state, detach, logFormat };
         command.SetAction(async (p, cancel) =>
         {
             string stateDir = StateDir(p.GetValue(state));
             if (p.GetValue(detach)) return await DetachAsync(stateDir, cancel);
-            string modelPath = p.GetValue(model) ?? Environment.GetEnvironmentVariable("LOPA_MODEL_PATH") ?? FindStories()
+            string modelPath = p.GetValue(model) ?? Environment.GetEnvironmentVariable("LOPA_MODEL_PATH")
+                ?? FindStories()
                 ?? throw new FileNotFoundException("no model: pass --model or set LOPA_MODEL_PATH (stories260K is looked for in ../shared/models)");
-            return await RunAsync(stateDir, modelPath, p.GetValue(port), p.GetValue(modelPort), p.GetValue(logFormat), cancel);
+            return await RunAsync(stateDir, modelPath, p.GetValue(port), p.GetValue(modelPort), p.GetValue(logFormat),
+                cancel);
         });
         return command;
     }
@@ -66,7 +69,8 @@ internal static class UpCommand
     public static Command Env()
     {
         var state = new Option<string?>("--state") { Description = "the state folder of `lopa up`" };
-        var command = new Command("env", "Print `export` lines for the running `lopa up`: eval \"$(lopa env)\"") { state };
+        var command = new Command("env",
+            "Print `export` lines for the running `lopa up`: eval \"$(lopa env)\"") { state };
         command.SetAction(p =>
         {
             string file = Path.Combine(StateDir(p.GetValue(state)), EnvFile);
@@ -98,21 +102,25 @@ internal static class UpCommand
 
     private static string StateDir(string? given)
     {
-        string dir = given ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData), "lopa");
+        string dir = given ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData),
+            "lopa");
         Directory.CreateDirectory(dir);
         return dir;
     }
 
-    private static async Task<int> RunAsync(string stateDir, string modelPath, int port, int modelPort, string? logFormat,
+    private static async Task<int> RunAsync(string stateDir, string modelPath, int port, int modelPort,
+        string? logFormat,
         CancellationToken cancel)
     {
         Console.WriteLine("starting the model server …");
-        WebApplication server = ModelServerApp.Build(new ModelServerOptions { ModelPath = modelPath, Port = modelPort });
+        WebApplication server = ModelServerApp.Build(new ModelServerOptions { ModelPath = modelPath,
+            Port = modelPort });
         await server.StartAsync(cancel);
         var served = (ModelServer.Generation.ServedModel)server.Services.GetService(typeof(ModelServer.Generation.ServedModel))!;
         string adminKey = Secret(stateDir, "admin.key", "lopa-admin-", out bool newAdminKey);
         Console.WriteLine("starting the proxy …");
-        WebApplication proxy = ProxyApp.Build(ProxyConfiguration(stateDir, modelPath, served, server.Urls.First(), adminKey, logFormat),
+        WebApplication proxy = ProxyApp.Build(ProxyConfiguration(stateDir, modelPath, served, server.Urls.First(),
+            adminKey, logFormat),
             $"http://127.0.0.1:{port}");
         await proxy.StartAsync(cancel);
         string proxyUrl = proxy.Urls.First();
@@ -122,7 +130,8 @@ internal static class UpCommand
         string baseUrl = proxyUrl + "/v1", modelName = $"{served.Name}:{adapterName}";
         Console.WriteLine($"LoPAProxy is up: proxy {proxyUrl} → model server {server.Urls.First()} ({served.Name}), " +
             $"demo adapter '{adapterName}' (minilm encoder)");
-        string[] settings = { $"OPENAI_BASE_URL={baseUrl}", $"OPENAI_API_KEY={key}", $"LOPA_MODEL={modelName}", $"LOPA_URL={proxyUrl}" };
+        string[] settings = { $"OPENAI_BASE_URL={baseUrl}", $"OPENAI_API_KEY={key}", $"LOPA_MODEL={modelName}",
+            $"LOPA_URL={proxyUrl}" };
         WriteOwnerOnly(Path.Combine(stateDir, EnvFile), string.Join("\n", settings) + "\n");
         foreach (string line in settings[..3]) Console.WriteLine(line);
         Console.WriteLine($"curl -s {baseUrl}/chat/completions -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' " +
@@ -141,7 +150,8 @@ internal static class UpCommand
         return 0;
     }
 
-    private static IConfiguration ProxyConfiguration(string stateDir, string modelPath, ModelServer.Generation.ServedModel served,
+    private static IConfiguration ProxyConfiguration(string stateDir, string modelPath,
+        ModelServer.Generation.ServedModel served,
         string backend, string adminKey, string? logFormat)
     {
         string hidden = served.HiddenSize.ToString();
@@ -164,18 +174,22 @@ internal static class UpCommand
             .AddInMemoryCollection(ProxyCommand.LogFormatSetting(logFormat)).Build();
     }
 
-    /// <summary>The demo tenant, created through the admin API on first run; its key issued once and kept owner-only.</summary>
-    private static async Task<string> DemoTenantAsync(string proxyUrl, string adminKey, string stateDir, CancellationToken cancel)
+    /// <summary>The demo tenant, created through the admin API on first run; its key issued once and kept
+    /// owner-only.</summary>
+    private static async Task<string> DemoTenantAsync(string proxyUrl, string adminKey, string stateDir,
+        CancellationToken cancel)
     {
         string keyFile = Path.Combine(stateDir, "demo.key");
         using HttpClient admin = Client(proxyUrl, adminKey);
         using HttpResponseMessage tenants = await admin.GetAsync("/admin/tenants", cancel);
         await Ensure(tenants, "list tenants");
         bool exists = JsonDocument.Parse(await tenants.Content.ReadAsStringAsync(cancel)).RootElement.GetProperty("data")
-            .EnumerateArray().Any(t => t.EnumerateObject().Any(p => p.Name.Equals("name", StringComparison.OrdinalIgnoreCase)
+            .EnumerateArray().Any(t => t.EnumerateObject().Any(p => p.Name.Equals("name",
+                StringComparison.OrdinalIgnoreCase)
                 && p.Value.GetString() == DemoTenant));
         if (exists && File.Exists(keyFile)) return File.ReadAllText(keyFile).Trim();
-        if (!exists) await Ensure(await admin.PostAsJsonAsync("/admin/tenants", new { name = DemoTenant }, cancel), "create the demo tenant");
+        if (!exists) await Ensure(await admin.PostAsJsonAsync("/admin/tenants", new { name = DemoTenant }, cancel),
+            "create the demo tenant");
         using HttpResponseMessage issued = await admin.PostAsync($"/admin/tenants/{DemoTenant}/keys", null, cancel);
         await Ensure(issued, "issue the demo key");
         string key = JsonDocument.Parse(await issued.Content.ReadAsStringAsync(cancel)).RootElement.GetProperty("key").GetString()!;
@@ -187,11 +201,13 @@ internal static class UpCommand
     /// The demo adapter through the tenant API: the shipped SST-2-trained LoPA adapter (MiniLM encoder) when it fits
     /// the served model, else one made once with the paper's initialisation (untrained). Uploaded when absent.
     /// </summary>
-    private static async Task<string> DemoAdapterAsync(string proxyUrl, string key, string stateDir, int hidden, string baseModel,
+    private static async Task<string> DemoAdapterAsync(string proxyUrl, string key, string stateDir, int hidden,
+        string baseModel,
         CancellationToken cancel)
     {
         bool shippedFits = File.Exists(Path.Combine(ShippedAdapter, LopaAdapter.ConfigFile))
-            && LopaAdapter.Load(ShippedAdapter).Config is { } shipped && shipped.TokenDim == hidden && shipped.Encoder == "minilm";
+            && LopaAdapter.Load(ShippedAdapter).Config is { } shipped && shipped.TokenDim == hidden
+                && shipped.Encoder == "minilm";
         string name = shippedFits ? "sst2-lopa" : "demo-minilm";
         using HttpClient tenant = Client(proxyUrl, key);
         using HttpResponseMessage existing = await tenant.GetAsync($"/v1/adapters/{name}", cancel);
@@ -207,7 +223,8 @@ internal static class UpCommand
         return name;
     }
 
-    private static async Task<ByteArrayContent> FileContentAsync(string directory, string file, CancellationToken cancel) =>
+    private static async Task<ByteArrayContent> FileContentAsync(string directory,
+        string file, CancellationToken cancel) =>
         new(await File.ReadAllBytesAsync(Path.Combine(directory, file), cancel));
 
     private static string FreshAdapter(string stateDir, int hidden, string baseModel)
@@ -222,7 +239,8 @@ internal static class UpCommand
         return dir;
     }
 
-    /// <summary>Starts `lopa up` again in its own session with output to up.log, waits for its settings, prints them.</summary>
+    /// <summary>Starts `lopa up` again in its own session with output to up.log, waits for its settings, prints
+    /// them.</summary>
     private static async Task<int> DetachAsync(string stateDir, CancellationToken cancel)
     {
         string env = Path.Combine(stateDir, EnvFile), log = Path.Combine(stateDir, LogFile);
@@ -273,7 +291,8 @@ internal static class UpCommand
     private static string? FindStories()
     {
         for (var d = new DirectoryInfo(AppContext.BaseDirectory); d != null; d = d.Parent)
-            foreach (string root in new[] { Path.Combine(d.FullName, "shared"), Path.Combine(d.FullName, "..", "shared") })
+            foreach (string root in new[] { Path.Combine(d.FullName, "shared"), Path.Combine(d.FullName, "..",
+                "shared") })
             {
                 string path = Path.Combine(root, "models", "stories260K", "stories260K.bin");
                 if (File.Exists(path)) return Path.GetFullPath(path);
@@ -298,7 +317,8 @@ internal static class UpCommand
         if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
     }
 
-    /// <summary>Where the build puts the shipped demo adapter (assets/demo-adapter: LoPA trained on SST-2 by lopa train).</summary>
+    /// <summary>Where the build puts the shipped demo adapter (assets/demo-adapter: LoPA trained on SST-2 by lopa
+    /// train).</summary>
     private static string ShippedAdapter => Path.Combine(AppContext.BaseDirectory, "demo-adapter");
 }
 

@@ -21,7 +21,8 @@ using Yarp.ReverseProxy.Transforms.Builder;
 
 namespace LoPAProxy.Proxy;
 
-/// <summary>Hosting: AddLoPA() registers the LoPA services; MapLoPAProxy() maps health checks and YARP with the LoPA step.</summary>
+/// <summary>Hosting: AddLoPA() registers the LoPA services; MapLoPAProxy() maps health checks and YARP with the LoPA
+/// step.</summary>
 public static class ProxyApp
 {
     public static IServiceCollection AddLoPA(this IServiceCollection services, IConfiguration configuration)
@@ -30,10 +31,13 @@ public static class ProxyApp
         services.AddSingleton<IValidateOptions<LoPAOptions>, LoPAOptionsValidator>();
         string storeKind = configuration["LoPA:Store:Kind"] ?? "directory";
         if (storeKind is "sqlite" or "postgres")
-            services.AddSingleton<Store.IAdapterStore>(sp => CreateStore(sp.GetRequiredService<IOptions<LoPAOptions>>().Value.Store)
+            services.AddSingleton<Store.IAdapterStore>(sp =>
+                CreateStore(sp.GetRequiredService<IOptions<LoPAOptions>>().Value.Store)
                 ?? throw new InvalidOperationException($"LoPA:Store:Kind '{storeKind}'"));
-        services.AddSingleton<TenantKeys>(sp => new TenantKeys(sp.GetRequiredService<IOptions<LoPAOptions>>(), StoreOrNull(sp)));
-        services.AddSingleton<AdapterCatalog>(sp => new AdapterCatalog(sp.GetRequiredService<IOptions<LoPAOptions>>(), StoreOrNull(sp)));
+        services.AddSingleton<TenantKeys>(sp => new TenantKeys(sp.GetRequiredService<IOptions<LoPAOptions>>(),
+            StoreOrNull(sp)));
+        services.AddSingleton<AdapterCatalog>(sp => new AdapterCatalog(sp.GetRequiredService<IOptions<LoPAOptions>>(),
+            StoreOrNull(sp)));
         services.AddSingleton<EncoderPool>();
         services.AddLoPAAuthentication();
         services.AddOpenApi(o => o.AddDocumentTransformer((document, _, _) =>
@@ -114,7 +118,8 @@ public static class ProxyApp
                 "authentication_error", null, "invalid_api_key");
             return;
         }
-        await ApiException.WriteAsync(h.Response, 404, $"no route for {h.Request.Method} {h.Request.Path}", "not_found_error", null,
+        await ApiException.WriteAsync(h.Response, 404, $"no route for {h.Request.Method} {h.Request.Path}",
+            "not_found_error", null,
             "route_not_found");
     }
 
@@ -136,7 +141,8 @@ public static class ProxyApp
         return logger.CreateLogger();
     }
 
-    /// <summary>A ready-to-run proxy: configuration (proxy.json + environment), Serilog logs, body limit, graceful shutdown.</summary>
+    /// <summary>A ready-to-run proxy: configuration (proxy.json + environment), Serilog logs, body limit, graceful
+    /// shutdown.</summary>
     public static WebApplication Build(IConfiguration configuration, string urls)
     {
         var builder = WebApplication.CreateSlimBuilder();
@@ -144,7 +150,8 @@ public static class ProxyApp
         builder.WebHost.UseUrls(urls);
         long maxBody = configuration.GetValue<long?>("LoPA:Limits:MaxBodyBytes") ?? new LimitOptions().MaxBodyBytes;
         builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = maxBody);
-        builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = TimeSpan.FromSeconds(30)); // drain in-flight streams
+        builder.Services.Configure<HostOptions>(h =>
+            h.ShutdownTimeout = TimeSpan.FromSeconds(30)); // drain in-flight streams
         builder.Logging.ClearProviders();
         builder.Logging.AddSerilog(Logger(configuration), dispose: true);
         builder.Services.AddLoPA(configuration);
@@ -152,7 +159,8 @@ public static class ProxyApp
         app.MapLoPAProxy();
         var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("LoPAProxy");
         if (StoreOrNull(app.Services) is { } store) store.InitializeAsync().GetAwaiter().GetResult(); // schema before the first request
-        app.Services.GetRequiredService<EncoderPool>().Preload((name, e) => log.LogError(e, "encoder {Encoder} failed to load", name));
+        app.Services.GetRequiredService<EncoderPool>().Preload((name, e) => log.LogError(e,
+            "encoder {Encoder} failed to load", name));
         return app;
     }
 }
@@ -166,10 +174,12 @@ public sealed class BackendTimeoutFilter(IOptions<LoPAOptions> options) : IProxy
     public ValueTask<ClusterConfig> ConfigureClusterAsync(ClusterConfig cluster, CancellationToken cancel) =>
         ValueTask.FromResult(cluster.HttpRequest?.ActivityTimeout is not null ? cluster : cluster with
         {
-            HttpRequest = (cluster.HttpRequest ?? new ForwarderRequestConfig()) with { ActivityTimeout = TimeSpan.FromSeconds(options.Value.Limits.BackendTimeoutSeconds) },
+            HttpRequest = (cluster.HttpRequest
+                ?? new ForwarderRequestConfig()) with { ActivityTimeout = TimeSpan.FromSeconds(options.Value.Limits.BackendTimeoutSeconds) },
         });
 
-    public ValueTask<RouteConfig> ConfigureRouteAsync(RouteConfig route, ClusterConfig? cluster, CancellationToken cancel) =>
+    public ValueTask<RouteConfig> ConfigureRouteAsync(RouteConfig route,
+        ClusterConfig? cluster, CancellationToken cancel) =>
         ValueTask.FromResult(route.AuthorizationPolicy is not null ? route
             : route with { AuthorizationPolicy = Auth.ApiKeyAuthenticationHandler.TenantPolicy });
 }

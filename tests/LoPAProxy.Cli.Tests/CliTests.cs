@@ -11,9 +11,11 @@ public class CliTests
     public void Generate_prints_run_cs_greedy_text()
     {
         // run.c's steps=48 count BOS and the prompt: 48 − P + 1 new tokens.
-        var tok = LoPAProxy.Engine.Tokenizers.SentencePieceBpeTokenizer.Load(SharedFiles.Path_("models", "stories260K", "tok512.bin"), 512);
+        var tok = LoPAProxy.Engine.Tokenizers.SentencePieceBpeTokenizer.Load(SharedFiles.Path_("models", "stories260K",
+            "tok512.bin"), 512);
         int newTokens = 48 - tok.Encode("Tom had a red kite", true, false).Length + 1;
-        using var lopa = new LopaProcess("generate", "--model", Stories, "--prompt", "Tom had a red kite", "--max-tokens", newTokens.ToString());
+        using var lopa = new LopaProcess("generate", "--model", Stories, "--prompt", "Tom had a red kite",
+            "--max-tokens", newTokens.ToString());
         Assert.Equal(0, lopa.WaitForExit());
         Assert.Equal("Tom had a red kite. He liked to play with his toys and run around the room. He liked to play with his toys and run arou", lopa.Stdout.Trim());
     }
@@ -22,13 +24,17 @@ public class CliTests
     public async Task Serve_model_answers_on_a_real_socket_and_stops_on_sigterm()
     {
         using var lopa = new LopaProcess("serve-model", "--model", Stories, "--port", "0");
-        string line = lopa.WaitForLine(l => l.StartsWith("serving stories260K at http://127.0.0.1:", StringComparison.Ordinal));
+        string line = lopa.WaitForLine(l => l.StartsWith("serving stories260K at http://127.0.0.1:",
+            StringComparison.Ordinal));
         string url = line[(line.IndexOf("http", StringComparison.Ordinal))..].Trim();
         using var client = new HttpClient { BaseAddress = new Uri(url) };
-        using var response = await client.PostAsync("/v1/completions", System.Net.Http.Json.JsonContent.Create(new { prompt = "Tom had a red kite", max_tokens = 6, temperature = 0 }));
+        using var response = await client.PostAsync("/v1/completions",
+            System.Net.Http.Json.JsonContent.Create(new { prompt = "Tom had a red kite", max_tokens = 6,
+            temperature = 0 }));
         string body = await response.Content.ReadAsStringAsync();
         Assert.True(response.IsSuccessStatusCode, body);
-        Assert.StartsWith(". He liked", JsonDocument.Parse(body).RootElement.GetProperty("choices")[0].GetProperty("text").GetString());
+        Assert.StartsWith(". He liked",
+            JsonDocument.Parse(body).RootElement.GetProperty("choices")[0].GetProperty("text").GetString());
         lopa.Terminate();
         Assert.Equal(0, lopa.WaitForExit(30));
     }
@@ -38,22 +44,29 @@ public class CliTests
     {
         string state = TempDir.Create();
         using var up = new LopaProcess("up", "--port", "0", "--model-port", "0", "--state", state, "--model", Stories);
-        string baseUrl = up.WaitForLine(l => l.StartsWith("OPENAI_BASE_URL=", StringComparison.Ordinal))["OPENAI_BASE_URL=".Length..];
-        string key = up.WaitForLine(l => l.StartsWith("OPENAI_API_KEY=", StringComparison.Ordinal))["OPENAI_API_KEY=".Length..];
-        string model = up.WaitForLine(l => l.StartsWith("LOPA_MODEL=", StringComparison.Ordinal))["LOPA_MODEL=".Length..];
+        string baseUrl = up.WaitForLine(l => l.StartsWith("OPENAI_BASE_URL=",
+            StringComparison.Ordinal))["OPENAI_BASE_URL=".Length..];
+        string key = up.WaitForLine(l => l.StartsWith("OPENAI_API_KEY=",
+            StringComparison.Ordinal))["OPENAI_API_KEY=".Length..];
+        string model = up.WaitForLine(l => l.StartsWith("LOPA_MODEL=",
+            StringComparison.Ordinal))["LOPA_MODEL=".Length..];
         Assert.StartsWith("curl ", up.WaitForLine(l => l.StartsWith("curl ", StringComparison.Ordinal)));
         // The demo adapter is the shipped one the trainer produced on SST-2 with the MiniLM encoder.
         Assert.Contains("demo adapter 'sst2-lopa' (minilm encoder)", up.Stdout);
         Assert.EndsWith(":sst2-lopa", model);
         using var client = new HttpClient();
-        client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", key);
-        using var response = await client.PostAsync(baseUrl + "/chat/completions", System.Net.Http.Json.JsonContent.Create(
+        client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer",
+            key);
+        using var response = await client.PostAsync(baseUrl + "/chat/completions",
+            System.Net.Http.Json.JsonContent.Create(
             new { model, messages = new[] { new { role = "user", content = "Tom had a red kite" } }, max_tokens = 8 }));
         string body = await response.Content.ReadAsStringAsync();
         Assert.True(response.IsSuccessStatusCode, body);
         // The server saw the demo adapter's 10 soft-prompt rows plus BOS and the message's tokens.
-        var tok = LoPAProxy.Engine.Tokenizers.SentencePieceBpeTokenizer.Load(SharedFiles.Path_("models", "stories260K", "tok512.bin"), 512);
-        Assert.Equal(10 + tok.Encode("Tom had a red kite", true, false).Length, JsonDocument.Parse(body).RootElement.GetProperty("usage").GetProperty("prompt_tokens").GetInt32());
+        var tok = LoPAProxy.Engine.Tokenizers.SentencePieceBpeTokenizer.Load(SharedFiles.Path_("models", "stories260K",
+            "tok512.bin"), 512);
+        Assert.Equal(10 + tok.Encode("Tom had a red kite", true, false).Length,
+            JsonDocument.Parse(body).RootElement.GetProperty("usage").GetProperty("prompt_tokens").GetInt32());
         using var unauthorised = await new HttpClient().GetAsync(baseUrl + "/models");
         Assert.Equal(401, (int)unauthorised.StatusCode);
         // The demo tenant lives in the store, so its adapters are listed and managed through the API.
@@ -80,7 +93,8 @@ public class CliTests
     {
         string state = TempDir.Create();
         string[] common = { "--state", state };
-        using (var up = new LopaProcess(new[] { "up", "--detach", "--port", "0", "--model-port", "0", "--model", Stories }.Concat(common).ToArray()))
+        using (var up = new LopaProcess(new[] { "up", "--detach", "--port", "0", "--model-port", "0", "--model",
+            Stories }.Concat(common).ToArray()))
         {
             Assert.True(up.WaitForExit(150) == 0, up.Stderr);
             Assert.Contains("OPENAI_BASE_URL=", up.Stdout);
@@ -101,7 +115,8 @@ public class CliTests
                 Assert.True(issue.WaitForExit() == 0, issue.Stderr);
                 acmeKey = JsonDocument.Parse(issue.Stdout).RootElement.GetProperty("key").GetString()!;
             }
-            using (var wrong = new LopaProcess("tenant", "list", "--url", url, "--admin-key", "not-the-admin-key-000000"))
+            using (var wrong = new LopaProcess("tenant", "list", "--url", url, "--admin-key",
+                "not-the-admin-key-000000"))
             {
                 Assert.Equal(1, wrong.WaitForExit());
                 Assert.Contains("401", wrong.Stderr);
@@ -109,12 +124,15 @@ public class CliTests
             using (var list = new LopaProcess("adapter", "list", "--url", url, "--key", acmeKey))
             {
                 Assert.True(list.WaitForExit() == 0, list.Stderr);
-                Assert.Equal(0, JsonDocument.Parse(list.Stdout).RootElement.GetProperty("data").GetArrayLength()); // acme has none
+                Assert.Equal(0,
+                    JsonDocument.Parse(list.Stdout).RootElement.GetProperty("data").GetArrayLength()); // acme has none
             }
             using var client = new HttpClient();
             client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", settings["OPENAI_API_KEY"]);
-            using var response = await client.PostAsync(settings["OPENAI_BASE_URL"] + "/chat/completions", System.Net.Http.Json.JsonContent.Create(
-                new { model = settings["LOPA_MODEL"], messages = new[] { new { role = "user", content = "Tom had a red kite" } }, max_tokens = 4 }));
+            using var response = await client.PostAsync(settings["OPENAI_BASE_URL"] + "/chat/completions",
+                System.Net.Http.Json.JsonContent.Create(
+                new { model = settings["LOPA_MODEL"], messages = new[] { new { role = "user",
+                    content = "Tom had a red kite" } }, max_tokens = 4 }));
             Assert.True(response.IsSuccessStatusCode, await response.Content.ReadAsStringAsync());
         }
         finally

@@ -8,7 +8,8 @@ using LoPAProxy.Proxy.Store;
 
 namespace LoPAProxy.Cli.Tests;
 
-/// <summary>kill -9 a real proxy process in the middle of uploads; after a restart the store holds only complete adapters.</summary>
+/// <summary>kill -9 a real proxy process in the middle of uploads; after a restart the store holds only complete
+/// adapters.</summary>
 public class CrashSafetyTests
 {
     private const string AdminKey = "crash-admin-key-0123456789";
@@ -43,10 +44,12 @@ public class CrashSafetyTests
         {
             admin.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", AdminKey);
             Assert.True((await admin.PostAsJsonAsync("/admin/tenants", new { name = "acme" })).IsSuccessStatusCode);
-            key = JsonDocument.Parse(await (await admin.PostAsync("/admin/tenants/acme/keys", null)).Content.ReadAsStringAsync()).RootElement.GetProperty("key").GetString()!;
+            key = JsonDocument.Parse(await (await admin.PostAsync("/admin/tenants/acme/keys",
+                null)).Content.ReadAsStringAsync()).RootElement.GetProperty("key").GetString()!;
         }
         // ~1.5 MB adapters, uploaded by 8 writers until the process dies under them.
-        var adapter = LopaAdapter.CreateRandom(new AdapterConfig { NumVirtualTokens = 10, TokenDim = 64, Rank = 4, HiddenSize = 2048, Encoder = "fm-mean", EncoderDim = 64 }, 1);
+        var adapter = LopaAdapter.CreateRandom(new AdapterConfig { NumVirtualTokens = 10, TokenDim = 64, Rank = 4,
+            HiddenSize = 2048, Encoder = "fm-mean", EncoderDim = 64 }, 1);
         byte[] file = adapter.ToSingleFile();
         int succeeded = 0;
         using var cts = new CancellationTokenSource();
@@ -56,8 +59,10 @@ public class CrashSafetyTests
             c.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
             for (int i = 0; !cts.IsCancellationRequested; i++)
             {
-                var form = new MultipartFormDataContent { { new StringContent($"w{w}"), "name" }, { new StringContent($"{i}"), "version" }, { new ByteArrayContent(file), "f", "a.safetensors" } };
-                try { if ((await c.PostAsync("/v1/adapters", form, cts.Token)).IsSuccessStatusCode) Interlocked.Increment(ref succeeded); }
+                var form = new MultipartFormDataContent { { new StringContent($"w{w}"), "name" },
+                    { new StringContent($"{i}"), "version" }, { new ByteArrayContent(file), "f", "a.safetensors" } };
+                try { if ((await c.PostAsync("/v1/adapters", form,
+                    cts.Token)).IsSuccessStatusCode) Interlocked.Increment(ref succeeded); }
                 catch (Exception) { return; } // the process died under us
             }
         })).ToArray();
@@ -76,7 +81,8 @@ public class CrashSafetyTests
             await using (var store = new SqliteAdapterStore(Path.Combine(dir, "lopa.db")))
             {
                 var versions = await store.ListAdaptersAsync("acme");
-                Assert.True(versions.Count >= succeeded, $"{versions.Count} stored, {succeeded} acknowledged"); // nothing acknowledged was lost
+                Assert.True(versions.Count >= succeeded,
+                    $"{versions.Count} stored, {succeeded} acknowledged"); // nothing acknowledged was lost
                 foreach (AdapterVersionInfo v in versions)
                 {
                     StoredAdapter a = (await store.GetAdapterAsync("acme", v.Name, v.Version))!;
@@ -90,24 +96,33 @@ public class CrashSafetyTests
 
             // The CLI against the restarted proxy.
             string adapterDir = Path.Combine(dir, "cli-adapter");
-            LopaAdapter.CreateRandom(new AdapterConfig { NumVirtualTokens = 4, TokenDim = 64, Rank = 2, HiddenSize = 16, Encoder = "fm-mean", EncoderDim = 64 }, 2).SaveDirectory(adapterDir);
+            LopaAdapter.CreateRandom(new AdapterConfig { NumVirtualTokens = 4, TokenDim = 64, Rank = 2,
+                HiddenSize = 16, Encoder = "fm-mean", EncoderDim = 64 }, 2).SaveDirectory(adapterDir);
             string[] common = { "--url", url2, "--key", key };
-            using (var up = new LopaProcess(new[] { "adapter", "upload", adapterDir, "--name", "cli", "--version", "1" }.Concat(common).ToArray())) Assert.True(up.WaitForExit() == 0, up.Stderr);
-            using (var up2 = new LopaProcess(new[] { "adapter", "upload", adapterDir, "--name", "cli", "--version", "2", "--no-activate" }.Concat(common).ToArray())) Assert.Equal(0, up2.WaitForExit());
-            using (var dup = new LopaProcess(new[] { "adapter", "upload", adapterDir, "--name", "cli", "--version", "1" }.Concat(common).ToArray()))
+            using (var up = new LopaProcess(new[] { "adapter", "upload", adapterDir, "--name", "cli", "--version",
+                "1" }.Concat(common).ToArray())) Assert.True(up.WaitForExit() == 0, up.Stderr);
+            using (var up2 = new LopaProcess(new[] { "adapter", "upload", adapterDir, "--name", "cli", "--version",
+                "2", "--no-activate" }.Concat(common).ToArray())) Assert.Equal(0, up2.WaitForExit());
+            using (var dup = new LopaProcess(new[] { "adapter", "upload", adapterDir, "--name", "cli", "--version",
+                "1" }.Concat(common).ToArray()))
             {
                 Assert.Equal(1, dup.WaitForExit());
                 Assert.Contains("409", dup.Stderr);
             }
-            using (var act = new LopaProcess(new[] { "adapter", "activate", "cli", "2" }.Concat(common).ToArray())) Assert.Equal(0, act.WaitForExit());
+            using (var act = new LopaProcess(new[] { "adapter", "activate", "cli",
+                "2" }.Concat(common).ToArray())) Assert.Equal(0, act.WaitForExit());
             using (var list = new LopaProcess(new[] { "adapter", "list" }.Concat(common).ToArray()))
             {
                 Assert.Equal(0, list.WaitForExit());
-                var cli = JsonDocument.Parse(list.Stdout).RootElement.GetProperty("data").EnumerateArray().Where(a => a.GetProperty("name").GetString() == "cli").ToList();
-                Assert.Equal(new[] { ("1", false), ("2", true) }, cli.Select(a => (a.GetProperty("version").GetString()!, a.GetProperty("active").GetBoolean())));
+                var cli = JsonDocument.Parse(list.Stdout).RootElement.GetProperty("data").EnumerateArray().Where(a =>
+                    a.GetProperty("name").GetString() == "cli").ToList();
+                Assert.Equal(new[] { ("1", false), ("2", true) }, cli.Select(a =>
+                    (a.GetProperty("version").GetString()!, a.GetProperty("active").GetBoolean())));
             }
-            using (var del = new LopaProcess(new[] { "adapter", "delete", "cli" }.Concat(common).ToArray())) Assert.Equal(0, del.WaitForExit());
-            using (var gone = new LopaProcess(new[] { "adapter", "delete", "cli" }.Concat(common).ToArray())) Assert.Equal(1, gone.WaitForExit());
+            using (var del = new LopaProcess(new[] { "adapter", "delete",
+                "cli" }.Concat(common).ToArray())) Assert.Equal(0, del.WaitForExit());
+            using (var gone = new LopaProcess(new[] { "adapter", "delete",
+                "cli" }.Concat(common).ToArray())) Assert.Equal(1, gone.WaitForExit());
             restarted.Terminate();
             restarted.WaitForExit(30);
         }

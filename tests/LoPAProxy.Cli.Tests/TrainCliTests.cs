@@ -36,13 +36,17 @@ public class TrainCliTests
         using var metrics = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "training.json")));
         Assert.Equal(24, metrics.RootElement.GetProperty("loss").GetArrayLength());
         Assert.Equal(2, metrics.RootElement.GetProperty("eval").GetArrayLength());
-        Assert.Equal(adapter.Config.TrainableParameters, metrics.RootElement.GetProperty("trainable_parameters").GetInt64());
+        Assert.Equal(adapter.Config.TrainableParameters,
+            metrics.RootElement.GetProperty("trainable_parameters").GetInt64());
         XDocument svg = XDocument.Load(Path.Combine(dir, "training_curves.svg"));
-        Assert.Equal(2, svg.Descendants().Count(e => e.Name.LocalName == "circle"));                 // one accuracy point per epoch
-        Assert.Equal(3, svg.Descendants().Count(e => e.Name.LocalName == "polyline"));               // raw loss, smoothed loss, accuracy
+        Assert.Equal(2, svg.Descendants().Count(e =>
+            e.Name.LocalName == "circle"));                 // one accuracy point per epoch
+        Assert.Equal(3, svg.Descendants().Count(e =>
+            e.Name.LocalName == "polyline"));               // raw loss, smoothed loss, accuracy
 
         double trained = metrics.RootElement.GetProperty("eval")[1].GetProperty("score").GetDouble();
-        using var eval = new LopaProcess("eval", "--base", Stories, "--adapter", dir, "--data", Sst2("dev"), "--limit", "24");
+        using var eval = new LopaProcess("eval", "--base", Stories, "--adapter", dir, "--data", Sst2("dev"), "--limit",
+            "24");
         Assert.True(eval.WaitForExit(120) == 0, eval.Stderr);
         Assert.Contains($"accuracy {trained:P2}".Replace(",", "."), eval.Stdout.Replace(",", "."));
     }
@@ -69,7 +73,8 @@ public class TrainCliTests
             Assert.True(at.Success, resume.Stderr);
             Assert.InRange(int.Parse(at.Groups[1].Value), 1, 23);                 // killed mid-run, not after it
         }
-        Assert.Equal(File.ReadAllBytes(Path.Combine(straight, LopaAdapter.WeightsFile)), File.ReadAllBytes(Path.Combine(interrupted, LopaAdapter.WeightsFile)));
+        Assert.Equal(File.ReadAllBytes(Path.Combine(straight, LopaAdapter.WeightsFile)),
+            File.ReadAllBytes(Path.Combine(interrupted, LopaAdapter.WeightsFile)));
 
         // Other options against the same checkpoint are refused, not silently mixed.
         using var other = new LopaProcess(TrainArgs(interrupted, "--resume", "--lr", "0.01"));
@@ -81,10 +86,12 @@ public class TrainCliTests
     public void Bad_arguments_are_one_line_errors()
     {
         string dir = TempDir.Create();
-        using var method = new LopaProcess("train", "--base", Stories, "--data", Sst2("train"), "--method", "magic", "--out", dir);
+        using var method = new LopaProcess("train", "--base", Stories, "--data", Sst2("train"), "--method", "magic",
+            "--out", dir);
         Assert.Equal(1, method.WaitForExit(60));
         Assert.Contains("unknown method 'magic'", method.Stderr);
-        using var data = new LopaProcess("train", "--base", Stories, "--data", Path.Combine(dir, "nothing.tsv"), "--out", dir);
+        using var data = new LopaProcess("train", "--base", Stories, "--data", Path.Combine(dir, "nothing.tsv"),
+            "--out", dir);
         Assert.Equal(1, data.WaitForExit(60));
         Assert.StartsWith("lopa:", data.Stderr);
     }

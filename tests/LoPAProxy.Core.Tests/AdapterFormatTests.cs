@@ -43,7 +43,8 @@ public class AdapterFormatTests
              "revision": null, "task_type": "CAUSAL_LM", "token_dim": 64, "tokenizer_name_or_path": null}
             """);
         float[] zs = Rand.Floats(new Random(4), 640);
-        new SafeTensorsWriter().Add("prompt_embeddings", Tensor.FromArray(zs, 10, 64)).Save(Path.Combine(dir, "adapter_model.safetensors"));
+        new SafeTensorsWriter().Add("prompt_embeddings", Tensor.FromArray(zs, 10, 64)).Save(Path.Combine(dir,
+            "adapter_model.safetensors"));
         LopaAdapter a = LopaAdapter.Load(dir);
         Assert.Equal(Composition.PromptTuning, a.Config.Composition);
         Assert.Equal(640, a.Config.TrainableParameters);
@@ -54,8 +55,10 @@ public class AdapterFormatTests
     public void Trainable_parameters_follow_the_papers_formula()
     {
         // DESIGN §2: GLUE, d = h = 1024, H = 256, m = 10: r = 4 → 1.60 M, r = 1 → 0.80 M.
-        var c = new AdapterConfig { NumVirtualTokens = 10, TokenDim = 1024, EncoderDim = 1024, HiddenSize = 256, Rank = 4, Encoder = "x" };
-        Assert.Equal(10 * 1024 + (1024 * 256 + 256 + 256 * 40 + 40) + (1024 * 256 + 256 + 256 * 4096 + 4096), c.TrainableParameters);
+        var c = new AdapterConfig { NumVirtualTokens = 10, TokenDim = 1024, EncoderDim = 1024, HiddenSize = 256,
+            Rank = 4, Encoder = "x" };
+        Assert.Equal(10 * 1024 + (1024 * 256 + 256 + 256 * 40 + 40) + (1024 * 256 + 256 + 256 * 4096 + 4096),
+            c.TrainableParameters);
         Assert.Equal(1.60, c.TrainableParameters / 1e6, 2);
         Assert.Equal(0.80, (c with { Rank = 1 }).TrainableParameters / 1e6, 2);
     }
@@ -68,25 +71,36 @@ public class AdapterFormatTests
         LopaAdapter good = GeneratorTests.Random(GeneratorTests.Config(Composition.Lopa), 1);
         string cfg = good.Config.ToJson();
         byte[] weights;
-        { string d = TempDir.Create(); good.SaveDirectory(d); weights = File.ReadAllBytes(Path.Combine(d, LopaAdapter.WeightsFile)); }
+        { string d = TempDir.Create(); good.SaveDirectory(d); weights = File.ReadAllBytes(Path.Combine(d,
+            LopaAdapter.WeightsFile)); }
 
-        Assert.Contains("shape", Expect(() => LopaAdapter.FromParts(cfg.Replace("\"token_dim\": 64", "\"token_dim\": 65"), weights, "w")));
-        Assert.Contains("rank", Expect(() => LopaAdapter.FromParts(cfg.Replace("\"rank\": 4", "\"rank\": 0"), weights, "w")));
-        Assert.Contains("num_virtual_tokens", Expect(() => LopaAdapter.FromParts(cfg.Replace("\"num_virtual_tokens\": 10", "\"num_virtual_tokens\": 100000"), weights, "w")));
-        Assert.Contains("must be an integer", Expect(() => LopaAdapter.FromParts(cfg.Replace("\"rank\": 4", "\"rank\": \"four\""), weights, "w")));
-        Assert.Contains("composition", Expect(() => LopaAdapter.FromParts(cfg.Replace("\"lopa\"", "\"magic\""), weights, "w")));
-        Assert.Contains("peft_type", Expect(() => LopaAdapter.FromParts(cfg.Replace("\"LOPA\"", "\"LORA\""), weights, "w")));
+        Assert.Contains("shape", Expect(() => LopaAdapter.FromParts(cfg.Replace("\"token_dim\": 64",
+            "\"token_dim\": 65"), weights, "w")));
+        Assert.Contains("rank", Expect(() => LopaAdapter.FromParts(cfg.Replace("\"rank\": 4", "\"rank\": 0"), weights,
+            "w")));
+        Assert.Contains("num_virtual_tokens", Expect(() =>
+            LopaAdapter.FromParts(cfg.Replace("\"num_virtual_tokens\": 10", "\"num_virtual_tokens\": 100000"), weights,
+            "w")));
+        Assert.Contains("must be an integer", Expect(() => LopaAdapter.FromParts(cfg.Replace("\"rank\": 4",
+            "\"rank\": \"four\""), weights, "w")));
+        Assert.Contains("composition", Expect(() => LopaAdapter.FromParts(cfg.Replace("\"lopa\"", "\"magic\""),
+            weights, "w")));
+        Assert.Contains("peft_type", Expect(() => LopaAdapter.FromParts(cfg.Replace("\"LOPA\"", "\"LORA\""), weights,
+            "w")));
         Assert.Contains("not valid JSON", Expect(() => LopaAdapter.FromParts("{", weights, "w")));
-        Assert.Contains("encoder", Expect(() => LopaAdapter.FromParts(cfg.Replace("\"encoder\": \"minilm\"", "\"encoder\": null"), weights, "w")));
+        Assert.Contains("encoder", Expect(() => LopaAdapter.FromParts(cfg.Replace("\"encoder\": \"minilm\"",
+            "\"encoder\": null"), weights, "w")));
 
         // Non-finite weights, a missing tensor, an extra tensor.
         var nan = (float[])good.PromptEmbeddings!.Clone(); nan[5] = float.NaN;
         var w = new SafeTensorsWriter().Add("prompt_embeddings", Tensor.FromArray(nan, 10, 64));
         AddHeads(w, good);
         Assert.Contains("NaN", Expect(() => LopaAdapter.FromParts(cfg, w.ToArray(), "w")));
-        var missing = new SafeTensorsWriter().Add("prompt_embeddings", Tensor.FromArray(good.PromptEmbeddings!, 10, 64));
+        var missing = new SafeTensorsWriter().Add("prompt_embeddings", Tensor.FromArray(good.PromptEmbeddings!, 10,
+            64));
         Assert.Contains("missing", Expect(() => LopaAdapter.FromParts(cfg, missing.ToArray(), "w")));
-        var extra = new SafeTensorsWriter().Add("prompt_embeddings", Tensor.FromArray(good.PromptEmbeddings!, 10, 64)).Add("lora_A", Tensor.Zeros(2, 2));
+        var extra = new SafeTensorsWriter().Add("prompt_embeddings", Tensor.FromArray(good.PromptEmbeddings!, 10,
+            64)).Add("lora_A", Tensor.Zeros(2, 2));
         AddHeads(extra, good);
         Assert.Contains("not used", Expect(() => LopaAdapter.FromParts(cfg, extra.ToArray(), "w")));
         // Truncated bytes and a single file without its config.
@@ -97,10 +111,13 @@ public class AdapterFormatTests
 
     private static void AddHeads(SafeTensorsWriter w, LopaAdapter a)
     {
-        foreach (var (head, dense, output) in new[] { (a.U!, "row_dense", "row_out_proj"), (a.V!, "col_dense", "col_out_proj") })
+        foreach (var (head, dense, output) in new[] { (a.U!, "row_dense", "row_out_proj"), (a.V!, "col_dense",
+            "col_out_proj") })
         {
-            w.Add(dense + ".weight", Tensor.FromArray(head.DenseWeight, head.Hidden, head.In)).Add(dense + ".bias", Tensor.FromArray(head.DenseBias!, head.Hidden));
-            w.Add(output + ".weight", Tensor.FromArray(head.OutWeight, head.Out, head.Hidden)).Add(output + ".bias", Tensor.FromArray(head.OutBias!, head.Out));
+            w.Add(dense + ".weight", Tensor.FromArray(head.DenseWeight, head.Hidden, head.In)).Add(dense + ".bias",
+                Tensor.FromArray(head.DenseBias!, head.Hidden));
+            w.Add(output + ".weight", Tensor.FromArray(head.OutWeight, head.Out, head.Hidden)).Add(output + ".bias",
+                Tensor.FromArray(head.OutBias!, head.Out));
         }
     }
 
@@ -116,9 +133,11 @@ public class AdapterFormatTests
             byte[] b = (byte[])valid.Clone();
             switch (rng.Next(3))
             {
-                case 0: for (int k = 0, n = 1 + rng.Next(6); k < n; k++) b[rng.Next(b.Length)] ^= (byte)(1 << rng.Next(8)); break;
+                case 0: for (int k = 0,
+                    n = 1 + rng.Next(6); k < n; k++) b[rng.Next(b.Length)] ^= (byte)(1 << rng.Next(8)); break;
                 case 1: b = b[..rng.Next(b.Length)]; break;
-                default: int at = rng.Next(Math.Min(b.Length, 600)); b[at] = (byte)rng.Next(256); break; // header and config region
+                default: int at = rng.Next(Math.Min(b.Length,
+                    600)); b[at] = (byte)rng.Next(256); break; // header and config region
             }
             try { LopaAdapter.FromSingleFile(b, "mutant"); }
             catch (AdapterException) { rejected++; }

@@ -48,15 +48,19 @@ public class ConverterTests
             open(os.path.join(d, 'x.txt'), 'w').write(' '.join(repr(float(t)) for t in x.flatten()))
             for row in z.reshape(3, -1): print(' '.join(repr(float(t)) for t in row))
             """, dir, kind);
-        LopaAdapter a = ReferenceCheckpointConverter.Convert(kind == "lopa" ? Path.Combine(dir, "adapter_model.bin") : null,
+        LopaAdapter a = ReferenceCheckpointConverter.Convert(kind == "lopa" ? Path.Combine(dir,
+            "adapter_model.bin") : null,
             Path.Combine(dir, "lopa_enc.pt"), "minilm", "stories260K", numVirtualTokens: kind == "idpg" ? 10 : null);
         Assert.Equal(kind == "lopa" ? Composition.Lopa : Composition.Idpg, a.Config.Composition);
-        Assert.Equal((10, 32, 24, 16), (a.Config.NumVirtualTokens, a.Config.TokenDim, a.Config.EncoderDim, a.Config.HiddenSize));
-        float[] x = File.ReadAllText(Path.Combine(dir, "x.txt")).Split(' ').Select(s => float.Parse(s, CultureInfo.InvariantCulture)).ToArray();
+        Assert.Equal((10, 32, 24, 16), (a.Config.NumVirtualTokens, a.Config.TokenDim, a.Config.EncoderDim,
+            a.Config.HiddenSize));
+        float[] x = File.ReadAllText(Path.Combine(dir, "x.txt")).Split(' ').Select(s => float.Parse(s,
+            CultureInfo.InvariantCulture)).ToArray();
         float[] z = new SoftPromptGenerator(a).Generate(x, 3);
         string[] lines = output.Trim().Split('\n');
         for (int b = 0; b < 3; b++)
-            Rand.AssertClose(lines[b].Split(' ').Select(s => float.Parse(s, CultureInfo.InvariantCulture)).ToArray(), z.AsSpan(b * 320, 320), 1e-5f, $"instance {b}");
+            Rand.AssertClose(lines[b].Split(' ').Select(s => float.Parse(s, CultureInfo.InvariantCulture)).ToArray(),
+                z.AsSpan(b * 320, 320), 1e-5f, $"instance {b}");
         // The converted adapter survives a save/load round trip.
         string saved = TempDir.Create();
         a.SaveDirectory(saved);
@@ -74,7 +78,8 @@ public class ConverterTests
                 def __reduce__(self): return (os.system, ('echo pwned',))
             torch.save({'prompt_embeddings': Evil()}, os.path.join(sys.argv[1], 'evil.bin'))
             """, dir);
-        Assert.Contains("disallowed global", Assert.Throws<AdapterException>(() => ReferenceCheckpointConverter.Convert(Path.Combine(dir, "evil.bin"), null, null, null)).Message);
+        Assert.Contains("disallowed global", Assert.Throws<AdapterException>(() =>
+            ReferenceCheckpointConverter.Convert(Path.Combine(dir, "evil.bin"), null, null, null)).Message);
         LopaAdapter pt = ReferenceCheckpointConverter.Convert(Path.Combine(dir, "ok.bin"), null, null, null);
         Assert.Equal(Composition.PromptTuning, pt.Config.Composition);
         Assert.Throws<AdapterException>(() => ReferenceCheckpointConverter.Convert(null, null, null, null));

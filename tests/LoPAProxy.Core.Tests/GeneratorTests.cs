@@ -7,7 +7,8 @@ namespace LoPAProxy.Core.Tests;
 
 public class GeneratorTests
 {
-    /// <summary>The paper's reference generator in PyTorch (nn.Linear heads, einsum, sigmoid gate), reading our adapter directory.</summary>
+    /// <summary>The paper's reference generator in PyTorch (nn.Linear heads, einsum, sigmoid gate), reading our
+    /// adapter directory.</summary>
     internal const string Reference = """
         import sys, json, struct, torch
         d = sys.argv[1]
@@ -76,9 +77,11 @@ public class GeneratorTests
         Assert.Equal(batch, lines.Length);
         for (int b = 0; b < batch; b++)
         {
-            double[] expected = lines[b].Split(' ').Select(s => double.Parse(s, CultureInfo.InvariantCulture)).ToArray();
+            double[] expected = lines[b].Split(' ').Select(s => double.Parse(s,
+                CultureInfo.InvariantCulture)).ToArray();
             for (int i = 0; i < md; i++)
-                Assert.True(Math.Abs(expected[i] - z[b * md + i]) <= 1e-5, $"{composition} instance {b} element {i}: {expected[i]} vs {z[b * md + i]}");
+                Assert.True(Math.Abs(expected[i] - z[b * md + i]) <= 1e-5,
+                    $"{composition} instance {b} element {i}: {expected[i]} vs {z[b * md + i]}");
         }
     }
 
@@ -95,7 +98,8 @@ public class GeneratorTests
         for (int b = 0; b < 20; b++)
         {
             gen.Generate(x.AsSpan(b * c.EncoderDim, c.EncoderDim), 1, one, workspace);
-            Assert.True(one.AsSpan().SequenceEqual(all.AsSpan(b * md, md)), $"instance {b} differs between batch 1 and batch 20");
+            Assert.True(one.AsSpan().SequenceEqual(all.AsSpan(b * md, md)),
+                $"instance {b} differs between batch 1 and batch 20");
         }
     }
 

@@ -21,7 +21,8 @@ public class ConfigurationReferenceTests
     /// <summary>Settable properties, recursing into option classes; a dictionary's key is "*".</summary>
     private static IEnumerable<string> Keys(Type type, string prefix)
     {
-        foreach (PropertyInfo p in type.GetProperties(BindingFlags.Public | BindingFlags.Instance).Where(p => p.SetMethod is not null))
+        foreach (PropertyInfo p in type.GetProperties(BindingFlags.Public | BindingFlags.Instance).Where(p =>
+            p.SetMethod is not null))
         {
             string key = $"{prefix}:{p.Name}";
             Type t = p.PropertyType;
@@ -37,7 +38,8 @@ public class ConfigurationReferenceTests
         }
     }
 
-    private static bool IsOptionsClass(Type t) => t.IsClass && t != typeof(string) && t.Namespace?.StartsWith("LoPAProxy", StringComparison.Ordinal) == true;
+    private static bool IsOptionsClass(Type t) => t.IsClass && t != typeof(string)
+        && t.Namespace?.StartsWith("LoPAProxy", StringComparison.Ordinal) == true;
 
     private static string Repo()
     {

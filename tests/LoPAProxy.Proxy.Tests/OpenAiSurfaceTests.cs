@@ -4,7 +4,8 @@ using LoPAProxy.Proxy.Tests.Hardening;
 
 namespace LoPAProxy.Proxy.Tests;
 
-/// <summary>What OpenAI clients expect of the API surface: a model list per tenant, the asked-for model echoed, 401s.</summary>
+/// <summary>What OpenAI clients expect of the API surface: a model list per tenant, the asked-for model echoed,
+/// 401s.</summary>
 public class OpenAiSurfaceTests(HardeningFixture f) : IClassFixture<HardeningFixture>
 {
     [Fact]
@@ -14,7 +15,8 @@ public class OpenAiSurfaceTests(HardeningFixture f) : IClassFixture<HardeningFix
         JsonElement list = JsonDocument.Parse(await acme.GetStringAsync("/v1/models")).RootElement;
         Assert.Equal("list", list.GetProperty("object").GetString());
         var entries = list.GetProperty("data").EnumerateArray()
-            .Select(e => (Id: e.GetProperty("id").GetString()!, Owner: e.GetProperty("owned_by").GetString()!)).ToList();
+            .Select(e => (Id: e.GetProperty("id").GetString()!,
+                Owner: e.GetProperty("owned_by").GetString()!)).ToList();
         Assert.Contains(("stories260K", "lopaproxy"), entries);
         Assert.Contains(("stories260K:story", "acme"), entries);
         Assert.Contains(("stories260K:mini", "acme"), entries);
@@ -26,18 +28,23 @@ public class OpenAiSurfaceTests(HardeningFixture f) : IClassFixture<HardeningFix
     [Fact]
     public async Task Answers_name_the_model_the_client_asked_for_plain_and_streamed()
     {
-        var (status, text) = await f.PostAsync(HardeningFixture.AcmeKey, "/v1/chat/completions", HardeningFixture.Chat("stories260K:story"));
+        var (status, text) = await f.PostAsync(HardeningFixture.AcmeKey, "/v1/chat/completions",
+            HardeningFixture.Chat("stories260K:story"));
         Assert.Equal(200, status);
         Assert.Equal("stories260K:story", JsonDocument.Parse(text).RootElement.GetProperty("model").GetString());
-        Assert.Equal("stories260K", f.Backend.Last!.Json.GetProperty("model").GetString()); // the backend saw its own name
+        Assert.Equal("stories260K",
+            f.Backend.Last!.Json.GetProperty("model").GetString()); // the backend saw its own name
 
         using HttpClient c = f.Client(HardeningFixture.AcmeKey);
-        using HttpResponseMessage r = await c.PostAsJsonAsync("/v1/chat/completions", HardeningFixture.Chat("stories260K:story", stream: true));
+        using HttpResponseMessage r = await c.PostAsJsonAsync("/v1/chat/completions",
+            HardeningFixture.Chat("stories260K:story", stream: true));
         string stream = await r.Content.ReadAsStringAsync();
-        string[] events = stream.Split("\n\n", StringSplitOptions.RemoveEmptyEntries).Select(e => e.Trim()["data: ".Length..]).ToArray();
+        string[] events = stream.Split("\n\n", StringSplitOptions.RemoveEmptyEntries).Select(e =>
+            e.Trim()["data: ".Length..]).ToArray();
         Assert.Equal("[DONE]", events[^1]);
         Assert.Equal(2, events.Length - 1);
-        Assert.All(events[..^1], e => Assert.Equal("stories260K:story", JsonDocument.Parse(e).RootElement.GetProperty("model").GetString()));
+        Assert.All(events[..^1], e => Assert.Equal("stories260K:story",
+            JsonDocument.Parse(e).RootElement.GetProperty("model").GetString()));
     }
 }
 
@@ -58,7 +65,8 @@ public class UnknownRouteTests(ProxyFixture f) : IClassFixture<ProxyFixture>
     }
 }
 
-/// <summary>/metrics (Prometheus, no key needed) carries the LoPA metrics, and the Grafana dashboard uses exactly them.</summary>
+/// <summary>/metrics (Prometheus, no key needed) carries the LoPA metrics, and the Grafana dashboard uses exactly
+/// them.</summary>
 public class MetricsTests
 {
     [Fact]
@@ -66,17 +74,21 @@ public class MetricsTests
     {
         var settings = new Dictionary<string, string?>
         {
-            ["LoPA:Store:Kind"] = "sqlite", ["LoPA:Store:Path"] = Path.Combine(Engine.Tests.Support.TempDir.Create(), "lopa.db"),
+            ["LoPA:Store:Kind"] = "sqlite", ["LoPA:Store:Path"] = Path.Combine(Engine.Tests.Support.TempDir.Create(),
+                "lopa.db"),
         };
         await using Store.StoreStack stack = await Store.StoreStack.StartAsync(settings);
-        // The meters are process-wide and other tests' proxies run in this process: a tenant of its own keeps the count exact.
+        // The meters are process-wide and other tests' proxies run in this process: a tenant of its own keeps the
+        // count exact.
         string tenant = "metrics-" + Guid.NewGuid().ToString("N")[..12];
         string key = await stack.NewTenantAsync(tenant);
         using HttpClient c = stack.Client(key);
-        Assert.Equal(201, (int)(await c.PostAsync("/v1/adapters", Store.StoreStack.Upload("story", "1", Store.StoreStack.Adapter(1)))).StatusCode);
+        Assert.Equal(201, (int)(await c.PostAsync("/v1/adapters", Store.StoreStack.Upload("story", "1",
+            Store.StoreStack.Adapter(1)))).StatusCode);
         foreach (bool stream in new[] { false, true, false })
         {
-            using HttpResponseMessage r = await c.PostAsJsonAsync("/v1/chat/completions", HardeningFixture.Chat("stories260K:story", stream: stream));
+            using HttpResponseMessage r = await c.PostAsJsonAsync("/v1/chat/completions",
+                HardeningFixture.Chat("stories260K:story", stream: stream));
             Assert.True(r.IsSuccessStatusCode, await r.Content.ReadAsStringAsync());
             await r.Content.ReadAsStringAsync();
         }
@@ -86,9 +98,11 @@ public class MetricsTests
         var live = metrics.Split('\n').Where(l => l.StartsWith("lopa_", StringComparison.Ordinal))
             .Select(l => l.Split('{', ' ')[0]).ToHashSet();
         string dashboard = File.ReadAllText(Path.Combine(Repo(), "deploy", "grafana-dashboard.json"));
-        var used = System.Text.RegularExpressions.Regex.Matches(dashboard, "lopa_[a-z_]+").Select(m => m.Value).ToHashSet();
+        var used = System.Text.RegularExpressions.Regex.Matches(dashboard, "lopa_[a-z_]+").Select(m =>
+            m.Value).ToHashSet();
         Assert.True(used.Count >= 10, string.Join(", ", used));
-        Assert.All(used, name => Assert.True(live.Contains(name), $"the dashboard uses {name}, which /metrics does not have"));
+        Assert.All(used, name => Assert.True(live.Contains(name),
+            $"the dashboard uses {name}, which /metrics does not have"));
     }
 
     private static string Repo()
@@ -99,7 +113,8 @@ public class MetricsTests
     }
 }
 
-/// <summary>The admin and tenant APIs are described at /openapi/v1.json with their typed request and response shapes.</summary>
+/// <summary>The admin and tenant APIs are described at /openapi/v1.json with their typed request and response
+/// shapes.</summary>
 public class OpenApiTests
 {
     [Fact]
@@ -107,18 +122,21 @@ public class OpenApiTests
     {
         var settings = new Dictionary<string, string?>
         {
-            ["LoPA:Store:Kind"] = "sqlite", ["LoPA:Store:Path"] = Path.Combine(Engine.Tests.Support.TempDir.Create(), "lopa.db"),
+            ["LoPA:Store:Kind"] = "sqlite", ["LoPA:Store:Path"] = Path.Combine(Engine.Tests.Support.TempDir.Create(),
+                "lopa.db"),
         };
         await using Store.StoreStack stack = await Store.StoreStack.StartAsync(settings);
         using HttpClient anonymous = stack.Client(null);
         JsonElement doc = JsonDocument.Parse(await anonymous.GetStringAsync("/openapi/v1.json")).RootElement;
         Assert.StartsWith("3.", doc.GetProperty("openapi").GetString());
         JsonElement paths = doc.GetProperty("paths");
-        foreach (string path in new[] { "/admin/tenants", "/admin/tenants/{tenant}/keys", "/v1/adapters", "/v1/adapters/{reference}",
+        foreach (string path in new[] { "/admin/tenants", "/admin/tenants/{tenant}/keys", "/v1/adapters",
+            "/v1/adapters/{reference}",
                      "/v1/adapters/{name}/activate" })
             Assert.True(paths.TryGetProperty(path, out _), $"{path} is not described");
         JsonElement schemas = doc.GetProperty("components").GetProperty("schemas");
-        foreach (string schema in new[] { "AdapterResponse", "AdapterEnvelope", "IssuedKeyResponse", "ErrorResponse", "ActivateRequest" })
+        foreach (string schema in new[] { "AdapterResponse", "AdapterEnvelope", "IssuedKeyResponse", "ErrorResponse",
+            "ActivateRequest" })
             Assert.True(schemas.TryGetProperty(schema, out _), $"no schema {schema}");
         JsonElement adapter = schemas.GetProperty("AdapterResponse").GetProperty("properties");
         Assert.True(adapter.TryGetProperty("size_bytes", out _)); // the names clients see on the wire

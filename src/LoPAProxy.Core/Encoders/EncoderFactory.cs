@@ -8,7 +8,8 @@ namespace LoPAProxy.Core.Encoders;
 /// <summary>Where encoders find their files and how ONNX ones run. Unset paths fall back to the environment.</summary>
 public sealed record EncoderOptions
 {
-    /// <summary>The foundation model (llama2.c .bin or HF directory) whose embedding rows fm-mean averages. Env: LOPA_FM_MODEL.</summary>
+    /// <summary>The foundation model (llama2.c .bin or HF directory) whose embedding rows fm-mean averages. Env:
+    /// LOPA_FM_MODEL.</summary>
     public string? FoundationModel { get; init; }
     /// <summary>
     /// ONNX encoders by name: a directory for one's own (any sentence-transformers export), and device, threads and
@@ -41,10 +42,12 @@ public static class EncoderFactory
         OnnxEncoderSettings? onnx = options.Onnx.GetValueOrDefault(name);
         if (onnx?.Directory is { } directory) return OnnxSentenceEncoder.Load(name, directory, onnx, options.Warn);
         if (PackagedEncoders.Find(name) is { } package)
-            return OnnxSentenceEncoder.Load(name, PackagedEncoders.Directory(package), onnx ?? new OnnxEncoderSettings(), options.Warn);
+            return OnnxSentenceEncoder.Load(name, PackagedEncoders.Directory(package), onnx
+                ?? new OnnxEncoderSettings(), options.Warn);
         return name switch
         {
-            FmMeanEncoder.EncoderName => FmMean(options.FoundationModel ?? Environment.GetEnvironmentVariable("LOPA_FM_MODEL")
+            FmMeanEncoder.EncoderName => FmMean(options.FoundationModel
+                ?? Environment.GetEnvironmentVariable("LOPA_FM_MODEL")
                 ?? throw new InvalidOperationException("the fm-mean encoder needs the foundation model (--model or LOPA_FM_MODEL)")),
             _ => throw new InvalidOperationException($"unknown encoder '{name}' ({string.Join(", ", Names(options))})"),
         };
@@ -52,7 +55,9 @@ public static class EncoderFactory
 
     private static FmMeanEncoder FmMean(string modelPath)
     {
-        LlamaModel model = Directory.Exists(modelPath) ? LlamaModel.FromHuggingFace(modelPath) : LlamaModel.FromLlama2c(Llama2cCheckpoint.Load(modelPath));
-        return new FmMeanEncoder(TokenizerFiles.ForModel(modelPath, model.Config.VocabSize), model.TokenEmbedding, model.Config.Dim);
+        LlamaModel model = Directory.Exists(modelPath)
+            ? LlamaModel.FromHuggingFace(modelPath) : LlamaModel.FromLlama2c(Llama2cCheckpoint.Load(modelPath));
+        return new FmMeanEncoder(TokenizerFiles.ForModel(modelPath, model.Config.VocabSize), model.TokenEmbedding,
+            model.Config.Dim);
     }
 }

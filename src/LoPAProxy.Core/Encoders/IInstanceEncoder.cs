@@ -31,7 +31,8 @@ public static class InstanceText
     /// </summary>
     public const int MaxCharsPerToken = 32;
 
-    /// <summary>The text cut to what an encoder of <paramref name="maxTokens"/> tokens can use (never inside a pair).</summary>
+    /// <summary>The text cut to what an encoder of <paramref name="maxTokens"/> tokens can use (never inside a
+    /// pair).</summary>
     public static string Bound(string text, int maxTokens)
     {
         long keep = Math.Min(MaxChars, (long)maxTokens * MaxCharsPerToken);
@@ -40,7 +41,8 @@ public static class InstanceText
         return text[..(char.IsHighSurrogate(text[cut - 1]) ? cut - 1 : cut)];
     }
 
-    /// <summary>Unpaired surrogates become U+FFFD; text past <see cref="MaxChars"/> is cut (never inside a pair).</summary>
+    /// <summary>Unpaired surrogates become U+FFFD; text past <see cref="MaxChars"/> is cut (never inside a
+    /// pair).</summary>
     public static string Sanitize(string? text)
     {
         if (string.IsNullOrEmpty(text)) return "";
@@ -49,7 +51,8 @@ public static class InstanceText
         for (int i = 0; i < text.Length; i++)
         {
             char c = text[i];
-            bool ok = !char.IsSurrogate(c) || (char.IsHighSurrogate(c) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]));
+            bool ok = !char.IsSurrogate(c) || (char.IsHighSurrogate(c) && i + 1 < text.Length
+                && char.IsLowSurrogate(text[i + 1]));
             if (char.IsHighSurrogate(c) && ok) { sb?.Append(c).Append(text[i + 1]); i++; continue; }
             if (!ok)
             {

@@ -34,7 +34,8 @@ public sealed class MicroBatcher : IAsyncDisposable
     }
 
     /// <summary>Encoder runs so far and the instances they carried (mean batch size = instances / batches).</summary>
-    public (long Batches, long Instances) Statistics => (Interlocked.Read(ref _batches), Interlocked.Read(ref _instances));
+    public (long Batches, long Instances) Statistics => (Interlocked.Read(ref _batches),
+        Interlocked.Read(ref _instances));
 
     public Task<float[]> EncodeAsync(string text, CancellationToken cancel)
     {
@@ -68,7 +69,8 @@ public sealed class MicroBatcher : IAsyncDisposable
         while (reader.TryRead(out Pending? left)) left.Result.TrySetCanceled();
     }
 
-    /// <summary>What is queued now; under load, more until the batch is full or the first has waited <c>maxWait</c>.</summary>
+    /// <summary>What is queued now; under load, more until the batch is full or the first has waited
+    /// <c>maxWait</c>.</summary>
     private async Task<List<Pending>> CollectAsync(ChannelReader<Pending> reader)
     {
         var batch = new List<Pending>(_maxBatch);

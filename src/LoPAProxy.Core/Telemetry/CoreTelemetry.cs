@@ -16,16 +16,20 @@ public static class CoreTelemetry
     public static readonly ActivitySource Activities = new(Name);
 
     /// <summary>Instances per encoder run (micro-batching).</summary>
-    public static readonly Histogram<int> BatchSize = Meter.CreateHistogram<int>("lopa.encoder.batch_size", "{instance}",
-        "instances per encoder run", advice: new InstrumentAdvice<int> { HistogramBucketBoundaries = [1, 2, 4, 8, 16, 32, 64] });
+    public static readonly Histogram<int> BatchSize = Meter.CreateHistogram<int>("lopa.encoder.batch_size",
+        "{instance}",
+        "instances per encoder run", advice: new InstrumentAdvice<int> { HistogramBucketBoundaries = [1, 2, 4, 8, 16,
+            32, 64] });
 
     /// <summary>How long an instance waited in the micro-batcher's queue.</summary>
     public static readonly Histogram<double> QueueWait = Meter.CreateHistogram<double>("lopa.encoder.queue_wait", "s",
         "time an instance waited for its encoder run");
 
-    public static readonly Counter<long> InstanceCacheHits = Meter.CreateCounter<long>("lopa.instance_cache.hits", "{instance}",
+    public static readonly Counter<long> InstanceCacheHits = Meter.CreateCounter<long>("lopa.instance_cache.hits",
+        "{instance}",
         "instance vectors served from the instance cache");
 
-    public static readonly Counter<long> InstanceCacheMisses = Meter.CreateCounter<long>("lopa.instance_cache.misses", "{instance}",
+    public static readonly Counter<long> InstanceCacheMisses = Meter.CreateCounter<long>("lopa.instance_cache.misses",
+        "{instance}",
         "instance vectors the encoder had to compute");
 }

@@ -24,7 +24,8 @@ public static class Norms
     /// Backward of <see cref="RmsNorm"/>: with r = 1/√(mean(x²)+eps) and x̂ = x·r, dx = r·(w∘dy − x̂·mean(x̂∘w∘dy)),
     /// dweight += Σ_rows dy∘x̂ (skipped when dweight is empty).
     /// </summary>
-    public static void RmsNormBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> weight, ReadOnlySpan<float> dy, Span<float> dx,
+    public static void RmsNormBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> weight, ReadOnlySpan<float> dy,
+        Span<float> dx,
         Span<float> dweight, int dim, float eps)
     {
         CheckRows(x.Length, dx.Length, dim);

@@ -31,7 +31,8 @@ public sealed class WordPieceTokenizer
         _vocab = new Dictionary<string, int>(vocab, StringComparer.Ordinal);
         _lowercase = lowercase;
         _stripAccents = stripAccents ?? lowercase; // BERT strips accents whenever it lowercases, unless told otherwise
-        int Special(string t) => _vocab.TryGetValue(t, out int id) ? id : throw new TensorFileException("vocab", $"the vocabulary has no {t}");
+        int Special(string t) => _vocab.TryGetValue(t, out int id) ? id : throw new TensorFileException("vocab",
+            $"the vocabulary has no {t}");
         ClsId = Special("[CLS]"); SepId = Special("[SEP]"); UnkId = Special("[UNK]");
     }
 
@@ -48,13 +49,16 @@ public sealed class WordPieceTokenizer
             {
                 using var doc = JsonDocument.Parse(File.ReadAllBytes(path));
                 JsonElement model = doc.RootElement.GetProperty("model");
-                if (model.GetProperty("type").GetString() != "WordPiece") throw new TensorFileException(path, "the tokenizer model is not WordPiece");
-                var vocab = model.GetProperty("vocab").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetInt32(), StringComparer.Ordinal);
+                if (model.GetProperty("type").GetString() != "WordPiece") throw new TensorFileException(path,
+                    "the tokenizer model is not WordPiece");
+                var vocab = model.GetProperty("vocab").EnumerateObject().ToDictionary(p => p.Name, p =>
+                    p.Value.GetInt32(), StringComparer.Ordinal);
                 bool lower = true; bool? strip = null;
                 if (doc.RootElement.TryGetProperty("normalizer", out var n) && n.ValueKind == JsonValueKind.Object)
                 {
                     if (n.TryGetProperty("lowercase", out var l)) lower = l.ValueKind == JsonValueKind.True;
-                    if (n.TryGetProperty("strip_accents", out var s) && s.ValueKind != JsonValueKind.Null) strip = s.ValueKind == JsonValueKind.True;
+                    if (n.TryGetProperty("strip_accents", out var s)
+                        && s.ValueKind != JsonValueKind.Null) strip = s.ValueKind == JsonValueKind.True;
                 }
                 return new WordPieceTokenizer(vocab, lower, strip);
             }
@@ -66,7 +70,8 @@ public sealed class WordPieceTokenizer
             if (File.Exists(cfg))
             {
                 using var c = JsonDocument.Parse(File.ReadAllBytes(cfg));
-                if (c.RootElement.TryGetProperty("do_lower_case", out var l)) lowercase = l.ValueKind == JsonValueKind.True;
+                if (c.RootElement.TryGetProperty("do_lower_case",
+                    out var l)) lowercase = l.ValueKind == JsonValueKind.True;
             }
             return new WordPieceTokenizer(v, lowercase);
         }
@@ -158,9 +163,11 @@ public sealed class WordPieceTokenizer
         return starts.ToArray();
     }
 
-    private static bool IsWhitespace(Rune r) => r.Value is ' ' or '\t' or '\n' or '\r' || Rune.GetUnicodeCategory(r) == UnicodeCategory.SpaceSeparator;
+    private static bool IsWhitespace(Rune r) => r.Value is ' ' or '\t' or '\n' or '\r'
+        || Rune.GetUnicodeCategory(r) == UnicodeCategory.SpaceSeparator;
 
-    private static bool IsControl(Rune r) => r.Value is not ('\t' or '\n' or '\r') && Rune.GetUnicodeCategory(r) is UnicodeCategory.Control or UnicodeCategory.Format;
+    private static bool IsControl(Rune r) => r.Value is not ('\t' or '\n' or '\r')
+        && Rune.GetUnicodeCategory(r) is UnicodeCategory.Control or UnicodeCategory.Format;
 
     private static bool IsPunctuation(Rune r)
     {
@@ -170,6 +177,7 @@ public sealed class WordPieceTokenizer
             or UnicodeCategory.ClosePunctuation or UnicodeCategory.InitialQuotePunctuation or UnicodeCategory.FinalQuotePunctuation or UnicodeCategory.OtherPunctuation;
     }
 
-    private static bool IsCjk(int cp) => cp is >= 0x4E00 and <= 0x9FFF or >= 0x3400 and <= 0x4DBF or >= 0x20000 and <= 0x2A6DF or >= 0x2A700 and <= 0x2B73F
+    private static bool IsCjk(int cp) =>
+        cp is >= 0x4E00 and <= 0x9FFF or >= 0x3400 and <= 0x4DBF or >= 0x20000 and <= 0x2A6DF or >= 0x2A700 and <= 0x2B73F
         or >= 0x2B740 and <= 0x2B81F or >= 0x2B820 and <= 0x2CEAF or >= 0xF900 and <= 0xFAFF or >= 0x2F800 and <= 0x2FA1F;
 }

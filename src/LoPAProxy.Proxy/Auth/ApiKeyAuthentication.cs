@@ -19,7 +19,8 @@ namespace LoPAProxy.Proxy.Auth;
 /// "tenant" claim. No key: no identity. A wrong key: a failed authentication. Challenges and forbidden answers are
 /// OpenAI error JSON with 401 — a tenant key on an admin route learns nothing more than a wrong key does.
 /// </summary>
-public sealed class ApiKeyAuthenticationHandler(IOptionsMonitor<AuthenticationSchemeOptions> schemeOptions, ILoggerFactory logger,
+public sealed class ApiKeyAuthenticationHandler(IOptionsMonitor<AuthenticationSchemeOptions> schemeOptions,
+    ILoggerFactory logger,
     UrlEncoder encoder, TenantKeys keys, IOptions<LoPAOptions> options)
     : AuthenticationHandler<AuthenticationSchemeOptions>(schemeOptions, logger, encoder)
 {
@@ -40,11 +41,13 @@ public sealed class ApiKeyAuthenticationHandler(IOptionsMonitor<AuthenticationSc
     {
         string? adminKey = options.Value.AdminKey;
         return adminKey is not null && authorization.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)
-            && CryptographicOperations.FixedTimeEquals(TenantKeys.Hash(adminKey), TenantKeys.Hash(authorization[7..].Trim()));
+            && CryptographicOperations.FixedTimeEquals(TenantKeys.Hash(adminKey),
+                TenantKeys.Hash(authorization[7..].Trim()));
     }
 
     private AuthenticateResult Success(Claim claim) =>
-        AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(new ClaimsIdentity([claim], SchemeName)), SchemeName));
+        AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(new ClaimsIdentity([claim],
+            SchemeName)), SchemeName));
 
     protected override Task HandleChallengeAsync(AuthenticationProperties properties) =>
         ApiException.WriteAsync(Response, 401, "a valid API key is required (Authorization: Bearer <key>)",
@@ -63,13 +66,16 @@ public static class ApiKeyAuthentication
         services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
             .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
         services.AddAuthorizationBuilder()
-            .AddPolicy(ApiKeyAuthenticationHandler.TenantPolicy, p => p.RequireClaim(ApiKeyAuthenticationHandler.TenantClaim))
-            .AddPolicy(ApiKeyAuthenticationHandler.AdminPolicy, p => p.RequireRole(ApiKeyAuthenticationHandler.AdminRole));
+            .AddPolicy(ApiKeyAuthenticationHandler.TenantPolicy, p =>
+                p.RequireClaim(ApiKeyAuthenticationHandler.TenantClaim))
+            .AddPolicy(ApiKeyAuthenticationHandler.AdminPolicy, p =>
+                p.RequireRole(ApiKeyAuthenticationHandler.AdminRole));
         return services;
     }
 
     /// <summary>The caller's tenant, or null (an admin, or nobody).</summary>
-    public static string? TenantOf(ClaimsPrincipal user) => user.FindFirst(ApiKeyAuthenticationHandler.TenantClaim)?.Value;
+    public static string? TenantOf(ClaimsPrincipal user) =>
+        user.FindFirst(ApiKeyAuthenticationHandler.TenantClaim)?.Value;
 
     public static bool IsAdmin(ClaimsPrincipal user) => user.IsInRole(ApiKeyAuthenticationHandler.AdminRole);
 }

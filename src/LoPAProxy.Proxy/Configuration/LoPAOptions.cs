@@ -12,17 +12,21 @@ public sealed class LoPAOptions
     public List<string> Encoders { get; set; } = new();
     public EncoderPaths EncoderFiles { get; set; } = new();
     public AdapterOptions Adapters { get; set; } = new();
-    /// <summary>Tenants and their API keys. Keys belong in a secret or the environment (LoPA__Tenants__acme__ApiKeys__0), never in a committed file.</summary>
+    /// <summary>Tenants and their API keys. Keys belong in a secret or the environment
+    /// (LoPA__Tenants__acme__ApiKeys__0), never in a committed file.</summary>
     public Dictionary<string, TenantOptions> Tenants { get; set; } = new();
     public LimitOptions Limits { get; set; } = new();
     /// <summary>Which text is the instance: "last-user" (default) or "all-user" (every user message, joined).</summary>
     public string InstanceText { get; set; } = "last-user";
-    /// <summary>Where tenants, keys and adapters live: "directory" (the per-tenant folders, keys in configuration), "sqlite" or "postgres".</summary>
+    /// <summary>Where tenants, keys and adapters live: "directory" (the per-tenant folders, keys in configuration),
+    /// "sqlite" or "postgres".</summary>
     public StoreOptions Store { get; set; } = new();
-    /// <summary>The admin API's key (from the environment or a secret: LoPA__AdminKey); the admin API is off without one.</summary>
+    /// <summary>The admin API's key (from the environment or a secret: LoPA__AdminKey); the admin API is off without
+    /// one.</summary>
     public string? AdminKey { get; set; }
     public QuotaOptions Quotas { get; set; } = new();
-    /// <summary>"json" (one object per line; the default in containers) or "text" (readable lines; the default elsewhere).</summary>
+    /// <summary>"json" (one object per line; the default in containers) or "text" (readable lines; the default
+    /// elsewhere).</summary>
     public string? LogFormat { get; set; }
     /// <summary>Log prompt text (off by default: it is tenant data).</summary>
     public bool LogPromptText { get; set; }
@@ -54,7 +58,8 @@ public sealed class BackendOptions
     public string Model { get; set; } = "";
     /// <summary>The backend model's hidden size d; adapters must match it.</summary>
     public int HiddenSize { get; set; }
-    /// <summary>Model directory or file with the FM's tokenizer and input embeddings (full-sequence dialects).</summary>
+    /// <summary>Model directory or file with the FM's tokenizer and input embeddings (full-sequence
+    /// dialects).</summary>
     public string? ModelPath { get; set; }
     /// <summary>fp32 | bf16 | fp16: the soft prompt's dtype on the wire.</summary>
     public string WireDType { get; set; } = "fp32";
@@ -80,7 +85,8 @@ public sealed class EncoderPaths
 
 public sealed class AdapterOptions
 {
-    /// <summary>Root of the per-tenant layout: {Directory}/{tenant}/{adapter}/ (adapter_config.json + adapter_model.safetensors).</summary>
+    /// <summary>Root of the per-tenant layout: {Directory}/{tenant}/{adapter}/ (adapter_config.json +
+    /// adapter_model.safetensors).</summary>
     public string Directory { get; set; } = "adapters";
     /// <summary>Loaded adapters kept in memory (least recently used evicted).</summary>
     public int CacheSize { get; set; } = 256;
@@ -114,7 +120,8 @@ public sealed class LimitOptions
 
 public sealed class ClientEmbedsOptions
 {
-    /// <summary>Tenants whose own prompt_embeds / input_embeds are accepted (validated strictly); empty: nobody's.</summary>
+    /// <summary>Tenants whose own prompt_embeds / input_embeds are accepted (validated strictly); empty:
+    /// nobody's.</summary>
     public List<string> AllowedTenants { get; set; } = new();
 }
 
@@ -138,7 +145,8 @@ public sealed class EncodingOptions
 {
     /// <summary>Instances of concurrent requests encoded together, at most this many per run (1: off).</summary>
     public int MaxBatch { get; set; } = 32;
-    /// <summary>How long, under load, the first instance of a batch waits for company (a lone request never waits).</summary>
+    /// <summary>How long, under load, the first instance of a batch waits for company (a lone request never
+    /// waits).</summary>
     public double MaxWaitMs { get; set; } = 10;
     /// <summary>Instance vectors kept for repeated (encoder, text) pairs, in MiB (0: off).</summary>
     public int CacheMiB { get; set; } = 64;
@@ -146,6 +154,7 @@ public sealed class EncodingOptions
 
 public sealed class TelemetryOptions
 {
-    /// <summary>An OTLP collector (e.g. http://otel-collector:4317) for metrics and traces; OTEL_EXPORTER_OTLP_ENDPOINT works too.</summary>
+    /// <summary>An OTLP collector (e.g. http://otel-collector:4317) for metrics and traces;
+    /// OTEL_EXPORTER_OTLP_ENDPOINT works too.</summary>
     public string? OtlpEndpoint { get; set; }
 }

@@ -61,9 +61,11 @@ public sealed class LoPAOptionsValidator : IValidateOptions<LoPAOptions>
         if (o.Limits.MaxClientEmbeddingRows < 1) errors.Add("LoPA:Limits:MaxClientEmbeddingRows: must be positive");
         if (o.Adapters.RevalidateSeconds <= 0) errors.Add("LoPA:Adapters:RevalidateSeconds: must be positive");
         if (o.Store.Kind is not ("directory" or "sqlite" or "postgres")) errors.Add($"LoPA:Store:Kind: '{o.Store.Kind}' is not directory, sqlite or postgres");
-        if (o.Store.Kind == "postgres" && string.IsNullOrWhiteSpace(o.Store.ConnectionString)) errors.Add("LoPA:Store:ConnectionString: required for the postgres store");
+        if (o.Store.Kind == "postgres"
+            && string.IsNullOrWhiteSpace(o.Store.ConnectionString)) errors.Add("LoPA:Store:ConnectionString: required for the postgres store");
         if (o.AdminKey is { Length: < 16 }) errors.Add("LoPA:AdminKey: must be at least 16 characters");
-        if (o.Quotas.MaxAdaptersPerTenant < 1 || o.Quotas.MaxBytesPerTenant < 1 || o.Quotas.MaxUploadBytes < 1) errors.Add("LoPA:Quotas: limits must be positive");
+        if (o.Quotas.MaxAdaptersPerTenant < 1 || o.Quotas.MaxBytesPerTenant < 1
+            || o.Quotas.MaxUploadBytes < 1) errors.Add("LoPA:Quotas: limits must be positive");
         if (o.LogFormat is not (null or "json" or "text")) errors.Add($"LoPA:LogFormat: '{o.LogFormat}' is not json or text");
         if (o.InstanceText is not ("last-user" or "all-user")) errors.Add($"LoPA:InstanceText: '{o.InstanceText}' is not last-user or all-user");
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);

@@ -22,7 +22,8 @@ public sealed class DialectRewriter(SoftPromptService softPrompts, PromptBudget 
 {
     public const string Placeholder = "<prompt_embeds>";
 
-    public async Task<RewriteResult> RewriteChatAsync(JsonObject body, BackendOptions backend, SoftPromptGenerator generator,
+    public async Task<RewriteResult> RewriteChatAsync(JsonObject body, BackendOptions backend,
+        SoftPromptGenerator generator,
         SoftPromptTimings timings, CancellationToken cancel)
     {
         if (backend.Dialect != "vllm-chat")
@@ -51,7 +52,8 @@ public sealed class DialectRewriter(SoftPromptService softPrompts, PromptBudget 
     public async Task<RewriteResult> RewriteCompletionsAsync(JsonObject body, IReadOnlyList<CompletionPrompt> prompts,
         BackendOptions backend, SoftPromptGenerator generator, SoftPromptTimings timings, CancellationToken cancel)
     {
-        if (backend.Dialect == "sglang") return await RewriteSglangAsync(body, prompts, backend, generator, timings, cancel);
+        if (backend.Dialect == "sglang") return await RewriteSglangAsync(body, prompts, backend, generator, timings,
+            cancel);
         if (backend.Dialect != "vllm-completions")
             throw new ApiException(422,
                 $"this route's backend speaks '{backend.Dialect}', which carries soft prompts on /v1/chat/completions only",
@@ -63,7 +65,8 @@ public sealed class DialectRewriter(SoftPromptService softPrompts, PromptBudget 
         int bytes = 0;
         foreach (float[] rows in await FullSequencesAsync(backend, generator, prompts, timings, cancel))
         {
-            string data = SoftPromptService.Base64(rows, rows.Length / d, d, SoftPromptService.WireType(backend.WireDType));
+            string data = SoftPromptService.Base64(rows, rows.Length / d, d,
+                SoftPromptService.WireType(backend.WireDType));
             embeds.Add(data);
             bytes += data.Length;
         }
@@ -78,7 +81,8 @@ public sealed class DialectRewriter(SoftPromptService softPrompts, PromptBudget 
     /// such for several prompts) and the OpenAI sampling fields mapped to "sampling_params". The caller switches the
     /// path to /generate; <see cref="SglangResponse"/> maps the answer back.
     /// </summary>
-    private async Task<RewriteResult> RewriteSglangAsync(JsonObject body, IReadOnlyList<CompletionPrompt> prompts, BackendOptions backend,
+    private async Task<RewriteResult> RewriteSglangAsync(JsonObject body, IReadOnlyList<CompletionPrompt> prompts,
+        BackendOptions backend,
         SoftPromptGenerator generator, SoftPromptTimings timings, CancellationToken cancel)
     {
         if (body["n"] is JsonValue nValue && nValue.TryGetValue(out int n) && n > 1)
@@ -136,7 +140,8 @@ public sealed class DialectRewriter(SoftPromptService softPrompts, PromptBudget 
         if (prompts.Any(p => p.Text!.Length == 0))
             throw ApiException.BadRequest("the prompt is empty", "prompt", "nothing_to_encode");
         int m = generator.Rows, d = generator.TokenDim;
-        int[][] ids = prompts.Select(p => p.Ids ?? model.Tokenizer.Encode(p.Text!, addBos: true, addEos: false)).ToArray();
+        int[][] ids = prompts.Select(p => p.Ids ?? model.Tokenizer.Encode(p.Text!, addBos: true,
+            addEos: false)).ToArray();
         budget.CheckEmbeddingValues(ids.Sum(t => (long)(m + t.Length) * d));
         float[] z = await softPrompts.ComputeAsync(generator, prompts.Select(p => p.Text!).ToArray(), timings, cancel);
         var sequences = new float[prompts.Count][];
@@ -198,5 +203,6 @@ public sealed class DialectRewriter(SoftPromptService softPrompts, PromptBudget 
         message["content"] = parts;
     }
 
-    private static string Neutralise(string s) => s.Replace(Placeholder, "<prompt_embeds\u200B>", StringComparison.Ordinal);
+    private static string Neutralise(string s) => s.Replace(Placeholder, "<prompt_embeds\u200B>",
+        StringComparison.Ordinal);
 }

@@ -9,7 +9,8 @@ namespace LoPAProxy.Proxy.Dialects;
 /// What the proxy needs of a backend's foundation model: its tokenizer, its input-embedding table [vocab, dim],
 /// its context length, and the most UTF-8 bytes one token can stand for (a cheap lower bound on token counts).
 /// </summary>
-public sealed record FoundationModel(ITokenizer Tokenizer, float[] Embeddings, int Dim, int ContextLength, int MaxTokenBytes)
+public sealed record FoundationModel(ITokenizer Tokenizer, float[] Embeddings, int Dim, int ContextLength,
+    int MaxTokenBytes)
 {
     public int VocabSize => Embeddings.Length / Dim;
 
@@ -19,7 +20,8 @@ public sealed record FoundationModel(ITokenizer Tokenizer, float[] Embeddings, i
             ? LlamaModel.FromHuggingFace(path)
             : LlamaModel.FromLlama2c(Llama2cCheckpoint.Load(path));
         ITokenizer tokenizer = TokenizerFiles.ForModel(path, fm.Config.VocabSize);
-        return new FoundationModel(tokenizer, fm.TokenEmbedding, fm.Config.Dim, fm.Config.MaxSeqLen, LongestPiece(tokenizer));
+        return new FoundationModel(tokenizer, fm.TokenEmbedding, fm.Config.Dim, fm.Config.MaxSeqLen,
+            LongestPiece(tokenizer));
     }
 
     /// <summary>Bytes of the longest piece: no token covers more input than this, so tokens ≥ bytes / this.</summary>

@@ -6,7 +6,8 @@ using Yarp.ReverseProxy.Transforms;
 
 namespace LoPAProxy.Proxy.Dialects;
 
-/// <summary>The model name the client asked for ("base:adapter"), when the rewrite replaced it with the backend's.</summary>
+/// <summary>The model name the client asked for ("base:adapter"), when the rewrite replaced it with the
+/// backend's.</summary>
 public sealed record ClientModel(string Name);
 
 /// <summary>
@@ -33,7 +34,8 @@ public static class ModelEcho
         else await EchoStreamAsync(upstream, http.Response, client.Name, http.RequestAborted);
     }
 
-    private static async Task EchoJsonAsync(Stream upstream, HttpResponse response, string model, CancellationToken cancel)
+    private static async Task EchoJsonAsync(Stream upstream, HttpResponse response, string model,
+        CancellationToken cancel)
     {
         var buffer = new MemoryStream();
         await upstream.CopyToAsync(buffer, cancel);
@@ -42,7 +44,8 @@ public static class ModelEcho
         await response.Body.WriteAsync(WithModel(bytes, model) ?? bytes, cancel);
     }
 
-    private static async Task EchoStreamAsync(Stream upstream, HttpResponse response, string model, CancellationToken cancel)
+    private static async Task EchoStreamAsync(Stream upstream, HttpResponse response, string model,
+        CancellationToken cancel)
     {
         using var reader = new StreamReader(upstream, Encoding.UTF8);
         try

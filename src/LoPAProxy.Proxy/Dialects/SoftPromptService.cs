@@ -22,7 +22,8 @@ public sealed class SoftPromptTimings
 /// </summary>
 public sealed class SoftPromptService(EncoderPool encoders, InstanceVectors vectors)
 {
-    public async Task<float[]> ComputeAsync(SoftPromptGenerator generator, IReadOnlyList<string> texts, SoftPromptTimings timings,
+    public async Task<float[]> ComputeAsync(SoftPromptGenerator generator, IReadOnlyList<string> texts,
+        SoftPromptTimings timings,
         CancellationToken cancel)
     {
         AdapterConfig c = generator.Adapter.Config;
@@ -56,7 +57,8 @@ public sealed class SoftPromptService(EncoderPool encoders, InstanceVectors vect
         catch (Exception e) when (e is InvalidOperationException or IOException or AdapterException or UnauthorizedAccessException
             or Engine.Formats.TensorFileException or Microsoft.ML.OnnxRuntime.OnnxRuntimeException)
         {
-            throw new ApiException(422, $"the adapter needs encoder '{config.Encoder}', which cannot be loaded here: {e.Message}",
+            throw new ApiException(422,
+                $"the adapter needs encoder '{config.Encoder}', which cannot be loaded here: {e.Message}",
                 "model", "encoder_unavailable");
         }
         if (encoder.Dim != config.EncoderDim)
@@ -70,5 +72,6 @@ public sealed class SoftPromptService(EncoderPool encoders, InstanceVectors vect
     public static string Base64(ReadOnlySpan<float> rows, int count, int d, DType wire) =>
         Convert.ToBase64String(TorchFile.SaveTensor(Tensor.FromArray(rows.ToArray(), count, d), wire));
 
-    public static DType WireType(string name) => name switch { "bf16" => DType.BF16, "fp16" => DType.F16, _ => DType.F32 };
+    public static DType WireType(string name) => name switch { "bf16" => DType.BF16, "fp16" => DType.F16, _ =>
+        DType.F32 };
 }

@@ -22,13 +22,15 @@ public sealed class PromptBudget(FoundationModels models, IOptions<LoPAOptions> 
     private LimitOptions Limits => options.Value.Limits;
 
     /// <summary>The backend's model, when the proxy has its files (needed for full-sequence dialects).</summary>
-    public FoundationModel? ModelOf(BackendOptions backend) => backend.ModelPath is null ? null : models.Get(backend.ModelPath);
+    public FoundationModel? ModelOf(BackendOptions backend) => backend.ModelPath is null
+        ? null : models.Get(backend.ModelPath);
 
     /// <summary>The context length to enforce, or null when neither configuration nor a model file gives one.</summary>
     public int? ContextLength(BackendOptions backend) => backend.MaxModelLen ?? ModelOf(backend)?.ContextLength;
 
     /// <summary>Parses and measures "prompt"; <paramref name="softPromptRows"/> is m (0 without an adapter).</summary>
-    public IReadOnlyList<CompletionPrompt> MeasureCompletions(JsonObject body, BackendOptions backend, int softPromptRows)
+    public IReadOnlyList<CompletionPrompt> MeasureCompletions(JsonObject body, BackendOptions backend,
+        int softPromptRows)
     {
         // Embeddings alone (checked by ClientEmbeddings) carry no text to measure.
         if (body["prompt"] is null && body["prompt_embeds"] is not null && softPromptRows == 0) return [];
@@ -60,7 +62,8 @@ public sealed class PromptBudget(FoundationModels models, IOptions<LoPAOptions> 
         Check(ids.Length, softPromptRows, MaxTokens(body), context.Value, "messages");
     }
 
-    /// <summary>Refuses at once a request whose embedding sequences would exceed the per-request value budget.</summary>
+    /// <summary>Refuses at once a request whose embedding sequences would exceed the per-request value
+    /// budget.</summary>
     public void CheckEmbeddingValues(long values)
     {
         if (values > Limits.MaxEmbeddingValuesPerRequest)

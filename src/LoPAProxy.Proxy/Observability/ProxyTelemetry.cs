@@ -16,30 +16,38 @@ public static class ProxyTelemetry
     public static readonly ActivitySource Activities = new(Name);
 
     /// <summary>Requests by route, status, tenant and adapter.</summary>
-    public static readonly Counter<long> Requests = Meter.CreateCounter<long>("lopa.requests", "{request}", "requests answered");
+    public static readonly Counter<long> Requests = Meter.CreateCounter<long>("lopa.requests", "{request}",
+        "requests answered");
 
-    public static readonly Histogram<double> RequestDuration = Meter.CreateHistogram<double>("lopa.request.duration", "s",
+    public static readonly Histogram<double> RequestDuration = Meter.CreateHistogram<double>("lopa.request.duration",
+        "s",
         "time from the request's arrival to the end of its answer");
 
-    public static readonly Histogram<double> EncoderDuration = Meter.CreateHistogram<double>("lopa.encoder.duration", "s",
+    public static readonly Histogram<double> EncoderDuration = Meter.CreateHistogram<double>("lopa.encoder.duration",
+        "s",
         "instance encoding per request (queue wait included)");
 
     public static readonly Histogram<double> GeneratorDuration = Meter.CreateHistogram<double>("lopa.generator.duration", "s",
         "soft-prompt generation per request");
 
-    public static readonly Histogram<double> RewriteDuration = Meter.CreateHistogram<double>("lopa.rewrite.duration", "s",
+    public static readonly Histogram<double> RewriteDuration = Meter.CreateHistogram<double>("lopa.rewrite.duration",
+        "s",
         "the whole LoPA step per request: measure, encode, generate, rewrite");
 
-    public static readonly Histogram<double> BackendDuration = Meter.CreateHistogram<double>("lopa.backend.duration", "s",
+    public static readonly Histogram<double> BackendDuration = Meter.CreateHistogram<double>("lopa.backend.duration",
+        "s",
         "time in the model server, forwarding included, until the answer ended");
 
-    public static readonly UpDownCounter<long> ActiveStreams = Meter.CreateUpDownCounter<long>("lopa.streams.active", "{stream}",
+    public static readonly UpDownCounter<long> ActiveStreams = Meter.CreateUpDownCounter<long>("lopa.streams.active",
+        "{stream}",
         "streamed answers in flight");
 
-    public static readonly Counter<long> AdapterCacheHits = Meter.CreateCounter<long>("lopa.adapter_cache.hits", "{lookup}",
+    public static readonly Counter<long> AdapterCacheHits = Meter.CreateCounter<long>("lopa.adapter_cache.hits",
+        "{lookup}",
         "adapter lookups served from the cache");
 
-    public static readonly Counter<long> AdapterCacheMisses = Meter.CreateCounter<long>("lopa.adapter_cache.misses", "{lookup}",
+    public static readonly Counter<long> AdapterCacheMisses = Meter.CreateCounter<long>("lopa.adapter_cache.misses",
+        "{lookup}",
         "adapter lookups that loaded from the store or disk");
 
     public static readonly Histogram<double> StoreDuration = Meter.CreateHistogram<double>("lopa.store.duration", "s",

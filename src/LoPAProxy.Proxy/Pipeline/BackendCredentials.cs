@@ -12,7 +12,8 @@ namespace LoPAProxy.Proxy.Pipeline;
 /// </summary>
 public sealed class BackendCredentials(string? backendKey) : RequestTransform
 {
-    private static readonly string[] Removed = { "Authorization", "Proxy-Authorization", "Cookie", "X-Api-Key", "Api-Key" };
+    private static readonly string[] Removed = { "Authorization", "Proxy-Authorization", "Cookie", "X-Api-Key",
+        "Api-Key" };
     public const string LoPAHeaderPrefix = "X-LoPA-";
 
     public override ValueTask ApplyAsync(RequestTransformContext context)
@@ -26,7 +27,8 @@ public sealed class BackendCredentials(string? backendKey) : RequestTransform
         return ValueTask.CompletedTask;
     }
 
-    private static bool IsLoPAHeader(string name) => name.StartsWith(LoPAHeaderPrefix, StringComparison.OrdinalIgnoreCase);
+    private static bool IsLoPAHeader(string name) => name.StartsWith(LoPAHeaderPrefix,
+        StringComparison.OrdinalIgnoreCase);
 
     /// <summary>Adds the transform to every route, with the key of the route's cluster.</summary>
     public static void Apply(TransformBuilderContext builder, LoPAOptions options)

@@ -14,7 +14,8 @@ public static class BodyLimit
     /// <summary>How far past a limit a declared body is still drained before the 413.</summary>
     public const long DrainAllowanceBytes = 16L << 20;
 
-    /// <summary>Sets this request's limit (where the server still allows it) and refuses a body declared over it.</summary>
+    /// <summary>Sets this request's limit (where the server still allows it) and refuses a body declared over
+    /// it.</summary>
     public static async Task ApplyAsync(HttpContext http, long limit, string what)
     {
         var size = http.Features.Get<IHttpMaxRequestBodySizeFeature>();

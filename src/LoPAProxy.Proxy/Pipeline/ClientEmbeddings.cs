@@ -39,7 +39,8 @@ public sealed class ClientEmbeddings(IOptions<LoPAOptions> options, PromptBudget
                 PromptEmbeds, "backend_not_configured");
         int maxRows = budget.ContextLength(backend) ?? options.Value.Limits.MaxClientEmbeddingRows;
         if (body[PromptEmbeds] is { } field) body[PromptEmbeds] = CheckField(field, backend, maxRows);
-        foreach (JsonNode part in chatParts) part["data"] = CheckBase64(JsonAccess.Field(part, "data"), backend, maxRows);
+        foreach (JsonNode part in chatParts) part["data"] = CheckBase64(JsonAccess.Field(part, "data"), backend,
+            maxRows);
         if (body[InputEmbeds] is { } rows) CheckInputEmbeds(rows, backend.HiddenSize, maxRows);
     }
 
@@ -100,7 +101,8 @@ public sealed class ClientEmbeddings(IOptions<LoPAOptions> options, PromptBudget
 
     private static void CheckInputEmbeds(JsonNode node, int d, int maxRows)
     {
-        if (node is not JsonArray outer || outer.Count == 0) throw Invalid("input_embeds must be a non-empty list", InputEmbeds);
+        if (node is not JsonArray outer || outer.Count == 0) throw Invalid("input_embeds must be a non-empty list",
+            InputEmbeds);
         bool batch = outer[0] is JsonArray first && first.Count > 0 && first[0] is JsonArray;
         IEnumerable<JsonNode?> sequences = batch ? outer : new JsonNode?[] { outer };
         foreach (JsonNode? sequence in sequences)

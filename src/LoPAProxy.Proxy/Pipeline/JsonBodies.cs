@@ -19,7 +19,8 @@ public static class JsonBodies
         await BodyLimit.ApplyAsync(request.HttpContext, limit, "the request body");
         MemoryStream buffer = await ReadBoundedAsync(request, limit, cancel);
         JsonNode? node = Parse(buffer);
-        return node as JsonObject ?? throw ApiException.BadRequest("the body must be a JSON object", null, "invalid_json");
+        return node as JsonObject ?? throw ApiException.BadRequest("the body must be a JSON object", null,
+            "invalid_json");
     }
 
     /// <summary>The body as a JSON document (the admin and tenant APIs).</summary>
@@ -63,7 +64,8 @@ public static class JsonBodies
         }
         catch (InvalidOperationException e)
         {
-            throw ApiException.BadRequest($"the body holds a string .NET cannot read: {e.Message}", null, "invalid_json");
+            throw ApiException.BadRequest($"the body holds a string .NET cannot read: {e.Message}", null,
+                "invalid_json");
         }
         catch (ArgumentException e)
         {
@@ -91,7 +93,8 @@ public static class JsonBodies
         }
     }
 
-    /// <summary>System.Text.Json checks string contents only when they are read; check the whole body up front.</summary>
+    /// <summary>System.Text.Json checks string contents only when they are read; check the whole body up
+    /// front.</summary>
     private static void RequireUtf8(MemoryStream buffer)
     {
         if (!System.Text.Unicode.Utf8.IsValid(buffer.GetBuffer().AsSpan(0, (int)buffer.Length)))

@@ -97,9 +97,11 @@ public sealed class LoPAMiddleware(RequestDelegate next, IOptions<LoPAOptions> o
                 $"adapters apply to POST /v1/chat/completions and /v1/completions only, not {http.Request.Method} {route.CanonicalPath}",
                 "model", "adapter_not_supported");
         if (body is null) return;
-        record.Streaming = body["stream"] is JsonValue streamFlag && streamFlag.TryGetValue(out bool streaming) && streaming;
+        record.Streaming = body["stream"] is JsonValue streamFlag && streamFlag.TryGetValue(out bool streaming)
+            && streaming;
         clientEmbeddings.Police(body, tenant, backend);
-        if (generation && backend is not null) await RewriteAsync(http, body, tenant, route, backend, adapterName, record);
+        if (generation && backend is not null) await RewriteAsync(http, body, tenant, route, backend, adapterName,
+            record);
         Restore(http, body);
     }
 
@@ -124,7 +126,8 @@ public sealed class LoPAMiddleware(RequestDelegate next, IOptions<LoPAOptions> o
 
         RewriteResult result = chat
             ? await rewriter.RewriteChatAsync(body, backend, generator, record.Timings, http.RequestAborted)
-            : await rewriter.RewriteCompletionsAsync(body, prompts!, backend, generator, record.Timings, http.RequestAborted);
+            : await rewriter.RewriteCompletionsAsync(body, prompts!, backend, generator, record.Timings,
+                http.RequestAborted);
         record.BytesAdded = result.BytesAdded;
         record.SoftPromptRows = result.SoftPromptRows;
         if (askedModel != backend.Model) http.Features.Set(new ClientModel(askedModel));
@@ -147,22 +150,27 @@ public sealed class LoPAMiddleware(RequestDelegate next, IOptions<LoPAOptions> o
         }
         catch (AdapterException e)
         {
-            throw new ApiException(422, $"adapter '{adapterName}' cannot be loaded: {e.Message}", "model", "adapter_invalid");
+            throw new ApiException(422, $"adapter '{adapterName}' cannot be loaded: {e.Message}", "model",
+                "adapter_invalid");
         }
         // Unknown, and another tenant's, look the same: 404, never 403.
-        if (generator is null) throw new ApiException(404, $"The adapter `{adapterName}` does not exist.", "model", "adapter_not_found");
+        if (generator is null) throw new ApiException(404, $"The adapter `{adapterName}` does not exist.", "model",
+            "adapter_not_found");
         AdapterConfig config = generator.Adapter.Config;
         if (config.TokenDim != backend.HiddenSize)
             throw new ApiException(422,
                 $"adapter '{adapterName}' makes {config.TokenDim}-wide prompts; the backend model '{backend.Model}' has hidden size {backend.HiddenSize}",
                 "model", "adapter_incompatible");
-        if (config.UsesEncoder && !Core.Encoders.EncoderFactory.IsKnown(config.Encoder!, options.Value.ToEncoderOptions()))
-            throw new ApiException(422, $"adapter '{adapterName}' needs encoder '{config.Encoder}', which this proxy does not have",
+        if (config.UsesEncoder && !Core.Encoders.EncoderFactory.IsKnown(config.Encoder!,
+            options.Value.ToEncoderOptions()))
+            throw new ApiException(422,
+                $"adapter '{adapterName}' needs encoder '{config.Encoder}', which this proxy does not have",
                 "model", "adapter_incompatible");
         return generator;
     }
 
-    /// <summary>Generation endpoints are always read as JSON (backends parse them so); others when they say JSON.</summary>
+    /// <summary>Generation endpoints are always read as JSON (backends parse them so); others when they say
+    /// JSON.</summary>
     private static bool HasJsonBody(HttpRequest request, RequestRoute route)
     {
         bool mayHaveBody = request.ContentLength > 0 || request.Headers.TransferEncoding.Count > 0;
@@ -172,7 +180,8 @@ public sealed class LoPAMiddleware(RequestDelegate next, IOptions<LoPAOptions> o
     }
 
     private static string? AdapterOf(string? model) =>
-        model is not null && model.IndexOf(':') is var colon and > 0 && colon < model.Length - 1 ? model[(colon + 1)..] : null;
+        model is not null && model.IndexOf(':') is var colon and > 0 && colon < model.Length - 1
+            ? model[(colon + 1)..] : null;
 
     private BackendOptions? BackendOf(HttpContext http)
     {
@@ -199,7 +208,8 @@ public sealed class LoPAMiddleware(RequestDelegate next, IOptions<LoPAOptions> o
     }
 }
 
-/// <summary>One structured line per request: id, tenant, adapter, encoder/generator ms, bytes added, status, total ms.</summary>
+/// <summary>One structured line per request: id, tenant, adapter, encoder/generator ms, bytes added, status, total
+/// ms.</summary>
 public sealed class RequestLogMiddleware(RequestDelegate next, ILogger<RequestLogMiddleware> log)
 {
     public async Task InvokeAsync(HttpContext http)
@@ -227,7 +237,8 @@ public sealed class RequestLogMiddleware(RequestDelegate next, ILogger<RequestLo
     /// </summary>
     private static void RecordMetrics(HttpContext http, RequestRecord? r, double seconds)
     {
-        string route = (http.GetEndpoint() as Microsoft.AspNetCore.Routing.RouteEndpoint)?.RoutePattern.RawText ?? "none";
+        string route = (http.GetEndpoint() as Microsoft.AspNetCore.Routing.RouteEndpoint)?.RoutePattern.RawText
+            ?? "none";
         var tags = new TagList
         {
             { "route", route }, { "status", http.Response.StatusCode }, { "tenant", r?.Tenant ?? "none" },

@@ -11,7 +11,8 @@ namespace LoPAProxy.Proxy.Pipeline;
 public static class ModelList
 {
     public static bool Handles(HttpRequest request, RequestRoute route) =>
-        HttpMethods.IsGet(request.Method) && route.CanonicalPath.EndsWith("/v1/models", StringComparison.OrdinalIgnoreCase);
+        HttpMethods.IsGet(request.Method) && route.CanonicalPath.EndsWith("/v1/models",
+            StringComparison.OrdinalIgnoreCase);
 
     public static async Task WriteAsync(HttpContext http, string tenant, LoPAOptions options, AdapterCatalog adapters)
     {

@@ -10,7 +10,8 @@ public enum EndpointKind
     Chat,
     /// <summary>/…/completions: the LoPA step applies.</summary>
     Completions,
-    /// <summary>/…/generate: SGLang's native endpoint (raw input_embeds); the proxy writes it, clients may not.</summary>
+    /// <summary>/…/generate: SGLang's native endpoint (raw input_embeds); the proxy writes it, clients may
+    /// not.</summary>
     Generate,
     /// <summary>Anything else (models, embeddings, tokenize, …): forwarded, but never with an adapter.</summary>
     Other,
@@ -44,7 +45,8 @@ public readonly record struct RequestRoute(EndpointKind Kind, string CanonicalPa
         return new RequestRoute(EndpointKind.Other, collapsed);
     }
 
-    /// <summary>The API version segment in its canonical case ("/V1" → "/v1"); anything before it is kept as sent.</summary>
+    /// <summary>The API version segment in its canonical case ("/V1" → "/v1"); anything before it is kept as
+    /// sent.</summary>
     private static string CanonicalPrefix(string prefix) =>
         prefix.EndsWith("/v1", StringComparison.OrdinalIgnoreCase) ? prefix[..^3] + "/v1" : prefix;
 

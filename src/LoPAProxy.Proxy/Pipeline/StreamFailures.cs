@@ -70,14 +70,16 @@ public sealed class StreamFailureGuard : IHttpRequestLifetimeFeature
     }
 
     private static bool IsEventStream(HttpResponse response) =>
-        response.HasStarted && response.ContentType?.StartsWith("text/event-stream", StringComparison.OrdinalIgnoreCase) == true;
+        response.HasStarted && response.ContentType?.StartsWith("text/event-stream",
+            StringComparison.OrdinalIgnoreCase) == true;
 
     private Task WriteErrorEventAsync(HttpResponse response, ForwarderError error) =>
         WriteErrorEventAsync(response, error == ForwarderError.ResponseBodyCanceled
             ? "the model server stopped sending in the middle of the stream (timed out)"
             : "the model server failed in the middle of the stream", _lifetime.RequestAborted);
 
-    /// <summary>One event in OpenAI's streaming error shape; the blank lines first end any event left half-written.</summary>
+    /// <summary>One event in OpenAI's streaming error shape; the blank lines first end any event left
+    /// half-written.</summary>
     public static async Task WriteErrorEventAsync(HttpResponse response, string message, CancellationToken cancel)
     {
         string json = JsonSerializer.Serialize(new

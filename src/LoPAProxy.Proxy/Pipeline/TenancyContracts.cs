@@ -51,9 +51,11 @@ public sealed record AdapterResponse(
 /// <summary>One adapter version, with its config when asked for one by reference.</summary>
 public sealed record AdapterEnvelope(
     [property: JsonPropertyName("adapter")] AdapterResponse Adapter,
-    [property: JsonPropertyName("config"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] JsonElement? Config = null);
+    [property: JsonPropertyName("config"),
+        JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] JsonElement? Config = null);
 
-public sealed record ActivatedResponse([property: JsonPropertyName("name")] string Name, [property: JsonPropertyName("active")] string Active);
+public sealed record ActivatedResponse([property: JsonPropertyName("name")] string Name,
+    [property: JsonPropertyName("active")] string Active);
 
 /// <summary>OpenAI's list shape: {"data": [...]}.</summary>
 public sealed record ListResponse<T>([property: JsonPropertyName("data")] IReadOnlyList<T> Data);

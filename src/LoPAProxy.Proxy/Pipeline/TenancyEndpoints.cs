@@ -33,15 +33,20 @@ public static class TenancyEndpoints
             .Describe<CreateTenantRequest, TenantResponse>("Create a tenant", 201);
         admin.MapGet("/tenants", Handler(h => Guard(h, Admin, (s, _) => ListTenantsAsync(h, s))))
             .Describe<ListResponse<TenantResponse>>("List tenants");
-        admin.MapPost("/tenants/{tenant}/disable", (HttpContext h, string tenant) => Guard(h, Admin, (s, _) => SetDisabledAsync(h, s, tenant, true)))
+        admin.MapPost("/tenants/{tenant}/disable", (HttpContext h, string tenant) => Guard(h, Admin, (s, _) =>
+            SetDisabledAsync(h, s, tenant, true)))
             .Describe<TenantResponse>("Disable a tenant: its keys stop working at once");
-        admin.MapPost("/tenants/{tenant}/enable", (HttpContext h, string tenant) => Guard(h, Admin, (s, _) => SetDisabledAsync(h, s, tenant, false)))
+        admin.MapPost("/tenants/{tenant}/enable", (HttpContext h, string tenant) => Guard(h, Admin, (s, _) =>
+            SetDisabledAsync(h, s, tenant, false)))
             .Describe<TenantResponse>("Enable a tenant again");
-        admin.MapPost("/tenants/{tenant}/keys", (HttpContext h, string tenant) => Guard(h, Admin, (s, _) => IssueKeyAsync(h, s, tenant)))
+        admin.MapPost("/tenants/{tenant}/keys", (HttpContext h, string tenant) => Guard(h, Admin, (s, _) =>
+            IssueKeyAsync(h, s, tenant)))
             .Describe<IssuedKeyResponse>("Issue a key (shown once; only its hash is stored)", 201);
-        admin.MapGet("/tenants/{tenant}/keys", (HttpContext h, string tenant) => Guard(h, Admin, (s, _) => ListKeysAsync(h, s, tenant)))
+        admin.MapGet("/tenants/{tenant}/keys", (HttpContext h, string tenant) => Guard(h, Admin, (s, _) =>
+            ListKeysAsync(h, s, tenant)))
             .Describe<ListResponse<KeyResponse>>("List a tenant's keys (ids, never the keys)");
-        admin.MapDelete("/tenants/{tenant}/keys/{id}", (HttpContext h, string tenant, string id) => Guard(h, Admin, (s, _) => RevokeKeyAsync(h, s, tenant, id)))
+        admin.MapDelete("/tenants/{tenant}/keys/{id}", (HttpContext h, string tenant, string id) => Guard(h, Admin,
+            (s, _) => RevokeKeyAsync(h, s, tenant, id)))
             .Describe("Revoke a key", 204);
 
         RouteGroupBuilder adapters = app.MapGroup("/v1/adapters").RequireAuthorization(ApiKeyAuthenticationHandler.TenantPolicy)
@@ -50,11 +55,14 @@ public static class TenancyEndpoints
             .Describe<AdapterEnvelope>("Upload an adapter version (multipart: name, version, activate, and the adapter's files)", 201);
         adapters.MapGet("", Handler(h => Guard(h, Tenant, (s, t) => ListAdaptersAsync(h, s, t!))))
             .Describe<ListResponse<AdapterResponse>>("List the caller's adapters, every version");
-        adapters.MapGet("/{reference}", (HttpContext h, string reference) => Guard(h, Tenant, (s, t) => GetAdapterAsync(h, s, t!, reference)))
+        adapters.MapGet("/{reference}", (HttpContext h, string reference) => Guard(h, Tenant, (s, t) =>
+            GetAdapterAsync(h, s, t!, reference)))
             .Describe<AdapterEnvelope>("One adapter: name (the active version) or name@version, with its config");
-        adapters.MapDelete("/{reference}", (HttpContext h, string reference) => Guard(h, Tenant, (s, t) => DeleteAdapterAsync(h, s, t!, reference)))
+        adapters.MapDelete("/{reference}", (HttpContext h, string reference) => Guard(h, Tenant, (s, t) =>
+            DeleteAdapterAsync(h, s, t!, reference)))
             .Describe("Delete a version (name@version) or every version of a name", 204);
-        adapters.MapPost("/{name}/activate", (HttpContext h, string name) => Guard(h, Tenant, (s, t) => ActivateAsync(h, s, t!, name)))
+        adapters.MapPost("/{name}/activate", (HttpContext h, string name) => Guard(h, Tenant, (s, t) =>
+            ActivateAsync(h, s, t!, name)))
             .Describe<ActivateRequest, ActivatedResponse>("Make a version the one the name resolves to");
     }
 
@@ -62,7 +70,8 @@ public static class TenancyEndpoints
     private static Delegate Handler(Func<HttpContext, Task> handler) => handler;
 
     private static IResult Json<T>(T value, int status = 200) =>
-        Results.Json(value, (System.Text.Json.Serialization.Metadata.JsonTypeInfo<T>)TenancyJsonContext.Default.GetTypeInfo(typeof(T))!,
+        Results.Json(value,
+            (System.Text.Json.Serialization.Metadata.JsonTypeInfo<T>)TenancyJsonContext.Default.GetTypeInfo(typeof(T))!,
             statusCode: status);
 
     private static async Task<IResult> CreateTenantAsync(HttpContext h, IAdapterStore s)
@@ -88,12 +97,14 @@ public static class TenancyEndpoints
     {
         string key = "lopa-" + Convert.ToHexString(RandomNumberGenerator.GetBytes(24)).ToLowerInvariant();
         KeyRecord record = await s.AddKeyAsync(tenant, TenantKeys.Hash(key), h.RequestAborted);
-        Log(h).LogInformation("key issued {KeyId} for tenant {Tenant}", record.Id, tenant); // the key itself is never logged
+        Log(h).LogInformation("key issued {KeyId} for tenant {Tenant}", record.Id,
+            tenant); // the key itself is never logged
         return Json(new IssuedKeyResponse(record.Id, tenant, key, "shown once; only its hash is stored"), 201);
     }
 
     private static async Task<IResult> ListKeysAsync(HttpContext h, IAdapterStore s, string tenant) =>
-        Json(new ListResponse<KeyResponse>((await s.ListKeysAsync(tenant, h.RequestAborted)).Select(KeyResponse.From).ToList()));
+        Json(new ListResponse<KeyResponse>((await s.ListKeysAsync(tenant,
+            h.RequestAborted)).Select(KeyResponse.From).ToList()));
 
     private static async Task<IResult> RevokeKeyAsync(HttpContext h, IAdapterStore s, string tenant, string id) =>
         await s.RevokeKeyAsync(tenant, id, h.RequestAborted)
@@ -101,7 +112,8 @@ public static class TenancyEndpoints
             : throw new ApiException(404, $"no key {id} for tenant {tenant}", null, "key_not_found");
 
     private static async Task<IResult> ListAdaptersAsync(HttpContext h, IAdapterStore s, string tenant) =>
-        Json(new ListResponse<AdapterResponse>((await s.ListAdaptersAsync(tenant, h.RequestAborted)).Select(AdapterResponse.From).ToList()));
+        Json(new ListResponse<AdapterResponse>((await s.ListAdaptersAsync(tenant,
+            h.RequestAborted)).Select(AdapterResponse.From).ToList()));
 
     private static async Task<IResult> GetAdapterAsync(HttpContext h, IAdapterStore s, string tenant, string reference)
     {
@@ -111,7 +123,8 @@ public static class TenancyEndpoints
         return Json(new AdapterEnvelope(AdapterResponse.From(a.Info), config.RootElement.Clone()));
     }
 
-    private static async Task<IResult> DeleteAdapterAsync(HttpContext h, IAdapterStore s, string tenant, string reference)
+    private static async Task<IResult> DeleteAdapterAsync(HttpContext h, IAdapterStore s, string tenant,
+        string reference)
     {
         var (name, version) = Split(reference);
         if (!await s.DeleteAdapterAsync(tenant, name, version, h.RequestAborted)) throw NotFound(reference);
@@ -129,10 +142,12 @@ public static class TenancyEndpoints
     }
 
     /// <summary>OpenAPI metadata: summary, success type and status, and the OpenAI error shape for failures.</summary>
-    private static RouteHandlerBuilder Describe<TResponse>(this RouteHandlerBuilder route, string summary, int status = 200) =>
+    private static RouteHandlerBuilder Describe<TResponse>(this RouteHandlerBuilder route, string summary,
+        int status = 200) =>
         route.Describe(summary, status).Produces<TResponse>(status);
 
-    private static RouteHandlerBuilder Describe<TRequest, TResponse>(this RouteHandlerBuilder route, string summary, int status = 200)
+    private static RouteHandlerBuilder Describe<TRequest, TResponse>(this RouteHandlerBuilder route, string summary,
+        int status = 200)
         where TRequest : notnull =>
         route.Describe<TResponse>(summary, status).Accepts<TRequest>("application/json");
 
@@ -147,9 +162,11 @@ public static class TenancyEndpoints
     private enum Caller { Admin, Tenant }
     private const Caller Admin = Caller.Admin, Tenant = Caller.Tenant;
 
-    private static ILogger Log(HttpContext h) => h.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("LoPAProxy.Tenancy");
+    private static ILogger Log(HttpContext h) =>
+        h.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("LoPAProxy.Tenancy");
 
-    private static ApiException NotFound(string reference) => new(404, $"The adapter `{reference}` does not exist.", "name", "adapter_not_found");
+    private static ApiException NotFound(string reference) => new(404, $"The adapter `{reference}` does not exist.",
+        "name", "adapter_not_found");
 
     private static (string Name, string? Version) Split(string reference)
     {
@@ -160,29 +177,40 @@ public static class TenancyEndpoints
     }
 
 
-    /// <summary>Authenticates the caller, runs the action, maps store and validation failures to OpenAI error JSON.</summary>
+    /// <summary>Authenticates the caller, runs the action, maps store and validation failures to OpenAI error
+    /// JSON.</summary>
     private static async Task Guard(HttpContext h, Caller caller, Func<IAdapterStore, string?, Task<IResult>> action)
     {
         try
         {
-            IAdapterStore store = h.RequestServices.GetService<IAdapterStore>() ?? throw new ApiException(404, "this proxy keeps adapters in folders; the adapter API needs LoPA:Store:Kind sqlite or postgres", null, "store_not_configured");
+            IAdapterStore store = h.RequestServices.GetService<IAdapterStore>() ?? throw new ApiException(404,
+                "this proxy keeps adapters in folders; the adapter API needs LoPA:Store:Kind sqlite or postgres", null, "store_not_configured");
             // The route's policy has already admitted the caller; the tenant comes from the key's identity.
             string? tenant = caller == Caller.Tenant
-                ? ApiKeyAuthentication.TenantOf(h.User) ?? throw new ApiException(401, "a tenant key is required", null, "invalid_api_key")
+                ? ApiKeyAuthentication.TenantOf(h.User) ?? throw new ApiException(401, "a tenant key is required",
+                    null, "invalid_api_key")
                 : null;
             IResult result = await action(store, tenant);
             await result.ExecuteAsync(h);
         }
         catch (ApiException e) when (!h.Response.HasStarted) { await e.WriteAsync(h.Response); }
-        catch (StoreNotFoundException e) when (!h.Response.HasStarted) { await ApiException.WriteAsync(h.Response, 404, e.Message, "not_found_error", null, "not_found"); }
-        catch (StoreConflictException e) when (!h.Response.HasStarted) { await ApiException.WriteAsync(h.Response, 409, e.Message, "invalid_request_error", null, "conflict"); }
-        catch (StoreQuotaException e) when (!h.Response.HasStarted) { await ApiException.WriteAsync(h.Response, 429, e.Message, "invalid_request_error", null, "quota_exceeded"); }
-        catch (AdapterException e) when (!h.Response.HasStarted) { await ApiException.WriteAsync(h.Response, 400, e.Message, "invalid_request_error", "file", "invalid_adapter"); }
-        catch (JsonException e) when (!h.Response.HasStarted) { await ApiException.WriteAsync(h.Response, 400, $"the body is not valid JSON: {e.Message}", "invalid_request_error", null, "invalid_json"); }
-        catch (BadHttpRequestException e) when (!h.Response.HasStarted) { await ApiException.WriteAsync(h.Response, e.StatusCode, e.Message, "invalid_request_error", null, e.StatusCode == 413 ? "body_too_large" : "bad_request"); }
+        catch (StoreNotFoundException e) when (!h.Response.HasStarted) { await ApiException.WriteAsync(h.Response, 404,
+            e.Message, "not_found_error", null, "not_found"); }
+        catch (StoreConflictException e) when (!h.Response.HasStarted) { await ApiException.WriteAsync(h.Response, 409,
+            e.Message, "invalid_request_error", null, "conflict"); }
+        catch (StoreQuotaException e) when (!h.Response.HasStarted) { await ApiException.WriteAsync(h.Response, 429,
+            e.Message, "invalid_request_error", null, "quota_exceeded"); }
+        catch (AdapterException e) when (!h.Response.HasStarted) { await ApiException.WriteAsync(h.Response, 400,
+            e.Message, "invalid_request_error", "file", "invalid_adapter"); }
+        catch (JsonException e) when (!h.Response.HasStarted) { await ApiException.WriteAsync(h.Response, 400,
+            $"the body is not valid JSON: {e.Message}", "invalid_request_error", null, "invalid_json"); }
+        catch (BadHttpRequestException e) when (!h.Response.HasStarted) { await ApiException.WriteAsync(h.Response,
+            e.StatusCode, e.Message, "invalid_request_error", null, e.StatusCode == 413
+            ? "body_too_large" : "bad_request"); }
         catch (Exception e) when (!h.Response.HasStarted && IsMalformedForm(e))
         {
-            await ApiException.WriteAsync(h.Response, 400, $"malformed multipart body: {e.Message}", "invalid_request_error", null, "invalid_multipart");
+            await ApiException.WriteAsync(h.Response, 400, $"malformed multipart body: {e.Message}",
+                "invalid_request_error", null, "invalid_multipart");
         }
     }
 
@@ -215,18 +243,23 @@ public static class TenancyEndpoints
     private static async Task<IResult> Upload(HttpContext h, IAdapterStore store, string tenant)
     {
         LoPAOptions o = h.RequestServices.GetRequiredService<IOptions<LoPAOptions>>().Value;
-        if (!h.Request.HasFormContentType) throw ApiException.BadRequest("upload as multipart/form-data", null, "invalid_multipart");
+        if (!h.Request.HasFormContentType) throw ApiException.BadRequest("upload as multipart/form-data", null,
+            "invalid_multipart");
         IFormCollection form = await ReadUploadFormAsync(h, o.Quotas.MaxUploadBytes);
-        string name = form["name"].FirstOrDefault() ?? throw ApiException.BadRequest("the 'name' field is required", "name");
-        string version = form["version"].FirstOrDefault() ?? throw ApiException.BadRequest("the 'version' field is required (versions are immutable)", "version");
-        if (!Names.IsValid(name) || name.Contains('@')) throw ApiException.BadRequest("adapter names are 1–64 of [A-Za-z0-9._-]", "name");
+        string name = form["name"].FirstOrDefault() ?? throw ApiException.BadRequest("the 'name' field is required",
+            "name");
+        string version = form["version"].FirstOrDefault()
+            ?? throw ApiException.BadRequest("the 'version' field is required (versions are immutable)", "version");
+        if (!Names.IsValid(name)
+            || name.Contains('@')) throw ApiException.BadRequest("adapter names are 1–64 of [A-Za-z0-9._-]", "name");
         if (!Names.IsValid(version)) throw ApiException.BadRequest("versions are 1–64 of [A-Za-z0-9._-]", "version");
         bool activate = !string.Equals(form["activate"].FirstOrDefault(), "false", StringComparison.OrdinalIgnoreCase);
         async Task<byte[]?> Read(Func<IFormFile, bool> match)
         {
             IFormFile? f = form.Files.FirstOrDefault(match);
             if (f is null) return null;
-            if (f.Length > o.Quotas.MaxUploadBytes) throw new ApiException(413, $"'{f.FileName}' is over the {o.Quotas.MaxUploadBytes}-byte limit", "file", "body_too_large");
+            if (f.Length > o.Quotas.MaxUploadBytes) throw new ApiException(413,
+                $"'{f.FileName}' is over the {o.Quotas.MaxUploadBytes}-byte limit", "file", "body_too_large");
             using var ms = new MemoryStream();
             await f.CopyToAsync(ms, h.RequestAborted);
             return ms.ToArray();
@@ -243,10 +276,12 @@ public static class TenancyEndpoints
         EncoderOptions encoders = o.ToEncoderOptions();
         if (c.UsesEncoder && !EncoderFactory.IsKnown(c.Encoder!, encoders))
             throw new ApiException(422, $"the adapter needs encoder '{c.Encoder}', which this proxy does not have ({string.Join(", ", EncoderFactory.Names(encoders))})", "file", "adapter_incompatible");
-        // Loads the encoder and compares widths: an adapter this proxy could never serve is refused now, not per request.
+        // Loads the encoder and compares widths: an adapter this proxy could never serve is refused now, not per
+        // request.
         if (c.UsesEncoder) h.RequestServices.GetRequiredService<SoftPromptService>().EncoderFor(c);
         var quota = new AdapterQuota(o.Quotas.MaxAdaptersPerTenant, o.Quotas.MaxBytesPerTenant);
-        AdapterVersionInfo info = await store.PutAdapterAsync(tenant, name, version, c.ToJson(), weights, c.TrainableParameters,
+        AdapterVersionInfo info = await store.PutAdapterAsync(tenant, name, version, c.ToJson(), weights,
+            c.TrainableParameters,
             activate, quota, h.RequestAborted);
         Log(h).LogInformation("adapter uploaded {Tenant} {Adapter} {Version} sha256={Sha256} size={Size} active={Active}", tenant, name, version, info.Sha256, info.SizeBytes, info.Active);
         return Json(new AdapterEnvelope(AdapterResponse.From(info)), 201);

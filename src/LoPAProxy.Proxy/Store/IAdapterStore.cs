@@ -5,7 +5,8 @@ public sealed record TenantRecord(string Name, bool Disabled, DateTimeOffset Cre
 public sealed record KeyRecord(string Id, string Tenant, DateTimeOffset Created, bool Revoked);
 
 /// <summary>One immutable adapter version; <see cref="Active"/> marks the version "name" alone resolves to.</summary>
-public sealed record AdapterVersionInfo(string Tenant, string Name, string Version, string Sha256, long Parameters, long SizeBytes, DateTimeOffset Created, bool Active);
+public sealed record AdapterVersionInfo(string Tenant, string Name, string Version, string Sha256, long Parameters,
+    long SizeBytes, DateTimeOffset Created, bool Active);
 
 public sealed record StoredAdapter(AdapterVersionInfo Info, string ConfigJson, byte[] Weights);
 
@@ -50,18 +51,23 @@ public interface IAdapterStore : IAsyncDisposable
     /// writes serialised, so concurrent uploads can never take a tenant past it.
     /// </summary>
     /// <exception cref="StoreQuotaException">the tenant would exceed <paramref name="quota"/>.</exception>
-    Task<AdapterVersionInfo> PutAdapterAsync(string tenant, string name, string version, string configJson, byte[] weights,
+    Task<AdapterVersionInfo> PutAdapterAsync(string tenant, string name, string version, string configJson,
+        byte[] weights,
         long parameters, bool activate, AdapterQuota? quota = null, CancellationToken cancel = default);
     Task<IReadOnlyList<AdapterVersionInfo>> ListAdaptersAsync(string tenant, CancellationToken cancel = default);
     /// <summary>A version, or the active one when <paramref name="version"/> is null.</summary>
-    Task<StoredAdapter?> GetAdapterAsync(string tenant, string name, string? version, CancellationToken cancel = default);
-    /// <summary>The version a reference resolves to now (the active one when version is null), without the weights.</summary>
+    Task<StoredAdapter?> GetAdapterAsync(string tenant, string name, string? version,
+        CancellationToken cancel = default);
+    /// <summary>The version a reference resolves to now (the active one when version is null), without the
+    /// weights.</summary>
     Task<string?> ResolveVersionAsync(string tenant, string name, string? version, CancellationToken cancel = default);
-    /// <summary>Deletes one version, or every version when <paramref name="version"/> is null; false when nothing matched.</summary>
+    /// <summary>Deletes one version, or every version when <paramref name="version"/> is null; false when nothing
+    /// matched.</summary>
     Task<bool> DeleteAdapterAsync(string tenant, string name, string? version, CancellationToken cancel = default);
     Task<bool> ActivateAsync(string tenant, string name, string version, CancellationToken cancel = default);
     Task<(int Count, long Bytes)> UsageAsync(string tenant, CancellationToken cancel = default);
 
-    /// <summary>Raised with (tenant, adapter name) after a change; adapter name is null for tenant/key changes.</summary>
+    /// <summary>Raised with (tenant, adapter name) after a change; adapter name is null for tenant/key
+    /// changes.</summary>
     event Action<string, string?>? Changed;
 }

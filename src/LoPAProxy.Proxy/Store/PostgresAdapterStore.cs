@@ -31,17 +31,21 @@ public sealed class PostgresAdapterStore(string connectionString) : SqlAdapterSt
         _listener = Task.Run(() => ListenAsync(_stop.Token));
     }
 
-    protected override async Task<DbConnection> OpenAsync(CancellationToken cancel) => await _source.OpenConnectionAsync(cancel);
+    protected override async Task<DbConnection> OpenAsync(CancellationToken cancel) =>
+        await _source.OpenConnectionAsync(cancel);
 
-    protected override Task AnnounceAsync(DbConnection connection, DbTransaction transaction, string tenant, string? name, CancellationToken cancel)
+    protected override Task AnnounceAsync(DbConnection connection, DbTransaction transaction, string tenant,
+        string? name, CancellationToken cancel)
     {
-        var cmd = new NpgsqlCommand("SELECT pg_notify(@c, @p)", (NpgsqlConnection)connection, (NpgsqlTransaction)transaction);
+        var cmd = new NpgsqlCommand("SELECT pg_notify(@c, @p)", (NpgsqlConnection)connection,
+            (NpgsqlTransaction)transaction);
         cmd.Parameters.AddWithValue("c", Channel);
         cmd.Parameters.AddWithValue("p", name is null ? tenant : tenant + "/" + name);
         return cmd.ExecuteNonQueryAsync(cancel);
     }
 
-    protected override async Task LockTenantAsync(DbConnection c, DbTransaction t, string tenant, CancellationToken cancel)
+    protected override async Task LockTenantAsync(DbConnection c, DbTransaction t, string tenant,
+        CancellationToken cancel)
     {
         await using var cmd = new NpgsqlCommand("SELECT 1 FROM tenants WHERE name = @n FOR UPDATE", (NpgsqlConnection)c,
             (NpgsqlTransaction)t);
@@ -59,13 +63,15 @@ public sealed class PostgresAdapterStore(string connectionString) : SqlAdapterSt
                 c.Notification += (_, e) =>
                 {
                     int slash = e.Payload.IndexOf('/');
-                    RaiseChanged(slash < 0 ? e.Payload : e.Payload[..slash], slash < 0 ? null : e.Payload[(slash + 1)..]);
+                    RaiseChanged(slash < 0 ? e.Payload : e.Payload[..slash], slash < 0
+                        ? null : e.Payload[(slash + 1)..]);
                 };
                 await using (var cmd = new NpgsqlCommand($"LISTEN {Channel}", c)) await cmd.ExecuteNonQueryAsync(stop);
                 while (!stop.IsCancellationRequested) await c.WaitAsync(stop);
             }
             catch (OperationCanceledException) { return; }
-            catch (NpgsqlException) { await Task.Delay(1000, stop).ContinueWith(_ => { }); } // reconnect after an outage
+            catch (NpgsqlException) { await Task.Delay(1000, stop).ContinueWith(_ =>
+                { }); } // reconnect after an outage
         }
     }
 

@@ -22,7 +22,8 @@ namespace LoPAProxy.Proxy.Tenancy;
 /// </summary>
 public sealed class AdapterCatalog
 {
-    private sealed record Entry(string Key, DateTime Stamp, SoftPromptGenerator Generator, string? Version, long CheckedAt);
+    private sealed record Entry(string Key, DateTime Stamp, SoftPromptGenerator Generator, string? Version,
+        long CheckedAt);
 
     private readonly IOptions<LoPAOptions> _options;
     private readonly Store.IAdapterStore? _store;
@@ -79,7 +80,8 @@ public sealed class AdapterCatalog
         if (stored is null) return null;
         string label = $"{tenant}/{name}@{stored.Info.Version}";
         var generator = new SoftPromptGenerator(LopaAdapter.FromParts(stored.ConfigJson, stored.Weights, label));
-        Remember(new Entry(key, DateTime.MinValue, generator, stored.Info.Version, Stopwatch.GetTimestamp()), generation);
+        Remember(new Entry(key, DateTime.MinValue, generator, stored.Info.Version, Stopwatch.GetTimestamp()),
+            generation);
         return generator;
     }
 
@@ -87,7 +89,8 @@ public sealed class AdapterCatalog
     /// The references the tenant may call: every name with an active version, and every name@version (store); every
     /// adapter directory (directory layout).
     /// </summary>
-    public async Task<IReadOnlyList<(string Reference, DateTimeOffset Created)>> ListAsync(string tenant, CancellationToken cancel)
+    public async Task<IReadOnlyList<(string Reference, DateTimeOffset Created)>> ListAsync(string tenant,
+        CancellationToken cancel)
     {
         if (!Names.IsValid(tenant)) return [];
         if (_store is not null)
@@ -104,7 +107,8 @@ public sealed class AdapterCatalog
             .Select(d => (d.Name, new DateTimeOffset(d.CreationTimeUtc))).ToList();
     }
 
-    /// <summary>The generator for tenant/adapter in the directory layout, or null when the tenant has no such adapter.</summary>
+    /// <summary>The generator for tenant/adapter in the directory layout, or null when the tenant has no such
+    /// adapter.</summary>
     /// <exception cref="AdapterException">the adapter exists but is broken.</exception>
     public SoftPromptGenerator? Find(string tenant, string adapter)
     {
@@ -130,8 +134,10 @@ public sealed class AdapterCatalog
         return generator;
     }
 
-    /// <summary>Fresh enough, or still what the store resolves the reference to (then it counts as checked now).</summary>
-    private async Task<bool> IsCurrentAsync(Entry entry, string tenant, string name, string? version, CancellationToken cancel)
+    /// <summary>Fresh enough, or still what the store resolves the reference to (then it counts as checked
+    /// now).</summary>
+    private async Task<bool> IsCurrentAsync(Entry entry, string tenant, string name, string? version,
+        CancellationToken cancel)
     {
         if (Stopwatch.GetElapsedTime(entry.CheckedAt).TotalSeconds < _options.Value.Adapters.RevalidateSeconds) return true;
         string? current = await _store!.ResolveVersionAsync(tenant, name, version, cancel);

@@ -6,12 +6,14 @@ using Microsoft.Extensions.Options;
 namespace LoPAProxy.Proxy.Tenancy;
 
 /// <summary>Encoders by name, loaded once (the configured ones at start-up, others on first use).</summary>
-public sealed class EncoderPool(IOptions<LoPAOptions> options, Microsoft.Extensions.Logging.ILogger<EncoderPool>? log = null)
+public sealed class EncoderPool(IOptions<LoPAOptions> options,
+    Microsoft.Extensions.Logging.ILogger<EncoderPool>? log = null)
 {
     private readonly ConcurrentDictionary<string, Lazy<IInstanceEncoder>> _encoders = new(StringComparer.Ordinal);
 
     public IInstanceEncoder Get(string name) =>
-        _encoders.GetOrAdd(name, n => new Lazy<IInstanceEncoder>(() => EncoderFactory.Create(n, options.Value.ToEncoderOptions(Warn)))).Value;
+        _encoders.GetOrAdd(name, n => new Lazy<IInstanceEncoder>(() => EncoderFactory.Create(n,
+            options.Value.ToEncoderOptions(Warn)))).Value;
 
     /// <summary>Loads the configured encoders; true when all loaded.</summary>
     public bool Preload(Action<string, Exception> onError)
@@ -31,7 +33,8 @@ public sealed class EncoderPool(IOptions<LoPAOptions> options, Microsoft.Extensi
     /// <summary>Where each loaded encoder runs ("cpu", "cuda:0"; "managed" for the project's own).</summary>
     public IReadOnlyDictionary<string, string> Devices => _encoders
         .Where(e => e.Value.IsValueCreated)
-        .ToDictionary(e => e.Key, e => e.Value.Value is Core.Encoders.Onnx.OnnxSentenceEncoder onnx ? onnx.Device : "managed");
+        .ToDictionary(e => e.Key, e => e.Value.Value is Core.Encoders.Onnx.OnnxSentenceEncoder onnx
+            ? onnx.Device : "managed");
 
     public bool AllLoaded => options.Value.Encoders.All(n => _encoders.TryGetValue(n, out var l) && l.IsValueCreated);
 }

@@ -24,7 +24,8 @@ public sealed class InstanceVectors(IOptions<LoPAOptions> options) : IAsyncDispo
         _batchers.Where(b => b.Value.IsValueCreated).ToDictionary(b => b.Key, b => b.Value.Value.Statistics);
 
     /// <summary>x for each text, [texts, encoder.Dim] row-major.</summary>
-    public async Task<float[]> EncodeAsync(IInstanceEncoder encoder, IReadOnlyList<string> texts, CancellationToken cancel)
+    public async Task<float[]> EncodeAsync(IInstanceEncoder encoder, IReadOnlyList<string> texts,
+        CancellationToken cancel)
     {
         int dim = encoder.Dim;
         var x = new float[texts.Count * dim];
@@ -57,7 +58,8 @@ public sealed class InstanceVectors(IOptions<LoPAOptions> options) : IAsyncDispo
         {
             var flat = new float[texts.Length * encoder.Dim];
             encoder.Encode(texts, flat, cancel);
-            return Enumerable.Range(0, texts.Length).Select(i => flat.AsSpan(i * encoder.Dim, encoder.Dim).ToArray()).ToArray();
+            return Enumerable.Range(0, texts.Length).Select(i => flat.AsSpan(i * encoder.Dim,
+                encoder.Dim).ToArray()).ToArray();
         }
         MicroBatcher batcher = _batchers.GetOrAdd(encoder.Name, _ => new Lazy<MicroBatcher>(() =>
             new MicroBatcher(encoder, o.MaxBatch, TimeSpan.FromMilliseconds(o.MaxWaitMs)))).Value;

@@ -56,21 +56,25 @@ public class MicroBatcherTests
         var sw = System.Diagnostics.Stopwatch.StartNew();
         Task<float[]> alone = batcher.EncodeAsync("alone", CancellationToken.None);
         await encoder.Started.Task;
-        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(1), $"a lone request waited {sw.Elapsed.TotalSeconds:F1} s for company");
-        Task<float[]>[] queued = Enumerable.Range(0, 20).Select(i => batcher.EncodeAsync($"text {i}", CancellationToken.None)).ToArray();
+        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(1),
+            $"a lone request waited {sw.Elapsed.TotalSeconds:F1} s for company");
+        Task<float[]>[] queued = Enumerable.Range(0, 20).Select(i => batcher.EncodeAsync($"text {i}",
+            CancellationToken.None)).ToArray();
         encoder.Hold.Set();
         await alone;
         float[][] vectors = await Task.WhenAll(queued);
         Assert.Equal(new[] { "alone" }, encoder.Runs[0]);
         Assert.Equal(20, encoder.Runs.Skip(1).Sum(r => r.Length));
-        Assert.True(encoder.Runs.Count <= 3, $"{encoder.Runs.Count} runs"); // queued together: one run (or a length split)
+        Assert.True(encoder.Runs.Count <= 3,
+            $"{encoder.Runs.Count} runs"); // queued together: one run (or a length split)
         for (int i = 0; i < 20; i++) Assert.Equal($"text {i}".Length, vectors[i][0]);
     }
 
     [Fact]
     public async Task Real_encoder_batches_equal_its_runs_alone()
     {
-        await using var batcher = new MicroBatcher(OnnxEncoderTests.MiniLm.Value, maxBatch: 32, maxWait: TimeSpan.FromMilliseconds(20));
+        await using var batcher = new MicroBatcher(OnnxEncoderTests.MiniLm.Value, maxBatch: 32,
+            maxWait: TimeSpan.FromMilliseconds(20));
         string[] texts = Enumerable.Range(0, 40).Select(i => $"Sentence number {i} about a film.").ToArray();
         float[][] vectors = await Task.WhenAll(texts.Select(t => batcher.EncodeAsync(t, CancellationToken.None)));
         float[] alone = OnnxEncoderTests.EncodeOneByOne(OnnxEncoderTests.MiniLm.Value, texts.ToList());

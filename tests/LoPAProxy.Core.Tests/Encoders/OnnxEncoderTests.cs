@@ -12,16 +12,20 @@ namespace LoPAProxy.Core.Tests.Encoders;
 /// </summary>
 public class OnnxEncoderTests
 {
-    internal static readonly Lazy<OnnxSentenceEncoder> MiniLm = new(() => (OnnxSentenceEncoder)EncoderFactory.Create("minilm", new EncoderOptions()));
+    internal static readonly Lazy<OnnxSentenceEncoder> MiniLm = new(() =>
+        (OnnxSentenceEncoder)EncoderFactory.Create("minilm", new EncoderOptions()));
     private static string MiniLmDir => PackagedEncoders.Directory(PackagedEncoders.MiniLm);
 
     /// <summary>≥ 200 varied sentences: GLUE SST-2 and MRPC, many scripts, emoji, control characters, code.</summary>
     internal static List<string> Corpus()
     {
         List<string> corpus = EncoderTests.Sentences().Where(s => s.Length < 600).ToList();
-        corpus.AddRange(File.ReadLines(SharedFiles.Path_("data", "glue", "SST-2", "dev.tsv")).Skip(21).Take(150).Select(l => l.Split('\t')[0]));
-        corpus.AddRange(File.ReadLines(SharedFiles.Path_("data", "glue", "MRPC", "dev.tsv")).Skip(1).Take(30).Select(l => l.Split('\t')[3]));
-        corpus.AddRange(new[] { "Ünbelievable CAFÉ!!", "don't-stop", "x" + new string('y', 150), "(parenthesised) [bracketed] {braced}", "tab\tsep", "$5 > 3 + 1 °C" });
+        corpus.AddRange(File.ReadLines(SharedFiles.Path_("data", "glue", "SST-2",
+            "dev.tsv")).Skip(21).Take(150).Select(l => l.Split('\t')[0]));
+        corpus.AddRange(File.ReadLines(SharedFiles.Path_("data", "glue", "MRPC",
+            "dev.tsv")).Skip(1).Take(30).Select(l => l.Split('\t')[3]));
+        corpus.AddRange(new[] { "Ünbelievable CAFÉ!!", "don't-stop", "x" + new string('y', 150),
+            "(parenthesised) [bracketed] {braced}", "tab\tsep", "$5 > 3 + 1 °C" });
         return corpus;
     }
 
@@ -63,7 +67,8 @@ public class OnnxEncoderTests
         float[] ours = EncodeOneByOne(arctic, corpus);
         double[][] reference = PyTorchReference(PackagedEncoders.Directory(PackagedEncoders.ArcticXs),
             corpus.Select(arctic.Tokenize).ToArray(), "cls");
-        for (int i = 0; i < corpus.Count; i++) Assert.True(Cosine(ours.AsSpan(i * 384, 384), reference[i]) >= 0.99999, corpus[i]);
+        for (int i = 0; i < corpus.Count; i++) Assert.True(Cosine(ours.AsSpan(i * 384, 384), reference[i]) >= 0.99999,
+            corpus[i]);
     }
 
     [Fact]
@@ -108,7 +113,8 @@ public class OnnxEncoderTests
             onnx.save(m, sys.argv[2])
             """, Path.Combine(MiniLmDir, "model.onnx"), Path.Combine(dir, "model.onnx"));
         new OnnxEncoderConfig { Pooling = "cls", Normalize = true, MaxTokens = 128 }.Save(dir);
-        var settings = new Dictionary<string, OnnxEncoderSettings> { ["mine"] = new() { Directory = dir, Threads = 1 } };
+        var settings = new Dictionary<string, OnnxEncoderSettings> { ["mine"] = new() { Directory = dir,
+            Threads = 1 } };
         var mine = (OnnxSentenceEncoder)EncoderFactory.Create("mine", new EncoderOptions { Onnx = settings });
         Assert.Equal(384, mine.Dim);
         Assert.Equal(128, mine.MaxTokens);
@@ -122,10 +128,12 @@ public class OnnxEncoderTests
     public void Cuda_where_it_cannot_load_fails_naming_what_is_missing_or_falls_back_when_asked()
     {
         string model = Path.Combine(MiniLmDir, "model.onnx");
-        var failure = Assert.Throws<DeviceUnavailableException>(() => OnnxSessions.Create(model, new OnnxEncoderSettings { Device = "cuda:0" }));
+        var failure = Assert.Throws<DeviceUnavailableException>(() => OnnxSessions.Create(model,
+            new OnnxEncoderSettings { Device = "cuda:0" }));
         Assert.Matches(@"lib[a-zA-Z_]+\.so", failure.Message); // the library the loader could not find
         var warnings = new List<string>();
-        var (session, device) = OnnxSessions.Create(model, new OnnxEncoderSettings { Device = "cuda", FallbackToCpu = true }, warnings.Add);
+        var (session, device) = OnnxSessions.Create(model, new OnnxEncoderSettings { Device = "cuda",
+            FallbackToCpu = true }, warnings.Add);
         using (session)
         {
             Assert.Equal("cpu", device);
@@ -158,18 +166,21 @@ public class OnnxEncoderTests
     {
         string dir = TempDir.Create(), idsPath = Path.Combine(dir, "ids.json"), outPath = Path.Combine(dir, "out.json");
         File.WriteAllText(idsPath, JsonSerializer.Serialize(ids));
-        PyTorch.Run(File.ReadAllText(PythonScript("bert_onnx_reference.py")), Path.Combine(encoderDir, "model.onnx"), idsPath, pooling, outPath);
+        PyTorch.Run(File.ReadAllText(PythonScript("bert_onnx_reference.py")), Path.Combine(encoderDir, "model.onnx"),
+            idsPath, pooling, outPath);
         return JsonSerializer.Deserialize<double[][]>(File.ReadAllText(outPath))!;
     }
 
     internal static string PythonScript(string name)
     {
         for (var d = new DirectoryInfo(AppContext.BaseDirectory); d != null; d = d.Parent)
-            if (File.Exists(Path.Combine(d.FullName, "tests", "python", name))) return Path.Combine(d.FullName, "tests", "python", name);
+            if (File.Exists(Path.Combine(d.FullName, "tests", "python", name))) return Path.Combine(d.FullName,
+                "tests", "python", name);
         throw new FileNotFoundException(name);
     }
 
-    /// <summary>Hugging Face's WordPiece pipeline (BertNormalizer, BertPreTokenizer, [CLS]/[SEP]) over a vocab.txt.</summary>
+    /// <summary>Hugging Face's WordPiece pipeline (BertNormalizer, BertPreTokenizer, [CLS]/[SEP]) over a
+    /// vocab.txt.</summary>
     internal static int[][] HuggingFaceIds(string encoderDir, List<string> texts)
     {
         string[] vocab = File.ReadAllLines(Path.Combine(encoderDir, "vocab.txt"));
@@ -181,14 +192,16 @@ public class OnnxEncoderTests
             {
                 id = ids[t], content = t, single_word = false, lstrip = false, rstrip = false, normalized = false, special = true,
             }),
-            normalizer = new { type = "BertNormalizer", clean_text = true, handle_chinese_chars = true, strip_accents = (bool?)null, lowercase = true },
+            normalizer = new { type = "BertNormalizer", clean_text = true, handle_chinese_chars = true,
+                strip_accents = (bool?)null, lowercase = true },
             pre_tokenizer = new { type = "BertPreTokenizer" },
             post_processor = new
             {
                 type = "TemplateProcessing",
                 single = new object[]
                 {
-                    new { SpecialToken = new { id = "[CLS]", type_id = 0 } }, new { Sequence = new { id = "A", type_id = 0 } },
+                    new { SpecialToken = new { id = "[CLS]", type_id = 0 } }, new { Sequence = new { id = "A",
+                        type_id = 0 } },
                     new { SpecialToken = new { id = "[SEP]", type_id = 0 } },
                 },
                 pair = Array.Empty<object>(),
@@ -199,10 +212,12 @@ public class OnnxEncoderTests
                 },
             },
             decoder = new { type = "WordPiece", prefix = "##", cleanup = true },
-            model = new { type = "WordPiece", unk_token = "[UNK]", continuing_subword_prefix = "##", max_input_chars_per_word = 100, vocab = ids },
+            model = new { type = "WordPiece", unk_token = "[UNK]", continuing_subword_prefix = "##",
+                max_input_chars_per_word = 100, vocab = ids },
         };
         string dir = TempDir.Create();
-        string tj = Path.Combine(dir, "tokenizer.json"), tc = Path.Combine(dir, "tokenizer_config.json"), input = Path.Combine(dir, "texts.json");
+        string tj = Path.Combine(dir, "tokenizer.json"), tc = Path.Combine(dir,
+            "tokenizer_config.json"), input = Path.Combine(dir, "texts.json");
         File.WriteAllText(tj, JsonSerializer.Serialize(tokenizerJson));
         File.WriteAllText(tc, """{"tokenizer_class": "BertTokenizer", "do_lower_case": true, "model_max_length": 512}""");
         File.WriteAllText(input, JsonSerializer.Serialize(texts));

@@ -5,7 +5,8 @@ using LoPAProxy.Engine.Tests.Support;
 
 namespace LoPAProxy.Engine.Tests.Kernels;
 
-/// <summary>Each kernel against a plain reference loop (double precision) on random shapes, odd sizes and size 1 included.</summary>
+/// <summary>Each kernel against a plain reference loop (double precision) on random shapes, odd sizes and size 1
+/// included.</summary>
 public class KernelTests
 {
     private static readonly int[] Sizes = { 1, 2, 3, 5, 16, 17, 63, 64, 100 };
@@ -14,12 +15,14 @@ public class KernelTests
     public void Broadcasting_binary_ops_match_index_arithmetic()
     {
         var rng = new Random(1);
-        var cases = new (int[] A, int[] B)[] { (new[] { 3, 4 }, new[] { 3, 4 }), (new[] { 2, 3, 5 }, new[] { 5 }), (new[] { 2, 1, 5 }, new[] { 3, 1 }),
+        var cases = new (int[] A, int[] B)[] { (new[] { 3, 4 }, new[] { 3, 4 }), (new[] { 2, 3, 5 }, new[] { 5 }),
+            (new[] { 2, 1, 5 }, new[] { 3, 1 }),
             (new[] { 1 }, new[] { 4, 1, 2 }), (new[] { 4, 1 }, new[] { 1, 7 }), (new[] { 1, 1 }, new[] { 1, 1 }) };
         foreach (var (sa, sb) in cases)
         foreach (BinaryOp op in Enum.GetValues<BinaryOp>())
         {
-            Tensor a = Tensor.FromArray(Rand.Floats(rng, ShapeMath.Count(sa)), sa), b = Tensor.FromArray(Rand.Floats(rng, ShapeMath.Count(sb)).Select(x => x + 2f).ToArray(), sb);
+            Tensor a = Tensor.FromArray(Rand.Floats(rng, ShapeMath.Count(sa)),
+                sa), b = Tensor.FromArray(Rand.Floats(rng, ShapeMath.Count(sb)).Select(x => x + 2f).ToArray(), sb);
             Tensor r = Elementwise.Binary(a, b, op);
             int[] shape = Elementwise.BroadcastShape(sa, sb);
             Assert.Equal(shape, r.Shape.ToArray());
@@ -29,7 +32,8 @@ public class KernelTests
                 int rem = n;
                 for (int d = shape.Length - 1; d >= 0; d--) { idx[d] = rem % shape[d]; rem /= shape[d]; }
                 float x = a[Project(idx, sa)], y = b[Project(idx, sb)];
-                float expected = op switch { BinaryOp.Add => x + y, BinaryOp.Subtract => x - y, BinaryOp.Multiply => x * y, _ => x / y };
+                float expected = op switch { BinaryOp.Add => x + y, BinaryOp.Subtract => x - y, BinaryOp.Multiply =>
+                    x * y, _ => x / y };
                 Assert.Equal(expected, r.Span[n], 6);
             }
         }
@@ -142,7 +146,8 @@ public class KernelTests
         for (int h = 0; h < heads; h++)
         for (int i = 0; i < headDim / 2; i++)
         {
-            int i0 = layout == RotaryLayout.Interleaved ? 2 * i : i, i1 = layout == RotaryLayout.Interleaved ? 2 * i + 1 : i + headDim / 2;
+            int i0 = layout == RotaryLayout.Interleaved ? 2 * i : i, i1 = layout == RotaryLayout.Interleaved
+                ? 2 * i + 1 : i + headDim / 2;
             double angle = pos[t] / Math.Pow(10000, 2.0 * i / headDim);
             int o = (t * heads + h) * headDim;
             Assert.Equal(x[o + i0] * Math.Cos(angle) - x[o + i1] * Math.Sin(angle), y[o + i0], 4);
@@ -171,7 +176,8 @@ public class KernelTests
         foreach (int outF in new[] { 1, 3, 33 })
         {
             int rows = 1 + rng.Next(5);
-            float[] x = Rand.Floats(rng, rows * inF), w = Rand.Floats(rng, outF * inF), bias = Rand.Floats(rng, outF), y = new float[rows * outF];
+            float[] x = Rand.Floats(rng, rows * inF), w = Rand.Floats(rng, outF * inF), bias = Rand.Floats(rng,
+                outF), y = new float[rows * outF];
             Linear.Forward(x, rows, inF, w, outF, bias, y);
             for (int r = 0; r < rows; r++)
             for (int o = 0; o < outF; o++)
@@ -189,10 +195,12 @@ public class KernelTests
     [InlineData(2, 1, 6, 8, 1, 16, true)]   // multi-query, one decode step
     [InlineData(3, 5, 5, 6, 3, 5, false)]   // odd head dim, padding masks (GEMM path)
     [InlineData(2, 6, 9, 4, 2, 8, true)]    // causal block with a cache offset, grouped heads (GEMM path)
-    public void Attention_matches_a_reference_with_grouped_heads_and_masks(int batch, int tq, int tk, int hq, int hkv, int d, bool causal)
+    public void Attention_matches_a_reference_with_grouped_heads_and_masks(int batch, int tq, int tk, int hq, int hkv,
+        int d, bool causal)
     {
         var rng = new Random(batch * 100 + tq * 10 + hq);
-        float[] q = Rand.Floats(rng, batch * tq * hq * d), k = Rand.Floats(rng, batch * tk * hkv * d), v = Rand.Floats(rng, batch * tk * hkv * d);
+        float[] q = Rand.Floats(rng, batch * tq * hq * d), k = Rand.Floats(rng,
+            batch * tk * hkv * d), v = Rand.Floats(rng, batch * tk * hkv * d);
         float[] o = new float[q.Length];
         int[] lengths = Enumerable.Range(0, batch).Select(b => Math.Max(1, tk - b)).ToArray();
         int offset = tk - tq;

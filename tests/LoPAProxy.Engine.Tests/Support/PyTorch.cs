@@ -9,15 +9,18 @@ namespace LoPAProxy.Engine.Tests.Support;
 /// </summary>
 public static class PyTorch
 {
-    public static string Interpreter => Environment.GetEnvironmentVariable("LOPA_PYTHON") is { Length: > 0 } p ? p : "/usr/bin/python3";
+    public static string Interpreter => Environment.GetEnvironmentVariable("LOPA_PYTHON") is { Length: > 0 } p
+        ? p : "/usr/bin/python3";
 
-    /// <summary>Runs <paramref name="script"/> with <paramref name="args"/>; returns stdout, throws with stderr on failure.</summary>
+    /// <summary>Runs <paramref name="script"/> with <paramref name="args"/>; returns stdout, throws with stderr on
+    /// failure.</summary>
     public static string Run(string script, params string[] args)
     {
         string dir = TempDir.Create();
         string path = Path.Combine(dir, "script.py");
         File.WriteAllText(path, script);
-        var psi = new ProcessStartInfo(Interpreter) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var psi = new ProcessStartInfo(Interpreter) { RedirectStandardOutput = true, RedirectStandardError = true,
+            UseShellExecute = false };
         psi.ArgumentList.Add(path);
         foreach (string a in args) psi.ArgumentList.Add(a);
         psi.Environment["OMP_NUM_THREADS"] = "1";
@@ -40,7 +43,8 @@ public static class TempDir
     }
 }
 
-/// <summary>Finds ../shared (models, data): LOPA_SHARED, else the first ancestor of the test binaries with a sibling 'shared'.</summary>
+/// <summary>Finds ../shared (models, data): LOPA_SHARED, else the first ancestor of the test binaries with a sibling
+/// 'shared'.</summary>
 public static class SharedFiles
 {
     public static string Root
@@ -69,7 +73,8 @@ public static class Rand
         return a;
     }
 
-    public static void AssertClose(ReadOnlySpan<float> expected, ReadOnlySpan<float> actual, float tol, string what = "")
+    public static void AssertClose(ReadOnlySpan<float> expected, ReadOnlySpan<float> actual, float tol,
+        string what = "")
     {
         Assert.Equal(expected.Length, actual.Length);
         for (int i = 0; i < expected.Length; i++)
@@ -107,8 +112,10 @@ public static class Node
     public static string RunWithEnv(string script, Dictionary<string, string> environment, params string[] args)
     {
         string dir = Directory;
-        if (!System.IO.Directory.Exists(Path.Combine(dir, "node_modules"))) throw new InvalidOperationException($"{dir}/node_modules is missing: run scripts/test.sh (it runs npm ci there)");
-        var psi = new ProcessStartInfo("node") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = dir };
+        if (!System.IO.Directory.Exists(Path.Combine(dir,
+            "node_modules"))) throw new InvalidOperationException($"{dir}/node_modules is missing: run scripts/test.sh (it runs npm ci there)");
+        var psi = new ProcessStartInfo("node") { RedirectStandardOutput = true, RedirectStandardError = true,
+            UseShellExecute = false, WorkingDirectory = dir };
         psi.ArgumentList.Add(Path.Combine(dir, script));
         foreach (string a in args) psi.ArgumentList.Add(a);
         foreach (var (name, value) in environment) psi.Environment[name] = value;

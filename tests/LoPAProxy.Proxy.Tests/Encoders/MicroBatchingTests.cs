@@ -13,7 +13,8 @@ namespace LoPAProxy.Proxy.Tests.Encoders;
 /// <summary>Instances of concurrent requests are encoded together, and no request's soft prompt notices.</summary>
 public class MicroBatchingTests(HardeningFixture f) : IClassFixture<HardeningFixture>
 {
-    private static readonly Lazy<IInstanceEncoder> MiniLm = new(() => EncoderFactory.Create("minilm", new EncoderOptions()));
+    private static readonly Lazy<IInstanceEncoder> MiniLm = new(() => EncoderFactory.Create("minilm",
+        new EncoderOptions()));
 
     [Fact]
     public async Task Under_64_concurrent_requests_every_soft_prompt_equals_the_one_computed_alone()
@@ -23,7 +24,8 @@ public class MicroBatchingTests(HardeningFixture f) : IClassFixture<HardeningFix
         long batchesBefore = vectors.BatchStatistics.GetValueOrDefault("minilm").Batches;
         string[] texts = File.ReadLines(Engine.Tests.Support.SharedFiles.Path_("data", "glue", "SST-2", "dev.tsv"))
             .Skip(300).Take(64).Select(l => l.Split('\t')[0]).ToArray();
-        var statuses = await Task.WhenAll(texts.Select(t => f.PostAsync(HardeningFixture.AcmeKey, "/v1/chat/completions",
+        var statuses = await Task.WhenAll(texts.Select(t => f.PostAsync(HardeningFixture.AcmeKey,
+            "/v1/chat/completions",
             HardeningFixture.Chat("stories260K:mini", t))));
         Assert.All(statuses, s => Assert.True(s.Status == 200, s.Text));
         var (batches, instances) = vectors.BatchStatistics["minilm"];
@@ -56,7 +58,8 @@ public class MicroBatchingTests(HardeningFixture f) : IClassFixture<HardeningFix
         string text = "A repeated instance " + Guid.NewGuid().ToString("N");
         for (int i = 0; i < 3; i++)
         {
-            var (status, body) = await f.PostAsync(HardeningFixture.AcmeKey, "/v1/chat/completions", HardeningFixture.Chat("stories260K:mini", text));
+            var (status, body) = await f.PostAsync(HardeningFixture.AcmeKey, "/v1/chat/completions",
+                HardeningFixture.Chat("stories260K:mini", text));
             Assert.True(status == 200, body);
         }
         long hits = vectors.Cache!.Statistics.Hits;

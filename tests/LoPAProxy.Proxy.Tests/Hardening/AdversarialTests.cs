@@ -40,7 +40,8 @@ public class AdversarialTests(HardeningFixture f) : IClassFixture<HardeningFixtu
             { chat, """{"model":"stories260K:story@","messages":[{"role":"user","content":"x"}]}""" },
             { chat, """{"model":"stories260K:story@../../x","messages":[{"role":"user","content":"x"}]}""" },
             { chat, """{"model":"stories260K:%2e%2e","messages":[{"role":"user","content":"x"}]}""" },
-            { chat, "{\"model\":\"stories260K:" + new string('a', 10_000) + "\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}" },
+            { chat, "{\"model\":\"stories260K:" + new string('a',
+                10_000) + "\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}" },
             { completions, """{"model":"stories260K:story","prompt":{}}""" },
             { completions, """{"model":"stories260K:story","prompt":[[]]}""" },
             { completions, """{"model":"stories260K:story","prompt":[["a"]]}""" },
@@ -66,7 +67,8 @@ public class AdversarialTests(HardeningFixture f) : IClassFixture<HardeningFixtu
             JsonElement error = JsonDocument.Parse(text).RootElement.GetProperty("error");
             Assert.False(string.IsNullOrEmpty(error.GetProperty("message").GetString()));
         }
-        var (ok, okText) = await f.PostAsync(HardeningFixture.AcmeKey, "/v1/chat/completions", HardeningFixture.Chat("stories260K:story"));
+        var (ok, okText) = await f.PostAsync(HardeningFixture.AcmeKey, "/v1/chat/completions",
+            HardeningFixture.Chat("stories260K:story"));
         Assert.True(ok == 200, okText);
     }
 
@@ -80,7 +82,8 @@ public class AdversarialTests(HardeningFixture f) : IClassFixture<HardeningFixtu
         invalid.Headers.TryAddWithoutValidation("Content-Type", "application/json");
         using HttpResponseMessage r1 = await c.PostAsync("/v1/chat/completions", invalid);
         Assert.Equal(400, (int)r1.StatusCode);
-        using HttpResponseMessage r2 = await c.PostAsync("/v1/chat/completions", new StringContent("model=x", Encoding.UTF8, "text/plain"));
+        using HttpResponseMessage r2 = await c.PostAsync("/v1/chat/completions", new StringContent("model=x",
+            Encoding.UTF8, "text/plain"));
         Assert.True(Typed.Contains((int)r2.StatusCode) && (int)r2.StatusCode >= 400, $"{(int)r2.StatusCode}");
         HardeningFixture.IsError(await r2.Content.ReadAsStringAsync(), "invalid_json");
     }
@@ -95,7 +98,8 @@ public class AdversarialTests(HardeningFixture f) : IClassFixture<HardeningFixtu
         await using StoreStack stack = await StoreStack.StartAsync(settings);
         string acme = await stack.NewTenantAsync("acme"), globex = await stack.NewTenantAsync("globex");
         using HttpClient a = stack.Client(acme), g = stack.Client(globex);
-        Assert.Equal(201, (int)(await a.PostAsync("/v1/adapters", StoreStack.Upload("private", "1", StoreStack.Adapter(1)))).StatusCode);
+        Assert.Equal(201, (int)(await a.PostAsync("/v1/adapters", StoreStack.Upload("private", "1",
+            StoreStack.Adapter(1)))).StatusCode);
         string missing = await ErrorMessageAsync(g, HttpMethod.Get, "/v1/adapters/nothing-here", null);
 
         var attempts = new (HttpMethod Method, string Path, HttpContent? Body, Action<HttpRequestMessage>? Tweak)[]
@@ -105,8 +109,10 @@ public class AdversarialTests(HardeningFixture f) : IClassFixture<HardeningFixtu
             (HttpMethod.Delete, "/v1/adapters/private@1", null, null),
             (HttpMethod.Delete, "/v1/adapters/private", null, null),
             (HttpMethod.Post, "/v1/adapters/private/activate", JsonContent.Create(new { version = "1" }), null),
-            (HttpMethod.Post, "/v1/chat/completions", JsonContent.Create(HardeningFixture.Chat("stories260K:private")), null),
-            (HttpMethod.Post, "/v1/chat/completions", JsonContent.Create(HardeningFixture.Chat("stories260K:private@1")), null),
+            (HttpMethod.Post, "/v1/chat/completions", JsonContent.Create(HardeningFixture.Chat("stories260K:private")),
+                null),
+            (HttpMethod.Post, "/v1/chat/completions",
+                JsonContent.Create(HardeningFixture.Chat("stories260K:private@1")), null),
             (HttpMethod.Post, "/v1/chat/completions", JsonContent.Create(HardeningFixture.Chat("stories260K")),
                 r => r.Headers.Add("X-LoPA-Adapter", "private")),
         };
@@ -124,11 +130,13 @@ public class AdversarialTests(HardeningFixture f) : IClassFixture<HardeningFixtu
         foreach (string path in new[] { "/admin/tenants", "/admin/tenants/acme/keys" })
             Assert.Equal(401, (int)(await g.GetAsync(path)).StatusCode);
         Assert.Equal(401, (int)(await g.PostAsync("/admin/tenants/acme/disable", null)).StatusCode);
-        Assert.Equal(0, JsonDocument.Parse(await g.GetStringAsync("/v1/adapters")).RootElement.GetProperty("data").GetArrayLength());
+        Assert.Equal(0,
+            JsonDocument.Parse(await g.GetStringAsync("/v1/adapters")).RootElement.GetProperty("data").GetArrayLength());
         JsonElement mine = JsonDocument.Parse(await a.GetStringAsync("/v1/adapters/private")).RootElement.GetProperty("adapter");
         Assert.True(mine.GetProperty("active").GetBoolean());
         // The same name in globex's own namespace is globex's, and does not disturb acme's.
-        Assert.Equal(201, (int)(await g.PostAsync("/v1/adapters", StoreStack.Upload("private", "1", StoreStack.Adapter(2)))).StatusCode);
+        Assert.Equal(201, (int)(await g.PostAsync("/v1/adapters", StoreStack.Upload("private", "1",
+            StoreStack.Adapter(2)))).StatusCode);
         Assert.Equal(mine.GetProperty("sha256").GetString(),
             JsonDocument.Parse(await a.GetStringAsync("/v1/adapters/private")).RootElement.GetProperty("adapter").GetProperty("sha256").GetString());
     }
@@ -140,7 +148,8 @@ public class AdversarialTests(HardeningFixture f) : IClassFixture<HardeningFixtu
     }
 
     /// <summary>A message with the adapter reference blanked, to compare wording.</summary>
-    private static string Shape(string message) => System.Text.RegularExpressions.Regex.Replace(message, "`[^`]*`", "`X`");
+    private static string Shape(string message) => System.Text.RegularExpressions.Regex.Replace(message, "`[^`]*`",
+        "`X`");
 
     [Fact]
     public async Task A_thousand_mutated_uploads_are_stored_whole_or_refused_with_a_typed_error()
@@ -180,16 +189,20 @@ public class AdversarialTests(HardeningFixture f) : IClassFixture<HardeningFixtu
         // What was acknowledged is exactly what is stored, and the proxy still serves.
         int stored = JsonDocument.Parse(await c.GetStringAsync("/v1/adapters")).RootElement.GetProperty("data").GetArrayLength();
         Assert.Equal(accepted, stored);
-        Assert.True(statuses.GetValueOrDefault(400) > Mutants / 4, string.Join(", ", statuses.Select(s => $"{s.Key}: {s.Value}")));
-        using HttpResponseMessage ok = await c.PostAsJsonAsync("/v1/chat/completions", HardeningFixture.Chat("stories260K"));
+        Assert.True(statuses.GetValueOrDefault(400) > Mutants / 4, string.Join(", ", statuses.Select(s =>
+            $"{s.Key}: {s.Value}")));
+        using HttpResponseMessage ok = await c.PostAsJsonAsync("/v1/chat/completions",
+            HardeningFixture.Chat("stories260K"));
         Assert.Equal(200, (int)ok.StatusCode);
     }
 
-    /// <summary>One of: flip bytes (often in the header), truncate, append junk, or rewrite the header length.</summary>
+    /// <summary>One of: flip bytes (often in the header), truncate, append junk, or rewrite the header
+    /// length.</summary>
     private static byte[] Mutate(byte[] original, Random rng)
     {
         byte[] bytes = (byte[])original.Clone();
-        int headerEnd = Math.Min(bytes.Length, 8 + (int)Math.Min(BitConverter.ToUInt64(original, 0), (ulong)bytes.Length));
+        int headerEnd = Math.Min(bytes.Length, 8 + (int)Math.Min(BitConverter.ToUInt64(original, 0),
+            (ulong)bytes.Length));
         switch (rng.Next(5))
         {
             case 0:

@@ -50,7 +50,8 @@ public sealed class RecordingBackend : IAsyncDisposable
     private async Task AnswerAsync(HttpContext http)
     {
         string body = await new StreamReader(http.Request.Body).ReadToEndAsync();
-        var headers = http.Request.Headers.ToDictionary(h => h.Key, h => h.Value.ToString(), StringComparer.OrdinalIgnoreCase);
+        var headers = http.Request.Headers.ToDictionary(h => h.Key, h => h.Value.ToString(),
+            StringComparer.OrdinalIgnoreCase);
         Requests.Enqueue(new Received(http.Request.Method, http.Request.Path.Value ?? "", headers, body));
         bool stream = body.Contains("\"stream\":true", StringComparison.Ordinal);
         if (!stream && !_dieMidStream)
@@ -58,7 +59,8 @@ public sealed class RecordingBackend : IAsyncDisposable
             await http.Response.WriteAsJsonAsync(new
             {
                 id = "chatcmpl-rec", @object = "chat.completion", created = 0, model = "stories260K",
-                choices = new[] { new { index = 0, message = new { role = "assistant", content = "recorded" }, finish_reason = "stop" } },
+                choices = new[] { new { index = 0, message = new { role = "assistant", content = "recorded" },
+                    finish_reason = "stop" } },
             });
             return;
         }
@@ -68,7 +70,8 @@ public sealed class RecordingBackend : IAsyncDisposable
             string chunk = JsonSerializer.Serialize(new
             {
                 id = "chatcmpl-rec", @object = "chat.completion.chunk", created = 0, model = "stories260K",
-                choices = new[] { new { index = 0, delta = new { content = $"part{i} " }, finish_reason = (string?)null } },
+                choices = new[] { new { index = 0, delta = new { content = $"part{i} " },
+                    finish_reason = (string?)null } },
             });
             await http.Response.WriteAsync($"data: {chunk}\n\n");
             await http.Response.Body.FlushAsync();

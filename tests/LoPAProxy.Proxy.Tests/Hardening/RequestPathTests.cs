@@ -11,7 +11,8 @@ public class RequestPathTests(HardeningFixture f) : IClassFixture<HardeningFixtu
     public async Task Tenant_credentials_never_reach_the_backend_and_the_backend_key_does()
     {
         f.Backend.Clear();
-        var (status, _) = await f.PostAsync(HardeningFixture.AcmeKey, "/v1/chat/completions", HardeningFixture.Chat("stories260K"),
+        var (status, _) = await f.PostAsync(HardeningFixture.AcmeKey, "/v1/chat/completions",
+            HardeningFixture.Chat("stories260K"),
             r =>
             {
                 r.Headers.Add("X-LoPA-Adapter", "story");
@@ -23,7 +24,8 @@ public class RequestPathTests(HardeningFixture f) : IClassFixture<HardeningFixtu
         Assert.Equal(200, status);
         Received got = Assert.Single(f.Backend.Requests);
         Assert.Equal("Bearer " + HardeningFixture.BackendKey, got.Headers["Authorization"]);
-        foreach (string header in new[] { "Cookie", "X-Api-Key", "Proxy-Authorization", "X-LoPA-Adapter", "X-LoPA-Anything" })
+        foreach (string header in new[] { "Cookie", "X-Api-Key", "Proxy-Authorization", "X-LoPA-Adapter",
+            "X-LoPA-Anything" })
             Assert.False(got.Headers.ContainsKey(header), $"{header} was forwarded");
         string everything = string.Join("\n", got.Headers.Select(h => h.Key + ": " + h.Value)) + got.Body;
         Assert.DoesNotContain(HardeningFixture.AcmeKey, everything);
@@ -53,7 +55,8 @@ public class RequestPathTests(HardeningFixture f) : IClassFixture<HardeningFixtu
     public async Task No_spelling_of_the_chat_path_forwards_an_adapter_request_without_its_soft_prompt(string path)
     {
         f.Backend.Clear();
-        var (status, text) = await f.PostAsync(HardeningFixture.AcmeKey, path, HardeningFixture.Chat("stories260K:story"));
+        var (status, text) = await f.PostAsync(HardeningFixture.AcmeKey, path,
+            HardeningFixture.Chat("stories260K:story"));
         if (status is >= 400 and < 500)
         {
             Assert.Empty(f.Backend.Requests);
@@ -117,7 +120,8 @@ public class RequestPathTests(HardeningFixture f) : IClassFixture<HardeningFixtu
         {
             new { model = "stories260K", prompt_embeds = data, max_tokens = 2 },
             new { model = "stories260K", prompt_embeds = new[] { data, data }, max_tokens = 2 },
-            new { model = "stories260K", messages = new object[] { new { role = "user", content = new object[] { new { type = "prompt_embeds", data } } } } },
+            new { model = "stories260K", messages = new object[] { new { role = "user",
+                content = new object[] { new { type = "prompt_embeds", data } } } } },
             new { input_embeds = new[] { new float[64] }, sampling_params = new { max_new_tokens = 2 } },
         };
         string[] paths = { "/v1/completions", "/v1/completions", "/v1/chat/completions", "/generate" };
@@ -208,13 +212,15 @@ public class RequestPathTests(HardeningFixture f) : IClassFixture<HardeningFixtu
             HardeningFixture.Chat("stories260K:story", huge[..200_000]));
         Assert.Equal(400, chatStatus);
         HardeningFixture.IsError(chatText, "context_length_exceeded");
-        string many = JsonSerializer.Serialize(new { model = "stories260K:story", prompt = Enumerable.Repeat("Tom had a red kite", 5000) });
+        string many = JsonSerializer.Serialize(new { model = "stories260K:story",
+            prompt = Enumerable.Repeat("Tom had a red kite", 5000) });
         double bestList = await FastestRefusalAsync(many, "too_many_prompts");
         Assert.True(bestList < 100, $"refusal took {bestList:F0} ms");
         Assert.Empty(f.Backend.Requests);
     }
 
-    /// <summary>The fastest of three refusals of one completions body (best-of-3 keeps a busy CI machine's noise out).</summary>
+    /// <summary>The fastest of three refusals of one completions body (best-of-3 keeps a busy CI machine's noise
+    /// out).</summary>
     private async Task<double> FastestRefusalAsync(string body, string code)
     {
         double best = double.MaxValue;
@@ -241,19 +247,22 @@ public class RequestPathTests(HardeningFixture f) : IClassFixture<HardeningFixtu
         Assert.InRange(tokens, 509, 512); // too long once the adapter's 4 rows are added
 
         f.Backend.Clear();
-        var (s1, t1) = await f.PostAsync(HardeningFixture.AcmeKey, "/v1/completions", new { model = "stories260K", prompt = Toms(words) });
+        var (s1, t1) = await f.PostAsync(HardeningFixture.AcmeKey, "/v1/completions", new { model = "stories260K",
+            prompt = Toms(words) });
         var (s2, t2) = await f.PostAsync(HardeningFixture.AcmeKey, "/v1/completions",
             new { model = "stories260K", prompt = Toms(words), max_tokens = 512 - tokens + 1 });
         var (s3, t3) = await f.PostAsync(HardeningFixture.AcmeKey, "/v1/completions",
             new { model = "stories260K", prompt = Enumerable.Repeat(5, 513).ToArray() });
-        var (s4, t4) = await f.PostAsync(HardeningFixture.AcmeKey, "/v1/completions", new { model = "stories260K:story", prompt = Toms(words) });
+        var (s4, t4) = await f.PostAsync(HardeningFixture.AcmeKey, "/v1/completions",
+            new { model = "stories260K:story", prompt = Toms(words) });
         Assert.True(s1 == 200, t1);
         Assert.True(s2 == 400, t2);
         HardeningFixture.IsError(t2, "context_length_exceeded");
         Assert.True(s3 == 400, t3);
         HardeningFixture.IsError(t3, "context_length_exceeded");
         Assert.Equal(400, s4);
-        Assert.Contains("4 soft-prompt rows", HardeningFixture.IsError(t4, "context_length_exceeded").GetProperty("message").GetString());
+        Assert.Contains("4 soft-prompt rows", HardeningFixture.IsError(t4,
+            "context_length_exceeded").GetProperty("message").GetString());
         Assert.Single(f.Backend.Requests);
     }
 
@@ -283,7 +292,8 @@ public class RequestPathTests(HardeningFixture f) : IClassFixture<HardeningFixtu
         using HttpResponseMessage response = await c.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
         Assert.Equal(200, (int)response.StatusCode);
         string text = await response.Content.ReadAsStringAsync(); // ends cleanly: no exception from a reset
-        string[] events = text.Split("\n\n", StringSplitOptions.RemoveEmptyEntries).Select(e => e.Trim()).Where(e => e.Length > 0).ToArray();
+        string[] events = text.Split("\n\n", StringSplitOptions.RemoveEmptyEntries).Select(e => e.Trim()).Where(e =>
+            e.Length > 0).ToArray();
         Assert.Equal(3, events.Length);
         JsonElement error = JsonDocument.Parse(events[^1]["data: ".Length..]).RootElement.GetProperty("error");
         Assert.Equal("backend_stream_error", error.GetProperty("code").GetString());
@@ -305,7 +315,8 @@ public class RequestPathTests(HardeningFixture f) : IClassFixture<HardeningFixtu
     public async Task Every_response_names_its_request_id()
     {
         using HttpClient c = f.Client(null);
-        using HttpResponseMessage response = await c.PostAsync("/v1/chat/completions", JsonContentOf(HardeningFixture.Chat("x")));
+        using HttpResponseMessage response = await c.PostAsync("/v1/chat/completions",
+            JsonContentOf(HardeningFixture.Chat("x")));
         Assert.Equal(401, (int)response.StatusCode);
         Assert.True(response.Headers.TryGetValues("x-request-id", out var ids) && ids.Single().Length > 0);
     }

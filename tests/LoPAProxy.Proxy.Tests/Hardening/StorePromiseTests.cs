@@ -10,15 +10,18 @@ namespace LoPAProxy.Proxy.Tests.Hardening;
 /// <summary>Issue 10's store defects as regression tests, on SQLite and on a real PostgreSQL.</summary>
 public class StorePromiseTests
 {
-    private static async Task<(Dictionary<string, string?> Settings, IAsyncDisposable? Database)> StoreAsync(string kind)
+    private static async Task<(Dictionary<string, string?> Settings,
+        IAsyncDisposable? Database)> StoreAsync(string kind)
     {
         if (kind == "sqlite")
-            return (new() { ["LoPA:Store:Kind"] = "sqlite", ["LoPA:Store:Path"] = Path.Combine(TempDir.Create(), "lopa.db") }, null);
+            return (new() { ["LoPA:Store:Kind"] = "sqlite", ["LoPA:Store:Path"] = Path.Combine(TempDir.Create(),
+                "lopa.db") }, null);
         ScratchDatabase db = await ScratchDatabase.CreateAsync("lopa_promises");
         return (new() { ["LoPA:Store:Kind"] = "postgres", ["LoPA:Store:ConnectionString"] = db.ConnectionString }, db);
     }
 
-    private static async Task<(int Status, string Text)> SendAsync(HttpClient c, HttpMethod method, string path, HttpContent? content = null)
+    private static async Task<(int Status, string Text)> SendAsync(HttpClient c, HttpMethod method, string path,
+        HttpContent? content = null)
     {
         using HttpResponseMessage r = await c.SendAsync(new HttpRequestMessage(method, path) { Content = content });
         return ((int)r.StatusCode, await r.Content.ReadAsStringAsync());
@@ -59,10 +62,12 @@ public class StorePromiseTests
             await using StoreStack stack = await StoreStack.StartAsync(settings);
             string key = await stack.NewTenantAsync("acme");
             using HttpClient c = stack.Client(key);
-            Assert.Equal(201, (await SendAsync(c, HttpMethod.Post, "/v1/adapters", StoreStack.Upload("story", "1", StoreStack.Adapter(6)))).Status);
+            Assert.Equal(201, (await SendAsync(c, HttpMethod.Post, "/v1/adapters", StoreStack.Upload("story", "1",
+                StoreStack.Adapter(6)))).Status);
             Assert.Equal(201, (await SendAsync(c, HttpMethod.Post, "/v1/adapters",
                 StoreStack.Upload("story", "2", StoreStack.Adapter(7), activate: false))).Status);
-            string[] expected = { await AnswerAsync(c, "stories260K:story@1"), await AnswerAsync(c, "stories260K:story@2") };
+            string[] expected = { await AnswerAsync(c, "stories260K:story@1"), await AnswerAsync(c,
+                "stories260K:story@2") };
             Assert.NotEqual(expected[0], expected[1]);
 
             using var stop = new CancellationTokenSource();
@@ -91,14 +96,17 @@ public class StorePromiseTests
         settings["LoPA:Adapters:RevalidateSeconds"] = "1";
         await using (database)
         {
-            // Two proxies on one store: PostgreSQL tells the other at once; on one SQLite file it revalidates (1 s here).
+            // Two proxies on one store: PostgreSQL tells the other at once; on one SQLite file it revalidates (1 s
+            // here).
             await using StoreStack stack = await StoreStack.StartAsync(settings, replicas: 2);
             string key = await stack.NewTenantAsync("acme");
             using HttpClient one = stack.Client(key, 0), two = stack.Client(key, 1);
-            Assert.Equal(201, (await SendAsync(one, HttpMethod.Post, "/v1/adapters", StoreStack.Upload("story", "1", StoreStack.Adapter(6)))).Status);
+            Assert.Equal(201, (await SendAsync(one, HttpMethod.Post, "/v1/adapters", StoreStack.Upload("story", "1",
+                StoreStack.Adapter(6)))).Status);
             Assert.Equal(201, (await SendAsync(one, HttpMethod.Post, "/v1/adapters",
                 StoreStack.Upload("story", "2", StoreStack.Adapter(7), activate: false))).Status);
-            string[] expected = { await AnswerAsync(two, "stories260K:story@1"), await AnswerAsync(two, "stories260K:story@2") };
+            string[] expected = { await AnswerAsync(two, "stories260K:story@1"), await AnswerAsync(two,
+                "stories260K:story@2") };
             using var stop = new CancellationTokenSource();
             Task[] load = Enumerable.Range(0, 2).Select(_ => LoadAsync(stack.Client(key, 1), stop.Token)).ToArray();
             // The promise: no request that *starts* later than the bound after the acknowledgement gets the old version
@@ -128,7 +136,8 @@ public class StorePromiseTests
     {
         using HttpResponseMessage r = await c.PostAsJsonAsync("/v1/chat/completions", new
         {
-            model, max_tokens = 6, temperature = 0, messages = new[] { new { role = "user", content = "Tom had a red kite" } },
+            model, max_tokens = 6, temperature = 0, messages = new[] { new { role = "user",
+                content = "Tom had a red kite" } },
         });
         string text = await r.Content.ReadAsStringAsync();
         Assert.True(r.IsSuccessStatusCode, text);
@@ -151,11 +160,13 @@ public class StorePromiseTests
         await using StoreStack stack = await StoreStack.StartAsync(settings);
         string key = await stack.NewTenantAsync("acme");
         using HttpClient c = stack.Client(key);
-        var config = new AdapterConfig { NumVirtualTokens = 10, TokenDim = 64, Rank = 4, HiddenSize = 8192, Encoder = "fm-mean", EncoderDim = 64 };
+        var config = new AdapterConfig { NumVirtualTokens = 10, TokenDim = 64, Rank = 4, HiddenSize = 8192,
+            Encoder = "fm-mean", EncoderDim = 64 };
         LopaAdapter big = LopaAdapter.CreateRandom(config, 3);
         byte[] file = big.ToSingleFile();
         Assert.True(file.Length > 9 << 20, $"{file.Length} bytes"); // over Limits:MaxBodyBytes (4 MiB)
-        var (status, text) = await SendAsync(c, HttpMethod.Post, "/v1/adapters", StoreStack.Upload("big", "1", big, single: true));
+        var (status, text) = await SendAsync(c, HttpMethod.Post, "/v1/adapters", StoreStack.Upload("big", "1", big,
+            single: true));
         Assert.True(status == 201, text);
         // The OpenAI routes keep their own, smaller limit.
         var (chatStatus, chatText) = await SendAsync(c, HttpMethod.Post, "/v1/chat/completions",
@@ -184,7 +195,8 @@ public class StorePromiseTests
         }, 2);
         var (s2, t2) = await SendAsync(c, HttpMethod.Post, "/v1/adapters", StoreStack.Upload("bert", "1", needsBert));
         Assert.Equal(422, s2); // "bert" (the retired engine encoder) is not an encoder this proxy has
-        Assert.Contains("does not have", HardeningFixture.IsError(t2, "adapter_incompatible").GetProperty("message").GetString());
+        Assert.Contains("does not have", HardeningFixture.IsError(t2,
+            "adapter_incompatible").GetProperty("message").GetString());
         var (_, list) = await SendAsync(c, HttpMethod.Get, "/v1/adapters");
         Assert.Equal(0, JsonDocument.Parse(list).RootElement.GetProperty("data").GetArrayLength());
     }
@@ -192,7 +204,8 @@ public class StorePromiseTests
     public static TheoryData<string, string> MalformedForms => new()
     {
         { "multipart/form-data; boundary=b", "--b\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\nx" },
-        { "multipart/form-data; boundary=b", "--b\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a.safetensors\"\r\n" },
+        { "multipart/form-data; boundary=b",
+            "--b\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a.safetensors\"\r\n" },
         { "multipart/form-data; boundary=b", "--b\r\nno colon here\r\n\r\nx\r\n--b--\r\n" },
         { "multipart/form-data", "--b\r\n\r\nx\r\n--b--\r\n" },
         { "multipart/form-data; boundary=", "x" },
@@ -213,7 +226,8 @@ public class StorePromiseTests
         content.Headers.TryAddWithoutValidation("Content-Type", contentType);
         var (status, text) = await SendAsync(c, HttpMethod.Post, "/v1/adapters", content);
         Assert.True(status == 400, $"{status}: {text}");
-        Assert.Equal("invalid_request_error", JsonDocument.Parse(text).RootElement.GetProperty("error").GetProperty("type").GetString());
+        Assert.Equal("invalid_request_error",
+            JsonDocument.Parse(text).RootElement.GetProperty("error").GetProperty("type").GetString());
     }
 
     [Fact]
@@ -227,7 +241,8 @@ public class StorePromiseTests
             new StringContent("""{"name":"a","name":"b"}""", System.Text.Encoding.UTF8, "application/json"));
         Assert.Equal(400, s1);
         HardeningFixture.IsError(t1, "invalid_json");
-        Assert.Equal(201, (await SendAsync(tenant, HttpMethod.Post, "/v1/adapters", StoreStack.Upload("s", "1", StoreStack.Adapter(1)))).Status);
+        Assert.Equal(201, (await SendAsync(tenant, HttpMethod.Post, "/v1/adapters", StoreStack.Upload("s", "1",
+            StoreStack.Adapter(1)))).Status);
         var (s2, t2) = await SendAsync(tenant, HttpMethod.Post, "/v1/adapters/s/activate",
             new StringContent("""{"version":"1","version":"2"}""", System.Text.Encoding.UTF8, "application/json"));
         Assert.Equal(400, s2);
@@ -238,11 +253,13 @@ public class StorePromiseTests
     public async Task An_unexpected_failure_is_an_openai_500_naming_the_request_id()
     {
         string dir = TempDir.Create(), path = Path.Combine(dir, "lopa.db");
-        await using StoreStack stack = await StoreStack.StartAsync(new() { ["LoPA:Store:Kind"] = "sqlite", ["LoPA:Store:Path"] = path });
+        await using StoreStack stack = await StoreStack.StartAsync(new() { ["LoPA:Store:Kind"] = "sqlite",
+            ["LoPA:Store:Path"] = path });
         string key = await stack.NewTenantAsync("acme");
         // The database file turns to garbage under the running proxy (a disk fault, a bad restore).
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-        foreach (string file in Directory.GetFiles(dir)) File.WriteAllBytes(file, new byte[64 * 1024].Select((_, i) => (byte)(i * 7)).ToArray());
+        foreach (string file in Directory.GetFiles(dir)) File.WriteAllBytes(file, new byte[64 * 1024].Select((_, i) =>
+            (byte)(i * 7)).ToArray());
         using HttpClient c = stack.Client(key);
         using HttpResponseMessage r = await c.GetAsync("/v1/adapters");
         string text = await r.Content.ReadAsStringAsync();

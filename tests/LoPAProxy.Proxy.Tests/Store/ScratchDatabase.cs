@@ -2,7 +2,8 @@ using Npgsql;
 
 namespace LoPAProxy.Proxy.Tests.Store;
 
-/// <summary>A fresh database on the test PostgreSQL (LOPA_TEST_PG, started by scripts/test.sh), dropped afterwards.</summary>
+/// <summary>A fresh database on the test PostgreSQL (LOPA_TEST_PG, started by scripts/test.sh), dropped
+/// afterwards.</summary>
 public sealed class ScratchDatabase : IAsyncDisposable
 {
     private readonly string _server, _name;

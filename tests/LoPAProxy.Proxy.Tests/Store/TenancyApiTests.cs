@@ -20,7 +20,8 @@ public sealed class StoreStack : IAsyncDisposable
     public static async Task<StoreStack> StartAsync(Dictionary<string, string?> store, int replicas = 1)
     {
         var s = new StoreStack();
-        s.Reference = ModelServerApp.Build(new ModelServerOptions { ModelPath = "unused", Port = 0 }, ProxyFixture.Stories.Value);
+        s.Reference = ModelServerApp.Build(new ModelServerOptions { ModelPath = "unused", Port = 0 },
+            ProxyFixture.Stories.Value);
         await s.Reference.StartAsync();
         string model = SharedFiles.Path_("models", "stories260K", "stories260K.bin");
         for (int i = 0; i < replicas; i++)
@@ -34,7 +35,8 @@ public sealed class StoreStack : IAsyncDisposable
                 ["LoPA:AdminKey"] = AdminKey, ["LoPA:Quotas:MaxAdaptersPerTenant"] = "3", ["LoPA:Quotas:MaxUploadBytes"] = "200000",
             };
             foreach (var (key, value) in store) settings[key] = value; // the caller's settings win
-            var proxy = ProxyApp.Build(new ConfigurationBuilder().AddInMemoryCollection(settings).Build(), "http://127.0.0.1:0");
+            var proxy = ProxyApp.Build(new ConfigurationBuilder().AddInMemoryCollection(settings).Build(),
+                "http://127.0.0.1:0");
             await proxy.StartAsync();
             s.Proxies.Add(proxy);
         }
@@ -57,22 +59,27 @@ public sealed class StoreStack : IAsyncDisposable
         return JsonDocument.Parse(await r.Content.ReadAsStringAsync()).RootElement.GetProperty("key").GetString()!;
     }
 
-    public static MultipartFormDataContent Upload(string name, string version, LopaAdapter adapter, bool single = false, bool activate = true)
+    public static MultipartFormDataContent Upload(string name, string version, LopaAdapter adapter,
+        bool single = false, bool activate = true)
     {
-        var form = new MultipartFormDataContent { { new StringContent(name), "name" }, { new StringContent(version), "version" }, { new StringContent(activate ? "true" : "false"), "activate" } };
+        var form = new MultipartFormDataContent { { new StringContent(name), "name" }, { new StringContent(version),
+            "version" }, { new StringContent(activate ? "true" : "false"), "activate" } };
         if (single) form.Add(new ByteArrayContent(adapter.ToSingleFile()), "file", "adapter.safetensors");
         else
         {
             string dir = TempDir.Create();
             adapter.SaveDirectory(dir);
-            form.Add(new ByteArrayContent(File.ReadAllBytes(Path.Combine(dir, LopaAdapter.ConfigFile))), "config", LopaAdapter.ConfigFile);
-            form.Add(new ByteArrayContent(File.ReadAllBytes(Path.Combine(dir, LopaAdapter.WeightsFile))), "weights", LopaAdapter.WeightsFile);
+            form.Add(new ByteArrayContent(File.ReadAllBytes(Path.Combine(dir, LopaAdapter.ConfigFile))), "config",
+                LopaAdapter.ConfigFile);
+            form.Add(new ByteArrayContent(File.ReadAllBytes(Path.Combine(dir, LopaAdapter.WeightsFile))), "weights",
+                LopaAdapter.WeightsFile);
         }
         return form;
     }
 
     public static LopaAdapter Adapter(int seed, int d = 64) => LoPAProxy.Core.Tests.GeneratorTests.Random(
-        new AdapterConfig { NumVirtualTokens = 4, TokenDim = d, Rank = 2, HiddenSize = 16, Encoder = "fm-mean", EncoderDim = 64 }, seed);
+        new AdapterConfig { NumVirtualTokens = 4, TokenDim = d, Rank = 2, HiddenSize = 16, Encoder = "fm-mean",
+            EncoderDim = 64 }, seed);
 
     public async ValueTask DisposeAsync()
     {
@@ -84,16 +91,19 @@ public sealed class StoreStack : IAsyncDisposable
 
 public class TenancyApiTests
 {
-    private static Dictionary<string, string?> Sqlite() => new() { ["LoPA:Store:Kind"] = "sqlite", ["LoPA:Store:Path"] = Path.Combine(TempDir.Create(), "lopa.db") };
+    private static Dictionary<string, string?> Sqlite() => new() { ["LoPA:Store:Kind"] = "sqlite",
+        ["LoPA:Store:Path"] = Path.Combine(TempDir.Create(), "lopa.db") };
 
-    private static async Task<(int Status, JsonElement Body)> Send(HttpClient c, HttpMethod method, string path, HttpContent? content = null)
+    private static async Task<(int Status, JsonElement Body)> Send(HttpClient c, HttpMethod method, string path,
+        HttpContent? content = null)
     {
         using var r = await c.SendAsync(new HttpRequestMessage(method, path) { Content = content });
         string text = await r.Content.ReadAsStringAsync();
         return ((int)r.StatusCode, text.Length == 0 ? default : JsonDocument.Parse(text).RootElement.Clone());
     }
 
-    private static object Chat(string model) => new { model, messages = new[] { new { role = "user", content = "Tom had a red kite" } }, max_tokens = 6, temperature = 0 };
+    private static object Chat(string model) => new { model, messages = new[] { new { role = "user",
+        content = "Tom had a red kite" } }, max_tokens = 6, temperature = 0 };
 
     [Fact]
     public async Task Upload_list_get_activate_delete_and_serve_by_name_or_version()
@@ -101,26 +111,32 @@ public class TenancyApiTests
         await using var stack = await StoreStack.StartAsync(Sqlite());
         string key = await stack.NewTenantAsync("acme");
         using var c = stack.Client(key);
-        var (s1, b1) = await Send(c, HttpMethod.Post, "/v1/adapters", StoreStack.Upload("story", "1", StoreStack.Adapter(1)));
+        var (s1, b1) = await Send(c, HttpMethod.Post, "/v1/adapters", StoreStack.Upload("story", "1",
+            StoreStack.Adapter(1)));
         Assert.Equal(201, s1);
         Assert.True(b1.GetProperty("adapter").GetProperty("active").GetBoolean());
-        var (s2, _) = await Send(c, HttpMethod.Post, "/v1/adapters", StoreStack.Upload("story", "2", StoreStack.Adapter(2), single: true, activate: false));
+        var (s2, _) = await Send(c, HttpMethod.Post, "/v1/adapters", StoreStack.Upload("story", "2",
+            StoreStack.Adapter(2), single: true, activate: false));
         Assert.Equal(201, s2);
         var (_, list) = await Send(c, HttpMethod.Get, "/v1/adapters");
-        Assert.Equal(new[] { "story@1", "story@2" }, list.GetProperty("data").EnumerateArray().Select(a => a.GetProperty("id").GetString()));
+        Assert.Equal(new[] { "story@1", "story@2" }, list.GetProperty("data").EnumerateArray().Select(a =>
+            a.GetProperty("id").GetString()));
         var (_, got) = await Send(c, HttpMethod.Get, "/v1/adapters/story@2");
         Assert.Equal(4, got.GetProperty("config").GetProperty("num_virtual_tokens").GetInt32());
         Assert.Equal(64, got.GetProperty("adapter").GetProperty("sha256").GetString()!.Length);
 
         // Served by name (the active version) and by name@version; activation switches what the name means.
-        async Task<string> Answer(string model) { var r = await c.PostAsJsonAsync("/v1/chat/completions", Chat(model)); Assert.Equal(200, (int)r.StatusCode); return JsonDocument.Parse(await r.Content.ReadAsStringAsync()).RootElement.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString()!; }
+        async Task<string> Answer(string model) { var r = await c.PostAsJsonAsync("/v1/chat/completions",
+            Chat(model)); Assert.Equal(200, (int)r.StatusCode); return JsonDocument.Parse(await r.Content.ReadAsStringAsync()).RootElement.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString()!; }
         string v1 = await Answer("stories260K:story@1"), v2 = await Answer("stories260K:story@2");
         Assert.NotEqual(v1, v2);
         Assert.Equal(v1, await Answer("stories260K:story"));
-        Assert.Equal(200, (await Send(c, HttpMethod.Post, "/v1/adapters/story/activate", JsonContent.Create(new { version = "2" }))).Status);
+        Assert.Equal(200, (await Send(c, HttpMethod.Post, "/v1/adapters/story/activate",
+            JsonContent.Create(new { version = "2" }))).Status);
         Assert.Equal(v2, await Answer("stories260K:story"));
         Assert.Equal(204, (await Send(c, HttpMethod.Delete, "/v1/adapters/story@2")).Status);
-        Assert.Equal(404, (int)(await c.PostAsJsonAsync("/v1/chat/completions", Chat("stories260K:story"))).StatusCode); // no active version now
+        Assert.Equal(404, (int)(await c.PostAsJsonAsync("/v1/chat/completions",
+            Chat("stories260K:story"))).StatusCode); // no active version now
         Assert.Equal(204, (await Send(c, HttpMethod.Delete, "/v1/adapters/story")).Status);
         Assert.Empty((await Send(c, HttpMethod.Get, "/v1/adapters")).Body.GetProperty("data").EnumerateArray());
     }
@@ -132,7 +148,8 @@ public class TenancyApiTests
         string a = await stack.NewTenantAsync("acme"), b = await stack.NewTenantAsync("globex");
         using var ca = stack.Client(a);
         using var cb = stack.Client(b);
-        Assert.Equal(201, (await Send(ca, HttpMethod.Post, "/v1/adapters", StoreStack.Upload("secret", "1", StoreStack.Adapter(3)))).Status);
+        Assert.Equal(201, (await Send(ca, HttpMethod.Post, "/v1/adapters", StoreStack.Upload("secret", "1",
+            StoreStack.Adapter(3)))).Status);
         Assert.Empty((await Send(cb, HttpMethod.Get, "/v1/adapters")).Body.GetProperty("data").EnumerateArray());
         foreach (var (method, path, content) in new (HttpMethod, string, HttpContent?)[]
         {
@@ -147,7 +164,8 @@ public class TenancyApiTests
             Assert.True(status == 404, $"{method} {path} gave {status}");
             Assert.Equal("adapter_not_found", body.GetProperty("error").GetProperty("code").GetString());
         }
-        Assert.Equal(200, (int)(await ca.PostAsJsonAsync("/v1/chat/completions", Chat("stories260K:secret"))).StatusCode); // still there for its owner
+        Assert.Equal(200, (int)(await ca.PostAsJsonAsync("/v1/chat/completions",
+            Chat("stories260K:secret"))).StatusCode); // still there for its owner
         // A tenant's key is no admin key; a disabled tenant's key stops working.
         Assert.Equal(401, (await Send(ca, HttpMethod.Get, "/admin/tenants")).Status);
         using var admin = stack.Client(StoreStack.AdminKey);
@@ -169,27 +187,38 @@ public class TenancyApiTests
             Assert.Equal(code, body.GetProperty("error").GetProperty("code").GetString());
         }
         byte[] single = good.ToSingleFile();
-        await Expect(400, "invalid_adapter", new MultipartFormDataContent { { new StringContent("x"), "name" }, { new StringContent("1"), "version" }, { new ByteArrayContent(single[..(single.Length / 2)]), "f", "a.safetensors" } });
-        var nan = new LopaAdapter(good.Config, good.PromptEmbeddings!.Select((v, i) => i == 3 ? 0f : v).ToArray(), good.U, good.V, null);
+        await Expect(400, "invalid_adapter", new MultipartFormDataContent { { new StringContent("x"), "name" },
+            { new StringContent("1"), "version" }, { new ByteArrayContent(single[..(single.Length / 2)]), "f",
+            "a.safetensors" } });
+        var nan = new LopaAdapter(good.Config, good.PromptEmbeddings!.Select((v, i) => i == 3 ? 0f : v).ToArray(),
+            good.U, good.V, null);
         byte[] nanBytes = nan.ToSingleFile();
         int at = nanBytes.Length - 4; BitConverter.GetBytes(float.NaN).CopyTo(nanBytes, at); // poison the last float
-        await Expect(400, "invalid_adapter", new MultipartFormDataContent { { new StringContent("x"), "name" }, { new StringContent("1"), "version" }, { new ByteArrayContent(nanBytes), "f", "a.safetensors" } });
+        await Expect(400, "invalid_adapter", new MultipartFormDataContent { { new StringContent("x"), "name" },
+            { new StringContent("1"), "version" }, { new ByteArrayContent(nanBytes), "f", "a.safetensors" } });
         await Expect(422, "adapter_incompatible", StoreStack.Upload("wide", "1", StoreStack.Adapter(5, d: 32)));
         // A config that disagrees with its tensors: d = 64 config, d = 32 weights.
         string cfgDir = TempDir.Create(), wDir = TempDir.Create();
         good.SaveDirectory(cfgDir);
         StoreStack.Adapter(6, d: 32).SaveDirectory(wDir);
-        await Expect(400, "invalid_adapter", new MultipartFormDataContent { { new StringContent("mix"), "name" }, { new StringContent("1"), "version" },
-            { new ByteArrayContent(File.ReadAllBytes(Path.Combine(cfgDir, LopaAdapter.ConfigFile))), "c", LopaAdapter.ConfigFile },
-            { new ByteArrayContent(File.ReadAllBytes(Path.Combine(wDir, LopaAdapter.WeightsFile))), "w", LopaAdapter.WeightsFile } });
+        await Expect(400, "invalid_adapter", new MultipartFormDataContent { { new StringContent("mix"), "name" },
+            { new StringContent("1"), "version" },
+            { new ByteArrayContent(File.ReadAllBytes(Path.Combine(cfgDir, LopaAdapter.ConfigFile))), "c",
+                LopaAdapter.ConfigFile },
+            { new ByteArrayContent(File.ReadAllBytes(Path.Combine(wDir, LopaAdapter.WeightsFile))), "w",
+                LopaAdapter.WeightsFile } });
         // Oversize (this stack allows 200,000 bytes per upload).
-        var big = LopaAdapter.CreateRandom(new AdapterConfig { NumVirtualTokens = 10, TokenDim = 64, Rank = 4, HiddenSize = 1024, Encoder = "fm-mean", EncoderDim = 64 }, 7);
+        var big = LopaAdapter.CreateRandom(new AdapterConfig { NumVirtualTokens = 10, TokenDim = 64, Rank = 4,
+            HiddenSize = 1024, Encoder = "fm-mean", EncoderDim = 64 }, 7);
         await Expect(413, "body_too_large", StoreStack.Upload("big", "1", big, single: true));
-        await Expect(400, "invalid_request", new MultipartFormDataContent { { new StringContent("x"), "name" }, { new ByteArrayContent(single), "f", "a.safetensors" } }); // no version
+        await Expect(400, "invalid_request", new MultipartFormDataContent { { new StringContent("x"), "name" },
+            { new ByteArrayContent(single), "f", "a.safetensors" } }); // no version
         await Expect(400, "invalid_multipart", new StringContent("not a form"));
-        var (bad, _) = await Send(c, HttpMethod.Post, "/v1/adapters", new ByteArrayContent("--broken\r\nnonsense"u8.ToArray()) { Headers = { ContentType = MediaTypeHeaderValue.Parse("multipart/form-data; boundary=broken") } });
+        var (bad, _) = await Send(c, HttpMethod.Post, "/v1/adapters",
+            new ByteArrayContent("--broken\r\nnonsense"u8.ToArray()) { Headers = { ContentType = MediaTypeHeaderValue.Parse("multipart/form-data; boundary=broken") } });
         Assert.Equal(400, bad);
-        Assert.Empty((await Send(c, HttpMethod.Get, "/v1/adapters")).Body.GetProperty("data").EnumerateArray()); // nothing stored
+        Assert.Empty((await Send(c, HttpMethod.Get,
+            "/v1/adapters")).Body.GetProperty("data").EnumerateArray()); // nothing stored
         Assert.Equal(201, (await Send(c, HttpMethod.Post, "/v1/adapters", StoreStack.Upload("ok", "1", good))).Status);
         await Expect(409, "conflict", StoreStack.Upload("ok", "1", good));
         Assert.Equal(201, (await Send(c, HttpMethod.Post, "/v1/adapters", StoreStack.Upload("ok", "2", good))).Status);
@@ -205,19 +234,27 @@ public class TenancyApiTests
     public async Task With_postgres_a_change_through_one_replica_reaches_the_others_cache()
     {
         await using ScratchDatabase db = await ScratchDatabase.CreateAsync("lopa_replicas");
-        await using var stack = await StoreStack.StartAsync(new() { ["LoPA:Store:Kind"] = "postgres", ["LoPA:Store:ConnectionString"] = db.ConnectionString }, replicas: 2);
+        await using var stack = await StoreStack.StartAsync(new() { ["LoPA:Store:Kind"] = "postgres",
+            ["LoPA:Store:ConnectionString"] = db.ConnectionString }, replicas: 2);
         string key = await stack.NewTenantAsync("acme");
         using var one = stack.Client(key, 0);
         using var two = stack.Client(key, 1);
-        Assert.Equal(201, (await Send(one, HttpMethod.Post, "/v1/adapters", StoreStack.Upload("story", "1", StoreStack.Adapter(6)))).Status);
-        Assert.Equal(201, (await Send(one, HttpMethod.Post, "/v1/adapters", StoreStack.Upload("story", "2", StoreStack.Adapter(7), activate: false))).Status);
-        async Task<string> Answer(HttpClient c, string model) => JsonDocument.Parse(await (await c.PostAsJsonAsync("/v1/chat/completions", Chat(model))).Content.ReadAsStringAsync()).RootElement.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString()!;
-        string v1 = await Answer(two, "stories260K:story"), v2 = await Answer(two, "stories260K:story@2"); // replica two caches both
+        Assert.Equal(201, (await Send(one, HttpMethod.Post, "/v1/adapters", StoreStack.Upload("story", "1",
+            StoreStack.Adapter(6)))).Status);
+        Assert.Equal(201, (await Send(one, HttpMethod.Post, "/v1/adapters", StoreStack.Upload("story", "2",
+            StoreStack.Adapter(7), activate: false))).Status);
+        async Task<string> Answer(HttpClient c, string model) =>
+            JsonDocument.Parse(await (await c.PostAsJsonAsync("/v1/chat/completions",
+            Chat(model))).Content.ReadAsStringAsync()).RootElement.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString()!;
+        string v1 = await Answer(two, "stories260K:story"), v2 = await Answer(two,
+            "stories260K:story@2"); // replica two caches both
         Assert.NotEqual(v1, v2);
-        Assert.Equal(200, (await Send(one, HttpMethod.Post, "/v1/adapters/story/activate", JsonContent.Create(new { version = "2" }))).Status);
+        Assert.Equal(200, (await Send(one, HttpMethod.Post, "/v1/adapters/story/activate",
+            JsonContent.Create(new { version = "2" }))).Status);
         var deadline = DateTime.UtcNow.AddSeconds(5);
         string now = v1;
-        while (now != v2 && DateTime.UtcNow < deadline) { await Task.Delay(50); now = await Answer(two, "stories260K:story"); }
+        while (now != v2 && DateTime.UtcNow < deadline) { await Task.Delay(50); now = await Answer(two,
+            "stories260K:story"); }
         Assert.Equal(v2, now); // replica two dropped its cached "story" when replica one activated version 2
     }
 }

@@ -21,7 +21,8 @@ public sealed class SlowReadStore(IAdapterStore inner) : IAdapterStore
 
     public void Release() => Interlocked.Exchange(ref _gate, null)?.TrySetResult();
 
-    public async Task<StoredAdapter?> GetAdapterAsync(string tenant, string name, string? version, CancellationToken cancel = default)
+    public async Task<StoredAdapter?> GetAdapterAsync(string tenant, string name, string? version,
+        CancellationToken cancel = default)
     {
         TaskCompletionSource? gate = _gate;
         StoredAdapter? result = await inner.GetAdapterAsync(tenant, name, version, cancel);
@@ -42,9 +43,12 @@ public sealed class SlowReadStore(IAdapterStore inner) : IAdapterStore
     }
 
     public Task InitializeAsync(CancellationToken cancel = default) => inner.InitializeAsync(cancel);
-    public Task CreateTenantAsync(string name, CancellationToken cancel = default) => inner.CreateTenantAsync(name, cancel);
-    public Task<IReadOnlyList<TenantRecord>> ListTenantsAsync(CancellationToken cancel = default) => inner.ListTenantsAsync(cancel);
-    public Task<TenantRecord?> GetTenantAsync(string name, CancellationToken cancel = default) => inner.GetTenantAsync(name, cancel);
+    public Task CreateTenantAsync(string name, CancellationToken cancel = default) => inner.CreateTenantAsync(name,
+        cancel);
+    public Task<IReadOnlyList<TenantRecord>> ListTenantsAsync(CancellationToken cancel = default) =>
+        inner.ListTenantsAsync(cancel);
+    public Task<TenantRecord?> GetTenantAsync(string name, CancellationToken cancel = default) =>
+        inner.GetTenantAsync(name, cancel);
 
     public Task SetTenantDisabledAsync(string name, bool disabled, CancellationToken cancel = default) =>
         inner.SetTenantDisabledAsync(name, disabled, cancel);
@@ -61,23 +65,28 @@ public sealed class SlowReadStore(IAdapterStore inner) : IAdapterStore
     public Task<string?> FindTenantByKeyHashAsync(byte[] keyHash, CancellationToken cancel = default) =>
         inner.FindTenantByKeyHashAsync(keyHash, cancel);
 
-    public Task<AdapterVersionInfo> PutAdapterAsync(string tenant, string name, string version, string configJson, byte[] weights,
+    public Task<AdapterVersionInfo> PutAdapterAsync(string tenant, string name, string version, string configJson,
+        byte[] weights,
         long parameters, bool activate, AdapterQuota? quota = null, CancellationToken cancel = default) =>
         inner.PutAdapterAsync(tenant, name, version, configJson, weights, parameters, activate, quota, cancel);
 
-    public Task<IReadOnlyList<AdapterVersionInfo>> ListAdaptersAsync(string tenant, CancellationToken cancel = default) =>
+    public Task<IReadOnlyList<AdapterVersionInfo>> ListAdaptersAsync(string tenant,
+        CancellationToken cancel = default) =>
         inner.ListAdaptersAsync(tenant, cancel);
 
-    public Task<string?> ResolveVersionAsync(string tenant, string name, string? version, CancellationToken cancel = default) =>
+    public Task<string?> ResolveVersionAsync(string tenant, string name, string? version,
+        CancellationToken cancel = default) =>
         inner.ResolveVersionAsync(tenant, name, version, cancel);
 
-    public Task<bool> DeleteAdapterAsync(string tenant, string name, string? version, CancellationToken cancel = default) =>
+    public Task<bool> DeleteAdapterAsync(string tenant, string name, string? version,
+        CancellationToken cancel = default) =>
         inner.DeleteAdapterAsync(tenant, name, version, cancel);
 
     public Task<bool> ActivateAsync(string tenant, string name, string version, CancellationToken cancel = default) =>
         inner.ActivateAsync(tenant, name, version, cancel);
 
-    public Task<(int Count, long Bytes)> UsageAsync(string tenant, CancellationToken cancel = default) => inner.UsageAsync(tenant, cancel);
+    public Task<(int Count, long Bytes)> UsageAsync(string tenant, CancellationToken cancel = default) =>
+        inner.UsageAsync(tenant, cancel);
 
     public ValueTask DisposeAsync() => inner.DisposeAsync();
 }

@@ -22,7 +22,8 @@ public sealed record OnnxEncoderConfig
     [JsonPropertyName("lowercase")] public bool? Lowercase { get; init; }
     /// <summary>Byte-level BPE (tokenizer.json): put the BOS token first (default true).</summary>
     [JsonPropertyName("add_bos")] public bool AddBos { get; init; } = true;
-    /// <summary>Byte-level BPE: end with the EOS token, as last-token-pooled embedders expect (default false).</summary>
+    /// <summary>Byte-level BPE: end with the EOS token, as last-token-pooled embedders expect (default
+    /// false).</summary>
     [JsonPropertyName("add_eos")] public bool AddEos { get; init; }
 
     public EncoderPooling PoolingMode => Pooling switch
@@ -58,18 +59,22 @@ public sealed record OnnxEncoderConfig
     }
 }
 
-/// <summary>Where an ONNX encoder's files are and how ONNX Runtime runs it (proxy.json: LoPA:OnnxEncoders:&lt;name&gt;).</summary>
+/// <summary>Where an ONNX encoder's files are and how ONNX Runtime runs it (proxy.json:
+/// LoPA:OnnxEncoders:&lt;name&gt;).</summary>
 public sealed record OnnxEncoderSettings
 {
-    /// <summary>The encoder directory (model.onnx, vocab.txt, encoder.json); unset for the packaged minilm / arctic-xs.</summary>
+    /// <summary>The encoder directory (model.onnx, vocab.txt, encoder.json); unset for the packaged minilm /
+    /// arctic-xs.</summary>
     public string? Directory { get; init; }
     /// <summary>"cpu" (default), "cuda" or "cuda:N".</summary>
     public string Device { get; init; } = "cpu";
-    /// <summary>When CUDA cannot be loaded: false (default) fails with the reason; true logs it and runs on the CPU.</summary>
+    /// <summary>When CUDA cannot be loaded: false (default) fails with the reason; true logs it and runs on the
+    /// CPU.</summary>
     public bool FallbackToCpu { get; init; }
     /// <summary>Intra-op threads; 0 = one per core, at most 4.</summary>
     public int Threads { get; init; }
-    /// <summary>ORT's worker threads spin-wait by default; on shared cores that costs 5–30×, so off unless asked.</summary>
+    /// <summary>ORT's worker threads spin-wait by default; on shared cores that costs 5–30×, so off unless
+    /// asked.</summary>
     public bool AllowSpinning { get; init; }
 
     public int EffectiveThreads => Threads > 0 ? Threads : Math.Clamp(Environment.ProcessorCount, 1, 4);
@@ -79,7 +84,8 @@ public sealed record OnnxEncoderSettings
     {
         "cpu" => null,
         "cuda" => 0,
-        _ when Device.StartsWith("cuda:", StringComparison.Ordinal) && int.TryParse(Device[5..], out int n) && n >= 0 => n,
+        _ when Device.StartsWith("cuda:", StringComparison.Ordinal) && int.TryParse(Device[5..], out int n)
+            && n >= 0 => n,
         _ => throw new InvalidOperationException($"device '{Device}' is not cpu, cuda or cuda:N"),
     };
 }

