@@ -25,7 +25,7 @@ public static class BatchingLoad
 
     public static async Task<int> Run(int seconds, double maxWaitMs = 2, int[]? clientCounts = null)
     {
-        string model = Path.Combine(PeerComparisons.RepoDir(), "..", "shared", "models", "stories260K",
+        string model = Path.Combine(RepoPaths.RepoDir(), "..", "shared", "models", "stories260K",
             "stories260K.bin");
         WebApplication server = ModelServerApp.Build(new ModelServerOptions { ModelPath = model, Port = 0,
             MaxQueued = 1024 });
@@ -59,11 +59,14 @@ public static class BatchingLoad
         bool batching, double maxWaitMs) =>
         new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
         {
-            ["ReverseProxy:Routes:chat:ClusterId"] = "chat", ["ReverseProxy:Routes:chat:Match:Path"] = "/v1/chat/completions",
+            ["ReverseProxy:Routes:chat:ClusterId"] = "chat",
+                ["ReverseProxy:Routes:chat:Match:Path"] = "/v1/chat/completions",
             ["ReverseProxy:Clusters:chat:Destinations:m:Address"] = backend,
-            ["LoPA:Clusters:chat:Dialect"] = "vllm-chat", ["LoPA:Clusters:chat:Model"] = "stories260K", ["LoPA:Clusters:chat:HiddenSize"] = "64",
+            ["LoPA:Clusters:chat:Dialect"] = "vllm-chat", ["LoPA:Clusters:chat:Model"] = "stories260K",
+                ["LoPA:Clusters:chat:HiddenSize"] = "64",
             ["LoPA:Encoders:0"] = "minilm", ["LoPA:OnnxEncoders:minilm:Threads"] = "2",
-            ["LoPA:Adapters:Directory"] = adapters, ["LoPA:Tenants:bench:ApiKeys:0"] = Key, ["Serilog:MinimumLevel"] = "Warning",
+            ["LoPA:Adapters:Directory"] = adapters, ["LoPA:Tenants:bench:ApiKeys:0"] = Key,
+                ["Serilog:MinimumLevel"] = "Warning",
             ["LoPA:Encoding:MaxBatch"] = batching
                 ? "32" : "1", ["LoPA:Encoding:MaxWaitMs"] = maxWaitMs.ToString(System.Globalization.CultureInfo.InvariantCulture), ["LoPA:Encoding:CacheMiB"] = "0",
         }).Build();

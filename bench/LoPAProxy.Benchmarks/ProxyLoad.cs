@@ -36,11 +36,15 @@ public static class ProxyLoad
                 .SaveDirectory(Path.Combine(adapters, "bench", enc));
         var settings = new Dictionary<string, string?>
         {
-            ["ReverseProxy:Routes:chat:ClusterId"] = "chat", ["ReverseProxy:Routes:chat:Match:Path"] = "/v1/chat/completions",
+            ["ReverseProxy:Routes:chat:ClusterId"] = "chat",
+                ["ReverseProxy:Routes:chat:Match:Path"] = "/v1/chat/completions",
             ["ReverseProxy:Clusters:chat:Destinations:m:Address"] = server.Urls.First(),
-            ["LoPA:Clusters:chat:Dialect"] = "vllm-chat", ["LoPA:Clusters:chat:Model"] = "stories260K", ["LoPA:Clusters:chat:HiddenSize"] = "64",
-            ["LoPA:Encoders:0"] = "minilm", ["LoPA:Encoders:1"] = "fm-mean", ["LoPA:EncoderFiles:FoundationModel"] = model,
-            ["LoPA:Adapters:Directory"] = adapters, ["LoPA:Tenants:bench:ApiKeys:0"] = Key, ["Serilog:MinimumLevel"] = "Warning",
+            ["LoPA:Clusters:chat:Dialect"] = "vllm-chat", ["LoPA:Clusters:chat:Model"] = "stories260K",
+                ["LoPA:Clusters:chat:HiddenSize"] = "64",
+            ["LoPA:Encoders:0"] = "minilm", ["LoPA:Encoders:1"] = "fm-mean",
+                ["LoPA:EncoderFiles:FoundationModel"] = model,
+            ["LoPA:Adapters:Directory"] = adapters, ["LoPA:Tenants:bench:ApiKeys:0"] = Key,
+                ["Serilog:MinimumLevel"] = "Warning",
         };
         WebApplication proxy = ProxyApp.Build(new ConfigurationBuilder().AddInMemoryCollection(settings).Build(),
             "http://127.0.0.1:0");

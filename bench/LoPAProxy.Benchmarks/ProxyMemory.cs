@@ -22,7 +22,7 @@ public static class ProxyMemory
 
     public static async Task<int> Run(int loadSeconds, int idleSeconds)
     {
-        string repo = PeerComparisons.RepoDir();
+        string repo = RepoPaths.RepoDir();
         string model = Path.Combine(repo, "..", "shared", "models", "stories260K", "stories260K.bin");
         string lopa = Path.Combine(repo, "src", "LoPAProxy.Cli", "bin", "Release", "net10.0", "lopa.dll");
         if (!File.Exists(lopa)) throw new FileNotFoundException($"build first (dotnet build -c Release): {lopa}");

@@ -19,7 +19,7 @@ public static class RewriteMemory
 {
     public static int Run()
     {
-        string model = Path.Combine(PeerComparisons.RepoDir(), "..", "shared", "models", "stories260K",
+        string model = Path.Combine(RepoPaths.RepoDir(), "..", "shared", "models", "stories260K",
             "stories260K.bin");
         var options = Options.Create(new LoPAOptions { EncoderFiles = new EncoderPaths { FoundationModel = model } });
         var budget = new PromptBudget(new FoundationModels(), options);

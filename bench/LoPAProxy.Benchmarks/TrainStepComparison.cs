@@ -72,5 +72,5 @@ public static class TrainStepComparison
         return 0;
     }
 
-    private static string RepoDir() => PeerComparisons.RepoDir();
+    private static string RepoDir() => RepoPaths.RepoDir();
 }

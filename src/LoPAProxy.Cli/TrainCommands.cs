@@ -161,7 +161,8 @@ internal static class TrainCommands
             }
             var metrics = new JsonObject
             {
-                ["method"] = TrainingMethods.Name(options.Method), ["options"] = JsonNode.Parse(optionsJson), ["trainable_parameters"] = trainer.TrainableParameters,
+                ["method"] = TrainingMethods.Name(options.Method), ["options"] = JsonNode.Parse(optionsJson),
+                    ["trainable_parameters"] = trainer.TrainableParameters,
                 ["steps"] = losses.Count, ["loss"] = new JsonArray(losses.Select(l =>
                     (JsonNode)JsonValue.Create(l)!).ToArray()),
                 ["eval_metric"] = metric, ["eval"] = new JsonArray(accuracy.Select(a =>

@@ -157,14 +157,17 @@ internal static class UpCommand
         string hidden = served.HiddenSize.ToString();
         var settings = new Dictionary<string, string?>
         {
-            ["ReverseProxy:Routes:chat:ClusterId"] = "chat", ["ReverseProxy:Routes:chat:Match:Path"] = "/v1/chat/completions",
-            ["ReverseProxy:Routes:completions:ClusterId"] = "completions", ["ReverseProxy:Routes:completions:Match:Path"] = "/v1/completions",
+            ["ReverseProxy:Routes:chat:ClusterId"] = "chat",
+                ["ReverseProxy:Routes:chat:Match:Path"] = "/v1/chat/completions",
+            ["ReverseProxy:Routes:completions:ClusterId"] = "completions",
+                ["ReverseProxy:Routes:completions:Match:Path"] = "/v1/completions",
             ["ReverseProxy:Routes:models:ClusterId"] = "chat", ["ReverseProxy:Routes:models:Match:Path"] = "/v1/models",
             ["ReverseProxy:Clusters:chat:Destinations:model:Address"] = backend,
             ["ReverseProxy:Clusters:completions:Destinations:model:Address"] = backend,
             ["LoPA:Clusters:chat:Dialect"] = "vllm-chat", ["LoPA:Clusters:chat:Model"] = served.Name,
             ["LoPA:Clusters:chat:HiddenSize"] = hidden, ["LoPA:Clusters:chat:ModelPath"] = modelPath,
-            ["LoPA:Clusters:completions:Dialect"] = "vllm-completions", ["LoPA:Clusters:completions:Model"] = served.Name,
+            ["LoPA:Clusters:completions:Dialect"] = "vllm-completions",
+                ["LoPA:Clusters:completions:Model"] = served.Name,
             ["LoPA:Clusters:completions:HiddenSize"] = hidden, ["LoPA:Clusters:completions:ModelPath"] = modelPath,
             ["LoPA:Encoders:0"] = "minilm", ["LoPA:EncoderFiles:FoundationModel"] = modelPath,
             ["LoPA:Store:Kind"] = "sqlite", ["LoPA:Store:Path"] = Path.Combine(stateDir, "lopa.db"),

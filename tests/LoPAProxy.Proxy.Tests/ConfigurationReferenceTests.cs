@@ -1,3 +1,4 @@
+using LoPAProxy.Engine.Tests.Support;
 using System.Reflection;
 using System.Text.RegularExpressions;
 using LoPAProxy.Proxy.Configuration;
@@ -11,7 +12,7 @@ public class ConfigurationReferenceTests
     public void The_configuration_reference_names_every_key_and_no_other()
     {
         var bound = Keys(typeof(LoPAOptions), "LoPA").ToHashSet();
-        string doc = File.ReadAllText(Path.Combine(Repo(), "docs", "configuration.md"));
+        string doc = File.ReadAllText(RepoFiles.Path_("docs", "configuration.md"));
         var documented = Regex.Matches(doc, "`(LoPA:[A-Za-z0-9:<>_-]+)`")
             .Select(m => Regex.Replace(m.Groups[1].Value, "<[^>]+>", "*")).ToHashSet();
         Assert.Empty(bound.Except(documented));
@@ -41,10 +42,4 @@ public class ConfigurationReferenceTests
     private static bool IsOptionsClass(Type t) => t.IsClass && t != typeof(string)
         && t.Namespace?.StartsWith("LoPAProxy", StringComparison.Ordinal) == true;
 
-    private static string Repo()
-    {
-        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d != null; d = d.Parent)
-            if (File.Exists(Path.Combine(d.FullName, "LoPAProxy.sln"))) return d.FullName;
-        throw new DirectoryNotFoundException("LoPAProxy.sln");
-    }
 }

@@ -13,15 +13,7 @@ namespace LoPAProxy.Proxy.Tests;
 /// </summary>
 public class DeploymentFilesTests
 {
-    private static string Repo
-    {
-        get
-        {
-            for (var d = new DirectoryInfo(AppContext.BaseDirectory); d != null; d = d.Parent)
-                if (File.Exists(Path.Combine(d.FullName, "LoPAProxy.sln"))) return d.FullName;
-            throw new DirectoryNotFoundException("repository root");
-        }
-    }
+    private static string Repo => RepoFiles.Root;
 
     private static void Validate(string json, string what)
     {
@@ -32,14 +24,17 @@ public class DeploymentFilesTests
         Assert.True(result.Succeeded, $"{what}: {result.FailureMessage}");
         Assert.True(config.GetSection("ReverseProxy:Routes").GetChildren().Any(), $"{what}: no routes");
         foreach (var cluster in options.Clusters.Keys)
-            Assert.True(config.GetSection($"ReverseProxy:Clusters:{cluster}:Destinations").GetChildren().Any(), $"{what}: LoPA cluster {cluster} has no YARP destinations");
+            Assert.True(config.GetSection($"ReverseProxy:Clusters:{cluster}:Destinations").GetChildren().Any(),
+                $"{what}: LoPA cluster {cluster} has no YARP destinations");
     }
 
     [Fact]
     public void Yaml_is_lint_clean()
     {
-        var psi = new ProcessStartInfo("yamllint", "-f parsable deploy docker/compose.yaml") { WorkingDirectory = Repo, RedirectStandardOutput = true, RedirectStandardError = true };
-        using var p = Process.Start(psi) ?? throw new InvalidOperationException("yamllint is not installed (scripts/test.sh installs it)");
+        var psi = new ProcessStartInfo("yamllint", "-f parsable deploy docker/compose.yaml") { WorkingDirectory = Repo,
+            RedirectStandardOutput = true, RedirectStandardError = true };
+        using var p = Process.Start(psi)
+            ?? throw new InvalidOperationException("yamllint is not installed (scripts/test.sh installs it)");
         string output = p.StandardOutput.ReadToEnd() + p.StandardError.ReadToEnd();
         p.WaitForExit();
         Assert.True(p.ExitCode == 0, output);
@@ -71,9 +66,11 @@ public class DeploymentFilesTests
         Assert.Equal("/healthz", c.GetProperty("livenessProbe").GetProperty("httpGet").GetProperty("path").GetString());
         Assert.True(c.GetProperty("resources").TryGetProperty("limits", out _));
         Assert.True(pod.GetProperty("securityContext").GetProperty("runAsNonRoot").GetBoolean());
-        Assert.Equal("lopaproxy-keys", c.GetProperty("env")[0].GetProperty("valueFrom").GetProperty("secretKeyRef").GetProperty("name").GetString());
+        Assert.Equal("lopaproxy-keys",
+            c.GetProperty("env")[0].GetProperty("valueFrom").GetProperty("secretKeyRef").GetProperty("name").GetString());
         Assert.Contains("proxy", c.GetProperty("args").EnumerateArray().Select(a => a.GetString()));
-        Assert.True(pod.GetProperty("terminationGracePeriodSeconds").GetInt32() > 30, "the grace period must exceed the 30 s drain");
+        Assert.True(pod.GetProperty("terminationGracePeriodSeconds").GetInt32() > 30,
+            "the grace period must exceed the 30 s drain");
     }
 
     [Fact]
@@ -82,20 +79,25 @@ public class DeploymentFilesTests
         string[] lines = File.ReadAllLines(Path.Combine(Repo, "docker", "Dockerfile"));
         Assert.True(lines.Count(l => l.StartsWith("FROM ", StringComparison.Ordinal)) >= 2, "multi-stage");
         Assert.Contains(lines, l => l.StartsWith("USER 10001", StringComparison.Ordinal));
-        Assert.Contains(lines, l => l.StartsWith("HEALTHCHECK ", StringComparison.Ordinal) && l.Contains("/healthz", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.StartsWith("HEALTHCHECK ", StringComparison.Ordinal) && l.Contains("/healthz",
+            StringComparison.Ordinal));
         Assert.Contains(lines, l => l.Contains("libopenblas0-pthread", StringComparison.Ordinal));
-        Assert.Contains(lines, l => l.StartsWith("ENTRYPOINT ", StringComparison.Ordinal) && l.Contains("\"proxy\"", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.StartsWith("ENTRYPOINT ", StringComparison.Ordinal) && l.Contains("\"proxy\"",
+            StringComparison.Ordinal));
     }
 
     [Fact]
     public async Task The_containers_entrypoint_command_serves_health_with_the_repositorys_proxy_json()
     {
-        // What the image runs, minus the image: lopa proxy --config proxy.json (relative paths resolve against the file).
-        string repoConfig = Path.Combine(Repo, "proxy.json"), dir = TempDir.Create(), config = Path.Combine(dir, "proxy.json");
+        // What the image runs, minus the image: lopa proxy --config proxy.json (relative paths resolve against the
+        // file).
+        string repoConfig = Path.Combine(Repo, "proxy.json"), dir = TempDir.Create(), config = Path.Combine(dir,
+            "proxy.json");
         string shared = SharedFiles.Root;
         File.WriteAllText(config, File.ReadAllText(repoConfig).Replace("../shared", shared));
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (string a in new[] { Path.Combine(AppContext.BaseDirectory, "lopa.dll"), "proxy", "--config", config, "--urls", "http://127.0.0.1:18931" }) psi.ArgumentList.Add(a);
+        foreach (string a in new[] { Path.Combine(AppContext.BaseDirectory, "lopa.dll"), "proxy", "--config", config,
+            "--urls", "http://127.0.0.1:18931" }) psi.ArgumentList.Add(a);
         using var p = Process.Start(psi)!;
         try
         {

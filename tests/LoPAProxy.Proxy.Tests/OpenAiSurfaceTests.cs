@@ -1,3 +1,4 @@
+using LoPAProxy.Engine.Tests.Support;
 using System.Net.Http.Json;
 using System.Text.Json;
 using LoPAProxy.Proxy.Tests.Hardening;
@@ -97,7 +98,7 @@ public class MetricsTests
         Assert.Matches($"lopa_requests_total\\{{[^}}]*adapter=\"story\"[^}}]*tenant=\"{tenant}\"[^}}]*\\}} 3", metrics);
         var live = metrics.Split('\n').Where(l => l.StartsWith("lopa_", StringComparison.Ordinal))
             .Select(l => l.Split('{', ' ')[0]).ToHashSet();
-        string dashboard = File.ReadAllText(Path.Combine(Repo(), "deploy", "grafana-dashboard.json"));
+        string dashboard = File.ReadAllText(RepoFiles.Path_("deploy", "grafana-dashboard.json"));
         var used = System.Text.RegularExpressions.Regex.Matches(dashboard, "lopa_[a-z_]+").Select(m =>
             m.Value).ToHashSet();
         Assert.True(used.Count >= 10, string.Join(", ", used));
@@ -105,12 +106,6 @@ public class MetricsTests
             $"the dashboard uses {name}, which /metrics does not have"));
     }
 
-    private static string Repo()
-    {
-        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d != null; d = d.Parent)
-            if (File.Exists(Path.Combine(d.FullName, "LoPAProxy.sln"))) return d.FullName;
-        throw new DirectoryNotFoundException("LoPAProxy.sln");
-    }
 }
 
 /// <summary>The admin and tenant APIs are described at /openapi/v1.json with their typed request and response

@@ -26,6 +26,9 @@ public static class BodyLimit
             size.MaxRequestBodySize = declared;
             await http.Request.Body.CopyToAsync(Stream.Null, http.RequestAborted);
         }
-        throw new ApiException(413, $"{what} is over the {limit}-byte limit", null, "body_too_large");
+        throw TooLarge(limit, what);
     }
+
+    public static ApiException TooLarge(long limit, string what) =>
+        new(413, $"{what} is over the {limit}-byte limit", null, "body_too_large");
 }

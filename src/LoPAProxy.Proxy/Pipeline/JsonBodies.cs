@@ -111,13 +111,11 @@ public static class JsonBodies
         int read;
         while ((read = await request.Body.ReadAsync(chunk, cancel)) > 0)
         {
-            if (buffer.Length + read > limit) throw TooLarge(limit);
+            if (buffer.Length + read > limit) throw BodyLimit.TooLarge(limit, "the request body");
             buffer.Write(chunk, 0, read);
         }
         buffer.Position = 0;
         return buffer;
     }
 
-    public static ApiException TooLarge(long limit) =>
-        new(413, $"the request body is over the {limit}-byte limit", null, "body_too_large");
 }

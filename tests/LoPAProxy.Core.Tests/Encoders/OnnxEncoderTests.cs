@@ -171,13 +171,7 @@ public class OnnxEncoderTests
         return JsonSerializer.Deserialize<double[][]>(File.ReadAllText(outPath))!;
     }
 
-    internal static string PythonScript(string name)
-    {
-        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d != null; d = d.Parent)
-            if (File.Exists(Path.Combine(d.FullName, "tests", "python", name))) return Path.Combine(d.FullName,
-                "tests", "python", name);
-        throw new FileNotFoundException(name);
-    }
+    internal static string PythonScript(string name) => RepoFiles.Path_("tests", "python", name);
 
     /// <summary>Hugging Face's WordPiece pipeline (BertNormalizer, BertPreTokenizer, [CLS]/[SEP]) over a
     /// vocab.txt.</summary>

@@ -43,6 +43,23 @@ public static class TempDir
     }
 }
 
+/// <summary>The repository checkout the tests run from (the first ancestor of the test binaries with
+/// LoPAProxy.sln).</summary>
+public static class RepoFiles
+{
+    public static string Root
+    {
+        get
+        {
+            for (var d = new DirectoryInfo(AppContext.BaseDirectory); d != null; d = d.Parent)
+                if (File.Exists(Path.Combine(d.FullName, "LoPAProxy.sln"))) return d.FullName;
+            throw new DirectoryNotFoundException("LoPAProxy.sln not found above the test binaries");
+        }
+    }
+
+    public static string Path_(params string[] parts) => Path.Combine(new[] { Root }.Concat(parts).ToArray());
+}
+
 /// <summary>Finds ../shared (models, data): LOPA_SHARED, else the first ancestor of the test binaries with a sibling
 /// 'shared'.</summary>
 public static class SharedFiles

@@ -28,11 +28,14 @@ public sealed class StoreStack : IAsyncDisposable
         {
             var settings = new Dictionary<string, string?>
             {
-                ["ReverseProxy:Routes:chat:ClusterId"] = "chat", ["ReverseProxy:Routes:chat:Match:Path"] = "/v1/chat/completions",
+                ["ReverseProxy:Routes:chat:ClusterId"] = "chat",
+                    ["ReverseProxy:Routes:chat:Match:Path"] = "/v1/chat/completions",
                 ["ReverseProxy:Clusters:chat:Destinations:d1:Address"] = s.Reference.Urls.First(),
-                ["LoPA:Clusters:chat:Dialect"] = "vllm-chat", ["LoPA:Clusters:chat:Model"] = "stories260K", ["LoPA:Clusters:chat:HiddenSize"] = "64",
+                ["LoPA:Clusters:chat:Dialect"] = "vllm-chat", ["LoPA:Clusters:chat:Model"] = "stories260K",
+                    ["LoPA:Clusters:chat:HiddenSize"] = "64",
                 ["LoPA:Encoders:0"] = "fm-mean", ["LoPA:EncoderFiles:FoundationModel"] = model,
-                ["LoPA:AdminKey"] = AdminKey, ["LoPA:Quotas:MaxAdaptersPerTenant"] = "3", ["LoPA:Quotas:MaxUploadBytes"] = "200000",
+                ["LoPA:AdminKey"] = AdminKey, ["LoPA:Quotas:MaxAdaptersPerTenant"] = "3",
+                    ["LoPA:Quotas:MaxUploadBytes"] = "200000",
             };
             foreach (var (key, value) in store) settings[key] = value; // the caller's settings win
             var proxy = ProxyApp.Build(new ConfigurationBuilder().AddInMemoryCollection(settings).Build(),

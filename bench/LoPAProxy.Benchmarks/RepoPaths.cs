@@ -1,7 +1,7 @@
 namespace LoPAProxy.Benchmarks;
 
 /// <summary>Where the repository is, for benchmarks that read its files or ../shared beside it.</summary>
-public static class PeerComparisons
+public static class RepoPaths
 {
     internal static string RepoDir()
     {
