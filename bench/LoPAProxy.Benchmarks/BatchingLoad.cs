@@ -6,6 +6,8 @@ using System.Text.Json;
 using LoPAProxy.Core.Adapters;
 using LoPAProxy.ModelServer;
 using LoPAProxy.Proxy;
+using LoPAProxy.Proxy.Configuration;
+using LoPAProxy.Proxy.Store;
 using LoPAProxy.Proxy.Tenancy;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
@@ -34,13 +36,15 @@ public static class BatchingLoad
         var config = new AdapterConfig { NumVirtualTokens = 10, TokenDim = 64, Rank = 4, HiddenSize = 256,
             Encoder = "minilm", EncoderDim = 384 };
         LopaAdapter.CreateRandom(config, 1).SaveDirectory(Path.Combine(adapters, "bench", "mini"));
+        string store = Path.Combine(adapters, "lopa.db");
+        await FolderImport.ImportAsync(new StoreOptions { Path = store }, adapters, "1");
         Console.WriteLine("| clients | batching | requests/s | p50 ms | p99 ms | errors | mean batch |");
         Console.WriteLine("|---:|---|---:|---:|---:|---:|---:|");
         foreach (int clients in clientCounts ?? new[] { 1, 16, 64 })
         {
             foreach (bool batching in new[] { false, true })
             {
-                WebApplication proxy = ProxyApp.Build(Settings(server.Urls.First(), model, adapters, batching,
+                WebApplication proxy = ProxyApp.Build(Settings(server.Urls.First(), model, store, batching,
                     maxWaitMs), "http://127.0.0.1:0");
                 await proxy.StartAsync();
                 var (rps, p50, p99, errors) = await LoadAsync(proxy.Urls.First(), clients, seconds);
@@ -55,7 +59,7 @@ public static class BatchingLoad
         return 0;
     }
 
-    private static IConfiguration Settings(string backend, string model, string adapters,
+    private static IConfiguration Settings(string backend, string model, string store,
         bool batching, double maxWaitMs) =>
         new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
         {
@@ -65,7 +69,7 @@ public static class BatchingLoad
             ["LoPA:Clusters:chat:Dialect"] = "vllm-chat", ["LoPA:Clusters:chat:Model"] = "stories260K",
                 ["LoPA:Clusters:chat:HiddenSize"] = "64",
             ["LoPA:Encoders:0"] = "minilm", ["LoPA:OnnxEncoders:minilm:Threads"] = "2",
-            ["LoPA:Adapters:Directory"] = adapters, ["LoPA:Tenants:bench:ApiKeys:0"] = Key,
+            ["LoPA:Store:Path"] = store, ["LoPA:Tenants:bench:ApiKeys:0"] = Key,
                 ["Serilog:MinimumLevel"] = "Warning",
             ["LoPA:Encoding:MaxBatch"] = batching
                 ? "32" : "1", ["LoPA:Encoding:MaxWaitMs"] = maxWaitMs.ToString(System.Globalization.CultureInfo.InvariantCulture), ["LoPA:Encoding:CacheMiB"] = "0",

@@ -8,7 +8,9 @@ using LoPAProxy.Core.Generation;
 using LoPAProxy.ModelServer;
 using LoPAProxy.ModelServer.Generation;
 using LoPAProxy.Proxy;
+using LoPAProxy.Proxy.Configuration;
 using LoPAProxy.Proxy.Dialects;
+using LoPAProxy.Proxy.Store;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
 
@@ -34,6 +36,8 @@ public static class ProxyLoad
             LopaAdapter.CreateRandom(new AdapterConfig { NumVirtualTokens = 10, TokenDim = 64, Rank = 4,
                 HiddenSize = 256, Encoder = enc, EncoderDim = enc == "minilm" ? 384 : 64 }, 1)
                 .SaveDirectory(Path.Combine(adapters, "bench", enc));
+        string store = Path.Combine(Directory.CreateTempSubdirectory("lopa-bench-").FullName, "lopa.db");
+        await FolderImport.ImportAsync(new StoreOptions { Path = store }, adapters, "1");
         var settings = new Dictionary<string, string?>
         {
             ["ReverseProxy:Routes:chat:ClusterId"] = "chat",
@@ -43,7 +47,7 @@ public static class ProxyLoad
                 ["LoPA:Clusters:chat:HiddenSize"] = "64",
             ["LoPA:Encoders:0"] = "minilm", ["LoPA:Encoders:1"] = "fm-mean",
                 ["LoPA:EncoderFiles:FoundationModel"] = model,
-            ["LoPA:Adapters:Directory"] = adapters, ["LoPA:Tenants:bench:ApiKeys:0"] = Key,
+            ["LoPA:Store:Path"] = store, ["LoPA:Tenants:bench:ApiKeys:0"] = Key,
                 ["Serilog:MinimumLevel"] = "Warning",
         };
         WebApplication proxy = ProxyApp.Build(new ConfigurationBuilder().AddInMemoryCollection(settings).Build(),

@@ -4,6 +4,8 @@ using System.Text;
 using System.Text.Json;
 using LoPAProxy.Core.Adapters;
 using LoPAProxy.ModelServer;
+using LoPAProxy.Proxy.Configuration;
+using LoPAProxy.Proxy.Store;
 using Microsoft.AspNetCore.Builder;
 
 namespace LoPAProxy.Benchmarks;
@@ -35,6 +37,8 @@ public static class ProxyMemory
             NumVirtualTokens = 10, TokenDim = 64, Rank = 4, HiddenSize = 256, Encoder = "fm-mean", EncoderDim = 64,
         };
         LopaAdapter.CreateRandom(adapterConfig, 1).SaveDirectory(Path.Combine(dir, "adapters", "bench", "story"));
+        await FolderImport.ImportAsync(new StoreOptions { Path = Path.Combine(dir, "lopa.db") },
+            Path.Combine(dir, "adapters"), "1");
         int port = FreePort();
         File.WriteAllText(Path.Combine(dir, "proxy.json"), ProxyConfig(server.Urls.First(), Path.GetFullPath(model)));
 
@@ -144,7 +148,7 @@ public static class ProxyMemory
             },
             Encoders = new[] { "fm-mean" },
             EncoderFiles = new { FoundationModel = model },
-            Adapters = new { Directory = "adapters" },
+            Store = new { Kind = "sqlite", Path = "lopa.db" },
         },
         ["Serilog"] = new { MinimumLevel = "Warning" },
     });

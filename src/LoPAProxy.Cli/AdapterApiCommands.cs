@@ -25,22 +25,9 @@ internal static class AdapterApiCommands
         return c;
     }
 
-    /// <summary>Prints the body; a non-2xx answer prints the API's error message and returns 1.</summary>
-    internal static async Task<int> Report(HttpResponseMessage r)
-    {
-        string body = await r.Content.ReadAsStringAsync();
-        if (r.IsSuccessStatusCode) { Console.WriteLine(body.Length == 0
-            ? $"{(int)r.StatusCode} {r.ReasonPhrase}" : body); return 0; }
-        string message = body;
-        try { message = JsonDocument.Parse(body).RootElement.GetProperty("error").GetProperty("message").GetString()
-            ?? body; } catch (JsonException) { }
-        Console.Error.WriteLine($"lopa: {(int)r.StatusCode}: {message}");
-        return 1;
-    }
-
     public static IEnumerable<Command> Create()
     {
-        var url = Url(); var key = Key();
+        var url = Url(); var key = Key(); var json = ApiOutput.JsonOption();
         var path = new Argument<string>("adapter") { Description = "adapter directory or single .safetensors file" };
         var name = new Option<string>("--name") { Description = "adapter name", Required = true };
         var version = new Option<string>("--version") { Description = "version (immutable)", Required = true };
@@ -49,7 +36,7 @@ internal static class AdapterApiCommands
             Description = "upload without making it the active version",
         };
         var upload = new Command("upload", "Upload an adapter version to the proxy") { path, name, version, noActivate,
-            url, key };
+            url, key, json };
         upload.SetAction(async (p, cancel) =>
         {
             string source = p.GetValue(path)!;
@@ -66,30 +53,39 @@ internal static class AdapterApiCommands
             else form.Add(new ByteArrayContent(await File.ReadAllBytesAsync(source, cancel)), "file",
                 Path.GetFileName(source));
             using var c = Client(p, url, key);
-            return await Report(await c.PostAsync("v1/adapters", form, cancel));
+            return await ApiOutput.PrintAsync(await c.PostAsync("v1/adapters", form, cancel), p.GetValue(json));
         });
 
-        var url2 = Url(); var key2 = Key();
-        var list = new Command("list", "List this tenant's adapters") { url2, key2 };
-        list.SetAction(async (p, cancel) => { using var c = Client(p, url2,
-            key2); return await Report(await c.GetAsync("v1/adapters", cancel)); });
+        var url2 = Url(); var key2 = Key(); var json2 = ApiOutput.JsonOption();
+        var list = new Command("list", "List this tenant's adapters") { url2, key2, json2 };
+        list.SetAction(async (p, cancel) =>
+        {
+            using var c = Client(p, url2, key2);
+            return await ApiOutput.PrintAsync(await c.GetAsync("v1/adapters", cancel), p.GetValue(json2));
+        });
 
-        var url3 = Url(); var key3 = Key();
+        var url3 = Url(); var key3 = Key(); var json3 = ApiOutput.JsonOption();
         var reference = new Argument<string>("adapter") { Description = "name (every version) or name@version" };
         var delete = new Command("delete", "Delete an adapter version, or every version of a name") { reference, url3,
-            key3 };
-        delete.SetAction(async (p, cancel) => { using var c = Client(p, url3,
-            key3); return await Report(await c.DeleteAsync($"v1/adapters/{Uri.EscapeDataString(p.GetValue(reference)!)}", cancel)); });
+            key3, json3 };
+        delete.SetAction(async (p, cancel) =>
+        {
+            using var c = Client(p, url3, key3);
+            string target = $"v1/adapters/{Uri.EscapeDataString(p.GetValue(reference)!)}";
+            return await ApiOutput.PrintAsync(await c.DeleteAsync(target, cancel), p.GetValue(json3));
+        });
 
-        var url4 = Url(); var key4 = Key();
+        var url4 = Url(); var key4 = Key(); var json4 = ApiOutput.JsonOption();
         var activateName = new Argument<string>("name") { Description = "adapter name" };
         var activateVersion = new Argument<string>("version") { Description = "the version to make active" };
         var activate = new Command("activate",
-            "Make a version the one the name resolves to (roll forward or back)") { activateName, activateVersion, url4, key4 };
+            "Make a version the one the name resolves to (roll forward or back)") { activateName, activateVersion, url4, key4, json4 };
         activate.SetAction(async (p, cancel) =>
         {
             using var c = Client(p, url4, key4);
-            return await Report(await c.PostAsJsonAsync($"v1/adapters/{Uri.EscapeDataString(p.GetValue(activateName)!)}/activate", new { version = p.GetValue(activateVersion) }, cancel));
+            string target = $"v1/adapters/{Uri.EscapeDataString(p.GetValue(activateName)!)}/activate";
+            var body = new { version = p.GetValue(activateVersion) };
+            return await ApiOutput.PrintAsync(await c.PostAsJsonAsync(target, body, cancel), p.GetValue(json4));
         });
         return new[] { upload, list, delete, activate };
     }

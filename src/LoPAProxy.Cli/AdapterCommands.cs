@@ -13,6 +13,7 @@ internal static class AdapterCommands
         adapter.Subcommands.Add(New());
         adapter.Subcommands.Add(Inspect());
         adapter.Subcommands.Add(Convert());
+        adapter.Subcommands.Add(AdapterImportCommand.Create());
         foreach (Command c in AdapterApiCommands.Create()) adapter.Subcommands.Add(c);
         return adapter;
     }

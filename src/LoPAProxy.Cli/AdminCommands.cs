@@ -34,12 +34,13 @@ internal static class AdminCommands
     {
         Option<string> url = Url();
         Option<string?> key = AdminKey();
-        var command = new Command(name, description) { url, key };
+        Option<bool> json = ApiOutput.JsonOption();
+        var command = new Command(name, description) { url, key, json };
         foreach (Argument<string> a in arguments) command.Arguments.Add(a);
         command.SetAction(async (p, cancel) =>
         {
             using HttpClient c = Client(p, url, key);
-            return await AdapterApiCommands.Report(await send(c, p, cancel));
+            return await ApiOutput.PrintAsync(await send(c, p, cancel), p.GetValue(json));
         });
         return command;
     }

@@ -122,6 +122,9 @@ internal static class UpCommand
         WebApplication proxy = ProxyApp.Build(ProxyConfiguration(stateDir, modelPath, served, server.Urls.First(),
             adminKey, logFormat),
             $"http://127.0.0.1:{port}");
+        // Set-up calls (tenant, key, adapter) are lopa up's own: keep their log lines off the terminal.
+        var logLevel = Proxy.Observability.ProxyLogLevel.Of(proxy.Services);
+        logLevel.MinimumLevel = Serilog.Events.LogEventLevel.Warning;
         await proxy.StartAsync(cancel);
         string proxyUrl = proxy.Urls.First();
         if (newAdminKey) Console.WriteLine($"admin key (shown once; kept owner-only in {Path.Combine(stateDir, "admin.key")}): {adminKey}");
@@ -137,6 +140,7 @@ internal static class UpCommand
         Console.WriteLine($"curl -s {baseUrl}/chat/completions -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' " +
             $"-d '{{\"model\":\"{modelName}\",\"messages\":[{{\"role\":\"user\",\"content\":\"Tom had a red kite\"}}],\"max_tokens\":40}}'");
         Console.WriteLine("Ctrl-C or SIGTERM stops everything.");
+        logLevel.MinimumLevel = Serilog.Events.LogEventLevel.Information;
         try
         {
             await proxy.WaitForShutdownAsync(cancel);

@@ -29,15 +29,10 @@ public static class ProxyApp
     {
         services.AddOptions<LoPAOptions>().Bind(configuration.GetSection("LoPA")).ValidateOnStart();
         services.AddSingleton<IValidateOptions<LoPAOptions>, LoPAOptionsValidator>();
-        string storeKind = configuration["LoPA:Store:Kind"] ?? "directory";
-        if (storeKind is "sqlite" or "postgres")
-            services.AddSingleton<Store.IAdapterStore>(sp =>
-                CreateStore(sp.GetRequiredService<IOptions<LoPAOptions>>().Value.Store)
-                ?? throw new InvalidOperationException($"LoPA:Store:Kind '{storeKind}'"));
-        services.AddSingleton<TenantKeys>(sp => new TenantKeys(sp.GetRequiredService<IOptions<LoPAOptions>>(),
-            StoreOrNull(sp)));
-        services.AddSingleton<AdapterCatalog>(sp => new AdapterCatalog(sp.GetRequiredService<IOptions<LoPAOptions>>(),
-            StoreOrNull(sp)));
+        services.AddSingleton<Store.IAdapterStore>(sp =>
+            Store.AdapterStores.Open(sp.GetRequiredService<IOptions<LoPAOptions>>().Value.Store));
+        services.AddSingleton<TenantKeys>();
+        services.AddSingleton<AdapterCatalog>();
         services.AddSingleton<EncoderPool>();
         services.AddLoPAAuthentication();
         services.AddOpenApi(o => o.AddDocumentTransformer((document, _, _) =>
@@ -68,18 +63,10 @@ public static class ProxyApp
         builder.AddResponseTransform(ModelEcho.TransformAsync);
     }
 
-    private static Store.IAdapterStore? CreateStore(StoreOptions o) => o.Kind switch
-    {
-        "sqlite" => new Store.SqliteAdapterStore(o.Path),
-        "postgres" => new Store.PostgresAdapterStore(o.ConnectionString!),
-        _ => null,
-    };
-
-    private static Store.IAdapterStore? StoreOrNull(IServiceProvider sp) => sp.GetService<Store.IAdapterStore>();
-
     public static WebApplication MapLoPAProxy(this WebApplication app)
     {
-        app.UseMiddleware<RequestLogMiddleware>();
+        app.UseSerilogRequestLogging(o => Observability.RequestLogging.Configure(o, app.Services));
+        app.UseMiddleware<RequestMetricsMiddleware>();
         app.UseMiddleware<ErrorMiddleware>();
         // Explicitly here, inside the error middleware, so a failing key lookup (a store outage) is an OpenAI 500.
         app.UseAuthentication();
@@ -127,14 +114,15 @@ public static class ProxyApp
     /// Serilog on the console: one JSON object per line (LoPA:LogFormat json — the default in containers, for log
     /// shippers) or readable text lines (text — the default elsewhere).
     /// </summary>
-    private static Serilog.ILogger Logger(IConfiguration configuration)
+    private static Serilog.ILogger Logger(IConfiguration configuration, Observability.ProxyLogLevel level)
     {
         bool inContainer = Environment.GetEnvironmentVariable("DOTNET_RUNNING_IN_CONTAINER") == "true";
         string format = configuration["LoPA:LogFormat"] ?? (inContainer ? "json" : "text");
         var logger = new LoggerConfiguration()
-            .MinimumLevel.Information()
+            .MinimumLevel.ControlledBy(level.Switch)
             .MinimumLevel.Override("Microsoft", Serilog.Events.LogEventLevel.Warning)
-            .MinimumLevel.Override("Yarp", Serilog.Events.LogEventLevel.Warning);
+            .MinimumLevel.Override("Yarp", Serilog.Events.LogEventLevel.Warning)
+            .Enrich.FromLogContext();
         logger = format == "json"
             ? logger.WriteTo.Console(new Serilog.Formatting.Json.JsonFormatter(renderMessage: true))
             : logger.WriteTo.Console(outputTemplate: "{Timestamp:HH:mm:ss} {Level:u3} {Message:lj}{NewLine}{Exception}");
@@ -153,12 +141,19 @@ public static class ProxyApp
         builder.Services.Configure<HostOptions>(h =>
             h.ShutdownTimeout = TimeSpan.FromSeconds(30)); // drain in-flight streams
         builder.Logging.ClearProviders();
-        builder.Logging.AddSerilog(Logger(configuration), dispose: true);
+        var logLevel = new Observability.ProxyLogLevel();
+        builder.Services.AddSingleton(logLevel);
+        Serilog.ILogger logger = Logger(configuration, logLevel);
+        builder.Services.AddSingleton(logger);
+        builder.Services.AddSerilog(logger, dispose: true);
         builder.Services.AddLoPA(configuration);
         var app = builder.Build();
         app.MapLoPAProxy();
         var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("LoPAProxy");
-        if (StoreOrNull(app.Services) is { } store) store.InitializeAsync().GetAwaiter().GetResult(); // schema before the first request
+        // Schema, and the tenants named in configuration, before the first request.
+        var store = app.Services.GetRequiredService<Store.IAdapterStore>();
+        var options = app.Services.GetRequiredService<IOptions<LoPAOptions>>().Value;
+        Store.AdapterStores.PrepareAsync(store, options.Tenants.Keys).GetAwaiter().GetResult();
         app.Services.GetRequiredService<EncoderPool>().Preload((name, e) => log.LogError(e,
             "encoder {Encoder} failed to load", name));
         return app;

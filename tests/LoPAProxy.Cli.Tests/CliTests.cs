@@ -51,6 +51,11 @@ public class CliTests
         string model = up.WaitForLine(l => l.StartsWith("LOPA_MODEL=",
             StringComparison.Ordinal))["LOPA_MODEL=".Length..];
         Assert.StartsWith("curl ", up.WaitForLine(l => l.StartsWith("curl ", StringComparison.Ordinal)));
+        // Nothing but progress before the settings: no compiler output, no log lines of lopa up's own set-up calls.
+        string[] progress = { "starting the model server", "starting the proxy", "admin key (shown once",
+            "LoPAProxy is up" };
+        foreach (string line in up.Stdout.Split('\n').TakeWhile(l => !l.StartsWith("OPENAI_", StringComparison.Ordinal)))
+            Assert.True(progress.Any(p => line.StartsWith(p, StringComparison.Ordinal)), $"not progress: {line}");
         // The demo adapter is the shipped one the trainer produced on SST-2 with the MiniLM encoder.
         Assert.Contains("demo adapter 'sst2-lopa' (minilm encoder)", up.Stdout);
         Assert.EndsWith(":sst2-lopa", model);
@@ -62,6 +67,11 @@ public class CliTests
             new { model, messages = new[] { new { role = "user", content = "Tom had a red kite" } }, max_tokens = 8 }));
         string body = await response.Content.ReadAsStringAsync();
         Assert.True(response.IsSuccessStatusCode, body);
+        // Serilog's request log: one readable line with the tenant and adapter, never the key.
+        string logged = up.WaitForLine(l => l.Contains("POST /v1/chat/completions 200", StringComparison.Ordinal));
+        Assert.Contains("tenant=demo adapter=sst2-lopa", logged);
+        string logs = string.Join("\n", up.Stdout.Split('\n').SkipWhile(l => !l.StartsWith("Ctrl-C", StringComparison.Ordinal)));
+        Assert.DoesNotContain(key, logs + up.Stderr);
         // The server saw the demo adapter's 10 soft-prompt rows plus BOS and the message's tokens.
         var tok = LoPAProxy.Engine.Tokenizers.SentencePieceBpeTokenizer.Load(SharedFiles.Path_("models", "stories260K",
             "tok512.bin"), 512);
@@ -110,7 +120,7 @@ public class CliTests
             using (var create = new LopaProcess(new[] { "tenant", "create", "acme" }.Concat(admin).ToArray()))
                 Assert.True(create.WaitForExit() == 0, create.Stderr);
             string acmeKey;
-            using (var issue = new LopaProcess(new[] { "key", "issue", "acme" }.Concat(admin).ToArray()))
+            using (var issue = new LopaProcess(new[] { "key", "issue", "acme", "--json" }.Concat(admin).ToArray()))
             {
                 Assert.True(issue.WaitForExit() == 0, issue.Stderr);
                 acmeKey = JsonDocument.Parse(issue.Stdout).RootElement.GetProperty("key").GetString()!;
@@ -121,11 +131,58 @@ public class CliTests
                 Assert.Equal(1, wrong.WaitForExit());
                 Assert.Contains("401", wrong.Stderr);
             }
-            using (var list = new LopaProcess("adapter", "list", "--url", url, "--key", acmeKey))
+            using (var list = new LopaProcess("adapter", "list", "--url", url, "--key", acmeKey, "--json"))
             {
                 Assert.True(list.WaitForExit() == 0, list.Stderr);
                 Assert.Equal(0,
                     JsonDocument.Parse(list.Stdout).RootElement.GetProperty("data").GetArrayLength()); // acme has none
+            }
+            // For people, lists are tables.
+            using (var tenants = new LopaProcess(new[] { "tenant", "list" }.Concat(admin).ToArray()))
+            {
+                Assert.True(tenants.WaitForExit() == 0, tenants.Stderr);
+                string[] rows = tenants.Stdout.Split('\n');
+                Assert.Matches(@"^name\s+disabled\s+created$", rows[0]);
+                Assert.Contains(rows, r => r.StartsWith("acme ", StringComparison.Ordinal) && r.Contains("false"));
+            }
+            // Adapters kept in folders come in with one command, while the proxy runs, and are served at once.
+            string folder = TempDir.Create();
+            var config = new LoPAProxy.Core.Adapters.AdapterConfig
+            {
+                NumVirtualTokens = 3, TokenDim = 64, Rank = 2, HiddenSize = 8, Encoder = "minilm", EncoderDim = 384,
+            };
+            LoPAProxy.Core.Adapters.LopaAdapter.CreateRandom(config, 5).SaveDirectory(Path.Combine(folder, "acme", "tone"));
+            Directory.CreateDirectory(Path.Combine(folder, "acme", "empty"));
+            string[] import = { "adapter", "import", folder, "--sqlite", Path.Combine(state, "lopa.db") };
+            using (var first = new LopaProcess(import))
+            {
+                Assert.True(first.WaitForExit() == 0, first.Stderr);
+                Assert.Contains("imported   acme/tone@1", first.Stdout);
+                Assert.Contains("skipped    acme/empty@1", first.Stdout);
+            }
+            using (var again = new LopaProcess(import))
+            {
+                Assert.True(again.WaitForExit() == 0, again.Stderr);
+                Assert.Contains("unchanged  acme/tone@1", again.Stdout);
+            }
+            using (var listed = new LopaProcess("adapter", "list", "--url", url, "--key", acmeKey))
+            {
+                Assert.True(listed.WaitForExit() == 0, listed.Stderr);
+                Assert.Matches(@"(?m)^tone\s+1\s+", listed.Stdout);
+            }
+            using var acme = new HttpClient();
+            acme.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer",
+                acmeKey);
+            using (var served = await acme.PostAsync(settings["OPENAI_BASE_URL"] + "/completions",
+                System.Net.Http.Json.JsonContent.Create(new { model = "stories260K:tone", prompt = "Once", max_tokens = 2 })))
+            {
+                string text = await served.Content.ReadAsStringAsync();
+                Assert.True(served.IsSuccessStatusCode, text);
+                var tok = LoPAProxy.Engine.Tokenizers.SentencePieceBpeTokenizer.Load(SharedFiles.Path_("models",
+                    "stories260K", "tok512.bin"), 512);
+                int prompt = JsonDocument.Parse(text).RootElement.GetProperty("usage").GetProperty("prompt_tokens")
+                    .GetInt32();
+                Assert.Equal(3 + tok.Encode("Once", true, false).Length, prompt); // the adapter's 3 rows + BOS + text
             }
             using var client = new HttpClient();
             client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", settings["OPENAI_API_KEY"]);

@@ -111,7 +111,7 @@ public class CrashSafetyTests
             }
             using (var act = new LopaProcess(new[] { "adapter", "activate", "cli",
                 "2" }.Concat(common).ToArray())) Assert.Equal(0, act.WaitForExit());
-            using (var list = new LopaProcess(new[] { "adapter", "list" }.Concat(common).ToArray()))
+            using (var list = new LopaProcess(new[] { "adapter", "list", "--json" }.Concat(common).ToArray()))
             {
                 Assert.Equal(0, list.WaitForExit());
                 var cli = JsonDocument.Parse(list.Stdout).RootElement.GetProperty("data").EnumerateArray().Where(a =>

@@ -15,9 +15,14 @@ public class DeploymentFilesTests
 {
     private static string Repo => RepoFiles.Root;
 
-    private static void Validate(string json, string what)
+    /// <summary>The configuration as the proxy would see it: the JSON plus the environment the deployment sets
+    /// (secrets stand in as placeholders).</summary>
+    private static void Validate(string json, string what, IEnumerable<string>? environment = null)
     {
-        IConfiguration config = new ConfigurationBuilder().AddJsonStream(new MemoryStream(System.Text.Encoding.UTF8.GetBytes(json))).Build();
+        var secrets = (environment ?? []).ToDictionary(name => name.Replace("__", ":"), _ => (string?)"placeholder-secret-0123456789");
+        IConfiguration config = new ConfigurationBuilder()
+            .AddJsonStream(new MemoryStream(System.Text.Encoding.UTF8.GetBytes(json)))
+            .AddInMemoryCollection(secrets).Build();
         var options = new LoPAOptions();
         config.GetSection("LoPA").Bind(options);
         var result = new LoPAOptionsValidator().Validate(null, options);
@@ -49,7 +54,12 @@ public class DeploymentFilesTests
             import sys, yaml
             print(yaml.safe_load(open(sys.argv[1]))['data']['proxy.json'])
             """, Path.Combine(Repo, "deploy", "configmap.yaml"));
-        Validate(configMap, "deploy/configmap.yaml");
+        string environment = PyTorch.Run("""
+            import sys, yaml
+            pod = yaml.safe_load(open(sys.argv[1]))['spec']['template']['spec']
+            print('\n'.join(e['name'] for e in pod['containers'][0]['env']))
+            """, Path.Combine(Repo, "deploy", "deployment.yaml"));
+        Validate(configMap, "deploy/configmap.yaml", environment.Split('\n', StringSplitOptions.RemoveEmptyEntries));
     }
 
     [Fact]

@@ -49,6 +49,7 @@ public class ProxyFixture : IAsyncLifetime
         MakeAdapter("acme", "story", 64);
         MakeAdapter("acme", "narrow", 32);
         MakeAdapter("globex", "secret", 64);
+        string storePath = await Store.SeededStore.ImportAsync(AdaptersDir);
         var settings = new Dictionary<string, string?>
         {
             ["ReverseProxy:Routes:chat:ClusterId"] = "chat", ["ReverseProxy:Routes:chat:Match:Path"] = "/v1/chat/completions",
@@ -73,7 +74,7 @@ public class ProxyFixture : IAsyncLifetime
             ["LoPA:Clusters:capture:Dialect"] = "vllm-chat", ["LoPA:Clusters:capture:Model"] = "stories260K", ["LoPA:Clusters:capture:HiddenSize"] = "64",
             ["LoPA:Clusters:dead:Dialect"] = "vllm-chat", ["LoPA:Clusters:dead:Model"] = "stories260K", ["LoPA:Clusters:dead:HiddenSize"] = "64",
             ["LoPA:Encoders:0"] = "fm-mean", ["LoPA:EncoderFiles:FoundationModel"] = model,
-            ["LoPA:Adapters:Directory"] = AdaptersDir, ["LoPA:Adapters:CacheSize"] = "2",
+            ["LoPA:Store:Path"] = storePath, ["LoPA:Adapters:CacheSize"] = "2",
             ["LoPA:Tenants:acme:ApiKeys:0"] = AcmeKey, ["LoPA:Tenants:globex:ApiKeys:0"] = GlobexKey,
             ["LoPA:Limits:MaxBodyBytes"] = "65536", ["LoPA:Limits:BackendTimeoutSeconds"] = "2",
         };

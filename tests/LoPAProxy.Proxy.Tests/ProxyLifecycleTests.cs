@@ -30,29 +30,39 @@ public class ProxyLifecycleTests(SlowProxyFixture f) : IClassFixture<SlowProxyFi
     }
 
     [Fact]
-    public void The_adapter_cache_is_bounded_and_reloads_changed_adapters()
+    public async Task The_adapter_cache_is_bounded_and_follows_the_store()
     {
-        string root = TempDir.Create();
-        var options = Options.Create(new LoPAOptions { Adapters = new AdapterOptions { Directory = root, CacheSize = 2 } });
-        var catalog = new AdapterCatalog(options);
-        var config = new AdapterConfig { NumVirtualTokens = 2, TokenDim = 8, Rank = 1, HiddenSize = 4, Encoder = "fm-mean", EncoderDim = 8 };
-        foreach (string name in new[] { "a", "b", "c" }) LopaAdapter.CreateRandom(config, name[0]).SaveDirectory(Path.Combine(root, "t", name));
-        var a = catalog.Find("t", "a");
-        Assert.Same(a, catalog.Find("t", "a"));          // cached
-        catalog.Find("t", "b");
-        catalog.Find("t", "c");                             // evicts a (least recently used)
+        await using var store = new LoPAProxy.Proxy.Store.SqliteAdapterStore(Path.Combine(TempDir.Create(), "s.db"));
+        await store.InitializeAsync();
+        await store.CreateTenantAsync("t");
+        var options = Options.Create(new LoPAOptions { Adapters = new AdapterOptions { CacheSize = 2 } });
+        var catalog = new AdapterCatalog(options, store);
+        var config = new AdapterConfig
+        {
+            NumVirtualTokens = 2, TokenDim = 8, Rank = 1, HiddenSize = 4, Encoder = "fm-mean", EncoderDim = 8,
+        };
+        async Task Put(string name, string version, AdapterConfig c, int seed)
+        {
+            byte[] weights = LopaAdapter.CreateRandom(c, seed).ToSingleFile();
+            await store.PutAdapterAsync("t", name, version, c.ToJson(), weights, c.TrainableParameters, true);
+        }
+        foreach (string name in new[] { "a", "b", "c" }) await Put(name, "1", config, name[0]);
+        var a = await catalog.FindAsync("t", "a", default);
+        Assert.Same(a, await catalog.FindAsync("t", "a", default));          // cached
+        await catalog.FindAsync("t", "b", default);
+        await catalog.FindAsync("t", "c", default);                             // evicts a (least recently used)
         Assert.Equal(2, catalog.Count);
-        Assert.NotSame(a, catalog.Find("t", "a"));       // reloaded
-        // A changed adapter is reloaded, a vanished one is gone, names cannot escape the tenant folder.
-        var before = catalog.Find("t", "b");
-        LopaAdapter.CreateRandom(config with { NumVirtualTokens = 3 }, 9).SaveDirectory(Path.Combine(root, "t", "b"));
-        File.SetLastWriteTimeUtc(Path.Combine(root, "t", "b", LopaAdapter.WeightsFile), DateTime.UtcNow.AddMinutes(1));
-        Assert.Equal(3, catalog.Find("t", "b")!.Rows);
-        Assert.NotSame(before, catalog.Find("t", "b"));
-        Directory.Delete(Path.Combine(root, "t", "c"), true);
-        Assert.Null(catalog.Find("t", "c"));
-        Assert.Null(catalog.Find("t", ".."));
-        Assert.Null(catalog.Find("..", "t"));
+        Assert.NotSame(a, await catalog.FindAsync("t", "a", default));       // reloaded
+        // A new active version is served at once, a deleted name is gone, names cannot escape the tenant.
+        var before = await catalog.FindAsync("t", "b", default);
+        await Put("b", "2", config with { NumVirtualTokens = 3 }, 9);
+        Assert.Equal(3, (await catalog.FindAsync("t", "b", default))!.Rows);
+        Assert.Equal(2, (await catalog.FindAsync("t", "b@1", default))!.Rows);
+        Assert.NotSame(before, await catalog.FindAsync("t", "b", default));
+        await store.DeleteAdapterAsync("t", "c", null);
+        Assert.Null(await catalog.FindAsync("t", "c", default));
+        Assert.Null(await catalog.FindAsync("t", "..", default));
+        Assert.Null(await catalog.FindAsync("..", "t", default));
     }
 
     [Fact]

@@ -85,9 +85,9 @@ public sealed class EncoderPaths
 
 public sealed class AdapterOptions
 {
-    /// <summary>Root of the per-tenant layout: {Directory}/{tenant}/{adapter}/ (adapter_config.json +
-    /// adapter_model.safetensors).</summary>
-    public string Directory { get; set; } = "adapters";
+    /// <summary>Retired: the per-tenant folder layout is imported into the store (`lopa adapter import`); a
+    /// configuration that still sets it fails at start-up instead of silently serving nothing.</summary>
+    public string? Directory { get; set; }
     /// <summary>Loaded adapters kept in memory (least recently used evicted).</summary>
     public int CacheSize { get; set; } = 256;
     /// <summary>
@@ -127,7 +127,9 @@ public sealed class ClientEmbedsOptions
 
 public sealed class StoreOptions
 {
-    public string Kind { get; set; } = "directory";
+    /// <summary>sqlite (one process, or several on one host) or postgres (replicas). Adapters in per-tenant
+    /// folders are brought in with `lopa adapter import`.</summary>
+    public string Kind { get; set; } = "sqlite";
     /// <summary>SQLite database file.</summary>
     public string Path { get; set; } = "lopa.db";
     /// <summary>PostgreSQL connection string (from a secret).</summary>

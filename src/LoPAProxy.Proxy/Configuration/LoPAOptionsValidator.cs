@@ -46,7 +46,6 @@ public sealed class LoPAOptionsValidator : IValidateOptions<LoPAOptions>
         if (o.Encoding.MaxBatch < 1) errors.Add("LoPA:Encoding:MaxBatch: must be at least 1 (1 turns micro-batching off)");
         if (o.Encoding.MaxWaitMs is < 0 or > 1000) errors.Add("LoPA:Encoding:MaxWaitMs: must be 0 to 1000");
         if (o.Encoding.CacheMiB < 0) errors.Add("LoPA:Encoding:CacheMiB: must be 0 (off) or more");
-        if (string.IsNullOrWhiteSpace(o.Adapters.Directory)) errors.Add("LoPA:Adapters:Directory: required");
         if (o.Adapters.CacheSize < 1) errors.Add("LoPA:Adapters:CacheSize: must be at least 1");
         foreach (var (tenant, t) in o.Tenants)
         {
@@ -60,7 +59,16 @@ public sealed class LoPAOptionsValidator : IValidateOptions<LoPAOptions>
         if (o.Limits.MaxEmbeddingValuesPerRequest < 1) errors.Add("LoPA:Limits:MaxEmbeddingValuesPerRequest: must be positive");
         if (o.Limits.MaxClientEmbeddingRows < 1) errors.Add("LoPA:Limits:MaxClientEmbeddingRows: must be positive");
         if (o.Adapters.RevalidateSeconds <= 0) errors.Add("LoPA:Adapters:RevalidateSeconds: must be positive");
-        if (o.Store.Kind is not ("directory" or "sqlite" or "postgres")) errors.Add($"LoPA:Store:Kind: '{o.Store.Kind}' is not directory, sqlite or postgres");
+        if (o.Adapters.Directory is not null)
+            errors.Add("LoPA:Adapters:Directory: adapters live in the store now; import the folders once with "
+                + "`lopa adapter import <dir> --config <proxy.json>` and remove this key");
+        if (o.Store.Kind == "directory")
+            errors.Add("LoPA:Store:Kind: the directory store is gone; import the folders into the store with "
+                + "`lopa adapter import <dir> --config <proxy.json>` and use sqlite or postgres");
+        else if (o.Store.Kind is not ("sqlite" or "postgres"))
+            errors.Add($"LoPA:Store:Kind: '{o.Store.Kind}' is not sqlite or postgres");
+        if (o.Store.Kind == "sqlite" && string.IsNullOrWhiteSpace(o.Store.Path))
+            errors.Add("LoPA:Store:Path: required for the sqlite store");
         if (o.Store.Kind == "postgres"
             && string.IsNullOrWhiteSpace(o.Store.ConnectionString)) errors.Add("LoPA:Store:ConnectionString: required for the postgres store");
         if (o.AdminKey is { Length: < 16 }) errors.Add("LoPA:AdminKey: must be at least 16 characters");

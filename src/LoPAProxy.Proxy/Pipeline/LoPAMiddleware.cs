@@ -208,26 +208,20 @@ public sealed class LoPAMiddleware(RequestDelegate next, IOptions<LoPAOptions> o
     }
 }
 
-/// <summary>One structured line per request: id, tenant, adapter, encoder/generator ms, bytes added, status, total
-/// ms.</summary>
-public sealed class RequestLogMiddleware(RequestDelegate next, ILogger<RequestLogMiddleware> log)
+/// <summary>Request counts and durations as metrics (the log line is Serilog's request logging, see
+/// <see cref="Observability.RequestLogging"/>).</summary>
+public sealed class RequestMetricsMiddleware(RequestDelegate next)
 {
     public async Task InvokeAsync(HttpContext http)
     {
-        var sw = Stopwatch.StartNew();
+        long started = Stopwatch.GetTimestamp();
         try
         {
             await next(http);
         }
         finally
         {
-            RequestRecord? r = http.Features.Get<RequestRecord>();
-            RecordMetrics(http, r, sw.Elapsed.TotalSeconds);
-            log.LogInformation(
-                "request {RequestId} {Method} {Path} tenant={Tenant} adapter={Adapter} encoder_ms={EncoderMs:F2} generator_ms={GeneratorMs:F2} soft_prompt_rows={Rows} bytes_added={BytesAdded} status={Status} total_ms={TotalMs:F1}",
-                http.TraceIdentifier, http.Request.Method, http.Request.Path.Value, r?.Tenant, r?.Adapter,
-                r?.Timings.EncoderMs ?? 0, r?.Timings.GeneratorMs ?? 0, r?.SoftPromptRows ?? 0, r?.BytesAdded ?? 0,
-                http.Response.StatusCode, sw.Elapsed.TotalMilliseconds);
+            RecordMetrics(http, http.Features.Get<RequestRecord>(), Stopwatch.GetElapsedTime(started).TotalSeconds);
         }
     }
 

@@ -183,8 +183,7 @@ public static class TenancyEndpoints
     {
         try
         {
-            IAdapterStore store = h.RequestServices.GetService<IAdapterStore>() ?? throw new ApiException(404,
-                "this proxy keeps adapters in folders; the adapter API needs LoPA:Store:Kind sqlite or postgres", null, "store_not_configured");
+            IAdapterStore store = h.RequestServices.GetRequiredService<IAdapterStore>();
             // The route's policy has already admitted the caller; the tenant comes from the key's identity.
             string? tenant = caller == Caller.Tenant
                 ? ApiKeyAuthentication.TenantOf(h.User) ?? throw new ApiException(401, "a tenant key is required",

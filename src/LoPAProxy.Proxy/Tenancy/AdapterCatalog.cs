@@ -7,8 +7,7 @@ using Microsoft.Extensions.Options;
 namespace LoPAProxy.Proxy.Tenancy;
 
 /// <summary>
-/// A tenant's adapters — from the store when one is configured, else from the per-tenant directory layout
-/// {root}/{tenant}/{adapter}/ — loaded on first use and kept in a bounded least-recently-used cache. Another
+/// A tenant's adapters, from the store, loaded on first use and kept in a bounded least-recently-used cache. Another
 /// tenant's adapter is simply not found: every lookup starts at the caller's tenant.
 ///
 /// Freshness ("acknowledged means served"): the store raises Changed after every committed write, before the write
@@ -18,26 +17,24 @@ namespace LoPAProxy.Proxy.Tenancy;
 /// through the store (PostgreSQL NOTIFY, milliseconds); in case a notification is lost (a dropped LISTEN connection,
 /// several processes on one SQLite file), a cached entry older than Adapters:RevalidateSeconds is checked against
 /// the store with a light query before use. That is the documented bound for other replicas.
-/// Directory entries are reloaded when their files' write times change.
 /// </summary>
 public sealed class AdapterCatalog
 {
-    private sealed record Entry(string Key, DateTime Stamp, SoftPromptGenerator Generator, string? Version,
-        long CheckedAt);
+    private sealed record Entry(string Key, SoftPromptGenerator Generator, string Version, long CheckedAt);
 
     private readonly IOptions<LoPAOptions> _options;
-    private readonly Store.IAdapterStore? _store;
+    private readonly Store.IAdapterStore _store;
     private readonly object _gate = new();
     private readonly LinkedList<Entry> _lru = new();
     private readonly Dictionary<string, LinkedListNode<Entry>> _index = new(StringComparer.Ordinal);
     private long _generation;
 
-    public AdapterCatalog(IOptions<LoPAOptions> options, Store.IAdapterStore? store = null)
+    public AdapterCatalog(IOptions<LoPAOptions> options, Store.IAdapterStore store)
     {
         _options = options;
         _store = store;
         // Any change to tenant/name (here or, with PostgreSQL, on another replica) drops its cached versions.
-        if (store != null) store.Changed += (tenant, name) => Evict(tenant, name);
+        store.Changed += (tenant, name) => Evict(tenant, name);
     }
 
     public int Count
@@ -49,13 +46,12 @@ public sealed class AdapterCatalog
     }
 
     /// <summary>
-    /// The generator for tenant and "name" or "name@version": from the store when one is configured (versions,
-    /// active version), else from the directory layout. Null when the tenant has no such adapter.
+    /// The generator for tenant and "name" (its active version) or "name@version". Null when the tenant has no such
+    /// adapter.
     /// </summary>
     /// <exception cref="AdapterException">the adapter exists but is broken.</exception>
     public async Task<SoftPromptGenerator?> FindAsync(string tenant, string reference, CancellationToken cancel)
     {
-        if (_store is null) return Find(tenant, reference);
         int at = reference.IndexOf('@');
         string name = at < 0 ? reference : reference[..at];
         string? version = at < 0 ? null : reference[(at + 1)..];
@@ -80,58 +76,20 @@ public sealed class AdapterCatalog
         if (stored is null) return null;
         string label = $"{tenant}/{name}@{stored.Info.Version}";
         var generator = new SoftPromptGenerator(LopaAdapter.FromParts(stored.ConfigJson, stored.Weights, label));
-        Remember(new Entry(key, DateTime.MinValue, generator, stored.Info.Version, Stopwatch.GetTimestamp()),
-            generation);
+        Remember(new Entry(key, generator, stored.Info.Version, Stopwatch.GetTimestamp()), generation);
         return generator;
     }
 
     /// <summary>
-    /// The references the tenant may call: every name with an active version, and every name@version (store); every
-    /// adapter directory (directory layout).
+    /// The references the tenant may call: every name with an active version, and every name@version.
     /// </summary>
     public async Task<IReadOnlyList<(string Reference, DateTimeOffset Created)>> ListAsync(string tenant,
         CancellationToken cancel)
     {
         if (!Names.IsValid(tenant)) return [];
-        if (_store is not null)
-        {
-            var versions = await _store.ListAdaptersAsync(tenant, cancel);
-            return versions.Where(v => v.Active).Select(v => (v.Name, v.Created))
-                .Concat(versions.Select(v => ($"{v.Name}@{v.Version}", v.Created))).ToList();
-        }
-        string root = Path.Combine(_options.Value.Adapters.Directory, tenant);
-        if (!Directory.Exists(root)) return [];
-        return Directory.GetDirectories(root).Select(d => new DirectoryInfo(d))
-            .Where(d => Names.IsValid(d.Name) && File.Exists(Path.Combine(d.FullName, LopaAdapter.ConfigFile)))
-            .OrderBy(d => d.Name, StringComparer.Ordinal)
-            .Select(d => (d.Name, new DateTimeOffset(d.CreationTimeUtc))).ToList();
-    }
-
-    /// <summary>The generator for tenant/adapter in the directory layout, or null when the tenant has no such
-    /// adapter.</summary>
-    /// <exception cref="AdapterException">the adapter exists but is broken.</exception>
-    public SoftPromptGenerator? Find(string tenant, string adapter)
-    {
-        if (!Names.IsValid(tenant) || !Names.IsValid(adapter)) return null;
-        string dir = Path.Combine(_options.Value.Adapters.Directory, tenant, adapter);
-        string config = Path.Combine(dir, LopaAdapter.ConfigFile), weights = Path.Combine(dir, LopaAdapter.WeightsFile);
-        if (!File.Exists(config) || !File.Exists(weights)) return null;
-        DateTime stamp = new[] { File.GetLastWriteTimeUtc(config), File.GetLastWriteTimeUtc(weights) }.Max();
-        string key = tenant + "/" + adapter;
-        long generation;
-        lock (_gate)
-        {
-            generation = _generation;
-            if (Touch(key) is { } entry && entry.Stamp == stamp)
-            {
-                Observability.ProxyTelemetry.AdapterCacheHits.Add(1);
-                return entry.Generator;
-            }
-        }
-        Observability.ProxyTelemetry.AdapterCacheMisses.Add(1);
-        var generator = new SoftPromptGenerator(LopaAdapter.Load(dir));
-        Remember(new Entry(key, stamp, generator, null, Stopwatch.GetTimestamp()), generation);
-        return generator;
+        var versions = await _store.ListAdaptersAsync(tenant, cancel);
+        return versions.Where(v => v.Active).Select(v => (v.Name, v.Created))
+            .Concat(versions.Select(v => ($"{v.Name}@{v.Version}", v.Created))).ToList();
     }
 
     /// <summary>Fresh enough, or still what the store resolves the reference to (then it counts as checked
@@ -139,8 +97,9 @@ public sealed class AdapterCatalog
     private async Task<bool> IsCurrentAsync(Entry entry, string tenant, string name, string? version,
         CancellationToken cancel)
     {
-        if (Stopwatch.GetElapsedTime(entry.CheckedAt).TotalSeconds < _options.Value.Adapters.RevalidateSeconds) return true;
-        string? current = await _store!.ResolveVersionAsync(tenant, name, version, cancel);
+        double age = Stopwatch.GetElapsedTime(entry.CheckedAt).TotalSeconds;
+        if (age < _options.Value.Adapters.RevalidateSeconds) return true;
+        string? current = await _store.ResolveVersionAsync(tenant, name, version, cancel);
         if (current != entry.Version) return false;
         lock (_gate)
         {

@@ -12,9 +12,9 @@ namespace LoPAProxy.Proxy.Tenancy;
 public sealed class TenantKeys
 {
     private readonly (byte[] Hash, string Tenant)[] _keys;
-    private readonly Store.IAdapterStore? _store;
+    private readonly Store.IAdapterStore _store;
 
-    public TenantKeys(IOptions<LoPAOptions> options, Store.IAdapterStore? store = null)
+    public TenantKeys(IOptions<LoPAOptions> options, Store.IAdapterStore store)
     {
         _keys = options.Value.Tenants.SelectMany(t => t.Value.ApiKeys.Select(k => (Hash(k), t.Key))).ToArray();
         _store = store;
@@ -26,14 +26,16 @@ public sealed class TenantKeys
     public async Task<string?> AuthenticateAsync(string? authorizationHeader, CancellationToken cancel)
     {
         if (Authenticate(authorizationHeader) is { } tenant) return tenant;
-        if (_store is null || authorizationHeader is null || !authorizationHeader.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)) return null;
+        if (authorizationHeader is null) return null;
+        if (!authorizationHeader.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)) return null;
         return await _store.FindTenantByKeyHashAsync(Hash(authorizationHeader[7..].Trim()), cancel);
     }
 
     /// <summary>The tenant whose key this is, or null.</summary>
     public string? Authenticate(string? authorizationHeader)
     {
-        if (authorizationHeader is null || !authorizationHeader.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)) return null;
+        if (authorizationHeader is null) return null;
+        if (!authorizationHeader.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)) return null;
         byte[] presented = Hash(authorizationHeader[7..].Trim());
         string? tenant = null;
         foreach (var (hash, name) in _keys)

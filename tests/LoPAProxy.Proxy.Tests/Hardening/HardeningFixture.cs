@@ -32,17 +32,18 @@ public sealed class HardeningFixture : IAsyncLifetime
         MakeAdapter("acme", "story", 11);
         MakeAdapter("globex", "secret", 12);
         MakeAdapter("acme", "mini", 13, "minilm", 384);
-        IConfiguration config = new ConfigurationBuilder().AddInMemoryCollection(Settings()).Build();
+        string storePath = await Store.SeededStore.ImportAsync(AdaptersDir);
+        IConfiguration config = new ConfigurationBuilder().AddInMemoryCollection(Settings(storePath)).Build();
         Proxy = ProxyApp.Build(config, "http://127.0.0.1:0");
         await Proxy.StartAsync();
     }
 
-    private Dictionary<string, string?> Settings()
+    private Dictionary<string, string?> Settings(string storePath)
     {
         var s = new Dictionary<string, string?>
         {
             ["LoPA:Encoders:0"] = "fm-mean", ["LoPA:EncoderFiles:FoundationModel"] = ModelPath,
-            ["LoPA:Adapters:Directory"] = AdaptersDir,
+            ["LoPA:Store:Path"] = storePath,
             ["LoPA:Tenants:acme:ApiKeys:0"] = AcmeKey, ["LoPA:Tenants:globex:ApiKeys:0"] = GlobexKey,
             ["LoPA:Tenants:embedder:ApiKeys:0"] = EmbedderKey, ["LoPA:ClientEmbeds:AllowedTenants:0"] = "embedder",
             ["LoPA:Limits:BackendTimeoutSeconds"] = "10",
