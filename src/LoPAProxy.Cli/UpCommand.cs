@@ -102,8 +102,11 @@ internal static class UpCommand
 
     private static string StateDir(string? given)
     {
-        string dir = given ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData),
-            "lopa");
+        // Create: without it .NET answers "" when ~/.local/share does not exist yet (a fresh home or container),
+        // and the state would land in the working folder.
+        string data = Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData,
+            Environment.SpecialFolderOption.Create);
+        string dir = given ?? Path.Combine(data, "lopa");
         Directory.CreateDirectory(dir);
         return dir;
     }
