@@ -17,6 +17,7 @@ if (args is ["compare", "proxy", ..]) return await LoPAProxy.Benchmarks.ProxyLoa
 if (args is ["compare", "store", ..]) return await LoPAProxy.Benchmarks.StoreLoad.Run(args.Length > 2
     ? int.Parse(args[2]) : 10_000, args.Length > 3 ? args[3] : Environment.GetEnvironmentVariable("LOPA_TEST_PG"));
 if (args is ["compare", "train", ..]) return LoPAProxy.Benchmarks.TrainStepComparison.Run(args.Length > 2
-    ? args[2] : "lopa", args.Length > 3 ? int.Parse(args[3]) : 40);
+    ? args[2] : "lopa", args.Length > 3 ? int.Parse(args[3]) : 40, args.Length > 4 ? args[4] : "stories260K",
+    args.Length > 5 ? int.Parse(args[5]) : 2);
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args, new LoPAProxy.Benchmarks.BenchConfig());
 return 0;

@@ -5,10 +5,10 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using LoPAProxy.Core.Adapters;
 using LoPAProxy.Core.Encoders;
-using LoPAProxy.Core.Training;
 using LoPAProxy.Engine.Formats.SafeTensors;
 using LoPAProxy.Engine.Tensors;
 using LoPAProxy.ModelServer.Generation;
+using LoPAProxy.Training;
 
 namespace LoPAProxy.Cli;
 
@@ -85,6 +85,12 @@ internal static class TrainCommands
             DefaultValueFactory = _ => "q,v",
         };
         var resume = new Option<bool>("--resume") { Description = "continue from --out's checkpoint" };
+        var device = DeviceOption();
+        var threads = new Option<int>("--threads")
+        {
+            Description = "libtorch intra-op threads (0 = one per core); OpenMP waits passively unless OMP_WAIT_POLICY is set",
+            DefaultValueFactory = _ => 0,
+        };
         var output = new Option<string>("--out")
         {
             Description = "output directory: the adapter, training.json, training_curves.svg, checkpoint",
@@ -92,7 +98,7 @@ internal static class TrainCommands
         };
         var command = new Command("train", "Train an adapter with the foundation model frozen")
             { baseModel, encoderName, encoderDir, data, evalData, method, m, r, hidden, epochs, batch, lr, warmup,
-                clip, seed, limit, evalLimit, maxSteps, checkpointEvery, loraTargets, resume, output };
+                clip, seed, limit, evalLimit, maxSteps, checkpointEvery, loraTargets, resume, device, threads, output };
         command.SetAction((p, cancel) =>
         {
             var options = new TrainingOptions
@@ -100,6 +106,7 @@ internal static class TrainCommands
                 Method = TrainingMethods.Parse(p.GetValue(method)!), VirtualTokens = p.GetValue(m), Rank = p.GetValue(r), HiddenSize = p.GetValue(hidden),
                 Epochs = p.GetValue(epochs), BatchSize = p.GetValue(batch), LearningRate = p.GetValue(lr), WarmupRatio = p.GetValue(warmup),
                 MaxGradNorm = p.GetValue(clip), Seed = p.GetValue(seed), MaxSteps = p.GetValue(maxSteps),
+                Threads = p.GetValue(threads),
                 LoraTargets = p.GetValue(loraTargets)!.Split(',',
                     StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
             };
@@ -114,8 +121,9 @@ internal static class TrainCommands
             IInstanceEncoder? encoder = options.Method is TrainingMethod.PromptTuning or TrainingMethod.Lora ? null
                 : EncoderFactory.Create(p.GetValue(encoderName)!, EncodeCommands.Options(p.GetValue(encoderDir),
                     p.GetValue(baseModel), p.GetValue(encoderName)!));
-            var trainer = new LopaTrainer(fm.Model, fm.Tokenizer, encoder, options);
+            using var trainer = new LopaTrainer(fm.Model, fm.Tokenizer, encoder, options, device: p.GetValue(device)!);
             long total = trainer.TotalSteps(train.Count), perEpoch = trainer.StepsPerEpoch(train.Count);
+            TrainingOptimizer optimizer = trainer.Optimizer(total);
             string optionsJson = JsonSerializer.Serialize(new { method = TrainingMethods.Name(options.Method),
                 options.VirtualTokens, options.Rank, options.HiddenSize, options.Epochs,
                 options.BatchSize, options.LearningRate, options.WarmupRatio, options.MaxGradNorm, options.Seed, options.MaxSteps, train = train.Count, encoder = encoder?.Name,
@@ -126,15 +134,16 @@ internal static class TrainCommands
             long start = 0;
             string checkpointPath = Path.Combine(outDir, CheckpointFile);
             if (p.GetValue(resume) && File.Exists(checkpointPath))
-                start = LoadCheckpoint(checkpointPath, trainer, optionsJson, losses, accuracy, epochSeconds);
+                start = LoadCheckpoint(checkpointPath, trainer, optimizer, optionsJson, losses, accuracy, epochSeconds);
             string metric = dev != null && dev.All(e => e.Choices != null) ? "accuracy" : "exact match";
             double Evaluate(List<TaskExample> set) => metric == "accuracy" ? trainer.Accuracy(set,
                 cancel: cancel) : trainer.ExactMatch(set, cancel);
             Console.Error.WriteLine($"lopa train: {TrainingMethods.Name(options.Method)} · {trainer.TrainableParameters:N0} trainable parameters · {train.Count} examples · {total} steps"
+                + $" · libtorch on {trainer.Device.type} ({TorchRuntime.Settings})"
                 + (start > 0 ? $" · resuming at step {start}" : ""));
             var bar = new ProgressBar();
             var epochClock = Stopwatch.StartNew();
-            trainer.Train(train, start, progress =>
+            trainer.Train(train, start, optimizer, progress =>
             {
                 losses.Add(progress.Loss);
                 bar.Report(progress);
@@ -150,7 +159,7 @@ internal static class TrainCommands
                     epochClock.Restart();
                 }
             }, step =>
-                SaveCheckpoint(checkpointPath, trainer, step, optionsJson, losses, accuracy,
+                SaveCheckpoint(checkpointPath, trainer, optimizer, step, optionsJson, losses, accuracy,
                 epochSeconds), p.GetValue(checkpointEvery), cancel);
             bar.Done();
 
@@ -194,8 +203,9 @@ internal static class TrainCommands
         var data = new Option<string>("--data") { Description = "GLUE dev.tsv or .jsonl", Required = true };
         var encoderDir = new Option<string?>("--encoder-dir") { Description = "encoder files" };
         var limit = new Option<int>("--limit") { DefaultValueFactory = _ => int.MaxValue };
+        var device = DeviceOption();
         var command = new Command("eval",
-            "Score an adapter: accuracy on GLUE (label words), exact match on jsonl") { baseModel, adapterPath, data, encoderDir, limit };
+            "Score an adapter: accuracy on GLUE (label words), exact match on jsonl") { baseModel, adapterPath, data, encoderDir, limit, device };
         command.SetAction((p, cancel) =>
         {
             LopaAdapter adapter;
@@ -205,10 +215,13 @@ internal static class TrainCommands
             IInstanceEncoder? encoder = adapter.Config.UsesEncoder
                 ? EncoderFactory.Create(adapter.Config.Encoder!, EncodeCommands.Options(p.GetValue(encoderDir),
                     p.GetValue(baseModel), adapter.Config.Encoder!)) : null;
-            var trainer = new LopaTrainer(fm.Model, fm.Tokenizer, encoder,
-                new TrainingOptions { Method = TrainingMethods.Of(adapter.Config.Composition),
-                VirtualTokens = adapter.Config.NumVirtualTokens,
-                Rank = adapter.Config.Rank, HiddenSize = adapter.Config.HiddenSize }, adapter);
+            var options = new TrainingOptions
+            {
+                Method = TrainingMethods.Of(adapter.Config.Composition), VirtualTokens = adapter.Config.NumVirtualTokens,
+                Rank = adapter.Config.Rank, HiddenSize = adapter.Config.HiddenSize,
+            };
+            using var trainer = new LopaTrainer(fm.Model, fm.Tokenizer, encoder, options, adapter,
+                p.GetValue(device)!);
             List<TaskExample> set = TaskData.Load(p.GetValue(data)!, p.GetValue(limit));
             bool classification = set.All(e => e.Choices != null);
             var clock = Stopwatch.StartNew();
@@ -221,18 +234,19 @@ internal static class TrainCommands
 
     /// <summary>Parameters, optimiser moments, step and the curves so far; written to a temp file and renamed, so a
     /// kill never leaves half a checkpoint.</summary>
-    private static void SaveCheckpoint(string path, LopaTrainer trainer, long step, string optionsJson,
-        List<double> losses, List<(int, double)> accuracy, List<double> epochSeconds)
+    private static void SaveCheckpoint(string path, LopaTrainer trainer, TrainingOptimizer optimizer, long step,
+        string optionsJson, List<double> losses, List<(int, double)> accuracy, List<double> epochSeconds)
     {
-        var (optStep, mm, vv) = trainer.Optimizer.SaveState();
+        var (optStep, mm, vv) = optimizer.SaveState();
+        float[][] parameters = trainer.ParameterValues();
         var w = new SafeTensorsWriter().Metadata("step",
             step.ToString(CultureInfo.InvariantCulture)).Metadata("optimizer_step", optStep.ToString(CultureInfo.InvariantCulture))
             .Metadata("options", optionsJson).Metadata("loss", JsonSerializer.Serialize(losses))
             .Metadata("eval", JsonSerializer.Serialize(accuracy.Select(a => new[] { a.Item1,
                 a.Item2 }))).Metadata("epoch_seconds", JsonSerializer.Serialize(epochSeconds));
-        for (int i = 0; i < trainer.Parameters.Count; i++)
+        for (int i = 0; i < parameters.Length; i++)
         {
-            w.Add($"param.{i}", Tensor.FromArray(trainer.Parameters[i], trainer.Parameters[i].Length));
+            w.Add($"param.{i}", Tensor.FromArray(parameters[i], parameters[i].Length));
             w.Add($"adam_m.{i}", Tensor.FromArray(mm[i], mm[i].Length));
             w.Add($"adam_v.{i}", Tensor.FromArray(vv[i], vv[i].Length));
         }
@@ -241,30 +255,37 @@ internal static class TrainCommands
         File.Move(temp, path, overwrite: true);
     }
 
-    private static long LoadCheckpoint(string path, LopaTrainer trainer, string optionsJson, List<double> losses,
-        List<(int, double)> accuracy, List<double> epochSeconds)
+    private static long LoadCheckpoint(string path, LopaTrainer trainer, TrainingOptimizer optimizer,
+        string optionsJson, List<double> losses, List<(int, double)> accuracy, List<double> epochSeconds)
     {
         using var file = SafeTensorsFile.Open(path);
         if (file.Metadata.GetValueOrDefault("options") != optionsJson)
             throw new InvalidOperationException($"the checkpoint in {Path.GetDirectoryName(path)} was made with other options ({file.Metadata.GetValueOrDefault("options")}); train into a new --out or drop --resume");
         int n = trainer.Parameters.Count;
-        var mm = new float[n][]; var vv = new float[n][];
+        var parameters = new float[n][];
+        var mm = new float[n][];
+        var vv = new float[n][];
         for (int i = 0; i < n; i++)
         {
-            float[] saved = file.ReadFloat32($"param.{i}").ToArray();
-            if (saved.Length != trainer.Parameters[i].Length) throw new InvalidOperationException($"checkpoint parameter {i} has {saved.Length} values, expected {trainer.Parameters[i].Length}");
-            saved.CopyTo(trainer.Parameters[i], 0);
+            parameters[i] = file.ReadFloat32($"param.{i}").ToArray();
             mm[i] = file.ReadFloat32($"adam_m.{i}").ToArray();
             vv[i] = file.ReadFloat32($"adam_v.{i}").ToArray();
         }
+        trainer.LoadParameterValues(parameters);
         long step = long.Parse(file.Metadata["step"], CultureInfo.InvariantCulture);
-        trainer.ResumeOptimizer(long.Parse(file.Metadata["optimizer_step"], CultureInfo.InvariantCulture), mm, vv);
+        optimizer.LoadState(long.Parse(file.Metadata["optimizer_step"], CultureInfo.InvariantCulture), mm, vv);
         losses.AddRange(JsonSerializer.Deserialize<List<double>>(file.Metadata["loss"])!);
         accuracy.AddRange(JsonSerializer.Deserialize<List<double[]>>(file.Metadata["eval"])!.Select(a => ((int)a[0],
             a[1])));
         epochSeconds.AddRange(JsonSerializer.Deserialize<List<double>>(file.Metadata["epoch_seconds"])!);
         return step;
     }
+
+    private static Option<string> DeviceOption() => new("--device")
+    {
+        Description = "cpu, or cuda[:N] with a CUDA libtorch (docs/training.md)",
+        DefaultValueFactory = _ => "cpu",
+    };
 
     /// <summary>One line redrawn in place on a terminal; a line every 2 s when stderr is redirected (CI
     /// logs).</summary>

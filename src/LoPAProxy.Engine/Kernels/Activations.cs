@@ -114,46 +114,4 @@ public static class Activations
             TensorPrimitives.CopySign(pn, x, dst.Slice(i, n));
         }
     }
-
-
-    // Backward steps: each accumulates dx += dy · f′(x), from the input x or (cheaper where it exists) the output y.
-
-    /// <summary>σ′ = y(1 − y).</summary>
-    public static void SigmoidBackward(ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)
-    {
-        for (int i = 0; i < y.Length; i++) dx[i] += dy[i] * y[i] * (1f - y[i]);
-    }
-
-    /// <summary>tanh′ = 1 − y².</summary>
-    public static void TanhBackward(ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)
-    {
-        for (int i = 0; i < y.Length; i++) dx[i] += dy[i] * (1f - y[i] * y[i]);
-    }
-
-    /// <summary>SiLU′ = σ(x)(1 + x(1 − σ(x))).</summary>
-    public static void SiluBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx)
-    {
-        for (int i = 0; i < x.Length; i++)
-        {
-            float s = 1f / (1f + MathF.Exp(-x[i]));
-            dx[i] += dy[i] * s * (1f + x[i] * (1f - s));
-        }
-    }
-
-    /// <summary>ReLU′ = 1 where x &gt; 0.</summary>
-    public static void ReluBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx)
-    {
-        for (int i = 0; i < x.Length; i++) if (x[i] > 0) dx[i] += dy[i];
-    }
-
-    /// <summary>Exact GELU′ = Φ(x) + x·φ(x).</summary>
-    public static void GeluBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx)
-    {
-        var erf = new float[x.Length];
-        TensorPrimitives.Multiply(x, 1f / MathF.Sqrt(2f), erf);
-        Erf(erf, erf);
-        const float InvSqrt2Pi = 0.3989422804014327f;
-        for (int i = 0; i < x.Length; i++)
-            dx[i] += dy[i] * (0.5f * (1f + erf[i]) + x[i] * InvSqrt2Pi * MathF.Exp(-0.5f * x[i] * x[i]));
-    }
 }

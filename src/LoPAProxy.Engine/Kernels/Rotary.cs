@@ -15,16 +15,10 @@ public static class Rotary
     /// <param name="positions">absolute position of each token.</param>
     /// <param name="rotaryDim">leading dims of each head that rotate (= headDim for Llama); must be even.</param>
     public static void Apply(Span<float> x, int tokens, int heads, int headDim, ReadOnlySpan<int> positions,
-        float theta, RotaryLayout layout, int rotaryDim = -1) => Rotate(x, tokens, heads, headDim, positions, theta, layout, rotaryDim, 1f);
-
-    /// <summary>
-    /// The inverse rotation (by −angle). A rotation is orthogonal, so this is also Apply's backward: dx = Rᵀ·dy.
-    /// </summary>
-    public static void ApplyInverse(Span<float> x, int tokens, int heads, int headDim, ReadOnlySpan<int> positions,
-        float theta, RotaryLayout layout, int rotaryDim = -1) => Rotate(x, tokens, heads, headDim, positions, theta, layout, rotaryDim, -1f);
+        float theta, RotaryLayout layout, int rotaryDim = -1) => Rotate(x, tokens, heads, headDim, positions, theta, layout, rotaryDim);
 
     private static void Rotate(Span<float> x, int tokens, int heads, int headDim, ReadOnlySpan<int> positions,
-        float theta, RotaryLayout layout, int rotaryDim, float direction)
+        float theta, RotaryLayout layout, int rotaryDim)
     {
         if (rotaryDim < 0) rotaryDim = headDim;
         if (rotaryDim % 2 != 0 || rotaryDim > headDim) throw new ArgumentException($"rotary dim {rotaryDim} must be even and ≤ head dim {headDim}");
@@ -40,7 +34,7 @@ public static class Rotary
                 float freq = 1f / MathF.Pow(theta, 2 * i / (float)rotaryDim);
                 float angle = positions[t] * freq;
                 cosT[i] = MathF.Cos(angle);
-                sinT[i] = direction * MathF.Sin(angle);
+                sinT[i] = MathF.Sin(angle);
             }
             for (int h = 0; h < heads; h++)
             {

@@ -1,6 +1,6 @@
 using LoPAProxy.Core.Adapters;
 
-namespace LoPAProxy.Core.Training;
+namespace LoPAProxy.Training;
 
 /// <summary>What is trained: one of the four soft-prompt compositions (a proxy adapter) or the server-side LoRA baseline.</summary>
 public enum TrainingMethod { PromptTuning, Idpg, LopaAdd, Lopa, Lora }
@@ -23,14 +23,14 @@ public static class TrainingMethods
     /// <summary>The method that trains adapters of <paramref name="c"/>.</summary>
     public static TrainingMethod Of(Composition c) => c switch
     {
-        Adapters.Composition.PromptTuning => TrainingMethod.PromptTuning, Adapters.Composition.Idpg => TrainingMethod.Idpg,
-        Adapters.Composition.LopaAdd => TrainingMethod.LopaAdd, _ => TrainingMethod.Lopa,
+        Core.Adapters.Composition.PromptTuning => TrainingMethod.PromptTuning, Core.Adapters.Composition.Idpg => TrainingMethod.Idpg,
+        Core.Adapters.Composition.LopaAdd => TrainingMethod.LopaAdd, _ => TrainingMethod.Lopa,
     };
 
     public static Composition? Composition(TrainingMethod m) => m switch
     {
-        TrainingMethod.PromptTuning => Adapters.Composition.PromptTuning, TrainingMethod.Idpg => Adapters.Composition.Idpg,
-        TrainingMethod.LopaAdd => Adapters.Composition.LopaAdd, TrainingMethod.Lopa => Adapters.Composition.Lopa, _ => null,
+        TrainingMethod.PromptTuning => Core.Adapters.Composition.PromptTuning, TrainingMethod.Idpg => Core.Adapters.Composition.Idpg,
+        TrainingMethod.LopaAdd => Core.Adapters.Composition.LopaAdd, TrainingMethod.Lopa => Core.Adapters.Composition.Lopa, _ => null,
     };
 }
 
@@ -58,6 +58,8 @@ public sealed record TrainingOptions
     public IReadOnlyList<string> LoraTargets { get; init; } = new[] { "q", "v" };
     /// <summary>Recorded in the adapter's config (base_model_name_or_path).</summary>
     public string? BaseModel { get; init; }
+    /// <summary>libtorch's intra-op threads; 0 = its default (one per core).</summary>
+    public int Threads { get; init; }
     /// <summary>Stop after this many optimiser steps (for smoke runs); 0 = all epochs.</summary>
     public long MaxSteps { get; init; }
 }

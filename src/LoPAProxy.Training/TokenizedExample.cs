@@ -1,6 +1,6 @@
 using LoPAProxy.Engine.Tokenizers;
 
-namespace LoPAProxy.Core.Training;
+namespace LoPAProxy.Training;
 
 /// <summary>
 /// Token ids of prompt and continuation as the FM will see them: ids(prompt + target) split where ids(prompt) ends,

@@ -1,6 +1,6 @@
 using System.Text.Json;
 
-namespace LoPAProxy.Core.Training;
+namespace LoPAProxy.Training;
 
 /// <summary>
 /// One training or evaluation example cast as generation: the model reads <see cref="Prompt"/> and should continue

@@ -1,8 +1,7 @@
-using LoPAProxy.Core.Training;
 using LoPAProxy.Engine.Tests.Support;
 using LoPAProxy.Engine.Tokenizers;
 
-namespace LoPAProxy.Core.Tests.Training;
+namespace LoPAProxy.Training.Tests;
 
 public class TaskDataTests
 {
