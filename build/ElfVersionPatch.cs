@@ -57,7 +57,8 @@ public sealed class LoPAWeakenGlibcxxRequirement : Task
         BitConverter.GetBytes((ushort)(flags | VerFlgWeak)).CopyTo(elf, flagsAt);
         File.Delete(Library); // never write through a hard link into the package cache
         File.WriteAllBytes(Library, elf);
-        Log.LogMessage(MessageImportance.High, $"{Path.GetFileName(Library)}: {Version} requirement ({Symbol}) made weak");
+        string file = Path.GetFileName(Library);
+        Log.LogMessage(MessageImportance.High, $"{file}: {Version} requirement ({Symbol}) made weak");
         return true;
     }
 

@@ -10,18 +10,21 @@ using LoPAProxy.Training;
 namespace LoPAProxy.Benchmarks;
 
 /// <summary>
-/// `compare train [method] [steps] [stories260K|gpt2-small] [threads]`: training step time of the TorchSharp trainer against
+/// `compare train [method] [steps] [stories260K|gpt2-small] [threads]`: training step time of the TorchSharp trainer
+/// against
 /// the same computation in PyTorch CPU (tests/python/lopa_reference.py, float32) in the same run, on the same batches
 /// and starting weights: batch 8 of real SST-2 rows with MiniLM vectors cached (the encoder is frozen), m = 10,
 /// r = 4, H = 256; generator + decoder forward and backward + clipping + AdamW. Both sides run the same intra-op
-/// threads (default 2) with OMP_WAIT_POLICY=PASSIVE (stated in the output). gpt2-small is a random Llama of GPT-2 small's size (dim 768,
+/// threads (default 2) with OMP_WAIT_POLICY=PASSIVE (stated in the output). gpt2-small is a random Llama of GPT-2
+/// small's size (dim 768,
 /// 12 layers, 12 heads, SwiGLU 2048, vocabulary 32,000). Peak memory: each process's peak resident set.
 /// </summary>
 public static class TrainStepComparison
 {
     public static int Run(string method, int steps, string size = "stories260K", int threads = 2)
     {
-        string shared = Environment.GetEnvironmentVariable("LOPA_SHARED") ?? Path.Combine(RepoPaths.RepoDir(), "..", "shared");
+        string shared = Environment.GetEnvironmentVariable("LOPA_SHARED")
+            ?? Path.Combine(RepoPaths.RepoDir(), "..", "shared");
         string models = Path.Combine(shared, "models", "stories260K");
         var ckpt = Llama2cCheckpoint.Load(Path.Combine(models, "stories260K.bin"));
         var tokenizer = SentencePieceBpeTokenizer.Load(Path.Combine(models, "tok512.bin"), ckpt.Config.VocabSize);
@@ -65,7 +68,8 @@ public static class TrainStepComparison
         Directory.Delete(dir, true);
         Console.WriteLine($"ours: TorchSharp 0.107.0 / libtorch 2.10.0, {TorchRuntime.Settings}; PyTorch: "
             + $"{threads} threads, OMP_WAIT_POLICY=PASSIVE");
-        Console.WriteLine("| size | method | steps × batch | ours ms/step | PyTorch ms/step | ours / PyTorch | ours peak RSS MiB | PyTorch peak RSS MiB |");
+        Console.WriteLine("| size | method | steps × batch | ours ms/step | PyTorch ms/step | ours / PyTorch "
+            + "| ours peak RSS MiB | PyTorch peak RSS MiB |");
         Console.WriteLine("|---|---|---:|---:|---:|---:|---:|---:|");
         Console.WriteLine($"| {size} | {method} | {steps} × {options.BatchSize} | {ours:F2} | {torchMs:F2} | "
             + $"{ours / torchMs:F2}× | {oursPeak >> 20} | {torchPeak >> 20} |");

@@ -79,7 +79,10 @@ internal static class AdapterApiCommands
         var activateName = new Argument<string>("name") { Description = "adapter name" };
         var activateVersion = new Argument<string>("version") { Description = "the version to make active" };
         var activate = new Command("activate",
-            "Make a version the one the name resolves to (roll forward or back)") { activateName, activateVersion, url4, key4, json4 };
+            "Make a version the one the name resolves to (roll forward or back)")
+        {
+            activateName, activateVersion, url4, key4, json4,
+        };
         activate.SetAction(async (p, cancel) =>
         {
             using var c = Client(p, url4, key4);

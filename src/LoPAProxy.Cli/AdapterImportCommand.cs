@@ -65,7 +65,8 @@ internal static class AdapterImportCommand
         foreach (ImportOutcome o in outcomes)
         {
             string reference = $"{o.Tenant}/{o.Name}@{o.Version}";
-            Console.WriteLine(o.Detail is null ? $"{o.Result,-10} {reference}" : $"{o.Result,-10} {reference}: {o.Detail}");
+            string detail = o.Detail is null ? "" : $": {o.Detail}";
+            Console.WriteLine($"{o.Result,-10} {reference}{detail}");
         }
     }
 }

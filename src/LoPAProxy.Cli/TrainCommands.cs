@@ -86,9 +86,12 @@ internal static class TrainCommands
         };
         var resume = new Option<bool>("--resume") { Description = "continue from --out's checkpoint" };
         var device = DeviceOption();
+        var layout = LayoutOption();
+        var instance = InstanceOption();
         var threads = new Option<int>("--threads")
         {
-            Description = "libtorch intra-op threads (0 = one per core); OpenMP waits passively unless OMP_WAIT_POLICY is set",
+            Description = "libtorch intra-op threads (0 = 1 for models narrower than 256, else one per core); "
+                + "OpenMP waits passively unless OMP_WAIT_POLICY is set",
             DefaultValueFactory = _ => 0,
         };
         var output = new Option<string>("--out")
@@ -98,7 +101,8 @@ internal static class TrainCommands
         };
         var command = new Command("train", "Train an adapter with the foundation model frozen")
             { baseModel, encoderName, encoderDir, data, evalData, method, m, r, hidden, epochs, batch, lr, warmup,
-                clip, seed, limit, evalLimit, maxSteps, checkpointEvery, loraTargets, resume, device, threads, output };
+                clip, seed, limit, evalLimit, maxSteps, checkpointEvery, loraTargets, resume, device, layout, instance,
+                threads, output };
         command.SetAction((p, cancel) =>
         {
             var options = new TrainingOptions
@@ -106,7 +110,8 @@ internal static class TrainCommands
                 Method = TrainingMethods.Parse(p.GetValue(method)!), VirtualTokens = p.GetValue(m), Rank = p.GetValue(r), HiddenSize = p.GetValue(hidden),
                 Epochs = p.GetValue(epochs), BatchSize = p.GetValue(batch), LearningRate = p.GetValue(lr), WarmupRatio = p.GetValue(warmup),
                 MaxGradNorm = p.GetValue(clip), Seed = p.GetValue(seed), MaxSteps = p.GetValue(maxSteps),
-                Threads = p.GetValue(threads),
+                Threads = p.GetValue(threads), Layout = p.GetValue(layout),
+                Instance = p.GetValue(instance),
                 LoraTargets = p.GetValue(loraTargets)!.Split(',',
                     StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
             };
@@ -127,6 +132,8 @@ internal static class TrainCommands
             string optionsJson = JsonSerializer.Serialize(new { method = TrainingMethods.Name(options.Method),
                 options.VirtualTokens, options.Rank, options.HiddenSize, options.Epochs,
                 options.BatchSize, options.LearningRate, options.WarmupRatio, options.MaxGradNorm, options.Seed, options.MaxSteps, train = train.Count, encoder = encoder?.Name,
+                layout = options.Layout.ToString().ToLowerInvariant(),
+                instance = options.Instance.ToString().ToLowerInvariant(),
                 lora_targets = options.Method == TrainingMethod.Lora ? string.Join(",", options.LoraTargets) : null });
             var losses = new List<double>();
             var accuracy = new List<(int Epoch, double Accuracy)>();
@@ -204,8 +211,13 @@ internal static class TrainCommands
         var encoderDir = new Option<string?>("--encoder-dir") { Description = "encoder files" };
         var limit = new Option<int>("--limit") { DefaultValueFactory = _ => int.MaxValue };
         var device = DeviceOption();
+        var layout = LayoutOption();
+        var instance = InstanceOption();
         var command = new Command("eval",
-            "Score an adapter: accuracy on GLUE (label words), exact match on jsonl") { baseModel, adapterPath, data, encoderDir, limit, device };
+            "Score an adapter: accuracy on GLUE (label words), exact match on jsonl")
+        {
+            baseModel, adapterPath, data, encoderDir, limit, device, layout, instance,
+        };
         command.SetAction((p, cancel) =>
         {
             LopaAdapter adapter;
@@ -219,6 +231,7 @@ internal static class TrainCommands
             {
                 Method = TrainingMethods.Of(adapter.Config.Composition), VirtualTokens = adapter.Config.NumVirtualTokens,
                 Rank = adapter.Config.Rank, HiddenSize = adapter.Config.HiddenSize,
+                Layout = p.GetValue(layout), Instance = p.GetValue(instance),
             };
             using var trainer = new LopaTrainer(fm.Model, fm.Tokenizer, encoder, options, adapter,
                 p.GetValue(device)!);
@@ -280,6 +293,22 @@ internal static class TrainCommands
         epochSeconds.AddRange(JsonSerializer.Deserialize<List<double>>(file.Metadata["epoch_seconds"])!);
         return step;
     }
+
+    /// <summary>--layout completions|chat|both (System.CommandLine parses enum names, any case).</summary>
+    private static Option<PromptLayout> LayoutOption() => new("--layout")
+    {
+        Description = "where Z sits, as the proxy will send it: completions ([Z; BOS prompt]), chat ([BOS; Z; prompt]) "
+            + "or both",
+        DefaultValueFactory = _ => PromptLayout.Completions,
+    };
+
+    /// <summary>--instance input|prompt.</summary>
+    private static Option<InstanceSource> InstanceOption() => new("--instance")
+    {
+        Description = "what the encoder reads: input (the sentence, as the paper) or prompt (what the proxy reads "
+            + "from a request)",
+        DefaultValueFactory = _ => InstanceSource.Input,
+    };
 
     private static Option<string> DeviceOption() => new("--device")
     {

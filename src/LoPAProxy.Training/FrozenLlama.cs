@@ -51,7 +51,8 @@ public sealed class FrozenLlama : IDisposable
     {
         LlamaConfig c = Config;
         long batch = x.shape[0], tokens = x.shape[1];
-        if (tokens > c.MaxSeqLen) throw new ArgumentException($"sequence of {tokens} positions exceeds the context of {c.MaxSeqLen}");
+        if (tokens > c.MaxSeqLen)
+            throw new ArgumentException($"sequence of {tokens} positions exceeds the context of {c.MaxSeqLen}");
         Tensor positions = arange(tokens, device: Device);
         Tensor causal = positions.unsqueeze(0) <= positions.unsqueeze(1);                     // [L, L]: j ≤ i
         Tensor real = positions.unsqueeze(0) < lengths.unsqueeze(1);                          // [B, L]: j < length

@@ -192,8 +192,12 @@ public sealed class LopaTrainer : IDisposable
     /// order.</summary>
     public float[]?[] Gradients() => _parameters.Select(p => p.grad is { } g ? Trainable.Values(g) : null).ToArray();
 
-    /// <summary>Classification accuracy: the choice whose tokens get the highest total log-probability after the
-    /// prompt.</summary>
+    /// <summary>
+    /// Classification accuracy: the choice whose tokens, up to the first one where the choices differ, get the
+    /// highest log-probability after the prompt. The decision is that token; what follows is the label word's
+    /// spelling (in stories260K's vocabulary " positive" is 6 pieces, " negative" 5), which a method could learn
+    /// without learning the task — scoring it rewarded LoRA for spelling (docs/training.md).
+    /// </summary>
     public double Accuracy(IReadOnlyList<TaskExample> examples, int batchSize = 16, CancellationToken cancel = default)
     {
         if (examples.Any(e => e.Choices is null || e.Label < 0))
@@ -205,7 +209,7 @@ public sealed class LopaTrainer : IDisposable
             cancel.ThrowIfCancellationRequested();
             using var scope = NewDisposeScope();
             var chunk = examples.Skip(start).Take(batchSize).ToList();
-            var items = chunk.SelectMany(e => e.Choices!.Select(c => (e, Tokens(e.Prompt, c)))).ToList();
+            var items = chunk.SelectMany(e => DecisionTokens(e).Select(t => (e, t))).ToList();
             Tensor hidden = Run(items);
             var (rows, targets, owner) = TargetRows(items.Select(i => i.Item2).ToList(), hidden.shape[1]);
             Tensor logProbabilities = nn.functional.log_softmax(_fm.Logits(hidden.flatten(0, 1).index_select(0, rows)),
@@ -216,6 +220,23 @@ public sealed class LopaTrainer : IDisposable
             correct += CountCorrect(chunk, score);
         }
         return examples.Count == 0 ? 0 : (double)correct / examples.Count;
+    }
+
+    /// <summary>Each choice's tokens cut after the first target position where the choices differ.</summary>
+    private IEnumerable<TokenizedExample> DecisionTokens(TaskExample e)
+    {
+        var choices = e.Choices!.Select(c => Tokens(e.Prompt, c)).ToList();
+        int decision = choices.Max(c => c.Ids.Length) - 1;
+        for (int j = choices.Min(c => c.PromptLength); j < choices.Max(c => c.Ids.Length); j++)
+        {
+            int at = j;
+            if (choices.Any(c => at >= c.Ids.Length || c.Ids[at] != choices[0].Ids[at]))
+            {
+                decision = j;
+                break;
+            }
+        }
+        return choices.Select(c => c with { Ids = c.Ids[..Math.Min(c.Ids.Length, decision + 1)] });
     }
 
     private static int CountCorrect(IReadOnlyList<TaskExample> chunk, double[] score)
@@ -264,11 +285,13 @@ public sealed class LopaTrainer : IDisposable
         return t;
     }
 
+    private string InstanceOf(TaskExample e) => Options.Instance == InstanceSource.Prompt ? e.Prompt : e.Instance;
+
     /// <summary>Instance vectors [n, h] for the examples, encoding (once) the ones not seen before.</summary>
     private Tensor? Features(IReadOnlyList<TaskExample> examples)
     {
         if (_encoder is null) return null;
-        var missing = examples.Select(e => e.Instance).Where(t => !_features.ContainsKey(t)).Distinct().ToList();
+        var missing = examples.Select(InstanceOf).Where(t => !_features.ContainsKey(t)).Distinct().ToList();
         if (missing.Count > 0)
         {
             var output = new float[missing.Count * _encoder.Dim];
@@ -276,7 +299,7 @@ public sealed class LopaTrainer : IDisposable
             for (int i = 0; i < missing.Count; i++)
                 _features[missing[i]] = output.AsSpan(i * _encoder.Dim, _encoder.Dim).ToArray();
         }
-        float[] x = examples.SelectMany(e => _features[e.Instance]).ToArray();
+        float[] x = examples.SelectMany(e => _features[InstanceOf(e)]).ToArray();
         return tensor(x, new long[] { examples.Count, _encoder.Dim }, ScalarType.Float32, Device);
     }
 
@@ -294,9 +317,41 @@ public sealed class LopaTrainer : IDisposable
             lengths[i] = m + row.Length;
         }
         Tensor tokens = _fm.Embedding.index_select(0, tensor(ids, device: Device)).view(b, width, -1);
-        Tensor x = tokens;
-        if (Prompt != null) x = cat(new[] { Prompt.Build(Features(items.Select(i => i.Example).ToList()), b), tokens }, 1);
-        return _fm.Hidden(x, tensor(lengths, device: Device), Lora);
+        if (Prompt is null) return _fm.Hidden(tokens, tensor(lengths, device: Device), Lora);
+        Tensor z = Prompt.Build(Features(items.Select(i => i.Example).ToList()), b);
+        bool[] chat = items.Select(i => ChatLayout(i.Example)).ToArray();
+        return _fm.Hidden(Layout(z, tokens, chat), tensor(lengths, device: Device), Lora);
+    }
+
+    /// <summary>Whether the example is laid out as chat: always, never, or (Both) by a stable hash of its prompt, so
+    /// half the data trains each layout and a resumed run sees the same layouts.</summary>
+    private bool ChatLayout(TaskExample e) => Options.Layout switch
+    {
+        PromptLayout.Chat => true,
+        PromptLayout.Completions => false,
+        _ => StableHash(e.Prompt) % 2 == 0,
+    };
+
+    private static uint StableHash(string text)
+    {
+        uint hash = 2166136261;                     // FNV-1a: string.GetHashCode is salted per process
+        foreach (char c in text) hash = (hash ^ c) * 16777619;
+        return hash;
+    }
+
+    /// <summary>
+    /// [Z ; BOS prompt] (completions) or [BOS ; Z ; prompt] (chat), per example. Either way token j ≥ 1 sits at
+    /// position m + j, so the rows that predict targets are the same; only the inputs differ.
+    /// </summary>
+    private Tensor Layout(Tensor z, Tensor tokens, bool[] chat)
+    {
+        Tensor completions = cat(new[] { z, tokens }, 1);
+        if (!chat.Any(c => c)) return completions;
+        long width = tokens.shape[1];
+        Tensor chatRows = cat(new[] { tokens.narrow(1, 0, 1), z, tokens.narrow(1, 1, width - 1) }, 1);
+        if (chat.All(c => c)) return chatRows;
+        Tensor useChat = tensor(chat, device: Device).view(chat.Length, 1, 1);
+        return where(useChat, chatRows, completions);
     }
 
     /// <summary>Flat rows of the [B, L] hidden states that predict target tokens, the token each predicts, and the

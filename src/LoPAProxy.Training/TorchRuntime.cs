@@ -19,7 +19,8 @@ public static class TorchRuntime
     private static readonly object Gate = new();
     private static bool _configured;
 
-    /// <summary>The wait policy and thread count in effect, for reports ("threads 2, OMP_WAIT_POLICY=PASSIVE").</summary>
+    /// <summary>The wait policy and thread count in effect, for reports ("threads 2,
+    /// OMP_WAIT_POLICY=PASSIVE").</summary>
     public static string Settings { get; private set; } = "";
 
     /// <summary>Sets the waiting policy (before libtorch loads) and the intra-op threads (0 = libtorch's
@@ -36,7 +37,8 @@ public static class TorchRuntime
                 _configured = true;
             }
             if (threads > 0) torch.set_num_threads(threads);
-            Settings = $"threads {torch.get_num_threads()}, OMP_WAIT_POLICY={Environment.GetEnvironmentVariable("OMP_WAIT_POLICY") ?? "PASSIVE"}";
+            string wait = Environment.GetEnvironmentVariable("OMP_WAIT_POLICY") ?? "PASSIVE";
+            Settings = $"threads {torch.get_num_threads()}, OMP_WAIT_POLICY={wait}";
         }
     }
 

@@ -21,7 +21,8 @@ public static class Trainable
     /// <summary>Overwrites a parameter's values in place (no gradient recorded).</summary>
     public static void Assign(Parameter p, float[] values)
     {
-        if (values.Length != p.numel()) throw new ArgumentException($"{values.Length} values for a parameter of {p.numel()}");
+        if (values.Length != p.numel())
+            throw new ArgumentException($"{values.Length} values for a parameter of {p.numel()}");
         using var noGrad = no_grad();
         using Tensor source = tensor(values, p.shape, ScalarType.Float32, p.device);
         p.copy_(source);

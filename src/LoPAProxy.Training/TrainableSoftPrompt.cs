@@ -56,7 +56,8 @@ public sealed class TrainableSoftPrompt : IDisposable
         AdapterConfig c = Adapter.Config;
         int m = c.NumVirtualTokens, d = c.TokenDim, r = c.Rank;
         if (c.Composition == Composition.PromptTuning) return _zs!.unsqueeze(0).expand(batch, m, d);
-        if (x is null) throw new ArgumentException($"{AdapterConfig.CompositionName(c.Composition)} needs instance vectors");
+        if (x is null)
+            throw new ArgumentException($"{AdapterConfig.CompositionName(c.Composition)} needs instance vectors");
         if (c.Composition == Composition.Idpg) return _idpg!.Forward(x).view(batch, m, d);
         Tensor u = _u!.Forward(x).view(batch, m, r);                              // [B, m, r]
         Tensor v = _v!.Forward(x).view(batch, d, r);                              // [B, d, r]

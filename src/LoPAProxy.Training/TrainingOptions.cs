@@ -23,16 +23,32 @@ public static class TrainingMethods
     /// <summary>The method that trains adapters of <paramref name="c"/>.</summary>
     public static TrainingMethod Of(Composition c) => c switch
     {
-        Core.Adapters.Composition.PromptTuning => TrainingMethod.PromptTuning, Core.Adapters.Composition.Idpg => TrainingMethod.Idpg,
+        Core.Adapters.Composition.PromptTuning => TrainingMethod.PromptTuning,
+        Core.Adapters.Composition.Idpg => TrainingMethod.Idpg,
         Core.Adapters.Composition.LopaAdd => TrainingMethod.LopaAdd, _ => TrainingMethod.Lopa,
     };
 
     public static Composition? Composition(TrainingMethod m) => m switch
     {
-        TrainingMethod.PromptTuning => Core.Adapters.Composition.PromptTuning, TrainingMethod.Idpg => Core.Adapters.Composition.Idpg,
-        TrainingMethod.LopaAdd => Core.Adapters.Composition.LopaAdd, TrainingMethod.Lopa => Core.Adapters.Composition.Lopa, _ => null,
+        TrainingMethod.PromptTuning => Core.Adapters.Composition.PromptTuning,
+        TrainingMethod.Idpg => Core.Adapters.Composition.Idpg,
+        TrainingMethod.LopaAdd => Core.Adapters.Composition.LopaAdd,
+        TrainingMethod.Lopa => Core.Adapters.Composition.Lopa,
+        _ => null,
     };
 }
+
+/// <summary>
+/// Where the soft prompt sits in the sequence, as the proxy's dialect will send it: completions (vllm-completions,
+/// sglang: [Z ; BOS prompt]), chat (vllm-chat: the chat template's BOS, then the prompt_embeds part before the text:
+/// [BOS ; Z ; prompt]), or both (each example one or the other, alternating deterministically), for an adapter
+/// served on both routes.
+/// </summary>
+public enum PromptLayout { Completions, Chat, Both }
+
+/// <summary>What the instance encoder reads: the task's input (the sentence, as the paper does) or the whole prompt
+/// (what the proxy reads from a request: a completion's prompt, a chat's last user message).</summary>
+public enum InstanceSource { Input, Prompt }
 
 /// <summary>Hyper-parameters of a training run (defaults: the paper's GLUE settings, DESIGN.md §2).</summary>
 public sealed record TrainingOptions
@@ -48,6 +64,8 @@ public sealed record TrainingOptions
     public int BatchSize { get; init; } = 8;
     public double LearningRate { get; init; } = 1e-3;
     public double WeightDecay { get; init; } = 0.01;
+    public PromptLayout Layout { get; init; } = PromptLayout.Completions;
+    public InstanceSource Instance { get; init; } = InstanceSource.Input;
     /// <summary>Fraction of steps warming up linearly (0 = constant schedule). GLUE: 0.06.</summary>
     public double WarmupRatio { get; init; } = 0.06;
     public double MaxGradNorm { get; init; } = 1.0;

@@ -70,7 +70,8 @@ public class CliTests
         // Serilog's request log: one readable line with the tenant and adapter, never the key.
         string logged = up.WaitForLine(l => l.Contains("POST /v1/chat/completions 200", StringComparison.Ordinal));
         Assert.Contains("tenant=demo adapter=sst2-lopa", logged);
-        string logs = string.Join("\n", up.Stdout.Split('\n').SkipWhile(l => !l.StartsWith("Ctrl-C", StringComparison.Ordinal)));
+        var afterSettings = up.Stdout.Split('\n').SkipWhile(l => !l.StartsWith("Ctrl-C", StringComparison.Ordinal));
+        string logs = string.Join("\n", afterSettings);
         Assert.DoesNotContain(key, logs + up.Stderr);
         // The server saw the demo adapter's 10 soft-prompt rows plus BOS and the message's tokens.
         var tok = LoPAProxy.Engine.Tokenizers.SentencePieceBpeTokenizer.Load(SharedFiles.Path_("models", "stories260K",
@@ -151,7 +152,8 @@ public class CliTests
             {
                 NumVirtualTokens = 3, TokenDim = 64, Rank = 2, HiddenSize = 8, Encoder = "minilm", EncoderDim = 384,
             };
-            LoPAProxy.Core.Adapters.LopaAdapter.CreateRandom(config, 5).SaveDirectory(Path.Combine(folder, "acme", "tone"));
+            var tone = LoPAProxy.Core.Adapters.LopaAdapter.CreateRandom(config, 5);
+            tone.SaveDirectory(Path.Combine(folder, "acme", "tone"));
             Directory.CreateDirectory(Path.Combine(folder, "acme", "empty"));
             string[] import = { "adapter", "import", folder, "--sqlite", Path.Combine(state, "lopa.db") };
             using (var first = new LopaProcess(import))
@@ -174,7 +176,8 @@ public class CliTests
             acme.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer",
                 acmeKey);
             using (var served = await acme.PostAsync(settings["OPENAI_BASE_URL"] + "/completions",
-                System.Net.Http.Json.JsonContent.Create(new { model = "stories260K:tone", prompt = "Once", max_tokens = 2 })))
+                System.Net.Http.Json.JsonContent.Create(
+                    new { model = "stories260K:tone", prompt = "Once", max_tokens = 2 })))
             {
                 string text = await served.Content.ReadAsStringAsync();
                 Assert.True(served.IsSuccessStatusCode, text);

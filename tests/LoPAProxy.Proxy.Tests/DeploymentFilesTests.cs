@@ -19,7 +19,8 @@ public class DeploymentFilesTests
     /// (secrets stand in as placeholders).</summary>
     private static void Validate(string json, string what, IEnumerable<string>? environment = null)
     {
-        var secrets = (environment ?? []).ToDictionary(name => name.Replace("__", ":"), _ => (string?)"placeholder-secret-0123456789");
+        const string Placeholder = "placeholder-secret-0123456789";
+        var secrets = (environment ?? []).ToDictionary(name => name.Replace("__", ":"), _ => (string?)Placeholder);
         IConfiguration config = new ConfigurationBuilder()
             .AddJsonStream(new MemoryStream(System.Text.Encoding.UTF8.GetBytes(json)))
             .AddInMemoryCollection(secrets).Build();

@@ -15,7 +15,8 @@ public static class Rotary
     /// <param name="positions">absolute position of each token.</param>
     /// <param name="rotaryDim">leading dims of each head that rotate (= headDim for Llama); must be even.</param>
     public static void Apply(Span<float> x, int tokens, int heads, int headDim, ReadOnlySpan<int> positions,
-        float theta, RotaryLayout layout, int rotaryDim = -1) => Rotate(x, tokens, heads, headDim, positions, theta, layout, rotaryDim);
+        float theta, RotaryLayout layout, int rotaryDim = -1) =>
+        Rotate(x, tokens, heads, headDim, positions, theta, layout, rotaryDim);
 
     private static void Rotate(Span<float> x, int tokens, int heads, int headDim, ReadOnlySpan<int> positions,
         float theta, RotaryLayout layout, int rotaryDim)

@@ -17,7 +17,8 @@ public partial class ReadmeCommandsTests
     private static readonly Dictionary<string, string> LeftOut = new()
     {
         ["./scripts/test.sh"] = "it is the command that runs this test",
-        ["scripts/glue-table.sh"] = "it trains 10 adapters for an hour; its figures are in the README with their command",
+        ["scripts/glue-table.sh"] =
+            "it trains 10 adapters for an hour; its figures are in the README with their command",
     };
 
     [Fact]
@@ -66,7 +67,8 @@ public partial class ReadmeCommandsTests
         string log;
         lock (output) log = output.ToString();
         string tail = log.Length > 6000 ? log[^6000..] : log;
-        Assert.True(exited && p.ExitCode == 0, $"{document} session failed (exit {(exited ? p.ExitCode : -1)}):\n{tail}");
+        int exit = exited ? p.ExitCode : -1;
+        Assert.True(exit == 0, $"{document} session failed (exit {exit}):\n{tail}");
         return log;
     }
 
