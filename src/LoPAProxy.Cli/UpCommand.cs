@@ -141,7 +141,7 @@ internal static class UpCommand
         WriteOwnerOnly(Path.Combine(stateDir, EnvFile), string.Join("\n", settings) + "\n");
         foreach (string line in settings[..3]) Console.WriteLine(line);
         Console.WriteLine($"curl -s {baseUrl}/chat/completions -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' " +
-            $"-d '{{\"model\":\"{modelName}\",\"messages\":[{{\"role\":\"user\",\"content\":\"Tom had a red kite\"}}],\"max_tokens\":40}}'");
+            $"-d '{{\"model\":\"{modelName}\",\"messages\":[{{\"role\":\"user\",\"content\":\"a gorgeous, witty, seductive movie. Sentiment:\"}}],\"max_tokens\":6}}'");
         Console.WriteLine("Ctrl-C or SIGTERM stops everything.");
         logLevel.MinimumLevel = Serilog.Events.LogEventLevel.Information;
         try
