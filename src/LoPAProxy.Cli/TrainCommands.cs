@@ -69,6 +69,11 @@ internal static class TrainCommands
             DefaultValueFactory = _ => int.MaxValue,
         };
         var evalLimit = new Option<int>("--eval-limit") { DefaultValueFactory = _ => int.MaxValue };
+        var patience = new Option<int>("--patience")
+        {
+            Description = "stop when the dev score has not improved for N epochs (0 = run every epoch; needs --eval)",
+            DefaultValueFactory = _ => 0,
+        };
         var maxSteps = new Option<long>("--max-steps")
         {
             Description = "stop after N optimiser steps (0 = all epochs)",
@@ -101,7 +106,7 @@ internal static class TrainCommands
         };
         var command = new Command("train", "Train an adapter with the foundation model frozen")
             { baseModel, encoderName, encoderDir, data, evalData, method, m, r, hidden, epochs, batch, lr, warmup,
-                clip, seed, limit, evalLimit, maxSteps, checkpointEvery, loraTargets, resume, device, layout, instance,
+                clip, seed, limit, evalLimit, patience, maxSteps, checkpointEvery, loraTargets, resume, device, layout, instance,
                 threads, output };
         command.SetAction((p, cancel) =>
         {
@@ -150,24 +155,37 @@ internal static class TrainCommands
                 + (start > 0 ? $" · resuming at step {start}" : ""));
             var bar = new ProgressBar();
             var epochClock = Stopwatch.StartNew();
-            trainer.Train(train, start, optimizer, progress =>
+            using var plateau = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+            try
             {
-                losses.Add(progress.Loss);
-                bar.Report(progress);
-                if (progress.Step % perEpoch == 0 || progress.Step == total)
+                trainer.Train(train, start, optimizer, progress =>
                 {
-                    epochSeconds.Add(epochClock.Elapsed.TotalSeconds);
-                    if (dev != null)
+                    losses.Add(progress.Loss);
+                    bar.Report(progress);
+                    if (progress.Step % perEpoch == 0 || progress.Step == total)
                     {
-                        double score = Evaluate(dev);
-                        accuracy.Add(((int)Math.Ceiling(progress.Step / (double)perEpoch), score));
-                        bar.Line($"epoch {accuracy[^1].Epoch}: dev {metric} {score:P2} ({dev.Count} examples), epoch {epochSeconds[^1]:F1} s");
+                        epochSeconds.Add(epochClock.Elapsed.TotalSeconds);
+                        if (dev != null)
+                        {
+                            double score = Evaluate(dev);
+                            accuracy.Add(((int)Math.Ceiling(progress.Step / (double)perEpoch), score));
+                            bar.Line($"epoch {accuracy[^1].Epoch}: dev {metric} {score:P2} ({dev.Count} examples), epoch {epochSeconds[^1]:F1} s");
+                            if (p.GetValue(patience) is > 0 and int wait && EpochsSinceBest(accuracy) >= wait)
+                            {
+                                bar.Line($"dev {metric} has not improved for {wait} epoch(s): stopping (plateau)");
+                                plateau.Cancel();
+                            }
+                        }
+                        epochClock.Restart();
                     }
-                    epochClock.Restart();
-                }
-            }, step =>
-                SaveCheckpoint(checkpointPath, trainer, optimizer, step, optionsJson, losses, accuracy,
-                epochSeconds), p.GetValue(checkpointEvery), cancel);
+                }, step =>
+                    SaveCheckpoint(checkpointPath, trainer, optimizer, step, optionsJson, losses, accuracy,
+                    epochSeconds), p.GetValue(checkpointEvery), plateau.Token);
+            }
+            catch (OperationCanceledException) when (!cancel.IsCancellationRequested)
+            {
+                trainer.Prompt?.WriteBack(); // stopped at a plateau: the adapter as trained so far
+            }
             bar.Done();
 
             if (trainer.Prompt != null)
@@ -292,6 +310,13 @@ internal static class TrainCommands
             a[1])));
         epochSeconds.AddRange(JsonSerializer.Deserialize<List<double>>(file.Metadata["epoch_seconds"])!);
         return step;
+    }
+
+    /// <summary>Epochs since the best dev score (the first epoch that reached it).</summary>
+    private static int EpochsSinceBest(List<(int Epoch, double Score)> scores)
+    {
+        double best = scores.Max(s => s.Score);
+        return scores.Count - 1 - scores.FindIndex(s => s.Score == best);
     }
 
     /// <summary>--layout completions|chat|both (System.CommandLine parses enum names, any case).</summary>

@@ -52,6 +52,23 @@ public class TrainCliTests
     }
 
     [Fact]
+    public void Patience_stops_at_a_dev_plateau_and_still_writes_the_adapter()
+    {
+        // A learning rate too small to move the dev score: epoch 1 sets the best, epoch 2 does not beat it, stop.
+        string dir = TempDir.Create();
+        string[] args = TrainArgs(dir, "--patience", "1", "--lr", "1e-12");
+        args[Array.IndexOf(args, "--epochs") + 1] = "4";
+        using (var train = new LopaProcess(args))
+        {
+            Assert.True(train.WaitForExit(180) == 0, train.Stderr);
+            Assert.Contains("has not improved for 1 epoch(s): stopping (plateau)", train.Stderr);
+        }
+        using var metrics = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "training.json")));
+        Assert.Equal(2, metrics.RootElement.GetProperty("eval").GetArrayLength());
+        Assert.Equal(Composition.Lopa, LopaAdapter.Load(dir).Config.Composition);
+    }
+
+    [Fact]
     public void Killed_and_resumed_training_ends_with_the_same_adapter_bytes()
     {
         string straight = TempDir.Create(), interrupted = TempDir.Create();
