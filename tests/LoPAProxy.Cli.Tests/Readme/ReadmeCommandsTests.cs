@@ -18,7 +18,7 @@ public partial class ReadmeCommandsTests
     {
         ["./scripts/test.sh"] = "it is the command that runs this test",
         ["scripts/glue-table.sh"] =
-            "it trains 10 adapters for an hour; its figures are in the README with their command",
+            "it trains 45 adapters for hours; its figures are in the README with their command",
     };
 
     [Fact]
