@@ -74,7 +74,8 @@ internal static class UpCommand
         command.SetAction(p =>
         {
             string file = Path.Combine(StateDir(p.GetValue(state)), EnvFile);
-            if (!File.Exists(file)) throw new FileNotFoundException("no `lopa up` has run here yet (start one with lopa up --detach)");
+            if (!File.Exists(file))
+                throw new FileNotFoundException("no `lopa up` has run here yet (start one with lopa up --detach)");
             foreach (string line in File.ReadAllLines(file)) Console.WriteLine("export " + line);
             return 0;
         });
@@ -92,7 +93,8 @@ internal static class UpCommand
             if (!File.Exists(pidFile)) throw new FileNotFoundException("no detached `lopa up` is recorded here");
             using Process process = Process.GetProcessById(int.Parse(File.ReadAllText(pidFile).Trim()));
             Signals.Terminate(process.Id);
-            if (!process.WaitForExit(30_000)) throw new IOException($"lopa up (pid {process.Id}) did not stop within 30 s");
+            if (!process.WaitForExit(30_000))
+                throw new IOException($"lopa up (pid {process.Id}) did not stop within 30 s");
             File.Delete(pidFile);
             Console.WriteLine("stopped.");
             return 0;
@@ -274,7 +276,8 @@ internal static class UpCommand
         child.BeginErrorReadLine();
         for (int i = 0; i < 1200 && !File.Exists(env); i++)
         {
-            if (child.HasExited) throw new InvalidOperationException($"lopa up stopped (exit {child.ExitCode}); see {log}");
+            if (child.HasExited)
+                throw new InvalidOperationException($"lopa up stopped (exit {child.ExitCode}); see {log}");
             await Task.Delay(100, cancel);
         }
         if (!File.Exists(env)) throw new TimeoutException($"lopa up did not come up within 120 s; see {log}");

@@ -15,15 +15,19 @@ public sealed class LoPAOptionsValidator : IValidateOptions<LoPAOptions>
         foreach (var (id, c) in o.Clusters)
         {
             string key = $"LoPA:Clusters:{id}";
-            if (!Dialects.Contains(c.Dialect)) errors.Add($"{key}:Dialect: '{c.Dialect}' is not one of {string.Join(", ", Dialects)}");
+            if (!Dialects.Contains(c.Dialect))
+                errors.Add($"{key}:Dialect: '{c.Dialect}' is not one of {string.Join(", ", Dialects)}");
             if (string.IsNullOrWhiteSpace(c.Model)) errors.Add($"{key}:Model: the backend's model name is required");
             if (c.HiddenSize <= 0) errors.Add($"{key}:HiddenSize: must be positive");
-            if (c.WireDType is not ("fp32" or "bf16" or "fp16")) errors.Add($"{key}:WireDType: '{c.WireDType}' is not fp32, bf16 or fp16");
-            if (c.EmbedsPosition is not ("before" or "after")) errors.Add($"{key}:EmbedsPosition: '{c.EmbedsPosition}' is not before or after");
+            if (c.WireDType is not ("fp32" or "bf16" or "fp16"))
+                errors.Add($"{key}:WireDType: '{c.WireDType}' is not fp32, bf16 or fp16");
+            if (c.EmbedsPosition is not ("before" or "after"))
+                errors.Add($"{key}:EmbedsPosition: '{c.EmbedsPosition}' is not before or after");
             if (c.Dialect is "vllm-completions" or "sglang" && string.IsNullOrWhiteSpace(c.ModelPath))
                 errors.Add($"{key}:ModelPath: the {c.Dialect} dialect sends the whole sequence as embeddings and needs the model's tokenizer and embedding table");
             if (c.MaxModelLen is < 1) errors.Add($"{key}:MaxModelLen: must be positive");
-            if (c.ApiKey is { Length: 0 }) errors.Add($"{key}:ApiKey: empty; leave it unset for a backend without a key");
+            if (c.ApiKey is { Length: 0 })
+                errors.Add($"{key}:ApiKey: empty; leave it unset for a backend without a key");
         }
         EncoderOptions encoders = o.ToEncoderOptions();
         foreach (string e in o.Encoders)
@@ -39,24 +43,29 @@ public sealed class LoPAOptionsValidator : IValidateOptions<LoPAOptions>
             {
                 errors.Add($"LoPA:OnnxEncoders:{encoderName}:Device: {e.Message}");
             }
-            if (onnx.Threads < 0) errors.Add($"LoPA:OnnxEncoders:{encoderName}:Threads: must be 0 (one per core, at most 4) or more");
+            if (onnx.Threads < 0)
+                errors.Add($"LoPA:OnnxEncoders:{encoderName}:Threads: must be 0 (one per core, at most 4) or more");
             if (onnx.Directory is { } dir && !File.Exists(Path.Combine(dir, "model.onnx")))
                 errors.Add($"LoPA:OnnxEncoders:{encoderName}:Directory: no model.onnx in '{dir}'");
         }
-        if (o.Encoding.MaxBatch < 1) errors.Add("LoPA:Encoding:MaxBatch: must be at least 1 (1 turns micro-batching off)");
+        if (o.Encoding.MaxBatch < 1)
+            errors.Add("LoPA:Encoding:MaxBatch: must be at least 1 (1 turns micro-batching off)");
         if (o.Encoding.MaxWaitMs is < 0 or > 1000) errors.Add("LoPA:Encoding:MaxWaitMs: must be 0 to 1000");
         if (o.Encoding.CacheMiB < 0) errors.Add("LoPA:Encoding:CacheMiB: must be 0 (off) or more");
         if (o.Adapters.CacheSize < 1) errors.Add("LoPA:Adapters:CacheSize: must be at least 1");
         foreach (var (tenant, t) in o.Tenants)
         {
-            if (!Tenancy.Names.IsValid(tenant)) errors.Add($"LoPA:Tenants:{tenant}: tenant names are 1–64 of [A-Za-z0-9._-]");
+            if (!Tenancy.Names.IsValid(tenant))
+                errors.Add($"LoPA:Tenants:{tenant}: tenant names are 1–64 of [A-Za-z0-9._-]");
             for (int i = 0; i < t.ApiKeys.Count; i++)
-                if (t.ApiKeys[i].Length < 16) errors.Add($"LoPA:Tenants:{tenant}:ApiKeys:{i}: keys must be at least 16 characters");
+                if (t.ApiKeys[i].Length < 16)
+                    errors.Add($"LoPA:Tenants:{tenant}:ApiKeys:{i}: keys must be at least 16 characters");
         }
         if (o.Limits.MaxBodyBytes < 1024) errors.Add("LoPA:Limits:MaxBodyBytes: must be at least 1024");
         if (o.Limits.BackendTimeoutSeconds < 1) errors.Add("LoPA:Limits:BackendTimeoutSeconds: must be at least 1");
         if (o.Limits.MaxPromptsPerRequest < 1) errors.Add("LoPA:Limits:MaxPromptsPerRequest: must be at least 1");
-        if (o.Limits.MaxEmbeddingValuesPerRequest < 1) errors.Add("LoPA:Limits:MaxEmbeddingValuesPerRequest: must be positive");
+        if (o.Limits.MaxEmbeddingValuesPerRequest < 1)
+            errors.Add("LoPA:Limits:MaxEmbeddingValuesPerRequest: must be positive");
         if (o.Limits.MaxClientEmbeddingRows < 1) errors.Add("LoPA:Limits:MaxClientEmbeddingRows: must be positive");
         if (o.Adapters.RevalidateSeconds <= 0) errors.Add("LoPA:Adapters:RevalidateSeconds: must be positive");
         if (o.Adapters.Directory is not null)
@@ -74,8 +83,10 @@ public sealed class LoPAOptionsValidator : IValidateOptions<LoPAOptions>
         if (o.AdminKey is { Length: < 16 }) errors.Add("LoPA:AdminKey: must be at least 16 characters");
         if (o.Quotas.MaxAdaptersPerTenant < 1 || o.Quotas.MaxBytesPerTenant < 1
             || o.Quotas.MaxUploadBytes < 1) errors.Add("LoPA:Quotas: limits must be positive");
-        if (o.LogFormat is not (null or "json" or "text")) errors.Add($"LoPA:LogFormat: '{o.LogFormat}' is not json or text");
-        if (o.InstanceText is not ("last-user" or "all-user")) errors.Add($"LoPA:InstanceText: '{o.InstanceText}' is not last-user or all-user");
+        if (o.LogFormat is not (null or "json" or "text"))
+            errors.Add($"LoPA:LogFormat: '{o.LogFormat}' is not json or text");
+        if (o.InstanceText is not ("last-user" or "all-user"))
+            errors.Add($"LoPA:InstanceText: '{o.InstanceText}' is not last-user or all-user");
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 }
