@@ -169,7 +169,8 @@ internal static class TrainCommands
                         {
                             double score = Evaluate(dev);
                             accuracy.Add(((int)Math.Ceiling(progress.Step / (double)perEpoch), score));
-                            bar.Line($"epoch {accuracy[^1].Epoch}: dev {metric} {score:P2} ({dev.Count} examples), epoch {epochSeconds[^1]:F1} s");
+                            string seconds = $"epoch {epochSeconds[^1]:F1} s";
+                            bar.Line($"epoch {accuracy[^1].Epoch}: dev {metric} {score:P2} ({dev.Count} examples), {seconds}");
                             if (p.GetValue(patience) is > 0 and int wait && EpochsSinceBest(accuracy) >= wait)
                             {
                                 bar.Line($"dev {metric} has not improved for {wait} epoch(s): stopping (plateau)");
@@ -206,7 +207,8 @@ internal static class TrainCommands
             File.WriteAllText(Path.Combine(outDir, MetricsFile),
                 metrics.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
             File.WriteAllText(Path.Combine(outDir, ChartFile),
-                TrainingChart.Svg($"{TrainingMethods.Name(options.Method)} on {Path.GetFileName(Path.GetDirectoryName(Path.GetFullPath(p.GetValue(data)!)))}", losses, accuracy, metric));
+                TrainingChart.Svg($"{TrainingMethods.Name(options.Method)} on {TaskName(p.GetValue(data)!)}", losses,
+                    accuracy, metric));
             if (accuracy.Count > 0) Console.WriteLine($"{TrainingMethods.Name(options.Method)}: dev {metric} {accuracy[^1].Accuracy:P2}");
             return Task.FromResult(0);
         });
@@ -311,6 +313,10 @@ internal static class TrainCommands
         epochSeconds.AddRange(JsonSerializer.Deserialize<List<double>>(file.Metadata["epoch_seconds"])!);
         return step;
     }
+
+    /// <summary>The task a data file belongs to, by its folder (…/SST-2/train.tsv → SST-2).</summary>
+    private static string TaskName(string dataPath) =>
+        Path.GetFileName(Path.GetDirectoryName(Path.GetFullPath(dataPath))) ?? dataPath;
 
     /// <summary>Epochs since the best dev score (the first epoch that reached it).</summary>
     private static int EpochsSinceBest(List<(int Epoch, double Score)> scores)

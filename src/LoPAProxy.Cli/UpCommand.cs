@@ -10,6 +10,7 @@ using LoPAProxy.ModelServer;
 using LoPAProxy.Proxy;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 
 namespace LoPAProxy.Cli;
@@ -121,7 +122,7 @@ internal static class UpCommand
         WebApplication server = ModelServerApp.Build(new ModelServerOptions { ModelPath = modelPath,
             Port = modelPort });
         await server.StartAsync(cancel);
-        var served = (ModelServer.Generation.ServedModel)server.Services.GetService(typeof(ModelServer.Generation.ServedModel))!;
+        var served = server.Services.GetRequiredService<ModelServer.Generation.ServedModel>();
         string adminKey = Secret(stateDir, "admin.key", "lopa-admin-", out bool newAdminKey);
         Console.WriteLine("starting the proxy …");
         WebApplication proxy = ProxyApp.Build(ProxyConfiguration(stateDir, modelPath, served, server.Urls.First(),
@@ -132,7 +133,8 @@ internal static class UpCommand
         logLevel.MinimumLevel = Serilog.Events.LogEventLevel.Warning;
         await proxy.StartAsync(cancel);
         string proxyUrl = proxy.Urls.First();
-        if (newAdminKey) Console.WriteLine($"admin key (shown once; kept owner-only in {Path.Combine(stateDir, "admin.key")}): {adminKey}");
+        string adminKeyFile = Path.Combine(stateDir, "admin.key");
+        if (newAdminKey) Console.WriteLine($"admin key (shown once; kept owner-only in {adminKeyFile}): {adminKey}");
         string key = await DemoTenantAsync(proxyUrl, adminKey, stateDir, cancel);
         string adapterName = await DemoAdapterAsync(proxyUrl, key, stateDir, served.HiddenSize, served.Name, cancel);
         string baseUrl = proxyUrl + "/v1", modelName = $"{served.Name}:{adapterName}";
@@ -204,7 +206,8 @@ internal static class UpCommand
             "create the demo tenant");
         using HttpResponseMessage issued = await admin.PostAsync($"/admin/tenants/{DemoTenant}/keys", null, cancel);
         await Ensure(issued, "issue the demo key");
-        string key = JsonDocument.Parse(await issued.Content.ReadAsStringAsync(cancel)).RootElement.GetProperty("key").GetString()!;
+        using JsonDocument issuedKey = JsonDocument.Parse(await issued.Content.ReadAsStringAsync(cancel));
+        string key = issuedKey.RootElement.GetProperty("key").GetString()!;
         WriteOwnerOnly(keyFile, key);
         return key;
     }
@@ -283,7 +286,8 @@ internal static class UpCommand
         if (!File.Exists(env)) throw new TimeoutException($"lopa up did not come up within 120 s; see {log}");
         File.WriteAllText(Path.Combine(stateDir, PidFile), child.Id.ToString());
         foreach (string line in File.ReadAllLines(env)) Console.WriteLine(line);
-        Console.WriteLine($"running in the background (pid {child.Id}, log {log}); eval \"$(lopa env)\" loads these; lopa down stops it");
+        Console.WriteLine($"running in the background (pid {child.Id}, log {log}); "
+            + "eval \"$(lopa env)\" loads these; lopa down stops it");
         return 0;
     }
 
