@@ -2,11 +2,14 @@ using BenchmarkDotNet.Running;
 
 // dotnet run -c Release --project bench/LoPAProxy.Benchmarks -- --filter '*Gemm*'
 // dotnet run -c Release --project bench/LoPAProxy.Benchmarks -- compare
-// encoders|batching|proxy|proxy-memory|rewrite-memory|store|train
+// encoders|batching|proxy|proxy-memory|rewrite-memory|store|train|model-server
 if (args is ["compare", "batching", ..])
     return await LoPAProxy.Benchmarks.BatchingLoad.Run(args.Length > 2 ? int.Parse(args[2]) : 20,
         args.Length > 3 ? double.Parse(args[3], System.Globalization.CultureInfo.InvariantCulture) : 2,
         args.Length > 4 ? args[4].Split(',').Select(int.Parse).ToArray() : null);
+if (args is ["compare", "model-server", ..])
+    return await LoPAProxy.Benchmarks.ModelServerLoad.Run(args.Length > 2 && args[2] != "-" ? args[2] : null,
+        args.Length > 3 ? int.Parse(args[3]) : 5);
 if (args is ["compare", "encoders"]) return LoPAProxy.Benchmarks.EncoderComparison.Run();
 if (args is ["compare", "rewrite-memory"]) return LoPAProxy.Benchmarks.RewriteMemory.Run();
 if (args is ["compare", "proxy-memory", ..])

@@ -59,6 +59,15 @@ public static class ModelServerApp
         }
     }
 
+    /// <summary>The engine and thread settings, for benchmark output.</summary>
+    public static string Describe(WebApplication app)
+    {
+        var options = app.Services.GetRequiredService<ModelServerOptions>();
+        string gemm = LoPAProxy.Engine.Blas.Gemm.Default.GetType().Name;
+        return $"LoPA engine ({gemm}; OPENBLAS_NUM_THREADS={Environment.GetEnvironmentVariable("OPENBLAS_NUM_THREADS") ?? "unset"}), " +
+            $"{options.MaxConcurrent} generations at once, each on one thread";
+    }
+
     /// <summary>A ready-to-run server bound to options.Host:options.Port (port 0 picks a free one).</summary>
     public static WebApplication Build(ModelServerOptions options, ServedModel? model = null)
     {
