@@ -46,7 +46,7 @@ public static class ModelServerLoad
             int total = tasks.Sum(t => t.Result.Tokens);
             eight.Add(total / sw.Elapsed.TotalSeconds);
             string longPrompt = string.Join(",", Enumerable.Range(0, LongPrompt).Select(i => 100 + i % 300));
-            firstToken.Add((await Stream(http, null, 1, $"[{longPrompt}]")).FirstTokenMs);
+            firstToken.Add((await Stream(http, null, 1, $"[[{longPrompt}]]")).FirstTokenMs);
         }
         Console.WriteLine($"decode, 1 stream:   {Median(single),8:F1} tokens/s (median of {rounds})");
         Console.WriteLine($"decode, {Streams} streams:  {Median(eight),8:F1} tokens/s in total");
@@ -72,7 +72,8 @@ public static class ModelServerLoad
         request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("text/event-stream"));
         var sw = Stopwatch.StartNew();
         using HttpResponseMessage response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
-        response.EnsureSuccessStatusCode();
+        if (!response.IsSuccessStatusCode)
+            throw new InvalidOperationException($"{(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
         using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
         int tokens = 0;
         double first = 0;
