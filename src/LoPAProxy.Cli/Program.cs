@@ -11,6 +11,7 @@ root.Subcommands.Add(AdminCommands.Key());
 root.Subcommands.Add(ProxyCommand.Create());
 root.Subcommands.Add(ServeModelCommand.Create());
 root.Subcommands.Add(GenerateCommand.Create());
+root.Subcommands.Add(ModelCommands.Create());
 root.Subcommands.Add(AdapterCommands.Create());
 root.Subcommands.Add(EncodeCommands.Encode());
 root.Subcommands.Add(EncodeCommands.Embed());

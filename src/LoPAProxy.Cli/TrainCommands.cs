@@ -7,7 +7,6 @@ using LoPAProxy.Core.Adapters;
 using LoPAProxy.Core.Encoders;
 using LoPAProxy.Engine.Formats.SafeTensors;
 using LoPAProxy.Engine.Tensors;
-using LoPAProxy.ModelServer.Generation;
 using LoPAProxy.Training;
 
 namespace LoPAProxy.Cli;
@@ -120,7 +119,7 @@ internal static class TrainCommands
                 LoraTargets = p.GetValue(loraTargets)!.Split(',',
                     StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
             };
-            ServedModel fm = ServedModel.Load(p.GetValue(baseModel)!);
+            BaseModel fm = BaseModel.Load(p.GetValue(baseModel)!);
             options = options with { BaseModel = fm.Name };
             if (options.Epochs <= 0 || options.BatchSize <= 0
                 || options.LearningRate <= 0) throw new ArgumentException("--epochs, --batch-size and --lr must be positive");
@@ -131,7 +130,7 @@ internal static class TrainCommands
             IInstanceEncoder? encoder = options.Method is TrainingMethod.PromptTuning or TrainingMethod.Lora ? null
                 : EncoderFactory.Create(p.GetValue(encoderName)!, EncodeCommands.Options(p.GetValue(encoderDir),
                     p.GetValue(baseModel), p.GetValue(encoderName)!));
-            using var trainer = new LopaTrainer(fm.Model, fm.Tokenizer, encoder, options, device: p.GetValue(device)!);
+            using var trainer = new LopaTrainer(fm.Weights, fm.Tokenizer, encoder, options, device: p.GetValue(device)!);
             long total = trainer.TotalSteps(train.Count), perEpoch = trainer.StepsPerEpoch(train.Count);
             TrainingOptimizer optimizer = trainer.Optimizer(total);
             string optionsJson = JsonSerializer.Serialize(new { method = TrainingMethods.Name(options.Method),
@@ -243,7 +242,7 @@ internal static class TrainCommands
             LopaAdapter adapter;
             try { adapter = LopaAdapter.Load(p.GetValue(adapterPath)!); }
             catch (AdapterException e) { throw new InvalidOperationException(e.Message, e); }
-            ServedModel fm = ServedModel.Load(p.GetValue(baseModel)!);
+            BaseModel fm = BaseModel.Load(p.GetValue(baseModel)!);
             IInstanceEncoder? encoder = adapter.Config.UsesEncoder
                 ? EncoderFactory.Create(adapter.Config.Encoder!, EncodeCommands.Options(p.GetValue(encoderDir),
                     p.GetValue(baseModel), adapter.Config.Encoder!)) : null;
@@ -253,7 +252,7 @@ internal static class TrainCommands
                 Rank = adapter.Config.Rank, HiddenSize = adapter.Config.HiddenSize,
                 Layout = p.GetValue(layout), Instance = p.GetValue(instance),
             };
-            using var trainer = new LopaTrainer(fm.Model, fm.Tokenizer, encoder, options, adapter,
+            using var trainer = new LopaTrainer(fm.Weights, fm.Tokenizer, encoder, options, adapter,
                 p.GetValue(device)!);
             List<TaskExample> set = TaskData.Load(p.GetValue(data)!, p.GetValue(limit));
             bool classification = set.All(e => e.Choices != null);

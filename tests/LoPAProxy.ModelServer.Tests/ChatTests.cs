@@ -16,7 +16,7 @@ public class ChatTests(ServerFixture server) : IClassFixture<ServerFixture>
         Assert.Equal("assistant", plain.GetProperty("choices")[0].GetProperty("message").GetProperty("role").GetString());
 
         // The same prompt, with the words "Tom had" sent as their embedding rows in a prompt_embeds part.
-        var tok = ServerFixture.Stories.Value.Tokenizer;
+        var tok = ServerFixture.Tokenizer.Value;
         int[] tomHad = tok.Encode("Tom had", false, false);
         int[] full = tok.Encode("Tom had a red kite", false, false);
         Assert.Equal(tomHad, full.Take(tomHad.Length)); // the split falls on a token boundary

@@ -8,7 +8,7 @@ public class CompletionsTests(ServerFixture server) : IClassFixture<ServerFixtur
 {
     // run.c, greedy, steps=48 printed "Tom had a red kite" + this (../shared/models/README.md): 48 − P + 1 new tokens.
     private const string KiteContinuation = ". He liked to play with his toys and run around the room. He liked to play with his toys and run arou";
-    private static int KiteTokens => 48 - ServerFixture.Stories.Value.Tokenizer.Encode("Tom had a red kite", true, false).Length + 1;
+    private static int KiteTokens => 48 - ServerFixture.Tokenizer.Value.Encode("Tom had a red kite", true, false).Length + 1;
 
     private static string Text(JsonElement body, int i = 0) => body.GetProperty("choices")[i].GetProperty("text").GetString()!;
 
@@ -31,7 +31,7 @@ public class CompletionsTests(ServerFixture server) : IClassFixture<ServerFixtur
         Assert.Equal("text_completion", body.GetProperty("object").GetString());
         JsonElement usage = body.GetProperty("usage");
         Assert.Equal(KiteTokens, usage.GetProperty("completion_tokens").GetInt32());
-        int promptTokens = ServerFixture.Stories.Value.Tokenizer.Encode("Tom had a red kite", true, false).Length;
+        int promptTokens = ServerFixture.Tokenizer.Value.Encode("Tom had a red kite", true, false).Length;
         Assert.Equal(promptTokens, usage.GetProperty("prompt_tokens").GetInt32());
     }
 
@@ -41,7 +41,7 @@ public class CompletionsTests(ServerFixture server) : IClassFixture<ServerFixtur
     [InlineData(DType.F16)]
     public async Task Prompt_embeds_of_the_prompt_tokens_give_the_text_prompts_continuation(DType dtype)
     {
-        int[] tokens = ServerFixture.Stories.Value.Tokenizer.Encode("Tom had a red kite", true, false);
+        int[] tokens = ServerFixture.Tokenizer.Value.Encode("Tom had a red kite", true, false);
         var (_, viaText) = await server.PostAsync("/v1/completions", new { prompt = "Tom had a red kite", max_tokens = 20, temperature = 0 });
         var (status, viaEmbeds) = await server.PostAsync("/v1/completions", new { prompt_embeds = ServerFixture.EmbedsBase64(tokens, dtype), max_tokens = 20, temperature = 0 });
         Assert.Equal(200, status);
@@ -53,8 +53,8 @@ public class CompletionsTests(ServerFixture server) : IClassFixture<ServerFixtur
     [Fact]
     public async Task Embeds_written_by_real_pytorch_with_a_leading_batch_dim_are_squeezed()
     {
-        int[] tokens = ServerFixture.Stories.Value.Tokenizer.Encode("Tom had a red kite", true, false);
-        float[] rows = ServerFixture.Stories.Value.Generator.EmbedTokens(tokens);
+        int[] tokens = ServerFixture.Tokenizer.Value.Encode("Tom had a red kite", true, false);
+        float[] rows = ServerFixture.EmbeddingRows(tokens);
         string dir = TempDir.Create(), input = Path.Combine(dir, "rows.bin");
         File.WriteAllBytes(input, rows.SelectMany(BitConverter.GetBytes).ToArray());
         string b64 = PyTorch.Run("""
@@ -71,7 +71,7 @@ public class CompletionsTests(ServerFixture server) : IClassFixture<ServerFixtur
     [Fact]
     public async Task Prompt_and_prompt_embeds_are_separate_prompts_embeds_first()
     {
-        int[] tokens = ServerFixture.Stories.Value.Tokenizer.Encode("Lily went to the park", true, false);
+        int[] tokens = ServerFixture.Tokenizer.Value.Encode("Lily went to the park", true, false);
         var (status, body) = await server.PostAsync("/v1/completions", new { prompt = "Tom had a red kite", prompt_embeds = ServerFixture.EmbedsBase64(tokens), max_tokens = 10, temperature = 0 });
         Assert.Equal(200, status);
         var (_, lily) = await server.PostAsync("/v1/completions", new { prompt = "Lily went to the park", max_tokens = 10, temperature = 0 });
@@ -86,7 +86,7 @@ public class CompletionsTests(ServerFixture server) : IClassFixture<ServerFixtur
     {
         var (_, many) = await server.PostAsync("/v1/completions", new { prompt = new[] { "Tom had a red kite", "Once upon a time" }, max_tokens = 8, temperature = 0 });
         Assert.Equal(2, many.GetProperty("choices").GetArrayLength());
-        int[] ids = ServerFixture.Stories.Value.Tokenizer.Encode("Tom had a red kite", true, false);
+        int[] ids = ServerFixture.Tokenizer.Value.Encode("Tom had a red kite", true, false);
         var (_, byIds) = await server.PostAsync("/v1/completions", new { prompt = ids, max_tokens = 8, temperature = 0 });
         Assert.Equal(Text(many, 0), Text(byIds));
 

@@ -1,9 +1,11 @@
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
+using LoPAProxy.Engine.Formats.Llama2c;
 using LoPAProxy.Engine.Formats.Torch;
 using LoPAProxy.Engine.Tensors;
 using LoPAProxy.Engine.Tests.Support;
+using LoPAProxy.Engine.Tokenizers;
 using LoPAProxy.ModelServer;
 using LoPAProxy.ModelServer.Generation;
 using Microsoft.AspNetCore.Builder;
@@ -13,7 +15,25 @@ namespace LoPAProxy.ModelServer.Tests;
 /// <summary>A real server on 127.0.0.1 (a free port) serving stories260K, shared by a test class.</summary>
 public sealed class ServerFixture : IAsyncLifetime
 {
-    public static readonly Lazy<ServedModel> Stories = new(() => ServedModel.Load(SharedFiles.Path_("models", "stories260K", "stories260K.bin")));
+    public static readonly string StoriesPath = SharedFiles.Path_("models", "stories260K", "stories260K.bin");
+
+    /// <summary>stories260K on llama.cpp, converted to GGUF into a scratch cache once per test run.</summary>
+    public static readonly Lazy<ServedModel> Stories = new(() => ServedModel.Load(new ModelServerOptions
+    {
+        ModelPath = StoriesPath, ModelCacheDirectory = TempDir.Create(),
+    }));
+
+    /// <summary>The independent references: run.c's tokenizer over tok512.bin, and the checkpoint's own embedding
+    /// table [vocab, dim] read by the llama2.c reader (not through llama.cpp).</summary>
+    public static readonly Lazy<SentencePieceBpeTokenizer> Tokenizer = new(() =>
+        SentencePieceBpeTokenizer.Load(SharedFiles.Path_("models", "stories260K", "tok512.bin"), 512));
+
+    public static readonly Lazy<float[]> Embeddings = new(() =>
+        Llama2cCheckpoint.Load(StoriesPath).Weights.TokenEmbedding.ToArray());
+
+    /// <summary>Embedding rows [tokens, 64] of <paramref name="tokens"/> from the checkpoint.</summary>
+    public static float[] EmbeddingRows(int[] tokens) =>
+        tokens.SelectMany(t => Embeddings.Value.AsSpan(t * 64, 64).ToArray()).ToArray();
 
     public WebApplication App { get; private set; } = null!;
     public HttpClient Client { get; private set; } = null!;
@@ -72,7 +92,7 @@ public sealed class ServerFixture : IAsyncLifetime
     /// <summary>The model's own embedding rows of <paramref name="tokens"/>, as base64 of torch.save.</summary>
     public static string EmbedsBase64(int[] tokens, DType dtype = DType.F32)
     {
-        ServedModel m = Stories.Value;
-        return Convert.ToBase64String(TorchFile.SaveTensor(Tensor.FromArray(m.Generator.EmbedTokens(tokens), tokens.Length, m.HiddenSize), dtype));
+        Tensor rows = Tensor.FromArray(EmbeddingRows(tokens), tokens.Length, 64);
+        return Convert.ToBase64String(TorchFile.SaveTensor(rows, dtype));
     }
 }

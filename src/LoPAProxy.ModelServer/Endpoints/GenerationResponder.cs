@@ -7,137 +7,182 @@ using Microsoft.AspNetCore.Http;
 namespace LoPAProxy.ModelServer.Endpoints;
 
 /// <summary>
-/// Runs every (prompt × n) choice of a completions or chat request under a scheduler lease and answers
-/// with one JSON body or an SSE stream (chunks flushed as tokens arrive, then data: [DONE]).
+/// Runs every (prompt × n) choice of a completions or chat request under a scheduler lease, on the shared batch
+/// decoder, and answers with one JSON body or an SSE stream (chunks flushed as tokens arrive, then data: [DONE]).
 /// </summary>
 internal static class GenerationResponder
 {
-    public static async Task RespondAsync(HttpContext http, ServedModel served, GenerationScheduler scheduler,
-        IReadOnlyList<Prompt> prompts, SamplingRequest s, bool chat, bool echo, int delayPerTokenMs = 0)
+    private sealed record Plan(Prompt Prompt, int MaxTokens);
+
+    private sealed record Answer(int Index, string Text, string Finish);
+
+    /// <summary>What one response is about: ids and names shared by every chunk.</summary>
+    private sealed record Reply(HttpResponse Response, string Id, long Created, string Model, bool Chat,
+        CancellationToken Cancel)
     {
-        var plans = prompts.Select((p, i) =>
-        {
-            string param = prompts.Count > 1 ? $"prompt[{i}]" : chat ? "messages" : "prompt";
-            if (p.Count > served.ContextLength)
-                throw ApiException.BadRequest($"This model's maximum context length is {served.ContextLength} tokens; the prompt has {p.Count}", param, "context_length_exceeded");
-            int max = s.MaxTokens ?? served.ContextLength - p.Count;
-            if (max < 1 || p.Count + max > served.ContextLength)
-                throw ApiException.BadRequest($"This model's maximum context length is {served.ContextLength} tokens. However, you requested {p.Count + max} tokens ({p.Count} in the prompt, {max} in the completion)", "max_tokens", "context_length_exceeded");
-            return (Prompt: p, MaxTokens: max);
-        }).ToList();
+        public string Object => Chat ? "chat.completion" : "text_completion";
+        public string ChunkObject => Chat ? "chat.completion.chunk" : "text_completion";
+    }
 
-        CancellationToken cancel = http.RequestAborted;
-        using IDisposable lease = await scheduler.EnterAsync(cancel);
-        string id = (chat ? "chatcmpl-" : "cmpl-") + Guid.NewGuid().ToString("N");
-        long created = OpenAiResponses.Now();
-        string obj = chat ? "chat.completion" : "text_completion";
-        int promptTokens = prompts.Sum(p => p.Count), completionTokens = 0;
-        HttpResponse response = http.Response;
+    public static async Task RespondAsync(HttpContext http, ModelServerServices services, IReadOnlyList<Prompt> prompts,
+        SamplingRequest sampling, bool chat, bool echo)
+    {
+        List<Plan> plans = prompts.Select((p, i) => PlanOf(p, i, prompts.Count, sampling, chat, services.Model)).ToList();
+        using IDisposable lease = await services.Scheduler.EnterAsync(http.RequestAborted);
+        var reply = new Reply(http.Response, (chat ? "chatcmpl-" : "cmpl-") + Guid.NewGuid().ToString("N"),
+            OpenAiResponses.Now(), services.Model.Name, chat, http.RequestAborted);
+        int promptTokens = prompts.Sum(p => p.Count);
+        if (sampling.Stream) await StreamAsync(reply, services, plans, sampling, echo, promptTokens);
+        else await WholeAsync(reply, services, plans, sampling, echo, promptTokens);
+    }
 
-        if (!s.Stream)
+    private static Plan PlanOf(Prompt p, int index, int count, SamplingRequest s, bool chat, ServedModel served)
+    {
+        string param = count > 1 ? $"prompt[{index}]" : chat ? "messages" : "prompt";
+        int limit = served.ContextLength;
+        if (p.Count > limit)
+            throw ApiException.BadRequest($"This model's maximum context length is {limit} tokens; the prompt has " +
+                $"{p.Count}", param, "context_length_exceeded");
+        int max = s.MaxTokens ?? limit - p.Count;
+        if (max < 1 || p.Count + max > limit)
+            throw ApiException.BadRequest($"This model's maximum context length is {limit} tokens. However, you " +
+                $"requested {p.Count + max} tokens ({p.Count} in the prompt, {max} in the completion)", "max_tokens",
+                "context_length_exceeded");
+        return new Plan(p, max);
+    }
+
+    private static async Task WholeAsync(Reply reply, ModelServerServices services, List<Plan> plans,
+        SamplingRequest sampling, bool echo, int promptTokens)
+    {
+        var answers = new List<Answer>();
+        int completionTokens = 0;
+        for (int index = 0; index < plans.Count * sampling.N; index++)
         {
-            var texts = new List<(int Index, string Text, string Finish)>();
-            for (int pi = 0; pi < plans.Count; pi++)
+            Plan plan = plans[index / sampling.N];
+            var text = new StringBuilder(echo ? plan.Prompt.EchoText : "");
+            string finish = "length";
+            await foreach (TextDelta d in Run(services, plan, sampling, index, reply.Cancel))
             {
-                var sampler = s.NewSampler(served.Tokenizer.VocabSize);
-                for (int c = 0; c < s.N; c++)
-                {
-                    var sb = new StringBuilder(echo ? plans[pi].Prompt.EchoText : "");
-                    string finish = "length";
-                    await Task.Run(() =>
-                    {
-                        foreach (TextDelta d in ChoiceRunner.Run(served, plans[pi].Prompt.Rows, plans[pi].Prompt.Count, plans[pi].Prompt.LastToken, plans[pi].MaxTokens, sampler, s.Stop, cancel))
-                        {
-                            if (delayPerTokenMs > 0) Thread.Sleep(delayPerTokenMs);
-                            sb.Append(d.Text);
-                            if (d.Finish is { } f) { finish = OpenAiResponses.FinishName(f); completionTokens += d.CompletionTokens; }
-                        }
-                    }, cancel);
-                    texts.Add((pi * s.N + c, sb.ToString(), finish));
-                }
+                await DelayAsync(services.Options, reply.Cancel);
+                text.Append(d.Text);
+                if (d.Finish is not { } f) continue;
+                finish = OpenAiResponses.FinishName(f);
+                completionTokens += d.CompletionTokens;
             }
-            await OpenAiResponses.WriteJsonAsync(response, j =>
-            {
-                j.WriteStartObject();
-                j.WriteString("id", id); j.WriteString("object", obj); j.WriteNumber("created", created); j.WriteString("model", served.Name);
-                j.WriteStartArray("choices");
-                foreach (var (index, text, finish) in texts)
-                {
-                    j.WriteStartObject();
-                    j.WriteNumber("index", index);
-                    if (chat)
-                    {
-                        j.WriteStartObject("message"); j.WriteString("role", "assistant"); j.WriteString("content", text); j.WriteEndObject();
-                    }
-                    else j.WriteString("text", text);
-                    j.WriteNull("logprobs");
-                    j.WriteString("finish_reason", finish);
-                    j.WriteEndObject();
-                }
-                j.WriteEndArray();
-                OpenAiResponses.Usage(j, promptTokens, completionTokens);
-                j.WriteEndObject();
-            });
-            return;
+            answers.Add(new Answer(index, text.ToString(), finish));
         }
+        await OpenAiResponses.WriteJsonAsync(reply.Response, j => WholeBody(j, reply, answers, promptTokens,
+            completionTokens));
+    }
 
-        OpenAiResponses.StartEventStream(response);
-        string chunkObject = chat ? "chat.completion.chunk" : "text_completion";
-        Task Chunk(int index, string? text, string? finish, bool role) => OpenAiResponses.WriteEventAsync(response, j =>
+    private static void WholeBody(Utf8JsonWriter j, Reply reply, List<Answer> answers, int promptTokens,
+        int completionTokens)
+    {
+        j.WriteStartObject();
+        Header(j, reply, reply.Object);
+        j.WriteStartArray("choices");
+        foreach (Answer answer in answers)
         {
             j.WriteStartObject();
-            j.WriteString("id", id); j.WriteString("object", chunkObject); j.WriteNumber("created", created); j.WriteString("model", served.Name);
+            j.WriteNumber("index", answer.Index);
+            if (reply.Chat)
+            {
+                j.WriteStartObject("message");
+                j.WriteString("role", "assistant");
+                j.WriteString("content", answer.Text);
+                j.WriteEndObject();
+            }
+            else j.WriteString("text", answer.Text);
+            j.WriteNull("logprobs");
+            j.WriteString("finish_reason", answer.Finish);
+            j.WriteEndObject();
+        }
+        j.WriteEndArray();
+        OpenAiResponses.Usage(j, promptTokens, completionTokens);
+        j.WriteEndObject();
+    }
+
+    private static async Task StreamAsync(Reply reply, ModelServerServices services, List<Plan> plans,
+        SamplingRequest sampling, bool echo, int promptTokens)
+    {
+        OpenAiResponses.StartEventStream(reply.Response);
+        int completionTokens = 0;
+        for (int index = 0; index < plans.Count * sampling.N; index++)
+        {
+            Plan plan = plans[index / sampling.N];
+            if (reply.Chat) await ChunkAsync(reply, index, "", null, role: true);
+            if (echo && !string.IsNullOrEmpty(plan.Prompt.EchoText))
+                await ChunkAsync(reply, index, plan.Prompt.EchoText, null, role: false);
+            await foreach (TextDelta d in Run(services, plan, sampling, index, reply.Cancel))
+            {
+                await DelayAsync(services.Options, reply.Cancel);
+                if (d.Finish is not { } f)
+                {
+                    await ChunkAsync(reply, index, d.Text, null, role: false);
+                    continue;
+                }
+                completionTokens += d.CompletionTokens;
+                if (d.Text.Length > 0) await ChunkAsync(reply, index, d.Text, null, role: false);
+                await ChunkAsync(reply, index, reply.Chat ? null : "", OpenAiResponses.FinishName(f), role: false);
+            }
+        }
+        if (sampling.IncludeUsage)
+            await OpenAiResponses.WriteEventAsync(reply.Response, j => UsageChunk(j, reply, promptTokens,
+                completionTokens), reply.Cancel);
+        await OpenAiResponses.WriteDoneAsync(reply.Response, reply.Cancel);
+    }
+
+    private static IAsyncEnumerable<TextDelta> Run(ModelServerServices services, Plan plan, SamplingRequest sampling,
+        int index, CancellationToken cancel) =>
+        ChoiceRunner.RunAsync(services.Model, services.Decoder, plan.Prompt.Input, plan.MaxTokens,
+            sampling.ForChoice(index), sampling.Stop, cancel);
+
+    /// <summary>The demo option that makes a tiny model pace like a bigger one (ModelServerOptions.DelayPerTokenMs).
+    /// </summary>
+    private static Task DelayAsync(ModelServerOptions options, CancellationToken cancel) =>
+        options.DelayPerTokenMs > 0 ? Task.Delay(options.DelayPerTokenMs, cancel) : Task.CompletedTask;
+
+    private static Task ChunkAsync(Reply reply, int index, string? text, string? finish, bool role) =>
+        OpenAiResponses.WriteEventAsync(reply.Response, j =>
+        {
+            j.WriteStartObject();
+            Header(j, reply, reply.ChunkObject);
             j.WriteStartArray("choices");
             j.WriteStartObject();
             j.WriteNumber("index", index);
-            if (chat)
-            {
-                j.WriteStartObject("delta");
-                if (role) j.WriteString("role", "assistant");
-                if (text != null) j.WriteString("content", text);
-                j.WriteEndObject();
-            }
+            if (reply.Chat) Delta(j, text, role);
             else j.WriteString("text", text ?? "");
             j.WriteNull("logprobs");
-            if (finish is null) j.WriteNull("finish_reason"); else j.WriteString("finish_reason", finish);
+            if (finish is null) j.WriteNull("finish_reason");
+            else j.WriteString("finish_reason", finish);
             j.WriteEndObject();
             j.WriteEndArray();
             j.WriteEndObject();
-        }, cancel);
+        }, reply.Cancel);
 
-        for (int pi = 0; pi < plans.Count; pi++)
-        {
-            var sampler = s.NewSampler(served.Tokenizer.VocabSize);
-            for (int c = 0; c < s.N; c++)
-            {
-                int index = pi * s.N + c;
-                if (chat) await Chunk(index, "", null, role: true);
-                if (echo && !string.IsNullOrEmpty(plans[pi].Prompt.EchoText)) await Chunk(index, plans[pi].Prompt.EchoText, null, false);
-                // The generator is synchronous CPU work: pull each delta on the thread pool, write it as it comes.
-                using IEnumerator<TextDelta> deltas = ChoiceRunner.Run(served, plans[pi].Prompt.Rows, plans[pi].Prompt.Count, plans[pi].Prompt.LastToken, plans[pi].MaxTokens, sampler, s.Stop, cancel).GetEnumerator();
-                while (await Task.Run(deltas.MoveNext, cancel))
-                {
-                    if (delayPerTokenMs > 0) await Task.Delay(delayPerTokenMs, cancel);
-                    TextDelta d = deltas.Current;
-                    if (d.Finish is { } f)
-                    {
-                        completionTokens += d.CompletionTokens;
-                        if (d.Text.Length > 0) await Chunk(index, d.Text, null, false);
-                        await Chunk(index, chat ? null : "", OpenAiResponses.FinishName(f), false);
-                    }
-                    else await Chunk(index, d.Text, null, false);
-                }
-            }
-        }
-        if (s.IncludeUsage)
-            await OpenAiResponses.WriteEventAsync(response, j =>
-            {
-                j.WriteStartObject();
-                j.WriteString("id", id); j.WriteString("object", chunkObject); j.WriteNumber("created", created); j.WriteString("model", served.Name);
-                j.WriteStartArray("choices"); j.WriteEndArray();
-                OpenAiResponses.Usage(j, promptTokens, completionTokens);
-                j.WriteEndObject();
-            }, cancel);
-        await OpenAiResponses.WriteDoneAsync(response, cancel);
+    private static void Delta(Utf8JsonWriter j, string? text, bool role)
+    {
+        j.WriteStartObject("delta");
+        if (role) j.WriteString("role", "assistant");
+        if (text != null) j.WriteString("content", text);
+        j.WriteEndObject();
+    }
+
+    private static void UsageChunk(Utf8JsonWriter j, Reply reply, int promptTokens, int completionTokens)
+    {
+        j.WriteStartObject();
+        Header(j, reply, reply.ChunkObject);
+        j.WriteStartArray("choices");
+        j.WriteEndArray();
+        OpenAiResponses.Usage(j, promptTokens, completionTokens);
+        j.WriteEndObject();
+    }
+
+    private static void Header(Utf8JsonWriter j, Reply reply, string objectName)
+    {
+        j.WriteString("id", reply.Id);
+        j.WriteString("object", objectName);
+        j.WriteNumber("created", reply.Created);
+        j.WriteString("model", reply.Model);
     }
 }

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using LoPAProxy.ModelServer.Generation;
 using Microsoft.AspNetCore.Http;
 
 namespace LoPAProxy.ModelServer.Endpoints;
@@ -17,7 +18,7 @@ internal static class OpenAiResponses
         j.WriteEndObject();
     }
 
-    public static string FinishName(LoPAProxy.Engine.Networks.Llama.FinishReason r) => r == LoPAProxy.Engine.Networks.Llama.FinishReason.Stop ? "stop" : "length";
+    public static string FinishName(FinishReason r) => r == FinishReason.Stop ? "stop" : "length";
 
     public static async Task WriteJsonAsync(HttpResponse response, Action<Utf8JsonWriter> body)
     {

@@ -1,11 +1,12 @@
 using System.Text.Json;
-using LoPAProxy.Engine.Networks.Llama;
+using LoPAProxy.ModelServer.Generation;
 using LoPAProxy.ModelServer.OpenAi;
 
 namespace LoPAProxy.ModelServer.Endpoints;
 
 /// <summary>The sampling and output fields completions and chat share, validated.</summary>
-internal sealed record SamplingRequest(int? MaxTokens, float Temperature, float TopP, int TopK, ulong Seed, int N, string[] Stop, bool Stream, bool IncludeUsage)
+internal sealed record SamplingRequest(int? MaxTokens, float Temperature, float TopP, int TopK, uint Seed, int N,
+    string[] Stop, bool Stream, bool IncludeUsage, bool IgnoreEos)
 {
     public static SamplingRequest Parse(JsonElement body, ModelServerOptions options, bool chat)
     {
@@ -18,6 +19,7 @@ internal sealed record SamplingRequest(int? MaxTokens, float Temperature, float 
         int n = JsonFields.Int(body, "n", 1, 16) ?? 1;
         string[] stop = JsonFields.StringOrList(body, "stop", 4);
         bool stream = JsonFields.Bool(body, "stream") ?? false;
+        bool ignoreEos = JsonFields.Bool(body, "ignore_eos") ?? false;
         bool includeUsage = false;
         if (JsonFields.Get(body, "stream_options") is { } so)
         {
@@ -25,9 +27,13 @@ internal sealed record SamplingRequest(int? MaxTokens, float Temperature, float 
             includeUsage = JsonFields.Bool(so, "include_usage") ?? false;
         }
         if (n > 1 && temperature == 0) { /* allowed: n identical greedy choices, as vLLM does */ }
-        ulong s = seed is { } v ? (ulong)(uint)v + 1 : (ulong)Random.Shared.NextInt64(1, long.MaxValue);
-        return new SamplingRequest(maxTokens, (float)temperature, (float)topP, topK <= 0 ? 0 : topK, s, n, stop, stream, includeUsage);
+        uint s = seed is { } v ? (uint)v : (uint)Random.Shared.NextInt64(0, uint.MaxValue);
+        return new SamplingRequest(maxTokens, (float)temperature, (float)topP, topK <= 0 ? 0 : topK, s, n, stop, stream, includeUsage,
+            ignoreEos);
     }
 
-    public Sampler NewSampler(int vocab) => new(vocab, Temperature, TopP, TopK, Seed);
+    /// <summary>The sampling of choice <paramref name="index"/> (prompt × n order): the seed advances per choice, so
+    /// a seeded request's n choices differ from each other and repeat exactly.</summary>
+    public SamplingSettings ForChoice(int index) => 
+        new(Temperature, TopP, TopK, unchecked(Seed + (uint)index), IgnoreEos);
 }

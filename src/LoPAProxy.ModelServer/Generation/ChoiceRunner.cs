@@ -1,4 +1,5 @@
-using LoPAProxy.Engine.Networks.Llama;
+using System.Runtime.CompilerServices;
+using System.Text;
 
 namespace LoPAProxy.ModelServer.Generation;
 
@@ -6,36 +7,57 @@ namespace LoPAProxy.ModelServer.Generation;
 public readonly record struct TextDelta(string Text, FinishReason? Finish, int CompletionTokens);
 
 /// <summary>
-/// Runs one choice and yields its text as it becomes final: UTF-8 reassembled across tokens, and text that
-/// could still turn into a stop string held back until it cannot. A stop string ends the choice (finish
-/// "stop") and is not included, as in OpenAI's API.
+/// Runs one choice on the decoder and yields its text as it becomes final: UTF-8 reassembled across tokens, and
+/// text that could still turn into a stop string held back until it cannot. A stop string ends the choice (finish
+/// "stop", the generation is cancelled) and is not included, as in OpenAI's API.
 /// </summary>
 public static class ChoiceRunner
 {
-    public static IEnumerable<TextDelta> Run(ServedModel served, float[] rows, int rowCount, int previousToken, int maxTokens,
-        Sampler sampler, IReadOnlyList<string> stops, CancellationToken cancel)
+    public static async IAsyncEnumerable<TextDelta> RunAsync(ServedModel served, BatchDecoder decoder,
+        PromptInput prompt, int maxTokens, SamplingSettings sampling, IReadOnlyList<string> stops,
+        [EnumeratorCancellation] CancellationToken cancel)
     {
-        var stream = new TextStream(served.Tokenizer).After(previousToken);
-        var text = new System.Text.StringBuilder();
+        using var stopped = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+        GenerationHandle generation = decoder.Start(prompt, maxTokens, sampling, stopped.Token);
+        var decoderText = served.NewTextDecoder();
+        var text = new StringBuilder();
         int sent = 0, tokens = 0, hold = stops.Count == 0 ? 0 : stops.Max(s => s.Length) - 1;
-        FinishReason finish = FinishReason.Length;
-        foreach (int token in served.Generator.Generate(rows, rowCount, maxTokens, sampler, served.StopTokens, f => finish = f, cancel))
+        // SentencePiece decoding drops the leading space of the piece right after BOS (run.c does the same).
+        bool afterBos = prompt.Pieces[^1].Tokens is { Length: > 0 } last && last[^1] == served.BosToken;
+        try
         {
-            tokens++;
-            text.Append(stream.Push(token));
-            string full = text.ToString();
-            int cut = FirstStop(full, stops, Math.Max(0, sent - hold));
-            if (cut >= 0)
+            await foreach (int token in generation.Tokens.ReadAllAsync(cancel))
             {
-                yield return new TextDelta(full[sent..cut], FinishReason.Stop, tokens);
-                yield break;
+                tokens++;
+                decoderText.Add(token);
+                string piece = decoderText.Read();
+                if (tokens == 1 && afterBos && piece.StartsWith(' ')) piece = piece[1..];
+                text.Append(piece);
+                string full = text.ToString();
+                int cut = FirstStop(full, stops, Math.Max(0, sent - hold));
+                if (cut >= 0)
+                {
+                    yield return new TextDelta(full[sent..cut], FinishReason.Stop, tokens);
+                    yield break;
+                }
+                int safe = Math.Max(sent, full.Length - hold);
+                if (safe > sent)
+                {
+                    yield return new TextDelta(full[sent..safe], null, tokens);
+                    sent = safe;
+                }
             }
-            int safe = Math.Max(sent, full.Length - hold);
-            if (safe > sent) { yield return new TextDelta(full[sent..safe], null, tokens); sent = safe; }
         }
-        string rest = text.Append(stream.Flush()).ToString();
+        finally
+        {
+            // A stop string, an error or a client that left: the decoder frees the sequence at its next turn.
+            stopped.Cancel();
+        }
+        string rest = text.ToString();
         int tail = FirstStop(rest, stops, Math.Max(0, sent - hold));
-        yield return tail >= 0 ? new TextDelta(rest[sent..tail], FinishReason.Stop, tokens) : new TextDelta(rest[sent..], finish, tokens);
+        yield return tail >= 0
+            ? new TextDelta(rest[sent..tail], FinishReason.Stop, tokens)
+            : new TextDelta(rest[sent..], generation.Finish, tokens);
     }
 
     private static int FirstStop(string text, IReadOnlyList<string> stops, int from)

@@ -1,42 +1,94 @@
-using LoPAProxy.Engine.Formats;
-using LoPAProxy.Engine.Formats.Llama2c;
-using LoPAProxy.Engine.Networks.Llama;
-using LoPAProxy.Engine.Tokenizers;
+using System.Text;
+using LLama;
+using LLama.Common;
+using LLama.Native;
 
 namespace LoPAProxy.ModelServer.Generation;
 
-/// <summary>The model this server serves: decoder, tokenizer, name, and the tokens that end a sequence.</summary>
-public sealed class ServedModel
+/// <summary>
+/// The GGUF model this server serves, loaded by llama.cpp (through LLamaSharp): its name, context length per
+/// sequence, hidden size, tokenizer and the tokens that end a generation. One llama.cpp context per server decodes
+/// every sequence (see <see cref="BatchDecoder"/>).
+/// </summary>
+public sealed class ServedModel : IDisposable
 {
-    public string Name { get; }
-    public LlamaModel Model { get; }
-    public ITokenizer Tokenizer { get; }
-    public LlamaGenerator Generator { get; }
-    public IReadOnlySet<int> StopTokens { get; }
-    public int ContextLength => Model.Config.MaxSeqLen;
-    public int HiddenSize => Model.Config.Dim;
+    private readonly LLamaWeights _weights;
 
-    public ServedModel(string name, LlamaModel model, ITokenizer tokenizer)
+    public string Name { get; }
+    public string GgufPath { get; }
+    /// <summary>Positions one sequence may use (prompt + completion).</summary>
+    public int ContextLength { get; }
+    public int HiddenSize => _weights.EmbeddingSize;
+    public int VocabSize => _weights.Vocab.Count;
+    /// <summary>End-of-generation tokens, and BOS: llama2.c's run.c ends a story when the model predicts BOS.</summary>
+    public IReadOnlySet<int> StopTokens { get; }
+    /// <summary>The chat template in the GGUF metadata (tokenizer.chat_template), if any.</summary>
+    public string? ChatTemplate { get; }
+    internal LLamaWeights Weights => _weights;
+    internal bool AddBos => _weights.Vocab.ShouldAddBOS;
+    /// <summary>The BOS token (the whole prompt of an unconditioned generation), or 1 when the model has none.</summary>
+    public int BosToken => _weights.Vocab.BOS is { } bos ? (int)bos : 1;
+
+    private ServedModel(string name, string path, LLamaWeights weights, int contextLength)
     {
-        if (tokenizer.VocabSize > model.Config.VocabSize)
-            throw new InvalidOperationException($"tokenizer has {tokenizer.VocabSize} tokens, more than the model's {model.Config.VocabSize}");
-        Name = name; Model = model; Tokenizer = tokenizer;
-        Generator = new LlamaGenerator(model);
-        StopTokens = new[] { tokenizer.BosId, tokenizer.EosId }.Where(t => t >= 0).ToHashSet(); // run.c ends at BOS; EOS ends too
+        Name = name;
+        GgufPath = path;
+        _weights = weights;
+        ContextLength = contextLength;
+        var stops = new HashSet<int>();
+        for (int t = 0; t < weights.Vocab.Count; t++)
+        {
+            if (((LLamaToken)t).IsEndOfGeneration(weights.Vocab)) stops.Add(t);
+        }
+        if (weights.Vocab.BOS is { } bos) stops.Add((int)bos);
+        StopTokens = stops;
+        ChatTemplate = weights.Metadata.GetValueOrDefault("tokenizer.chat_template");
+    }
+
+    /// <summary>Loads a GGUF file, or converts a llama2.c checkpoint first (<see cref="ModelFiles"/>).</summary>
+    public static ServedModel Load(ModelServerOptions options)
+    {
+        LlamaCppRuntime.Initialise();
+        string gguf = ModelFiles.ResolveGguf(options.ModelPath, options.TokenizerPath, options.ModelCacheDirectory);
+        var parameters = new ModelParams(gguf) { GpuLayerCount = 0 };
+        LLamaWeights weights = LLamaWeights.LoadFromFile(parameters);
+        int context = options.ContextLength ?? weights.ContextSize;
+        string name = options.ModelName
+            ?? Path.GetFileNameWithoutExtension(Path.TrimEndingDirectorySeparator(options.ModelPath));
+        return new ServedModel(name, gguf, weights, context);
+    }
+
+    /// <summary>Token ids of <paramref name="text"/>; <paramref name="special"/> parses control tokens written as text
+    /// (a chat template's), which user text must never do.</summary>
+    public int[] Tokenize(string text, bool addBos, bool special = false)
+    {
+        LLamaToken[] tokens = _weights.Tokenize(text, addBos && AddBos, special, Encoding.UTF8);
+        return Array.ConvertAll(tokens, t => (int)t);
     }
 
     /// <summary>
-    /// A llama2.c .bin or a Hugging Face Llama directory. Tokenizer: the explicit path, else tokenizer.json
-    /// (Hugging Face byte-level BPE) or tok&lt;vocab&gt;.bin / tokenizer.bin (llama2.c SentencePiece) beside the model.
+    /// Tokens of text that continues a prompt after something else (an embeddings part). llama.cpp's SentencePiece
+    /// tokenizer puts its dummy-prefix space before every text fragment; for text that already starts with a space,
+    /// that space is given to the prefix, so " a red kite" continues exactly as it would inside one text. Text that
+    /// does not start with a space gets the prefix, as llama.cpp gives it after a control token.
     /// </summary>
-    public static ServedModel Load(string path, string? tokenizerPath = null, string? name = null)
+    public int[] TokenizeContinuation(string text, bool special = false)
     {
-        LlamaModel model;
-        if (Directory.Exists(path)) model = LlamaModel.FromHuggingFace(path);
-        else if (File.Exists(path)) model = LlamaModel.FromLlama2c(Llama2cCheckpoint.Load(path));
-        else throw new FileNotFoundException($"model not found: {path}");
-        ITokenizer tokenizer = TokenizerFiles.ForModel(path, model.Config.VocabSize, tokenizerPath);
-        name ??= Path.GetFileNameWithoutExtension(Path.TrimEndingDirectorySeparator(path));
-        return new ServedModel(name, model, tokenizer);
+        if (text.Length == 0) return Array.Empty<int>();
+        bool prefixes = _weights.Vocab.Type == LLamaVocabType.SentencePiece
+            && _weights.Metadata.GetValueOrDefault("tokenizer.ggml.add_space_prefix") != "false";
+        return Tokenize(prefixes && text[0] == ' ' ? text[1..] : text, addBos: false, special);
     }
+
+    /// <summary>A decoder of tokens to text that holds back incomplete UTF-8 characters.</summary>
+    internal StreamingTokenDecoder NewTextDecoder() => new(Encoding.UTF8, _weights);
+
+    public string Decode(IEnumerable<int> tokens)
+    {
+        StreamingTokenDecoder decoder = NewTextDecoder();
+        foreach (int t in tokens) decoder.Add(t);
+        return decoder.Read();
+    }
+
+    public void Dispose() => _weights.Dispose();
 }

@@ -1,0 +1,40 @@
+using System.CommandLine;
+using LoPAProxy.Engine.Formats.Gguf;
+using LoPAProxy.ModelServer.Generation;
+
+namespace LoPAProxy.Cli;
+
+/// <summary>`lopa model convert --checkpoint X.bin [--tokenizer T] --out X.gguf`: llama2.c → GGUF.</summary>
+internal static class ModelCommands
+{
+    private static readonly Option<string> Checkpoint = new("--checkpoint")
+    {
+        Description = "a llama2.c checkpoint (.bin)", Required = true,
+    };
+    private static readonly Option<string?> Tokenizer = new("--tokenizer")
+    {
+        Description = "its tokenizer.bin (default: tok<vocab>.bin or tokenizer.bin beside it)",
+    };
+    private static readonly Option<string> Out = new("--out") { Description = "the GGUF file to write", Required = true };
+    private static readonly Option<string?> Name = new("--name") { Description = "general.name (default: file name)" };
+
+    public static Command Create()
+    {
+        var convert = new Command("convert", "Convert a llama2.c checkpoint and its tokenizer to GGUF (F32) for " +
+            "llama.cpp") { Checkpoint, Tokenizer, Out, Name };
+        convert.SetAction(Convert);
+        return new Command("model", "Foundation-model files") { convert };
+    }
+
+    private static int Convert(ParseResult parse)
+    {
+        string checkpoint = parse.GetValue(Checkpoint)!;
+        string tokenizer = parse.GetValue(Tokenizer) ?? ModelFiles.Llama2cTokenizerBeside(checkpoint);
+        string output = parse.GetValue(Out)!;
+        Llama2cToGguf.Convert(checkpoint, tokenizer, output, parse.GetValue(Name));
+        GgufFile written = GgufFile.Open(output);
+        Console.WriteLine($"wrote {output}: {written.Tensors.Count} tensors, " +
+            $"{new FileInfo(output).Length / 1024.0:F0} KiB, vocab {written.GetArray<string>("tokenizer.ggml.tokens")?.Length}");
+        return 0;
+    }
+}

@@ -1,0 +1,29 @@
+using LLama.Native;
+
+namespace LoPAProxy.ModelServer.Generation;
+
+/// <summary>
+/// How one choice picks tokens. Temperature 0 is greedy (argmax); otherwise llama.cpp's sampler chain top-k →
+/// top-p → temperature → a seeded draw, the order llama.cpp's own server uses for these three. IgnoreEos (vLLM's
+/// ignore_eos) keeps generating past end-of-generation tokens, for benchmarks.
+/// </summary>
+public sealed record SamplingSettings(float Temperature, float TopP, int TopK, uint Seed, bool IgnoreEos = false)
+{
+    public static readonly SamplingSettings Greedy = new(0, 1, 0, 0);
+
+    /// <summary>The sampler chain; whoever creates it disposes it.</summary>
+    internal SafeLLamaSamplerChainHandle CreateChain()
+    {
+        SafeLLamaSamplerChainHandle chain = SafeLLamaSamplerChainHandle.Create(LLamaSamplerChainParams.Default());
+        if (Temperature <= 0)
+        {
+            chain.AddGreedySampler();
+            return chain;
+        }
+        if (TopK > 0) chain.AddTopK(TopK);
+        if (TopP < 1) chain.AddTopP(TopP, 1);
+        chain.AddTemperature(Temperature);
+        chain.AddDistributionSampler(Seed);
+        return chain;
+    }
+}
