@@ -1,6 +1,6 @@
 using LoPAProxy.ModelServer.Endpoints;
 using LoPAProxy.ModelServer.Generation;
-using LoPAProxy.ModelServer.OpenAi;
+using LoPAProxy.OpenAi;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;

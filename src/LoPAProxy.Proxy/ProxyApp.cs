@@ -1,4 +1,4 @@
-using LoPAProxy.ModelServer.OpenAi;
+using LoPAProxy.OpenAi;
 using LoPAProxy.Proxy.Auth;
 using LoPAProxy.Proxy.Configuration;
 using LoPAProxy.Proxy.Dialects;

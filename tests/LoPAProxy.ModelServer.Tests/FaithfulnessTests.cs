@@ -18,7 +18,7 @@ public class FaithfulnessTests(ServerFixture server) : IClassFixture<ServerFixtu
     {
         string reference = File.ReadAllText(SharedFiles.Path_("models", "stories260K", "reference-bos-200.txt"))
             .TrimEnd('\n');
-        X
+        // run.c's 200 steps forward positions 0-199 and print what each predicts: 200 new tokens after BOS.
         var (status, body) = await server.PostAsync("/v1/completions",
             new { prompt = new[] { 1 }, max_tokens = 200, temperature = 0 });
         Assert.Equal(200, status);

@@ -4,6 +4,8 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using LoPAProxy.Core.Adapters;
+using LoPAProxy.Engine.Formats.Llama2c;
+using LoPAProxy.Engine.Tokenizers;
 using LoPAProxy.Engine.Tests.Support;
 using LoPAProxy.ModelServer;
 using LoPAProxy.ModelServer.Generation;
@@ -22,7 +24,20 @@ namespace LoPAProxy.Proxy.Tests;
 public class ProxyFixture : IAsyncLifetime
 {
     public const string AcmeKey = "acme-key-0123456789abcdef", GlobexKey = "globex-key-0123456789abcdef";
-    public static readonly Lazy<ServedModel> Stories = new(() => ServedModel.Load(SharedFiles.Path_("models", "stories260K", "stories260K.bin")));
+    public static readonly string StoriesPath = SharedFiles.Path_("models", "stories260K", "stories260K.bin");
+    public static readonly Lazy<ServedModel> Stories = new(() => ServedModel.Load(new ModelServerOptions
+    {
+        ModelPath = StoriesPath, ModelCacheDirectory = TempDir.Create(),
+    }));
+    /// <summary>run.c's tokenizer and the checkpoint's embedding table: the references for what the proxy sends.
+    /// </summary>
+    public static readonly Lazy<(SentencePieceBpeTokenizer Tokenizer, float[] Embeddings)> References = new(() => (
+        SentencePieceBpeTokenizer.Load(SharedFiles.Path_("models", "stories260K", "tok512.bin"), 512),
+        Llama2cCheckpoint.Load(StoriesPath).Weights.TokenEmbedding.ToArray()));
+
+    /// <summary>Embedding rows [tokens, 64] from the checkpoint.</summary>
+    public static float[] EmbeddingRows(int[] tokens) =>
+        tokens.SelectMany(t => References.Value.Embeddings.AsSpan(t * 64, 64).ToArray()).ToArray();
 
     public WebApplication Reference { get; private set; } = null!;
     public WebApplication Capture { get; private set; } = null!;

@@ -93,10 +93,9 @@ public class ProxyRequestTests(ProxyFixture f) : IClassFixture<ProxyFixture>
         var (status, viaProxy) = await f.Post(ProxyFixture.AcmeKey, "/v1/completions", new { model = "stories260K:story", prompt = "Tom had a red kite", max_tokens = 12, temperature = 0 });
         Assert.Equal(200, status);
         // The same request made by hand: [Z ; embedding rows of BOS + prompt tokens].
-        var stories = ProxyFixture.Stories.Value;
-        int[] ids = stories.Tokenizer.Encode("Tom had a red kite", true, false);
+        int[] ids = ProxyFixture.References.Value.Tokenizer.Encode("Tom had a red kite", true, false);
         float[] z = ExpectedZ("acme", "story", "Tom had a red kite");
-        float[] rows = z.Concat(stories.Generator.EmbedTokens(ids)).ToArray();
+        float[] rows = z.Concat(ProxyFixture.EmbeddingRows(ids)).ToArray();
         string b64 = Convert.ToBase64String(TorchFile.SaveTensor(Tensor.FromArray(rows, 4 + ids.Length, 64)));
         var direct = await (await f.Direct.PostAsJsonAsync("/v1/completions", new { prompt_embeds = b64, max_tokens = 12, temperature = 0 })).Content.ReadFromJsonAsync<JsonElement>();
         Assert.Equal(Text(direct), Text(viaProxy));

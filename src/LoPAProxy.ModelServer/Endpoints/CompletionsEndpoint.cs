@@ -1,6 +1,6 @@
 using System.Text.Json;
 using LoPAProxy.ModelServer.Generation;
-using LoPAProxy.ModelServer.OpenAi;
+using LoPAProxy.OpenAi;
 using Microsoft.AspNetCore.Http;
 
 namespace LoPAProxy.ModelServer.Endpoints;

@@ -1,7 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using LoPAProxy.ModelServer.Generation;
-using LoPAProxy.ModelServer.OpenAi;
+using LoPAProxy.OpenAi;
 using Microsoft.AspNetCore.Http;
 
 namespace LoPAProxy.ModelServer.Endpoints;

@@ -1,6 +1,6 @@
 using System.Text.Json;
 using LoPAProxy.ModelServer.Generation;
-using LoPAProxy.ModelServer.OpenAi;
+using LoPAProxy.OpenAi;
 
 namespace LoPAProxy.ModelServer.Endpoints;
 

@@ -1,4 +1,4 @@
-using LoPAProxy.ModelServer.OpenAi;
+using LoPAProxy.OpenAi;
 
 namespace LoPAProxy.ModelServer.Generation;
 

@@ -1,6 +1,6 @@
 using System.Text.Json.Nodes;
 using LoPAProxy.Core.Generation;
-using LoPAProxy.ModelServer.OpenAi;
+using LoPAProxy.OpenAi;
 using LoPAProxy.Proxy.Configuration;
 using LoPAProxy.Proxy.Limits;
 

@@ -27,7 +27,8 @@ public static class SglangResponse
         if (!context.ProxyResponse.IsSuccessStatusCode)
         {
             string text = await new StreamReader(upstream).ReadToEndAsync(http.RequestAborted);
-            await ModelServer.OpenAi.ApiException.WriteAsync(response, (int)context.ProxyResponse.StatusCode, $"SGLang: {text}", "server_error", null, "backend_error");
+            await OpenAi.ApiException.WriteAsync(response, (int)context.ProxyResponse.StatusCode, $"SGLang: {text}",
+                "server_error", null, "backend_error");
             return;
         }
         string id = "cmpl-" + Guid.NewGuid().ToString("N");

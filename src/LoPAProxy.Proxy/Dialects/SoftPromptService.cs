@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using LoPAProxy.Core.Adapters;
 using LoPAProxy.Core.Encoders;
-using LoPAProxy.ModelServer.OpenAi;
+using LoPAProxy.OpenAi;
 using LoPAProxy.Core.Generation;
 using LoPAProxy.Engine.Formats.Torch;
 using LoPAProxy.Engine.Tensors;

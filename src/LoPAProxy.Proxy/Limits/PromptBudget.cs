@@ -1,6 +1,6 @@
 using System.Text;
 using System.Text.Json.Nodes;
-using LoPAProxy.ModelServer.OpenAi;
+using LoPAProxy.OpenAi;
 using LoPAProxy.Proxy.Configuration;
 using LoPAProxy.Proxy.Dialects;
 using Microsoft.Extensions.Options;

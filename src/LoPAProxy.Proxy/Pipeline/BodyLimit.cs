@@ -1,4 +1,4 @@
-using LoPAProxy.ModelServer.OpenAi;
+using LoPAProxy.OpenAi;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 

@@ -3,7 +3,7 @@ using System.Text.Json.Nodes;
 using LoPAProxy.Engine.Formats;
 using LoPAProxy.Engine.Formats.Torch;
 using LoPAProxy.Engine.Tensors;
-using LoPAProxy.ModelServer.OpenAi;
+using LoPAProxy.OpenAi;
 using LoPAProxy.Proxy.Configuration;
 using LoPAProxy.Proxy.Dialects;
 using LoPAProxy.Proxy.Limits;

@@ -1,6 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using LoPAProxy.ModelServer.OpenAi;
+using LoPAProxy.OpenAi;
 using Microsoft.AspNetCore.Http;
 
 namespace LoPAProxy.Proxy.Pipeline;

@@ -3,7 +3,7 @@ using System.Text;
 using System.Text.Json;
 using LoPAProxy.Core.Adapters;
 using LoPAProxy.Core.Encoders;
-using LoPAProxy.ModelServer.OpenAi;
+using LoPAProxy.OpenAi;
 using LoPAProxy.Proxy.Auth;
 using LoPAProxy.Proxy.Configuration;
 using LoPAProxy.Proxy.Dialects;

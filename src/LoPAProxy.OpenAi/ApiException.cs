@@ -1,7 +1,7 @@
 using System.Text.Json;
 using Microsoft.AspNetCore.Http;
 
-namespace LoPAProxy.ModelServer.OpenAi;
+namespace LoPAProxy.OpenAi;
 
 /// <summary>A request that fails with an OpenAI-style error body: {"error":{"message","type","param","code"}}.</summary>
 public sealed class ApiException(int status, string message, string? param = null, string? code = null) : Exception(message)

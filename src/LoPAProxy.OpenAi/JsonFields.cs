@@ -1,9 +1,9 @@
 using System.Text.Json;
 
-namespace LoPAProxy.ModelServer.OpenAi;
+namespace LoPAProxy.OpenAi;
 
 /// <summary>Typed access to request fields; a wrong type is a 400 that names the field.</summary>
-internal static class JsonFields
+public static class JsonFields
 {
     public static JsonElement? Get(JsonElement o, string name) =>
         o.TryGetProperty(name, out JsonElement v) && v.ValueKind != JsonValueKind.Null ? v : null;

@@ -2,7 +2,7 @@ using LoPAProxy.Engine.Formats;
 using LoPAProxy.Engine.Formats.Torch;
 using LoPAProxy.Engine.Tensors;
 
-namespace LoPAProxy.ModelServer.OpenAi;
+namespace LoPAProxy.OpenAi;
 
 /// <summary>
 /// Decodes a prompt_embeds value exactly as vLLM does: strict standard base64 (no whitespace, not URL-safe)
