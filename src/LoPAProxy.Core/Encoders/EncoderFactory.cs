@@ -1,7 +1,4 @@
 using LoPAProxy.Core.Encoders.Onnx;
-using LoPAProxy.Engine.Formats.Llama2c;
-using LoPAProxy.Engine.Networks.Llama;
-using LoPAProxy.Engine.Tokenizers;
 
 namespace LoPAProxy.Core.Encoders;
 
@@ -55,9 +52,7 @@ public static class EncoderFactory
 
     private static FmMeanEncoder FmMean(string modelPath)
     {
-        LlamaModel model = Directory.Exists(modelPath)
-            ? LlamaModel.FromHuggingFace(modelPath) : LlamaModel.FromLlama2c(Llama2cCheckpoint.Load(modelPath));
-        return new FmMeanEncoder(TokenizerFiles.ForModel(modelPath, model.Config.VocabSize), model.TokenEmbedding,
-            model.Config.Dim);
+        var fm = FoundationModels.FoundationModelVocabulary.Load(modelPath);
+        return new FmMeanEncoder(fm.Tokenizer, fm.Embeddings, fm.Dim);
     }
 }

@@ -17,6 +17,7 @@ public static class LlamaCppRuntime
         lock (Gate)
         {
             if (_done) return;
+            NativeApi.llama_empty_call(); // loads the native library (some entry points do not trigger it)
             NativeLogConfig.llama_log_set(Log);
             _done = true;
         }

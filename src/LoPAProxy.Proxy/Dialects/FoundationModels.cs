@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
-using LoPAProxy.Engine.Formats.Llama2c;
-using LoPAProxy.Engine.Networks.Llama;
+using LoPAProxy.Core.FoundationModels;
 using LoPAProxy.Engine.Tokenizers;
 
 namespace LoPAProxy.Proxy.Dialects;
@@ -14,14 +13,11 @@ public sealed record FoundationModel(ITokenizer Tokenizer, float[] Embeddings, i
 {
     public int VocabSize => Embeddings.Length / Dim;
 
+    /// <summary>A GGUF file, a llama2.c checkpoint or a Hugging Face directory (only the vocabulary is read).</summary>
     public static FoundationModel Load(string path)
     {
-        LlamaModel fm = Directory.Exists(path)
-            ? LlamaModel.FromHuggingFace(path)
-            : LlamaModel.FromLlama2c(Llama2cCheckpoint.Load(path));
-        ITokenizer tokenizer = TokenizerFiles.ForModel(path, fm.Config.VocabSize);
-        return new FoundationModel(tokenizer, fm.TokenEmbedding, fm.Config.Dim, fm.Config.MaxSeqLen,
-            LongestPiece(tokenizer));
+        var fm = FoundationModelVocabulary.Load(path);
+        return new FoundationModel(fm.Tokenizer, fm.Embeddings, fm.Dim, fm.ContextLength, LongestPiece(fm.Tokenizer));
     }
 
     /// <summary>Bytes of the longest piece: no token covers more input than this, so tokens ≥ bytes / this.</summary>

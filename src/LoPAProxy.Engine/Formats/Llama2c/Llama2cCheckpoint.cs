@@ -46,6 +46,21 @@ public sealed record Llama2cCheckpoint(Llama2cConfig Config, Llama2cWeights Weig
         return new Llama2cCheckpoint(config, ReadWeights(view, config, path));
     }
 
+    /// <summary>Only the header and the token-embedding rows [vocab, dim] (the first tensor), for readers that need
+    /// the vocabulary and not the layers.</summary>
+    public static (Llama2cConfig Config, float[] Embeddings) ReadTokenEmbedding(string path)
+    {
+        long length = new FileInfo(path).Length;
+        if (length < HeaderBytes) throw new TensorFileException(path, $"{length} bytes is shorter than the 28-byte llama2.c header");
+        using var stream = File.OpenRead(path);
+        var header = new byte[HeaderBytes];
+        stream.ReadExactly(header);
+        Llama2cConfig config = ParseHeader(header, length, path);
+        var embeddings = new float[(long)config.VocabSize * config.Dim];
+        stream.ReadExactly(MemoryMarshal.AsBytes(embeddings.AsSpan()));
+        return (config, embeddings);
+    }
+
     public static Llama2cCheckpoint Load(byte[] bytes, string name)
     {
         if (bytes.Length < HeaderBytes) throw new TensorFileException(name, $"{bytes.Length} bytes is shorter than the 28-byte llama2.c header");
