@@ -92,4 +92,25 @@ public class FuzzTests
         // Only the header and size checks stand between bytes and allocation; mutate near the header.
         Fuzz(ckpt, 5, bytes => Llama2cCheckpoint.Load(bytes, "fuzz.bin"));
     }
+
+    [Fact]
+    public void Gguf_reader_survives_mutants()
+    {
+        string path = Path.Combine(TempDir.Create(), "small.gguf");
+        new LoPAProxy.Engine.Formats.Gguf.GgufWriter()
+            .Add("general.architecture", "llama")
+            .Add("llama.context_length", 64u)
+            .Add("tokenizer.ggml.model", "llama")
+            .Add("tokenizer.ggml.tokens", new[] { "<unk>", "<s>", "</s>", "\u2581a", "b" })
+            .Add("tokenizer.ggml.scores", new[] { 0f, 0f, 0f, -1f, -2f })
+            .Add("tokenizer.ggml.token_type", new[] { 2, 3, 3, 1, 1 })
+            .AddTensor("token_embd.weight", Rand.Floats(new Random(6), 5 * 8), 8, 5)
+            .AddTensor("output_norm.weight", Rand.Floats(new Random(7), 8), 8)
+            .Write(path);
+        Fuzz(File.ReadAllBytes(path), 6, bytes =>
+        {
+            var gguf = LoPAProxy.Engine.Formats.Gguf.GgufFile.FromBytes(bytes, "fuzz.gguf");
+            foreach (var t in gguf.Tensors) gguf.ReadFloat32(t.Name);
+        });
+    }
 }

@@ -35,25 +35,35 @@ public sealed class GgufFile
     public const uint Magic = 0x46554747; // "GGUF" little-endian
     private const int MaxStringBytes = 1 << 24, MaxTensors = 1 << 16, MaxKeys = 1 << 16, MaxDims = 4;
 
+    private readonly Func<Stream> _open;
+
+    /// <summary>The file's path, or the name given to bytes read from memory.</summary>
     public string Path { get; }
     public uint Version { get; }
     public IReadOnlyDictionary<string, object> Metadata { get; }
     public IReadOnlyList<GgufTensorInfo> Tensors { get; }
     public long DataStart { get; }
 
-    private GgufFile(string path, uint version, Dictionary<string, object> metadata, List<GgufTensorInfo> tensors,
-        long dataStart)
+    private GgufFile(string path, Func<Stream> open, uint version, Dictionary<string, object> metadata,
+        List<GgufTensorInfo> tensors, long dataStart)
     {
         Path = path;
+        _open = open;
         Version = version;
         Metadata = metadata;
         Tensors = tensors;
         DataStart = dataStart;
     }
 
-    public static GgufFile Open(string path)
+    public static GgufFile Open(string path) =>
+        Read(path, () => new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16));
+
+    /// <summary>A GGUF held in memory (tests, fuzzing); <paramref name="name"/> names it in errors.</summary>
+    public static GgufFile FromBytes(byte[] bytes, string name) => Read(name, () => new MemoryStream(bytes, false));
+
+    private static GgufFile Read(string path, Func<Stream> open)
     {
-        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
+        using Stream stream = open();
         var r = new Cursor(stream, path);
         if (r.U32("magic") != Magic) throw r.Error("not a GGUF file (magic is not 'GGUF')");
         uint version = r.U32("version");
@@ -73,7 +83,7 @@ public sealed class GgufFile
         if (alignment <= 0 || alignment > 1 << 16 || (alignment & (alignment - 1)) != 0)
             throw r.Error($"general.alignment {alignment} is not a power of two up to 65536");
         long dataStart = (stream.Position + alignment - 1) / alignment * alignment;
-        var file = new GgufFile(path, version, metadata, tensors, dataStart);
+        var file = new GgufFile(path, open, version, metadata, tensors, dataStart);
         foreach (GgufTensorInfo t in tensors) file.CheckBounds(t, stream.Length, alignment);
         return file;
     }
@@ -109,7 +119,7 @@ public sealed class GgufFile
         long size = GgmlTypes.ByteSize(info.Type, info.Elements)
             ?? throw new TensorFileException(Path, $"'{name}' has ggml type {(uint)info.Type}, which this reader cannot decode");
         byte[] raw = new byte[size];
-        using (var stream = new FileStream(Path, FileMode.Open, FileAccess.Read, FileShare.Read))
+        using (Stream stream = _open())
         {
             stream.Position = DataStart + info.Offset;
             stream.ReadExactly(raw);
