@@ -4,9 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# --- system packages the tests use (real PyTorch for interop, OpenBLAS for the BLAS backend) ---
+# --- system packages the tests use (real PyTorch and ONNX for interop and reference maths) ---
 need=()
-dpkg -s libopenblas0-pthread >/dev/null 2>&1 || need+=(libopenblas0-pthread)
 dpkg -s python3-torch >/dev/null 2>&1 || need+=(python3-torch)
 dpkg -s yamllint >/dev/null 2>&1 || need+=(yamllint)
 dpkg -s python3-onnx >/dev/null 2>&1 || need+=(python3-onnx)

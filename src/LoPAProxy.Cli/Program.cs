@@ -17,7 +17,6 @@ root.Subcommands.Add(EncodeCommands.Encode());
 root.Subcommands.Add(EncodeCommands.Embed());
 root.Subcommands.Add(TrainCommands.Train());
 root.Subcommands.Add(TrainCommands.Eval());
-root.Subcommands.Add(EngineInfoCommand.Create());
 try
 {
     return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });

@@ -119,8 +119,11 @@ internal static class UpCommand
         CancellationToken cancel)
     {
         Console.WriteLine("starting the model server …");
-        WebApplication server = ModelServerApp.Build(new ModelServerOptions { ModelPath = modelPath,
-            Port = modelPort });
+        var serverOptions = new ModelServerOptions
+        {
+            ModelPath = modelPath, Port = modelPort, ModelCacheDirectory = Path.Combine(stateDir, "models"),
+        };
+        WebApplication server = ModelServerApp.Build(serverOptions);
         await server.StartAsync(cancel);
         var served = server.Services.GetRequiredService<ModelServer.Generation.ServedModel>();
         string adminKey = Secret(stateDir, "admin.key", "lopa-admin-", out bool newAdminKey);

@@ -85,14 +85,15 @@ public class DeploymentFilesTests
     }
 
     [Fact]
-    public void The_dockerfile_is_multi_stage_non_root_with_openblas_and_a_health_check()
+    public void The_dockerfile_is_multi_stage_non_root_without_training_or_model_runtimes_and_a_health_check()
     {
         string[] lines = File.ReadAllLines(Path.Combine(Repo, "docker", "Dockerfile"));
         Assert.True(lines.Count(l => l.StartsWith("FROM ", StringComparison.Ordinal)) >= 2, "multi-stage");
         Assert.Contains(lines, l => l.StartsWith("USER 10001", StringComparison.Ordinal));
         Assert.Contains(lines, l => l.StartsWith("HEALTHCHECK ", StringComparison.Ordinal) && l.Contains("/healthz",
             StringComparison.Ordinal));
-        Assert.Contains(lines, l => l.Contains("libopenblas0-pthread", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.Contains("-p:LoPAWithoutLibTorch=true", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.Contains("-p:LoPAWithoutLlamaCpp=true", StringComparison.Ordinal));
         Assert.Contains(lines, l => l.StartsWith("ENTRYPOINT ", StringComparison.Ordinal) && l.Contains("\"proxy\"",
             StringComparison.Ordinal));
     }

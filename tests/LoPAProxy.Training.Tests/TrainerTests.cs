@@ -126,17 +126,28 @@ public class TrainerTests
         var flipped = dev.Select(e => e with { Label = 1 - e.Label, Target = e.Choices![1 - e.Label] }).ToList();
         Assert.Equal(1 - accuracy, trainer.Accuracy(flipped, batchSize: 5), 9);
 
-        // Greedy exact match: the model's own greedy continuation (the inference engine's, with the same soft prompt)
-        // is an exact match; a different text is not.
+        // Greedy exact match: the model's own greedy continuation with the same soft prompt (decoded here step by step
+        // on a fresh FrozenLlama, whole sequence each step) is an exact match; a different text is not.
         var (fm, tok) = Stories;
         string prompt = "Once upon a time";
-        var generator = new LlamaGenerator(fm);
         int[] ids = tok.Encode(prompt, addBos: true, addEos: false);
-        float[] rows = new float[(trainer.Prompt!.Rows + ids.Length) * fm.Config.Dim];
-        new SoftPromptGenerator(trainer.Prompt.Adapter).Generate(ReadOnlySpan<float>.Empty, 1).CopyTo(rows, 0);
-        fm.Embed(ids, rows.AsSpan(trainer.Prompt.Rows * fm.Config.Dim));
-        int[] produced = generator.Generate(rows, trainer.Prompt.Rows + ids.Length, 4,
-            new Sampler(fm.Config.VocabSize), new HashSet<int>()).ToArray();
+        int d = fm.Config.Dim, m = trainer.Prompt!.Rows;
+        var rows = new List<float>(new SoftPromptGenerator(trainer.Prompt.Adapter).Generate(ReadOnlySpan<float>.Empty, 1));
+        foreach (int t in ids) rows.AddRange(fm.TokenEmbedding.AsSpan(t * d, d).ToArray());
+        var produced = new List<int>();
+        using (var frozen = new LoPAProxy.Training.FrozenLlama(fm, CPU))
+        {
+            for (int step = 0; step < 4; step++)
+            {
+                int length = m + ids.Length + step;
+                using Tensor x = tensor(rows.ToArray(), new long[] { 1, length, d });
+                using Tensor hidden = frozen.Hidden(x, tensor(new long[] { length }));
+                using Tensor logits = frozen.Logits(hidden[0, length - 1].unsqueeze(0));
+                int next = (int)logits.argmax(1).item<long>();
+                produced.Add(next);
+                rows.AddRange(fm.TokenEmbedding.AsSpan(next * d, d).ToArray());
+            }
+        }
         ITokenizer text = tok;
         string continuation = text.Decode(ids.Concat(produced).ToArray())[text.Decode(ids).Length..];
         Assert.Equal(1.0, trainer.ExactMatch(new[] { new TaskExample(prompt, prompt, continuation) }));

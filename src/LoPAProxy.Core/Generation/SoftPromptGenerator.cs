@@ -81,7 +81,7 @@ public sealed class SoftPromptGenerator
                         _gemm.Sgemm(false, true, m, d, r, 1f, u.Slice(i * m * r, m * r), r, v.Slice(i * d * r, d * r), r, 0f, zi, d);
                         if (c.Composition == Composition.Lopa)
                         {
-                            Activations.Sigmoid(zi, zi);
+                            TensorPrimitives.Sigmoid(zi, zi);
                             TensorPrimitives.Multiply(zi, _adapter.PromptEmbeddings, zi);
                         }
                         else TensorPrimitives.Add(zi, _adapter.PromptEmbeddings, zi);

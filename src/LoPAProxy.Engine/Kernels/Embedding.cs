@@ -1,6 +1,7 @@
 namespace LoPAProxy.Engine.Kernels;
 
-/// <summary>Embedding gather: out[i] = table[ids[i]] for table [vocab, dim].</summary>
+/// <summary>Embedding gather: out[i] = table[ids[i]] for table [vocab, dim], ids checked. A row copy: the proxy's
+/// full-sequence dialects and the trainer's data path need it without loading a runtime.</summary>
 public static class Embedding
 {
     public static void Gather(ReadOnlySpan<float> table, int vocab, int dim, ReadOnlySpan<int> ids, Span<float> dst)

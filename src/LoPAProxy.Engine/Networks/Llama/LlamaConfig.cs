@@ -1,5 +1,3 @@
-using LoPAProxy.Engine.Kernels;
-
 namespace LoPAProxy.Engine.Networks.Llama;
 
 /// <summary>Hyper-parameters of a Llama-family decoder (RMSNorm, RoPE, grouped-query attention, SwiGLU).</summary>
@@ -9,4 +7,13 @@ public sealed record LlamaConfig(
 {
     public int QDim => Heads * HeadDim;
     public int KvDim => KvHeads * HeadDim;
+}
+
+/// <summary>How a head's dimensions pair up for rotation.</summary>
+public enum RotaryLayout
+{
+    /// <summary>Pairs (2i, 2i+1): Meta's original Llama and llama2.c.</summary>
+    Interleaved,
+    /// <summary>Pairs (i, i + d/2): Hugging Face's rotate_half (GPT-NeoX style).</summary>
+    HalfSplit,
 }

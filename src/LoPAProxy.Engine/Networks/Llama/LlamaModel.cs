@@ -1,10 +1,7 @@
-using System.Numerics.Tensors;
-using LoPAProxy.Engine.Blas;
 using LoPAProxy.Engine.Formats;
 using LoPAProxy.Engine.Formats.HuggingFace;
 using LoPAProxy.Engine.Formats.Llama2c;
 using LoPAProxy.Engine.Formats.SafeTensors;
-using LoPAProxy.Engine.Kernels;
 using LoPAProxy.Engine.Tensors;
 
 namespace LoPAProxy.Engine.Networks.Llama;
@@ -22,10 +19,9 @@ public sealed record LlamaLayer(
     float[] W3);           // [hidden, dim]  up
 
 /// <summary>
-/// A Llama-family decoder: x → L × (x += Wo·attn(rope(Wq·n(x)), rope(Wk·n(x)), Wv·n(x)); x += W2·(silu(W1·n(x)) ⊙ W3·n(x)))
-/// → RMSNorm → classifier. Inputs are embedding rows, so token ids and soft prompts enter the same way.
-/// Loads llama2.c checkpoints (interleaved RoPE) and the Hugging Face layout (config.json + model.safetensors,
-/// half-split RoPE as HF's rotate_half).
+/// A Llama-family decoder's weights in float32, for the trainer (TorchSharp builds the network from them; the model
+/// server runs GGUF files on llama.cpp). Loads llama2.c checkpoints (interleaved RoPE) and the Hugging Face layout
+/// (config.json + model.safetensors, half-split RoPE as HF's rotate_half); Config.Rotary says which.
 /// </summary>
 public sealed class LlamaModel
 {
@@ -34,7 +30,6 @@ public sealed class LlamaModel
     public IReadOnlyList<LlamaLayer> Layers { get; }
     public float[] FinalNorm { get; }        // [dim]
     public float[] Classifier { get; }       // [vocab, dim]; the embedding itself when tied
-    public GemmBackend Gemm { get; set; } = Blas.Gemm.Default;
 
     public LlamaModel(LlamaConfig config, float[] tokenEmbedding, IReadOnlyList<LlamaLayer> layers, float[] finalNorm, float[] classifier)
     {
@@ -80,91 +75,5 @@ public sealed class LlamaModel
         float[] emb = Get("model.embed_tokens.weight", config.VocabSize, d);
         float[] cls = file.Contains("lm_head.weight") && !hf.TieWordEmbeddings ? Get("lm_head.weight", config.VocabSize, d) : emb;
         return new LlamaModel(config, emb, layers, Get("model.norm.weight", d), cls);
-    }
-
-    /// <summary>Embedding rows of <paramref name="tokens"/> into <paramref name="destination"/> [tokens, dim].</summary>
-    public void Embed(ReadOnlySpan<int> tokens, Span<float> destination) => Embedding.Gather(TokenEmbedding, Config.VocabSize, Config.Dim, tokens, destination);
-
-    public LlamaState NewState(int capacity = 0) => new(Config, capacity <= 0 ? Config.MaxSeqLen : Math.Min(capacity, Config.MaxSeqLen));
-
-    /// <summary>
-    /// Runs <paramref name="count"/> input rows x [count, dim] at positions state.Length.., appends their
-    /// keys and values to the cache, and writes the logits of the last row into <paramref name="logits"/> [vocab].
-    /// </summary>
-    public void Forward(ReadOnlySpan<float> x, int count, LlamaState state, Span<float> logits)
-    {
-        LlamaConfig c = Config;
-        if (count <= 0) throw new ArgumentOutOfRangeException(nameof(count));
-        if (x.Length < count * c.Dim) throw new ArgumentException("input smaller than count × dim");
-        if (state.Length + count > state.Capacity) throw new InvalidOperationException($"sequence of {state.Length + count} positions exceeds the context of {state.Capacity}");
-        int pos0 = state.Length, d = c.Dim, qd = c.QDim, kvd = c.KvDim, hd = c.HiddenDim;
-        state.EnsureScratch(count);
-        Span<float> h = state.H.AsSpan(0, count * d), xb = state.Xb.AsSpan(0, count * d);
-        Span<float> q = state.Q.AsSpan(0, count * qd), att = state.Att.AsSpan(0, count * qd);
-        Span<float> a = state.A.AsSpan(0, count * hd), b = state.B.AsSpan(0, count * hd);
-        x[..(count * d)].CopyTo(h);
-        Span<int> positions = state.Positions.AsSpan(0, count);
-        for (int i = 0; i < count; i++) positions[i] = pos0 + i;
-        var shape = new Attention.Shape(1, count, pos0 + count, c.Heads, c.KvHeads, c.HeadDim);
-        float scale = 1f / MathF.Sqrt(c.HeadDim);
-
-        for (int l = 0; l < c.Layers; l++)
-        {
-            LlamaLayer w = Layers[l];
-            Span<float> kCache = state.Keys[l], vCache = state.Values[l];
-            Span<float> k = kCache.Slice(pos0 * kvd, count * kvd), v = vCache.Slice(pos0 * kvd, count * kvd);
-            Norms.RmsNorm(h, w.AttentionNorm, xb, d, c.NormEps);
-            Linear.Forward(xb, count, d, w.Wq, qd, default, q, Gemm);
-            Linear.Forward(xb, count, d, w.Wk, kvd, default, k, Gemm);
-            Linear.Forward(xb, count, d, w.Wv, kvd, default, v, Gemm);
-            Rotary.Apply(q, count, c.Heads, c.HeadDim, positions, c.RopeTheta, c.Rotary);
-            Rotary.Apply(k, count, c.KvHeads, c.HeadDim, positions, c.RopeTheta, c.Rotary);
-            Attention.Forward(q, kCache[..((pos0 + count) * kvd)], vCache[..((pos0 + count) * kvd)], att, shape, scale, causal: true, queryOffset: pos0);
-            Gemm.Sgemm(false, true, count, d, qd, 1f, att, qd, w.Wo, qd, 1f, h, d);          // h += att · Woᵀ
-            Norms.RmsNorm(h, w.FfnNorm, xb, d, c.NormEps);
-            Linear.Forward(xb, count, d, w.W1, hd, default, a, Gemm);
-            Linear.Forward(xb, count, d, w.W3, hd, default, b, Gemm);
-            Activations.Silu(a, a);
-            TensorPrimitives.Multiply(a, b, a);
-            Gemm.Sgemm(false, true, count, d, hd, 1f, a, hd, w.W2, hd, 1f, h, d);             // h += (silu(a) ⊙ b) · W2ᵀ
-        }
-        state.Length += count;
-        Span<float> last = xb[..d];
-        Norms.RmsNorm(h.Slice((count - 1) * d, d), FinalNorm, last, d, c.NormEps);
-        Linear.Forward(last, 1, d, Classifier, c.VocabSize, default, logits, Gemm);
-    }
-}
-
-/// <summary>One sequence's KV cache and scratch buffers. Never shared between concurrent requests.</summary>
-public sealed class LlamaState
-{
-    private readonly LlamaConfig _config;
-    public int Capacity { get; }
-    public int Length { get; internal set; }
-    internal float[][] Keys { get; }    // per layer [capacity, kvDim]
-    internal float[][] Values { get; }
-    internal float[] H = Array.Empty<float>(), Xb = Array.Empty<float>(), Q = Array.Empty<float>(), Att = Array.Empty<float>(),
-        A = Array.Empty<float>(), B = Array.Empty<float>();
-    internal int[] Positions = Array.Empty<int>();
-
-    internal LlamaState(LlamaConfig config, int capacity)
-    {
-        _config = config;
-        Capacity = capacity;
-        Keys = Enumerable.Range(0, config.Layers).Select(_ => new float[capacity * config.KvDim]).ToArray();
-        Values = Enumerable.Range(0, config.Layers).Select(_ => new float[capacity * config.KvDim]).ToArray();
-    }
-
-    /// <summary>Forgets the cached positions (the buffers are reused).</summary>
-    public void Reset() => Length = 0;
-
-    internal void EnsureScratch(int rows)
-    {
-        if (Positions.Length >= rows) return;
-        LlamaConfig c = _config;
-        H = new float[rows * c.Dim]; Xb = new float[rows * c.Dim];
-        Q = new float[rows * c.QDim]; Att = new float[rows * c.QDim];
-        A = new float[rows * c.HiddenDim]; B = new float[rows * c.HiddenDim];
-        Positions = new int[rows];
     }
 }

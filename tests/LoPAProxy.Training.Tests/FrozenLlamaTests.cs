@@ -1,11 +1,13 @@
 using System.Globalization;
 using LoPAProxy.Engine.Networks.Llama;
 using LoPAProxy.Engine.Tests.Support;
+using static TorchSharp.torch;
 
-namespace LoPAProxy.Engine.Tests.Networks;
+namespace LoPAProxy.Training.Tests;
 
-/// <summary>The Hugging Face Llama layout against an independent PyTorch implementation of LlamaForCausalLM's maths.</summary>
-public class HuggingFaceLlamaTests
+/// <summary>The trainer's frozen FM (TorchSharp) loaded from the Hugging Face Llama layout, against an independent
+/// PyTorch implementation of LlamaForCausalLM's maths (half-split RoPE, GQA, tied or separate classifier).</summary>
+public class FrozenLlamaTests
 {
     public const string Reference = """
         import sys, json, struct, torch
@@ -63,20 +65,22 @@ public class HuggingFaceLlamaTests
     {
         string dir = TempDir.Create();
         int[] ids = { 3, 17, 42, 5, 79, 0, 11, 64, 2, 33 };
-        string[] lines = PyTorch.Run(Reference, dir, seed.ToString(), theta.ToString(CultureInfo.InvariantCulture), tied ? "1" : "0", string.Join(",", ids)).Trim().Split('\n');
+        string[] lines = PyTorch.Run(Reference, dir, seed.ToString(), theta.ToString(CultureInfo.InvariantCulture),
+            tied ? "1" : "0", string.Join(",", ids)).Trim().Split('\n');
         var model = LlamaModel.FromHuggingFace(dir);
         Assert.Equal(tied, ReferenceEquals(model.Classifier, model.TokenEmbedding));
-        var gen = new LlamaGenerator(model);
-        // Token by token through the KV cache, and once as a batch: both must match every reference row.
-        LlamaState state = model.NewState();
-        var logits = new float[model.Config.VocabSize];
+        using var fm = new FrozenLlama(model, CPU);
+        int d = model.Config.Dim;
+        float[] rows = ids.SelectMany(t => model.TokenEmbedding.AsSpan(t * d, d).ToArray()).ToArray();
+        using Tensor x = tensor(rows, new long[] { 1, ids.Length, d });
+        using Tensor lengths = tensor(new long[] { ids.Length });
+        using Tensor logits = fm.Logits(fm.Hidden(x, lengths).squeeze(0));
+        float[] actual = logits.data<float>().ToArray();
+        int vocab = model.Config.VocabSize;
         for (int t = 0; t < ids.Length; t++)
         {
-            model.Forward(gen.EmbedTokens([ids[t]]), 1, state, logits);
-            float[] expected = lines[t].Split(' ').Select(s => float.Parse(s, CultureInfo.InvariantCulture)).ToArray();
-            Rand.AssertClose(expected, logits, 1e-4f, $"position {t}");
+            float[] expected = lines[t].Split(' ').Select(v => float.Parse(v, CultureInfo.InvariantCulture)).ToArray();
+            Rand.AssertClose(expected, actual.AsSpan(t * vocab, vocab).ToArray(), 1e-4f, $"position {t}");
         }
-        model.Forward(gen.EmbedTokens(ids), ids.Length, model.NewState(), logits);
-        Rand.AssertClose(lines[^1].Split(' ').Select(s => float.Parse(s, CultureInfo.InvariantCulture)).ToArray(), logits, 1e-4f, "batched");
     }
 }
