@@ -26,7 +26,7 @@ public class CliTests
         using var lopa = new LopaProcess("serve-model", "--model", Stories, "--port", "0");
         string line = lopa.WaitForLine(l => l.StartsWith("serving stories260K at http://127.0.0.1:",
             StringComparison.Ordinal));
-        string url = line[(line.IndexOf("http", StringComparison.Ordinal))..].Trim();
+        string url = System.Text.RegularExpressions.Regex.Match(line, @"http://\S+").Value.TrimEnd(',');
         using var client = new HttpClient { BaseAddress = new Uri(url) };
         using var response = await client.PostAsync("/v1/completions",
             System.Net.Http.Json.JsonContent.Create(new { prompt = "Tom had a red kite", max_tokens = 6,

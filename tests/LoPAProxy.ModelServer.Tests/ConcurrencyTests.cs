@@ -16,6 +16,18 @@ public class ConcurrencyTests
         for (int i = 0; i < 20; i++) Assert.Equal(sequential[i % prompts.Length], concurrent[i]);
     }
 
+    [Fact]
+    public async Task Concurrent_requests_are_decoded_together_in_one_context()
+    {
+        await using var server = new OwnedServer(new ModelServerOptions { ModelPath = "unused", Port = 0, MaxConcurrent = 4 });
+        var decoder = (LoPAProxy.ModelServer.Generation.BatchDecoder)server.Fixture.App.Services
+            .GetService(typeof(LoPAProxy.ModelServer.Generation.BatchDecoder))!;
+        var requests = Enumerable.Range(0, 4).Select(i => server.Fixture.PostAsync("/v1/completions",
+            new { prompt = "Once upon a time", max_tokens = 400, temperature = 0, ignore_eos = true }));
+        foreach (var (status, _) in await Task.WhenAll(requests)) Assert.Equal(200, status);
+        Assert.True(decoder.LargestStep >= 2, $"at most {decoder.LargestStep} sequence(s) per decode call");
+    }
+
     private static async Task<string> Complete(ServerFixture f, string prompt)
     {
         var (status, body) = await f.PostAsync("/v1/completions", new { prompt, max_tokens = 40, temperature = 0 });

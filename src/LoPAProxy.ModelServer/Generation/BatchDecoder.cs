@@ -34,7 +34,11 @@ public sealed class BatchDecoder : IDisposable
     private readonly int _batchLimit;
     private readonly Thread _thread;
 
+    private int _largestStep;
+
     public int Slots { get; }
+    /// <summary>The most sequences one decode call has advanced together so far (1 means nothing overlapped).</summary>
+    public int LargestStep => Volatile.Read(ref _largestStep);
     public int Threads { get; }
     public string KvCacheType { get; }
 
@@ -162,6 +166,7 @@ public sealed class BatchDecoder : IDisposable
     {
         _tokens.Clear();
         var indices = new int[_running.Count];
+        if (_running.Count > _largestStep) Volatile.Write(ref _largestStep, _running.Count);
         for (int i = 0; i < _running.Count; i++)
         {
             Sequence s = _running[i];
