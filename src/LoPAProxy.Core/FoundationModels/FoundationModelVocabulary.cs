@@ -23,14 +23,7 @@ public sealed record FoundationModelVocabulary(ITokenizer Tokenizer, float[] Emb
     {
         if (Directory.Exists(path)) return FromHuggingFace(path);
         if (!File.Exists(path)) throw new FileNotFoundException($"foundation model not found: {path}");
-        return IsGguf(path) ? FromGguf(path) : FromLlama2c(path);
-    }
-
-    private static bool IsGguf(string path)
-    {
-        using var stream = File.OpenRead(path);
-        Span<byte> magic = stackalloc byte[4];
-        return stream.Read(magic) == 4 && BitConverter.ToUInt32(magic) == GgufFile.Magic;
+        return GgufFile.HasMagic(path) ? FromGguf(path) : FromLlama2c(path);
     }
 
     private static FoundationModelVocabulary FromLlama2c(string path)

@@ -11,11 +11,21 @@ public static class TokenizerFiles
     /// </summary>
     public static ITokenizer ForModel(string modelPath, int vocabSize, string? tokenizerPath = null)
     {
-        string dir = Directory.Exists(modelPath) ? modelPath : Path.GetDirectoryName(Path.GetFullPath(modelPath))!;
-        tokenizerPath ??= new[] { Path.Combine(dir, "tokenizer.json"), Path.Combine(dir, $"tok{vocabSize}.bin"), Path.Combine(dir, "tokenizer.bin") }.FirstOrDefault(File.Exists)
-            ?? throw new FileNotFoundException($"no tokenizer beside {modelPath}: expected tokenizer.json, tok{vocabSize}.bin or tokenizer.bin (or pass one explicitly)");
+        tokenizerPath ??= FindBeside(modelPath, vocabSize);
         return tokenizerPath.EndsWith(".json", StringComparison.OrdinalIgnoreCase)
             ? HfBpeTokenizer.Load(tokenizerPath)
             : new SentencePieceBpeTokenizer(Llama2cTokenizerFile.Load(tokenizerPath, vocabSize));
+    }
+
+    /// <summary>The tokenizer file beside a model: tokenizer.json (unless <paramref name="sentencePieceOnly"/>), then
+    /// tok&lt;vocab&gt;.bin and tokenizer.bin.</summary>
+    public static string FindBeside(string modelPath, int vocabSize, bool sentencePieceOnly = false)
+    {
+        string dir = Directory.Exists(modelPath) ? modelPath : Path.GetDirectoryName(Path.GetFullPath(modelPath))!;
+        var candidates = new List<string> { Path.Combine(dir, $"tok{vocabSize}.bin"), Path.Combine(dir, "tokenizer.bin") };
+        if (!sentencePieceOnly) candidates.Insert(0, Path.Combine(dir, "tokenizer.json"));
+        return candidates.FirstOrDefault(File.Exists) ?? throw new FileNotFoundException(
+            $"no tokenizer beside {modelPath}: expected {string.Join(", ", candidates.Select(Path.GetFileName))} " +
+            "(or pass one explicitly)");
     }
 }

@@ -1,5 +1,7 @@
 using System.Security.Cryptography;
 using LoPAProxy.Engine.Formats.Gguf;
+using LoPAProxy.Engine.Formats.Llama2c;
+using LoPAProxy.Engine.Tokenizers;
 
 namespace LoPAProxy.ModelServer.Generation;
 
@@ -16,7 +18,7 @@ public static class ModelFiles
             throw new InvalidOperationException($"{path} is a directory: the model server runs GGUF files. Convert a " +
                 "Hugging Face model with llama.cpp's convert_hf_to_gguf.py (see docs/model-server.md)");
         if (!File.Exists(path)) throw new FileNotFoundException($"model not found: {path}");
-        if (IsGguf(path)) return path;
+        if (GgufFile.HasMagic(path)) return path;
         tokenizerPath ??= Llama2cTokenizerBeside(path);
         string key = Hash(path, tokenizerPath);
         string cache = cacheDirectory ?? DefaultCache();
@@ -26,24 +28,11 @@ public static class ModelFiles
         return target;
     }
 
-    public static bool IsGguf(string path)
-    {
-        using var stream = File.OpenRead(path);
-        Span<byte> magic = stackalloc byte[4];
-        return stream.Read(magic) == 4 && BitConverter.ToUInt32(magic) == GgufFile.Magic;
-    }
-
     /// <summary>tok&lt;vocab&gt;.bin, then tokenizer.bin, beside a llama2.c checkpoint.</summary>
     public static string Llama2cTokenizerBeside(string checkpoint)
     {
-        string directory = Path.GetDirectoryName(Path.GetFullPath(checkpoint))!;
-        using var stream = File.OpenRead(checkpoint);
-        var header = new byte[28];
-        stream.ReadExactly(header);
-        int vocab = Math.Abs(BitConverter.ToInt32(header, 20));
-        string[] candidates = { Path.Combine(directory, $"tok{vocab}.bin"), Path.Combine(directory, "tokenizer.bin") };
-        return candidates.FirstOrDefault(File.Exists) ?? throw new FileNotFoundException(
-            $"no tokenizer beside {checkpoint}: expected tok{vocab}.bin or tokenizer.bin (or pass --tokenizer)");
+        var (config, _) = Llama2cCheckpoint.ReadHeader(checkpoint);
+        return TokenizerFiles.FindBeside(checkpoint, config.VocabSize, sentencePieceOnly: true);
     }
 
     private static string DefaultCache() => Path.Combine(Environment.GetFolderPath(

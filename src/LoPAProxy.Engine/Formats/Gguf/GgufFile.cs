@@ -88,6 +88,14 @@ public sealed class GgufFile
         return file;
     }
 
+    /// <summary>Whether the file starts with GGUF's magic (what a model path is, before parsing it).</summary>
+    public static bool HasMagic(string path)
+    {
+        using var stream = File.OpenRead(path);
+        Span<byte> magic = stackalloc byte[4];
+        return stream.Read(magic) == 4 && BinaryPrimitives.ReadUInt32LittleEndian(magic) == Magic;
+    }
+
     public GgufTensorInfo? Find(string name) => Tensors.FirstOrDefault(t => t.Name == name);
 
     public string? GetString(string key) => Metadata.GetValueOrDefault(key) as string;

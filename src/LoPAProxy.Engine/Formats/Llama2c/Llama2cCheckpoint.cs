@@ -50,15 +50,27 @@ public sealed record Llama2cCheckpoint(Llama2cConfig Config, Llama2cWeights Weig
     /// the vocabulary and not the layers.</summary>
     public static (Llama2cConfig Config, float[] Embeddings) ReadTokenEmbedding(string path)
     {
+        var (config, stream) = ReadHeader(path, keepOpen: true);
+        using (stream)
+        {
+            var embeddings = new float[(long)config.VocabSize * config.Dim];
+            stream!.ReadExactly(MemoryMarshal.AsBytes(embeddings.AsSpan()));
+            return (config, embeddings);
+        }
+    }
+
+    /// <summary>The validated header; with <paramref name="keepOpen"/>, the stream positioned after it.</summary>
+    public static (Llama2cConfig Config, Stream? Body) ReadHeader(string path, bool keepOpen = false)
+    {
         long length = new FileInfo(path).Length;
         if (length < HeaderBytes) throw new TensorFileException(path, $"{length} bytes is shorter than the 28-byte llama2.c header");
-        using var stream = File.OpenRead(path);
+        var stream = File.OpenRead(path);
         var header = new byte[HeaderBytes];
         stream.ReadExactly(header);
         Llama2cConfig config = ParseHeader(header, length, path);
-        var embeddings = new float[(long)config.VocabSize * config.Dim];
-        stream.ReadExactly(MemoryMarshal.AsBytes(embeddings.AsSpan()));
-        return (config, embeddings);
+        if (keepOpen) return (config, stream);
+        stream.Dispose();
+        return (config, null);
     }
 
     public static Llama2cCheckpoint Load(byte[] bytes, string name)
