@@ -15,7 +15,10 @@ public static class Llama2cToGguf
 {
     private const int TypeNormal = 1, TypeUnknown = 2, TypeControl = 3, TypeByte = 6;
 
-    public static void Convert(string checkpointPath, string tokenizerPath, string outputPath, string? name = null)
+    /// <param name="chatTemplate">a Jinja chat template to store as tokenizer.chat_template (llama2.c models have
+    /// none).</param>
+    public static void Convert(string checkpointPath, string tokenizerPath, string outputPath, string? name = null,
+        string? chatTemplate = null)
     {
         Llama2cCheckpoint checkpoint = Llama2cCheckpoint.Load(checkpointPath);
         Llama2cConfig c = checkpoint.Config;
@@ -35,6 +38,7 @@ public static class Llama2cToGguf
             .Add("llama.rope.freq_base", 10000f)
             .Add("llama.vocab_size", (uint)c.VocabSize);
         AddTokenizer(writer, tokenizer);
+        if (chatTemplate != null) writer.Add("tokenizer.chat_template", chatTemplate);
         AddWeights(writer, checkpoint);
         writer.Write(outputPath);
     }
