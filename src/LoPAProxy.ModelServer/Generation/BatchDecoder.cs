@@ -93,9 +93,18 @@ public sealed class BatchDecoder : IDisposable
         while (true)
         {
             if (_running.Count == 0 && !WaitForWork()) return;
-            Admit();
-            DropCancelled();
-            if (_running.Count > 0) Step();
+            try
+            {
+                Admit();
+                DropCancelled();
+                if (_running.Count > 0) Step();
+            }
+            catch (Exception e)
+            {
+                // Whatever failed, the decoder thread survives: the sequences it was running end with the error.
+                foreach (Sequence s in _running) End(s, e);
+                _running.Clear();
+            }
         }
     }
 
