@@ -60,7 +60,7 @@ public sealed class BatchDecoder : IDisposable
             TypeK = CacheType(options.KvCacheType),
             TypeV = CacheType(options.KvCacheType),
             FlashAttention = false,
-            KVUnified = true,
+            KVUnified = false, // one KV stream per sequence: attention reads only its own cells
         };
         _context = model.Weights.CreateContext(parameters);
         _embeddings = new LLamaBatchEmbeddings(model.HiddenSize);
