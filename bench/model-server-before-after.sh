@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Model server before/after, same session. Old: /tmp/before (hand-written engine); new: /work/main (llama.cpp).
+# Model server before/after, same session (docs/benchmarks.md). Old: /tmp/before, the hand-written engine
+#   (git worktree add /tmp/before ed5a102 && git -C /tmp/before cherry-pick 51014b0; build its CLI and benchmarks);
+# new: /work/main (llama.cpp). Both trees built in Release first.
 set -u
 M=/work/shared/models/stories260K/stories260K.bin
 echo "== $(date -u) $(nproc) cores; $(grep -m1 'model name' /proc/cpuinfo)"
