@@ -81,7 +81,7 @@ public static class StoredZipReader
             local.Take(lNameLen + lExtraLen, "local name and extra");
             long dataStart = local.Position;
             if (size > zip.Length - dataStart) throw local.Error($"entry '{name}' data [{dataStart}, {dataStart + size}) runs past the end of the file ({zip.Length} bytes)");
-            if (Crc32.Compute(zip.Slice((int)dataStart, (int)size)) != crc) throw local.Error($"entry '{name}' fails its CRC-32 check");
+            if (System.IO.Hashing.Crc32.HashToUInt32(zip.Slice((int)dataStart, (int)size)) != crc) throw local.Error($"entry '{name}' fails its CRC-32 check");
             if (!result.TryAdd(name, new ZipEntry(name, (int)dataStart, (int)size))) throw local.Error($"duplicate zip entry '{name}'");
             ranges.Add(((int)localOffset, (int)(dataStart + size), name));
         }
@@ -123,7 +123,7 @@ public sealed class StoredZipWriter
         // PyTorch pads with an extra field ('FB' + length) so the data starts on a 64-byte boundary (mmap-friendly).
         int pad = (Alignment - (headerEnd + 4) % Alignment) % Alignment;
         int offset = (int)_out.Length;
-        uint crc = Crc32.Compute(data);
+        uint crc = System.IO.Hashing.Crc32.HashToUInt32(data);
         Span<byte> h = stackalloc byte[30];
         BinaryPrimitives.WriteUInt32LittleEndian(h, 0x04034b50);
         BinaryPrimitives.WriteUInt16LittleEndian(h[4..], 0);   // version needed
