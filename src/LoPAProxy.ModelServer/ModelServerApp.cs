@@ -59,6 +59,8 @@ public static class ModelServerApp
         builder.Services.AddModelServer(options, model);
         WebApplication app = builder.Build();
         app.MapModelServer();
+        // The llama.cpp context (KV cache, compute graph) is made now, not on the first request.
+        app.Services.GetRequiredService<BatchDecoder>();
         return app;
     }
 

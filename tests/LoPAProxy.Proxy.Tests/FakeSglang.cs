@@ -20,8 +20,11 @@ public static class FakeSglang
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseUrls("http://127.0.0.1:0");
-        builder.Services.AddSingleton(_ => new BatchDecoder(model, new ModelServerOptions { ModelPath = model.GgufPath }));
+        // Made before the first request: the proxy under test gives backends 2 s.
+        var decoder = new BatchDecoder(model, new ModelServerOptions { ModelPath = model.GgufPath });
+        builder.Services.AddSingleton(decoder);
         var app = builder.Build();
+        app.Lifetime.ApplicationStopped.Register(decoder.Dispose);
         app.MapPost("/generate", (HttpContext h, BatchDecoder decoder) => GenerateAsync(h, model, decoder, bodies));
         return app;
     }
