@@ -33,6 +33,7 @@ public sealed class BatchDecoder : IDisposable
     private readonly LLamaBatchEmbeddings _embeddings;
     private readonly int _batchLimit;
     private readonly Thread _thread;
+    private readonly int[] _logitRows; // per running sequence, its row of logits in the step's batch
 
     private int _largestStep;
 
@@ -46,6 +47,7 @@ public sealed class BatchDecoder : IDisposable
     {
         _model = model;
         Slots = Math.Max(1, options.MaxConcurrent);
+        _logitRows = new int[Slots];
         Threads = options.Threads ?? Environment.ProcessorCount;
         KvCacheType = options.KvCacheType;
         _batchLimit = 512;
@@ -71,9 +73,11 @@ public sealed class BatchDecoder : IDisposable
 
     /// <summary>Queues a prompt; tokens arrive on the handle until a stop token, <paramref name="maxTokens"/>, or
     /// cancellation.</summary>
-    public GenerationHandle Start(PromptInput prompt, int maxTokens, SamplingSettings sampling, CancellationToken cancel)
+    public GenerationHandle Start(PromptInput prompt, int maxTokens, SamplingSettings sampling,
+        CancellationToken cancel)
     {
-        var output = Channel.CreateUnbounded<int>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+        var single = new UnboundedChannelOptions { SingleReader = true, SingleWriter = true };
+        var output = Channel.CreateUnbounded<int>(single);
         var handle = new GenerationHandle(output.Reader);
         var sequence = new Sequence(prompt, maxTokens, sampling, output.Writer, handle, cancel);
         if (!_incoming.Writer.TryWrite(sequence)) throw new ObjectDisposedException(nameof(BatchDecoder));
@@ -174,7 +178,7 @@ public sealed class BatchDecoder : IDisposable
     private void Step()
     {
         _tokens.Clear();
-        var indices = new int[_running.Count];
+        int[] indices = _logitRows;
         if (_running.Count > _largestStep) Volatile.Write(ref _largestStep, _running.Count);
         for (int i = 0; i < _running.Count; i++)
         {

@@ -8,7 +8,8 @@ namespace LoPAProxy.ModelServer.Generation;
 /// <summary>
 /// Turns what an operator points the server at into a GGUF file llama.cpp loads: a .gguf as it is; a llama2.c
 /// checkpoint (.bin, its tokenizer beside it) converted once into a cache keyed by the checkpoint's and tokenizer's
-/// bytes. A Hugging Face directory is refused with the command that converts it (llama.cpp's convert_hf_to_gguf.py).
+/// path, size and modification time. A Hugging Face directory is refused with the command that converts it
+/// (llama.cpp's convert_hf_to_gguf.py).
 /// </summary>
 public static class ModelFiles
 {
@@ -38,10 +39,17 @@ public static class ModelFiles
     private static string DefaultCache() => Path.Combine(Environment.GetFolderPath(
         Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.Create), "lopa", "models");
 
+    /// <summary>A key for the files' identity: full path, length and last write time of each. Reading a multi-GB
+    /// checkpoint on every start to hash its bytes would cost more than the conversion it saves.</summary>
     private static string Hash(params string[] files)
     {
         using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        foreach (string file in files) sha.AppendData(File.ReadAllBytes(file));
+        foreach (string file in files)
+        {
+            var info = new FileInfo(file);
+            string identity = $"{info.FullName}|{info.Length}|{info.LastWriteTimeUtc.Ticks}\n";
+            sha.AppendData(System.Text.Encoding.UTF8.GetBytes(identity));
+        }
         return Convert.ToHexString(sha.GetHashAndReset())[..16].ToLowerInvariant();
     }
 }
