@@ -51,8 +51,9 @@ public static class ModelServerLoad
         Console.WriteLine($"decode, 1 stream:   {Median(single),8:F1} tokens/s (median of {rounds})");
         Console.WriteLine($"decode, {Streams} streams:  {Median(eight),8:F1} tokens/s in total");
         Console.WriteLine($"first token, {LongPrompt}-token prompt: {Median(firstToken),8:F2} ms");
-        Console.WriteLine($"resident memory: idle {idle >> 20} MiB; with {Streams} streams +{(busy - idle) >> 20} MiB " +
-            $"({(busy - idle) / Streams >> 10} KiB per stream)");
+        long added = busy - idle;
+        Console.WriteLine($"resident memory: idle {idle >> 20} MiB; with {Streams} streams +{added >> 20} MiB " +
+            $"({added / Streams >> 10} KiB per stream)");
         await server.StopAsync();
         return 0;
     }
@@ -73,13 +74,17 @@ public static class ModelServerLoad
         var sw = Stopwatch.StartNew();
         using HttpResponseMessage response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
         if (!response.IsSuccessStatusCode)
-            throw new InvalidOperationException($"{(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
+        {
+            string error = await response.Content.ReadAsStringAsync();
+            throw new InvalidOperationException($"{(int)response.StatusCode}: {error}");
+        }
         using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
         int tokens = 0;
         double first = 0;
         while (await reader.ReadLineAsync() is { } line)
         {
-            if (!line.StartsWith("data: {", StringComparison.Ordinal) || !line.Contains("\"text\":\"", StringComparison.Ordinal)
+            if (!line.StartsWith("data: {", StringComparison.Ordinal) || !line.Contains("\"text\":\"",
+                StringComparison.Ordinal)
                 || line.Contains("\"text\":\"\"", StringComparison.Ordinal))
                 continue;
             if (tokens++ == 0) first = sw.Elapsed.TotalMilliseconds;
@@ -106,7 +111,8 @@ public static class ModelServerLoad
 
         public RssSampler()
         {
-            _timer = new Timer(_ => Interlocked.Exchange(ref _peak, Math.Max(Interlocked.Read(ref _peak), CurrentRss())),
+            _timer = new Timer(_ => Interlocked.Exchange(ref _peak, Math.Max(Interlocked.Read(ref _peak),
+                CurrentRss())),
                 null, 0, 20);
         }
 

@@ -31,8 +31,14 @@ internal static class GenerateCommand
     {
         Description = "0 = greedy", DefaultValueFactory = _ => 0f,
     };
-    private static readonly Option<float> TopP = new("--top-p") { Description = "nucleus mass", DefaultValueFactory = _ => 1f };
-    private static readonly Option<uint> Seed = new("--seed") { Description = "sampling seed", DefaultValueFactory = _ => 42u };
+    private static readonly Option<float> TopP = new("--top-p")
+    {
+        Description = "nucleus mass", DefaultValueFactory = _ => 1f,
+    };
+    private static readonly Option<uint> Seed = new("--seed")
+    {
+        Description = "sampling seed", DefaultValueFactory = _ => 42u,
+    };
     private static readonly Option<int?> Threads = new("--threads") { Description = "llama.cpp threads" };
     private static readonly Option<bool> Bench = new("--bench") { Description = "measure decode tokens/s" };
     private static readonly Option<int> Streams = new("--streams")
@@ -97,8 +103,8 @@ internal static class GenerateCommand
         int total = 0;
         do total += await Round();
         while (clock.Elapsed.TotalSeconds < 3);
-        Console.WriteLine($"model: {served.Name} (dim {served.HiddenSize}), engine: llama.cpp, {decoder.Threads} threads, " +
-            $"{decoder.KvCacheType} KV cache");
+        Console.WriteLine($"model: {served.Name} (dim {served.HiddenSize}), engine: llama.cpp, " +
+            $"{decoder.Threads} threads, {decoder.KvCacheType} KV cache");
         Console.WriteLine($"streams: {decoder.Slots}, tokens: {total}, seconds: {clock.Elapsed.TotalSeconds:F3}");
         Console.WriteLine($"tokens/s: {total / clock.Elapsed.TotalSeconds:F0}");
         return 0;

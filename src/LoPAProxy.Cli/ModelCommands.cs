@@ -15,7 +15,10 @@ internal static class ModelCommands
     {
         Description = "its tokenizer.bin (default: tok<vocab>.bin or tokenizer.bin beside it)",
     };
-    private static readonly Option<string> Out = new("--out") { Description = "the GGUF file to write", Required = true };
+    private static readonly Option<string> Out = new("--out")
+    {
+        Description = "the GGUF file to write", Required = true,
+    };
     private static readonly Option<string?> Name = new("--name") { Description = "general.name (default: file name)" };
     private static readonly Option<string?> Template = new("--chat-template-file")
     {
@@ -38,8 +41,9 @@ internal static class ModelCommands
         string? template = parse.GetValue(Template) is { } file ? File.ReadAllText(file) : null;
         Llama2cToGguf.Convert(checkpoint, tokenizer, output, parse.GetValue(Name), template);
         GgufFile written = GgufFile.Open(output);
+        int? vocabulary = written.GetArray<string>("tokenizer.ggml.tokens")?.Length;
         Console.WriteLine($"wrote {output}: {written.Tensors.Count} tensors, " +
-            $"{new FileInfo(output).Length / 1024.0:F0} KiB, vocab {written.GetArray<string>("tokenizer.ggml.tokens")?.Length}");
+            $"{new FileInfo(output).Length / 1024.0:F0} KiB, vocab {vocabulary}");
         return 0;
     }
 }

@@ -14,7 +14,10 @@ internal static class ServeModelCommand
     {
         Description = "a llama2.c checkpoint's tokenizer.bin (default: beside it)",
     };
-    private static readonly Option<string?> Name = new("--name") { Description = "model name served (default: file name)" };
+    private static readonly Option<string?> Name = new("--name")
+    {
+        Description = "model name served (default: file name)",
+    };
     private static readonly Option<string> Host = new("--host")
     {
         Description = "address to bind", DefaultValueFactory = _ => "127.0.0.1",

@@ -130,7 +130,8 @@ internal static class TrainCommands
             IInstanceEncoder? encoder = options.Method is TrainingMethod.PromptTuning or TrainingMethod.Lora ? null
                 : EncoderFactory.Create(p.GetValue(encoderName)!, EncodeCommands.Options(p.GetValue(encoderDir),
                     p.GetValue(baseModel), p.GetValue(encoderName)!));
-            using var trainer = new LopaTrainer(fm.Weights, fm.Tokenizer, encoder, options, device: p.GetValue(device)!);
+            using var trainer = new LopaTrainer(fm.Weights, fm.Tokenizer, encoder, options,
+                device: p.GetValue(device)!);
             long total = trainer.TotalSteps(train.Count), perEpoch = trainer.StepsPerEpoch(train.Count);
             TrainingOptimizer optimizer = trainer.Optimizer(total);
             string optionsJson = JsonSerializer.Serialize(new { method = TrainingMethods.Name(options.Method),
@@ -169,7 +170,8 @@ internal static class TrainCommands
                             double score = Evaluate(dev);
                             accuracy.Add(((int)Math.Ceiling(progress.Step / (double)perEpoch), score));
                             string seconds = $"epoch {epochSeconds[^1]:F1} s";
-                            bar.Line($"epoch {accuracy[^1].Epoch}: dev {metric} {score:P2} ({dev.Count} examples), {seconds}");
+                            string epoch = $"epoch {accuracy[^1].Epoch}";
+                            bar.Line($"{epoch}: dev {metric} {score:P2} ({dev.Count} examples), {seconds}");
                             if (p.GetValue(patience) is > 0 and int wait && EpochsSinceBest(accuracy) >= wait)
                             {
                                 bar.Line($"dev {metric} has not improved for {wait} epoch(s): stopping (plateau)");

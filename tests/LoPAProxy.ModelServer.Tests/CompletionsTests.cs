@@ -8,7 +8,8 @@ public class CompletionsTests(ServerFixture server) : IClassFixture<ServerFixtur
 {
     // run.c, greedy, steps=48 printed "Tom had a red kite" + this (../shared/models/README.md): 48 − P + 1 new tokens.
     private const string KiteContinuation = ". He liked to play with his toys and run around the room. He liked to play with his toys and run arou";
-    private static int KiteTokens => 48 - ServerFixture.Tokenizer.Value.Encode("Tom had a red kite", true, false).Length + 1;
+    private static int KiteTokens =>
+        48 - ServerFixture.Tokenizer.Value.Encode("Tom had a red kite", true, false).Length + 1;
 
     private static string Text(JsonElement body, int i = 0) => body.GetProperty("choices")[i].GetProperty("text").GetString()!;
 

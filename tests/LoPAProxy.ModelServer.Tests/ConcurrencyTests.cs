@@ -19,7 +19,8 @@ public class ConcurrencyTests
     [Fact]
     public async Task Concurrent_requests_are_decoded_together_in_one_context()
     {
-        await using var server = new OwnedServer(new ModelServerOptions { ModelPath = "unused", Port = 0, MaxConcurrent = 4 });
+        var options = new ModelServerOptions { ModelPath = "unused", Port = 0, MaxConcurrent = 4 };
+        await using var server = new OwnedServer(options);
         var decoder = (LoPAProxy.ModelServer.Generation.BatchDecoder)server.Fixture.App.Services
             .GetService(typeof(LoPAProxy.ModelServer.Generation.BatchDecoder))!;
         var requests = Enumerable.Range(0, 4).Select(i => server.Fixture.PostAsync("/v1/completions",

@@ -20,7 +20,8 @@ public class QuantizedModelTests
 {
     private static readonly Lazy<(string Gguf, float[] Embeddings)> Random = new(WriteRandomModel);
 
-    /// <summary>dim 64, FFN 192, 2 layers, 8 heads (4 KV), vocab 512, context 256; N(0, 0.1) weights, unit norms.</summary>
+    /// <summary>dim 64, FFN 192, 2 layers, 8 heads (4 KV), vocab 512, context 256; N(0, 0.1) weights, unit
+    /// norms.</summary>
     private static (string, float[]) WriteRandomModel()
     {
         int[] header = { 64, 192, 2, 8, 4, 512, 256 };
@@ -82,8 +83,10 @@ public class QuantizedModelTests
         using var client = new HttpClient { BaseAddress = new Uri(app.Urls.First()) };
         float[] rows = ids.SelectMany(t => vocabulary.Embeddings.AsSpan(t * 64, 64).ToArray()).ToArray();
         string embeds = Convert.ToBase64String(TorchFile.SaveTensor(Tensor.FromArray(rows, ids.Length, 64)));
-        string viaTokens = await Complete(client, new { prompt = ids, max_tokens = 40, temperature = 0, ignore_eos = true });
-        string viaEmbeds = await Complete(client, new { prompt_embeds = embeds, max_tokens = 40, temperature = 0, ignore_eos = true });
+        string viaTokens = await Complete(client, new { prompt = ids, max_tokens = 40, temperature = 0,
+            ignore_eos = true });
+        string viaEmbeds = await Complete(client, new { prompt_embeds = embeds, max_tokens = 40, temperature = 0,
+            ignore_eos = true });
         Assert.False(string.IsNullOrEmpty(viaTokens));
         Assert.Equal(viaTokens, viaEmbeds);
     }

@@ -132,7 +132,8 @@ public class TrainerTests
         string prompt = "Once upon a time";
         int[] ids = tok.Encode(prompt, addBos: true, addEos: false);
         int d = fm.Config.Dim, m = trainer.Prompt!.Rows;
-        var rows = new List<float>(new SoftPromptGenerator(trainer.Prompt.Adapter).Generate(ReadOnlySpan<float>.Empty, 1));
+        var promptGenerator = new SoftPromptGenerator(trainer.Prompt.Adapter);
+        var rows = new List<float>(promptGenerator.Generate(ReadOnlySpan<float>.Empty, 1));
         foreach (int t in ids) rows.AddRange(fm.TokenEmbedding.AsSpan(t * d, d).ToArray());
         var produced = new List<int>();
         using (var frozen = new LoPAProxy.Training.FrozenLlama(fm, CPU))

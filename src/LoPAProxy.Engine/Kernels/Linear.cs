@@ -11,7 +11,8 @@ public static class Linear
     public static void Forward(ReadOnlySpan<float> x, int rows, int inFeatures, ReadOnlySpan<float> weight, int outFeatures,
         ReadOnlySpan<float> bias, Span<float> y, GemmBackend? gemm = null)
     {
-        (gemm ?? Gemm.Managed).Sgemm(false, true, rows, outFeatures, inFeatures, 1f, x, inFeatures, weight, inFeatures, 0f, y, outFeatures);
+        (gemm ?? Gemm.Managed).Sgemm(false, true, rows, outFeatures, inFeatures, 1f, x, inFeatures, weight, inFeatures,
+            0f, y, outFeatures);
         if (bias.IsEmpty) return;
         if (bias.Length != outFeatures) throw new ArgumentException($"bias has {bias.Length} values, layer has {outFeatures} outputs");
         for (int r = 0; r < rows; r++)

@@ -22,7 +22,11 @@ public static class TokenizerFiles
     public static string FindBeside(string modelPath, int vocabSize, bool sentencePieceOnly = false)
     {
         string dir = Directory.Exists(modelPath) ? modelPath : Path.GetDirectoryName(Path.GetFullPath(modelPath))!;
-        var candidates = new List<string> { Path.Combine(dir, $"tok{vocabSize}.bin"), Path.Combine(dir, "tokenizer.bin") };
+        var candidates = new List<string>
+        {
+            Path.Combine(dir, $"tok{vocabSize}.bin"),
+            Path.Combine(dir, "tokenizer.bin"),
+        };
         if (!sentencePieceOnly) candidates.Insert(0, Path.Combine(dir, "tokenizer.json"));
         return candidates.FirstOrDefault(File.Exists) ?? throw new FileNotFoundException(
             $"no tokenizer beside {modelPath}: expected {string.Join(", ", candidates.Select(Path.GetFileName))} " +

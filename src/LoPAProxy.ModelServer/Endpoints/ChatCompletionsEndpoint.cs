@@ -37,7 +37,8 @@ internal static class ChatCompletionsEndpoint
 
     private static ChatMessage Message(JsonElement message, string param, ServedModel served)
     {
-        if (message.ValueKind != JsonValueKind.Object) throw ApiException.BadRequest("each message must be an object", param);
+        if (message.ValueKind != JsonValueKind.Object)
+            throw ApiException.BadRequest("each message must be an object", param);
         string role = JsonFields.String(message, "role")
             ?? throw ApiException.BadRequest("a message needs a 'role'", param + ".role");
         if (!Roles.Contains(role)) throw ApiException.BadRequest($"unknown role '{role}'", param + ".role");
@@ -75,8 +76,8 @@ internal static class ChatCompletionsEndpoint
                 var (rows, count) = PromptEmbeds.Decode(data, served.HiddenSize, param);
                 return new ChatPart(null, rows, count);
             default:
-                throw ApiException.BadRequest($"content part type '{type}' is not supported (text, prompt_embeds)", param,
-                    "unsupported");
+                throw ApiException.BadRequest($"content part type '{type}' is not supported (text, prompt_embeds)",
+                    param, "unsupported");
         }
     }
 

@@ -39,7 +39,8 @@ internal static class CompletionsEndpoint
         if (JsonFields.Get(body, "prompt") is { } text) prompts.AddRange(TextPrompts(text, served));
         if (prompts.Count == 0)
             throw ApiException.BadRequest("either 'prompt' or 'prompt_embeds' is required", "prompt", "missing_prompt");
-        if (prompts.Count > MaxPrompts) throw ApiException.BadRequest($"at most {MaxPrompts} prompts per request", "prompt");
+        if (prompts.Count > MaxPrompts)
+            throw ApiException.BadRequest($"at most {MaxPrompts} prompts per request", "prompt");
         await GenerationResponder.RespondAsync(http, services, prompts, sampling, chat: false, echo);
     }
 
@@ -50,8 +51,8 @@ internal static class CompletionsEndpoint
             JsonValueKind.String => new[] { embeds.GetString()! },
             JsonValueKind.Array when embeds.GetArrayLength() is > 0 and <= MaxPrompts =>
                 embeds.EnumerateArray().Select(EmbedsString).ToArray(),
-            _ => throw ApiException.BadRequest($"'prompt_embeds' must be a base64 string or a list of 1 to {MaxPrompts}",
-                "prompt_embeds"),
+            _ => throw ApiException.BadRequest(
+                $"'prompt_embeds' must be a base64 string or a list of 1 to {MaxPrompts}", "prompt_embeds"),
         };
         for (int i = 0; i < items.Length; i++)
         {
@@ -103,8 +104,11 @@ internal static class CompletionsEndpoint
     {
         if (ids.GetArrayLength() == 0) throw ApiException.BadRequest("the prompt is empty", param, "empty_prompt");
         if (ids.GetArrayLength() > served.ContextLength)
-            throw ApiException.BadRequest($"This model's maximum context length is {served.ContextLength} tokens; the " +
-                $"prompt has {ids.GetArrayLength()}", param, "context_length_exceeded");
+        {
+            string message = $"This model's maximum context length is {served.ContextLength} tokens; the prompt " +
+                $"has {ids.GetArrayLength()}";
+            throw ApiException.BadRequest(message, param, "context_length_exceeded");
+        }
         var tokens = new int[ids.GetArrayLength()];
         int i = 0;
         foreach (JsonElement e in ids.EnumerateArray())

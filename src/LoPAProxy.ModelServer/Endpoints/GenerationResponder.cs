@@ -27,7 +27,9 @@ internal static class GenerationResponder
     public static async Task RespondAsync(HttpContext http, ModelServerServices services, IReadOnlyList<Prompt> prompts,
         SamplingRequest sampling, bool chat, bool echo)
     {
-        List<Plan> plans = prompts.Select((p, i) => PlanOf(p, i, prompts.Count, sampling, chat, services.Model)).ToList();
+        var plans = new List<Plan>();
+        for (int i = 0; i < prompts.Count; i++)
+            plans.Add(PlanOf(prompts[i], i, prompts.Count, sampling, chat, services.Model));
         using IDisposable lease = await services.Scheduler.EnterAsync(http.RequestAborted);
         var reply = new Reply(http.Response, (chat ? "chatcmpl-" : "cmpl-") + Guid.NewGuid().ToString("N"),
             OpenAiResponses.Now(), services.Model.Name, chat, http.RequestAborted);

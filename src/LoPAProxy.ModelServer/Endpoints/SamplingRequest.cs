@@ -28,8 +28,8 @@ internal sealed record SamplingRequest(int? MaxTokens, float Temperature, float 
         }
         if (n > 1 && temperature == 0) { /* allowed: n identical greedy choices, as vLLM does */ }
         uint s = seed is { } v ? (uint)v : (uint)Random.Shared.NextInt64(0, uint.MaxValue);
-        return new SamplingRequest(maxTokens, (float)temperature, (float)topP, topK <= 0 ? 0 : topK, s, n, stop, stream, includeUsage,
-            ignoreEos);
+        return new SamplingRequest(maxTokens, (float)temperature, (float)topP, topK <= 0 ? 0 : topK, s, n, stop,
+            stream, includeUsage, ignoreEos);
     }
 
     /// <summary>The sampling of choice <paramref name="index"/> (prompt × n order): the seed advances per choice, so

@@ -26,7 +26,8 @@ public sealed class ServedModel : IDisposable
     public string? ChatTemplate { get; }
     internal LLamaWeights Weights => _weights;
     internal bool AddBos => _weights.Vocab.ShouldAddBOS;
-    /// <summary>The BOS token (the whole prompt of an unconditioned generation), or 1 when the model has none.</summary>
+    /// <summary>The BOS token (the whole prompt of an unconditioned generation), or 1 when the model has
+    /// none.</summary>
     public int BosToken => _weights.Vocab.BOS is { } bos ? (int)bos : 1;
 
     private ServedModel(string name, string path, LLamaWeights weights, int contextLength)

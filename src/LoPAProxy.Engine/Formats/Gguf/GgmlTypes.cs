@@ -67,8 +67,10 @@ public static class GgmlTypes
                 }
                 break;
             default:
-                throw new TensorFileException(file, $"'{name}' is stored as {type}; this reader decodes F32, F16, BF16, " +
-                    "Q8_0 and Q4_0 (re-quantise the token embedding, or use a dialect that sends only the soft prompt)");
+                throw new TensorFileException(file,
+                    $"'{name}' is stored as {type}; this reader decodes F32, F16, BF16, " +
+                    "Q8_0 and Q4_0 (re-quantise the token embedding, or use a dialect that sends only the soft " +
+                    "prompt)");
         }
     }
 }

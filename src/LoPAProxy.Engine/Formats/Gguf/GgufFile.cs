@@ -17,7 +17,8 @@ public enum GgmlType : uint
     Q2_K = 10, Q3_K = 11, Q4_K = 12, Q5_K = 13, Q6_K = 14, Q8_K = 15, BF16 = 30,
 }
 
-/// <summary>One tensor's header: name, shape in ggml order (ne0 = the contiguous dimension), type, data offset.</summary>
+/// <summary>One tensor's header: name, shape in ggml order (ne0 = the contiguous dimension), type, data
+/// offset.</summary>
 public sealed record GgufTensorInfo(string Name, long[] Shape, GgmlType Type, long Offset)
 {
     public long Elements => Shape.Aggregate(1L, (a, b) => a * b);
@@ -75,7 +76,8 @@ public sealed class GgufFile
         {
             string key = r.String("metadata key");
             var type = (GgufValueType)r.U32($"type of '{key}'");
-            if (!metadata.TryAdd(key, r.Value(type, key, nested: false))) throw r.Error($"metadata key '{key}' repeats");
+            object value = r.Value(type, key, nested: false);
+            if (!metadata.TryAdd(key, value)) throw r.Error($"metadata key '{key}' repeats");
         }
         var tensors = new List<GgufTensorInfo>((int)tensorCount);
         for (long i = 0; i < tensorCount; i++) tensors.Add(r.TensorInfo());
@@ -125,7 +127,8 @@ public sealed class GgufFile
         if (info.Elements > int.MaxValue) throw new TensorFileException(Path, $"'{name}' has too many elements");
         var values = new float[info.Elements];
         long size = GgmlTypes.ByteSize(info.Type, info.Elements)
-            ?? throw new TensorFileException(Path, $"'{name}' has ggml type {(uint)info.Type}, which this reader cannot decode");
+            ?? throw new TensorFileException(Path,
+                $"'{name}' has ggml type {(uint)info.Type}, which this reader cannot decode");
         byte[] raw = new byte[size];
         using (Stream stream = _open())
         {
@@ -208,7 +211,8 @@ public sealed class GgufFile
             ulong count = U64($"length of '{key}'");
             // Every element takes at least one byte (a string at least eight), so the count is bounded by the file.
             long least = type == GgufValueType.String ? 8 : Math.Max(1, ElementBytes(type));
-            if (count > (ulong)(Left / least)) throw Error($"array '{key}' claims {count} elements; the file is shorter");
+            if (count > (ulong)(Left / least))
+                throw Error($"array '{key}' claims {count} elements; the file is shorter");
             return type switch
             {
                 GgufValueType.String => Fill<string>(count, key, type),
@@ -254,7 +258,7 @@ public sealed class GgufFile
             }
             var type = (GgmlType)U32($"type of '{name}'");
             if (GgmlTypes.Block(type) is { } block && elements % block.Values != 0)
-                throw Error($"tensor '{name}' has {elements} elements, not whole blocks of {GgmlTypes.Block(type)!.Value.Values}");
+                throw Error($"tensor '{name}' has {elements} elements, not whole blocks of {block.Values}");
             ulong offset = U64($"offset of '{name}'");
             if (offset > long.MaxValue) throw Error($"tensor '{name}' has offset {offset}");
             return new GgufTensorInfo(name, shape, type, (long)offset);

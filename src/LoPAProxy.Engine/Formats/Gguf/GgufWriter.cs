@@ -38,7 +38,10 @@ public sealed class GgufWriter
     public GgufWriter AddTensor(string name, float[] data, params long[] shape)
     {
         if (shape.Aggregate(1L, (a, b) => a * b) != data.Length)
-            throw new ArgumentException($"tensor '{name}': shape [{string.Join(", ", shape)}] does not hold {data.Length}");
+        {
+            string dims = string.Join(", ", shape);
+            throw new ArgumentException($"tensor '{name}': shape [{dims}] does not hold {data.Length}");
+        }
         _tensors.Add((name, shape, data));
         return this;
     }

@@ -81,7 +81,8 @@ public static class StoredZipReader
             local.Take(lNameLen + lExtraLen, "local name and extra");
             long dataStart = local.Position;
             if (size > zip.Length - dataStart) throw local.Error($"entry '{name}' data [{dataStart}, {dataStart + size}) runs past the end of the file ({zip.Length} bytes)");
-            if (System.IO.Hashing.Crc32.HashToUInt32(zip.Slice((int)dataStart, (int)size)) != crc) throw local.Error($"entry '{name}' fails its CRC-32 check");
+            uint actual = System.IO.Hashing.Crc32.HashToUInt32(zip.Slice((int)dataStart, (int)size));
+            if (actual != crc) throw local.Error($"entry '{name}' fails its CRC-32 check");
             if (!result.TryAdd(name, new ZipEntry(name, (int)dataStart, (int)size))) throw local.Error($"duplicate zip entry '{name}'");
             ranges.Add(((int)localOffset, (int)(dataStart + size), name));
         }
