@@ -12,16 +12,25 @@ public sealed class ApiException(int status, string message, string? param = nul
 
     public static ApiException BadRequest(string message, string? param = null, string code = "invalid_request") => new(400, message, param, code);
 
-    public string Type => Status switch
+    /// <summary>OpenAI's error type; by default the one its API uses for <see cref="Status"/>.</summary>
+    public string Type { get; init; } = status switch
     {
         400 or 413 or 422 => "invalid_request_error",
         401 => "authentication_error",
         404 => "not_found_error",
+        429 => "requests",
         503 => "service_unavailable",
         _ => "server_error",
     };
 
-    public Task WriteAsync(HttpResponse response) => WriteAsync(response, Status, Message, Type, Param, Code);
+    /// <summary>Headers the answer carries (e.g. Retry-After); they survive the error middleware's reset.</summary>
+    public IReadOnlyDictionary<string, string> Headers { get; init; } = new Dictionary<string, string>();
+
+    public Task WriteAsync(HttpResponse response)
+    {
+        foreach (var (name, value) in Headers) response.Headers[name] = value;
+        return WriteAsync(response, Status, Message, Type, Param, Code);
+    }
 
     public static async Task WriteAsync(HttpResponse response, int status, string message, string type, string? param, string? code)
     {

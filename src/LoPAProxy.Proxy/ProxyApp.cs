@@ -2,6 +2,7 @@ using LoPAProxy.OpenAi;
 using LoPAProxy.Proxy.Auth;
 using LoPAProxy.Proxy.Configuration;
 using LoPAProxy.Proxy.Dialects;
+using LoPAProxy.Proxy.Limits;
 using LoPAProxy.Proxy.Pipeline;
 using LoPAProxy.Proxy.Tenancy;
 using Microsoft.AspNetCore.Builder;
@@ -46,6 +47,7 @@ public static class ProxyApp
         services.AddSingleton<FoundationModels>();
         services.AddSingleton<Limits.PromptBudget>();
         services.AddSingleton<ClientEmbeddings>();
+        services.AddLoPALimits();
         services.AddSingleton(sp => new DialectRewriter(sp.GetRequiredService<SoftPromptService>(),
             sp.GetRequiredService<Limits.PromptBudget>(), sp.GetRequiredService<IOptions<LoPAOptions>>().Value));
         services.AddReverseProxy().LoadFromConfig(configuration.GetSection("ReverseProxy")).AddConfigFilter<BackendTimeoutFilter>()
@@ -60,7 +62,7 @@ public static class ProxyApp
         var options = builder.Services.GetRequiredService<IOptions<LoPAOptions>>().Value;
         BackendCredentials.Apply(builder, options);
         builder.AddResponseTransform(SglangResponse.TransformAsync);
-        builder.AddResponseTransform(ModelEcho.TransformAsync);
+        builder.AddResponseTransform(AnswerRelay.TransformAsync);
     }
 
     public static WebApplication MapLoPAProxy(this WebApplication app)
@@ -131,7 +133,9 @@ public static class ProxyApp
 
     /// <summary>A ready-to-run proxy: configuration (proxy.json + environment), Serilog logs, body limit, graceful
     /// shutdown.</summary>
-    public static WebApplication Build(IConfiguration configuration, string urls)
+    /// <param name="configure">Last changes to the services (tests swap in a clock of their own).</param>
+    public static WebApplication Build(IConfiguration configuration, string urls,
+        Action<IServiceCollection>? configure = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Configuration.AddConfiguration(configuration);
@@ -147,6 +151,7 @@ public static class ProxyApp
         builder.Services.AddSingleton(logger);
         builder.Services.AddSerilog(logger, dispose: true);
         builder.Services.AddLoPA(configuration);
+        configure?.Invoke(builder.Services);
         var app = builder.Build();
         app.MapLoPAProxy();
         var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("LoPAProxy");

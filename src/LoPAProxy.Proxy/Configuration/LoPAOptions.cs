@@ -40,6 +40,10 @@ public sealed class LoPAOptions
     public Dictionary<string, OnnxEncoderSettings> OnnxEncoders { get; set; } = new();
     /// <summary>Micro-batching of instances across concurrent requests, and the instance cache.</summary>
     public EncodingOptions Encoding { get; set; } = new();
+    /// <summary>Per-tenant request, token, concurrency and budget limits, and where their counters live.</summary>
+    public RateLimitOptions RateLimits { get; set; } = new();
+    /// <summary>Usage accounting: how often the in-memory sums are written to the store.</summary>
+    public UsageOptions Usage { get; set; } = new();
     /// <summary>Where metrics and traces go besides /metrics.</summary>
     public TelemetryOptions Telemetry { get; set; } = new();
 
@@ -75,6 +79,11 @@ public sealed class BackendOptions
     /// From a secret or the environment: LoPA__Clusters__&lt;id&gt;__ApiKey.
     /// </summary>
     public string? ApiKey { get; set; }
+    /// <summary>
+    /// The backend honours stream_options.include_usage (vLLM, SGLang and TensorRT-LLM do): streamed answers then
+    /// carry usage for accounting, the proxy asking for it where the client did not (and taking it out again).
+    /// </summary>
+    public bool StreamUsage { get; set; } = true;
 }
 
 public sealed class EncoderPaths

@@ -87,6 +87,30 @@ public sealed class LoPAOptionsValidator : IValidateOptions<LoPAOptions>
             errors.Add($"LoPA:LogFormat: '{o.LogFormat}' is not json or text");
         if (o.InstanceText is not ("last-user" or "all-user"))
             errors.Add($"LoPA:InstanceText: '{o.InstanceText}' is not last-user or all-user");
+        ValidateLimits(o, errors);
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+
+    private static void ValidateLimits(LoPAOptions o, List<string> errors)
+    {
+        RateLimitOptions r = o.RateLimits;
+        const string Key = "LoPA:RateLimits";
+        if (r.RequestsPerMinute < 0 || r.TokensPerMinute < 0 || r.ConcurrentRequests < 0 || r.TokenBudget < 0)
+            errors.Add($"{Key}: limits are 0 (none) or positive");
+        if (!Limits.BudgetPeriods.TryParse(r.BudgetPeriod, out _))
+            errors.Add($"{Key}:BudgetPeriod: '{r.BudgetPeriod}' is not one of " +
+                string.Join(", ", Limits.BudgetPeriods.Names));
+        if (r.CompletionTokensWhenUnset < 0) errors.Add($"{Key}:CompletionTokensWhenUnset: must be 0 or more");
+        if (r.Counters is not ("auto" or "local" or "postgres"))
+            errors.Add($"{Key}:Counters: '{r.Counters}' is not auto, local or postgres");
+        if (r.CountersKind(o.Store) == "postgres" && string.IsNullOrWhiteSpace(r.ConnectionString)
+            && string.IsNullOrWhiteSpace(o.Store.ConnectionString))
+            errors.Add($"{Key}:ConnectionString: shared counters need a PostgreSQL connection string " +
+                "(this one, or LoPA:Store:ConnectionString)");
+        if (r.WhenCountersDown is not ("open" or "closed"))
+            errors.Add($"{Key}:WhenCountersDown: '{r.WhenCountersDown}' is not open or closed");
+        if (r.CountersTimeoutMs < 1) errors.Add($"{Key}:CountersTimeoutMs: must be positive");
+        if (r.LeaseSeconds < 3) errors.Add($"{Key}:LeaseSeconds: must be at least 3");
+        if (o.Usage.FlushSeconds is <= 0 or > 3600) errors.Add("LoPA:Usage:FlushSeconds: must be over 0 and at most 3600");
     }
 }

@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using LoPAProxy.Proxy.Usage;
 using Microsoft.AspNetCore.Http;
 using Yarp.ReverseProxy.Transforms;
 
@@ -12,7 +13,8 @@ public sealed record SglangRequest(string Model, bool Stream, int Prompts);
 /// <summary>
 /// Maps SGLang's native /generate answers back to OpenAI completions: {text, meta_info} (or a list of them) becomes
 /// a text_completion with usage; a stream of cumulative-text events becomes OpenAI chunks carrying deltas, then
-/// data: [DONE]. Upstream errors become OpenAI error JSON with the upstream status.
+/// data: [DONE] (after a usage chunk when the client asked for one). Usage, from meta_info, goes to the request's
+/// <see cref="AnswerMeter"/>. Upstream errors become OpenAI error JSON with the upstream status.
 /// </summary>
 public static class SglangResponse
 {
@@ -31,6 +33,7 @@ public static class SglangResponse
                 "server_error", null, "backend_error");
             return;
         }
+        AnswerMeter meter = http.Features.Get<AnswerMeter>() ?? new AnswerMeter();
         string id = "cmpl-" + Guid.NewGuid().ToString("N");
         long created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
         if (!request.Stream)
@@ -46,6 +49,8 @@ public static class SglangResponse
                 completion += (int?)meta?["completion_tokens"] ?? 0;
                 choices.Add(new JsonObject { ["index"] = i, ["text"] = (string?)items[i]?["text"] ?? "", ["logprobs"] = null, ["finish_reason"] = Finish(meta) ?? "stop" });
             }
+            meter.PromptTokens = prompt;
+            meter.CompletionTokens = completion;
             var body = new JsonObject
             {
                 ["id"] = id, ["object"] = "text_completion", ["created"] = created, ["model"] = request.Model, ["choices"] = choices,
@@ -57,6 +62,7 @@ public static class SglangResponse
         }
         response.ContentType = "text/event-stream";
         var sent = new Dictionary<int, int>();
+        var usage = new Dictionary<int, (long Prompt, long Completion)>();
         using var reader = new StreamReader(upstream, Encoding.UTF8);
         while (await reader.ReadLineAsync(http.RequestAborted) is { } line)
         {
@@ -70,6 +76,8 @@ public static class SglangResponse
             string delta = text.Length > already ? text[already..] : "";
             sent[index] = Math.Max(already, text.Length);
             string? finish = Finish(ev?["meta_info"]);
+            usage[index] = ((long?)ev?["meta_info"]?["prompt_tokens"] ?? 0,
+                (long?)ev?["meta_info"]?["completion_tokens"] ?? 0);
             var chunk = new JsonObject
             {
                 ["id"] = id, ["object"] = "text_completion", ["created"] = created, ["model"] = request.Model,
@@ -78,9 +86,26 @@ public static class SglangResponse
             await response.WriteAsync("data: " + chunk.ToJsonString() + "\n\n", http.RequestAborted);
             await response.Body.FlushAsync(http.RequestAborted);
         }
+        meter.PromptTokens = usage.Values.Sum(u => u.Prompt);
+        meter.CompletionTokens = usage.Values.Sum(u => u.Completion);
+        if (meter.ClientAskedUsage)
+            await response.WriteAsync("data: " + UsageChunk(id, created, request.Model, meter) + "\n\n",
+                http.RequestAborted);
         await response.WriteAsync("data: [DONE]\n\n", http.RequestAborted);
         await response.Body.FlushAsync(http.RequestAborted);
     }
+
+    /// <summary>OpenAI's last chunk when stream_options.include_usage is set: no choices, the usage.</summary>
+    private static string UsageChunk(string id, long created, string model, AnswerMeter meter) => new JsonObject
+    {
+        ["id"] = id, ["object"] = "text_completion", ["created"] = created, ["model"] = model,
+        ["choices"] = new JsonArray(),
+        ["usage"] = new JsonObject
+        {
+            ["prompt_tokens"] = meter.PromptTokens, ["completion_tokens"] = meter.CompletionTokens,
+            ["total_tokens"] = meter.PromptTokens + meter.CompletionTokens,
+        },
+    }.ToJsonString();
 
     /// <summary>SGLang's finish_reason {"type": "length" | "stop" | "abort", …} → OpenAI's; null while running.</summary>
     private static string? Finish(JsonNode? meta) => meta?["finish_reason"] switch

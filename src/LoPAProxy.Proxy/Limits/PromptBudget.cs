@@ -50,16 +50,20 @@ public sealed class PromptBudget(FoundationModels models, IOptions<LoPAOptions> 
         return measured;
     }
 
-    /// <summary>Measures the text of every message (a lower bound: the backend's chat template adds more).</summary>
-    public void MeasureChat(JsonObject body, BackendOptions backend, int softPromptRows)
+    /// <summary>
+    /// Measures the text of every message (a lower bound: the backend's chat template adds more); returns its
+    /// token count, or null when the proxy has no tokenizer or context length for the backend.
+    /// </summary>
+    public int? MeasureChat(JsonObject body, BackendOptions backend, int softPromptRows)
     {
         FoundationModel? model = ModelOf(backend);
         int? context = ContextLength(backend);
-        if (model is null || context is null || body["messages"] is not JsonArray messages) return;
+        if (model is null || context is null || body["messages"] is not JsonArray messages) return null;
         var text = new StringBuilder();
         foreach (JsonNode? message in messages) text.Append(MessageText.Of(message)).Append('\n');
         int[] ids = Tokenize(text.ToString(), model, context.Value, softPromptRows);
         Check(ids.Length, softPromptRows, MaxTokens(body), context.Value, "messages");
+        return ids.Length;
     }
 
     /// <summary>Refuses at once a request whose embedding sequences would exceed the per-request value

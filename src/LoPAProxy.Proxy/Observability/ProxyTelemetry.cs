@@ -52,4 +52,22 @@ public static class ProxyTelemetry
 
     public static readonly Histogram<double> StoreDuration = Meter.CreateHistogram<double>("lopa.store.duration", "s",
         "adapter store reads on a cache miss");
+
+    public static readonly Counter<long> UsagePromptTokens = Meter.CreateCounter<long>("lopa.usage.prompt_tokens",
+        "{token}", "prompt tokens the backends reported (soft-prompt rows included), by tenant and adapter");
+
+    public static readonly Counter<long> UsageCompletionTokens = Meter.CreateCounter<long>(
+        "lopa.usage.completion_tokens", "{token}", "completion tokens the backends reported, by tenant and adapter");
+
+    public static readonly Counter<long> UsageSoftPromptRows = Meter.CreateCounter<long>(
+        "lopa.usage.soft_prompt_rows", "{row}", "soft-prompt rows sent, by tenant and adapter");
+
+    public static readonly Counter<long> RateLimited = Meter.CreateCounter<long>("lopa.rate_limited", "{request}",
+        "requests refused by a limit, by tenant and limit (requests, tokens, concurrency, budget, too_large)");
+
+    public static readonly Histogram<double> RateLimitDuration = Meter.CreateHistogram<double>(
+        "lopa.ratelimit.duration", "s", "one admission by the limiter (local or shared counters)");
+
+    public static readonly Counter<long> RateLimitStoreErrors = Meter.CreateCounter<long>(
+        "lopa.ratelimit.store_errors", "{error}", "calls to the shared limiter counters that failed or timed out");
 }

@@ -9,6 +9,7 @@ using LoPAProxy.Proxy.Dialects;
 using LoPAProxy.Proxy.Limits;
 using LoPAProxy.Proxy.Observability;
 using LoPAProxy.Proxy.Tenancy;
+using LoPAProxy.Proxy.Usage;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -17,7 +18,7 @@ using Yarp.ReverseProxy.Model;
 
 namespace LoPAProxy.Proxy.Pipeline;
 
-/// <summary>What one request did, for its log line (never keys or prompt text).</summary>
+/// <summary>What one request did, for its log line and its usage (never keys or prompt text).</summary>
 public sealed class RequestRecord
 {
     public string? Tenant { get; set; }
@@ -26,20 +27,27 @@ public sealed class RequestRecord
     public int BytesAdded { get; set; }
     public int SoftPromptRows { get; set; }
     public bool Streaming { get; set; }
+    /// <summary>The tokens reserved at admission (the usage stand-in when a backend reports none).</summary>
+    public TokenReservation Reserved { get; set; }
+    /// <summary>The limiter's claim, returned when the answer has ended.</summary>
+    public RateTicket? Ticket { get; set; }
+    public bool RateLimited { get; set; }
 }
 
 /// <summary>
 /// Runs inside YARP's pipeline before forwarding: authenticate (Bearer tenant key) → classify the path the way the
 /// backend will (<see cref="RequestRoute"/>) → read the JSON body (strict, bounded) → refuse or check client-supplied
-/// embeddings → measure prompts against the backend's context (<see cref="PromptBudget"/>) → find the adapter
-/// (model "base:adapter" or header X-LoPA-Adapter) in the caller's tenant → compute Z → rewrite the body for the
-/// route's backend dialect. A request that names no adapter is forwarded without a soft prompt; a request that
-/// names one is never forwarded without it (other endpoints refuse adapters). Afterwards, a forwarding failure
-/// becomes OpenAI error JSON (502/504), or an SSE error event when a stream had started.
+/// embeddings → find the adapter (model "base:adapter" or header X-LoPA-Adapter) in the caller's tenant → measure
+/// prompts against the backend's context (<see cref="PromptBudget"/>) → admit against the tenant's limits
+/// (<see cref="RateLimiter"/>) → compute Z → rewrite the body for the route's backend dialect, asking for stream
+/// usage. A request that names no adapter is forwarded without a soft prompt; a request that names one is never
+/// forwarded without it (other endpoints refuse adapters). Afterwards, a forwarding failure becomes OpenAI error
+/// JSON (502/504), or an SSE error event when a stream had started; when the answer has ended its usage is
+/// recorded and its limiter reservation settled (<see cref="RequestAccounting"/>).
 /// </summary>
 public sealed class LoPAMiddleware(RequestDelegate next, IOptions<LoPAOptions> options,
     AdapterCatalog adapters, DialectRewriter rewriter, PromptBudget budget, ClientEmbeddings clientEmbeddings,
-    ILogger<LoPAMiddleware> log)
+    RateLimiter limiter, RequestAccounting accounting, ILogger<LoPAMiddleware> log)
 {
     public const string AdapterHeader = "X-LoPA-Adapter";
 
@@ -60,6 +68,7 @@ public sealed class LoPAMiddleware(RequestDelegate next, IOptions<LoPAOptions> o
             await ModelList.WriteAsync(http, tenant, options.Value, adapters);
             return;
         }
+        http.Response.OnCompleted(() => accounting.CompleteAsync(http));
         long prepared = Stopwatch.GetTimestamp();
         using (ProxyTelemetry.Activities.StartActivity("lopa.rewrite"))
             await PrepareAsync(http, tenant, route, record);
@@ -96,17 +105,32 @@ public sealed class LoPAMiddleware(RequestDelegate next, IOptions<LoPAOptions> o
             throw ApiException.BadRequest(
                 $"adapters apply to POST /v1/chat/completions and /v1/completions only, not {http.Request.Method} {route.CanonicalPath}",
                 "model", "adapter_not_supported");
-        if (body is null) return;
-        record.Streaming = body["stream"] is JsonValue streamFlag && streamFlag.TryGetValue(out bool streaming)
-            && streaming;
-        clientEmbeddings.Police(body, tenant, backend);
-        if (generation && backend is not null) await RewriteAsync(http, body, tenant, route, backend, adapterName,
-            record);
-        Restore(http, body);
+        if (body is not null)
+        {
+            record.Streaming = body["stream"] is JsonValue streamFlag && streamFlag.TryGetValue(out bool streaming)
+                && streaming;
+            clientEmbeddings.Police(body, tenant, backend);
+        }
+        RewritePlan? plan = generation && backend is not null && body is not null
+            ? await PlanAsync(http, body, tenant, route, backend, adapterName, record) : null;
+        await AdmitAsync(http, tenant, record, plan?.Reserved ?? default);
+        if (plan is null)
+        {
+            if (body is not null) Restore(http, body);
+            return;
+        }
+        http.Features.Set(AnswerMeter.ForRequest(body!, backend!.StreamUsage));
+        if (plan.Generator is not null) await RewriteAsync(http, body!, route, backend, plan, record);
+        Restore(http, body!);
     }
 
-    /// <summary>Measures, and when an adapter is named, computes Z and rewrites the body in place.</summary>
-    private async Task RewriteAsync(HttpContext http, JsonObject body, string tenant, RequestRoute route,
+    /// <summary>What a generation request will cost and, when it names an adapter, which one.</summary>
+    private sealed record RewritePlan(SoftPromptGenerator? Generator, IReadOnlyList<CompletionPrompt>? Prompts,
+        string AskedModel, TokenReservation Reserved);
+
+    /// <summary>Finds the adapter (so its m rows are counted) and measures the prompts; nothing is encoded
+    /// yet.</summary>
+    private async Task<RewritePlan> PlanAsync(HttpContext http, JsonObject body, string tenant, RequestRoute route,
         BackendOptions backend, string? adapterName, RequestRecord record)
     {
         SoftPromptGenerator? generator = null;
@@ -117,26 +141,51 @@ public sealed class LoPAMiddleware(RequestDelegate next, IOptions<LoPAOptions> o
         }
         record.Adapter = adapterName;
         int rows = generator?.Rows ?? 0;
-        bool chat = route.Kind == EndpointKind.Chat;
-        IReadOnlyList<CompletionPrompt>? prompts = null;
         string askedModel = JsonAccess.String(body, "model") ?? backend.Model;
-        if (chat) budget.MeasureChat(body, backend, rows);
-        else prompts = budget.MeasureCompletions(body, backend, rows);
-        if (generator is null) return;
+        int whenUnset = options.Value.RateLimits.CompletionTokensWhenUnset;
+        if (route.Kind == EndpointKind.Chat)
+        {
+            int? measured = budget.MeasureChat(body, backend, rows);
+            return new RewritePlan(generator, null, askedModel, TokenEstimate.Chat(body, measured, rows, whenUnset));
+        }
+        IReadOnlyList<CompletionPrompt> prompts = budget.MeasureCompletions(body, backend, rows);
+        return new RewritePlan(generator, prompts, askedModel,
+            TokenEstimate.Completions(body, prompts, rows, whenUnset));
+    }
 
+    private async Task AdmitAsync(HttpContext http, string tenant, RequestRecord record, TokenReservation reserved)
+    {
+        record.Reserved = reserved;
+        try
+        {
+            record.Ticket = await limiter.AdmitAsync(http, tenant, reserved.Total);
+        }
+        catch (ApiException e) when (e.Status == 429)
+        {
+            record.RateLimited = true;
+            throw;
+        }
+    }
+
+    /// <summary>Computes Z and rewrites the body in place for the backend's dialect.</summary>
+    private async Task RewriteAsync(HttpContext http, JsonObject body, RequestRoute route, BackendOptions backend,
+        RewritePlan plan, RequestRecord record)
+    {
+        SoftPromptGenerator generator = plan.Generator!;
+        bool chat = route.Kind == EndpointKind.Chat;
         RewriteResult result = chat
             ? await rewriter.RewriteChatAsync(body, backend, generator, record.Timings, http.RequestAborted)
-            : await rewriter.RewriteCompletionsAsync(body, prompts!, backend, generator, record.Timings,
+            : await rewriter.RewriteCompletionsAsync(body, plan.Prompts!, backend, generator, record.Timings,
                 http.RequestAborted);
         record.BytesAdded = result.BytesAdded;
         record.SoftPromptRows = result.SoftPromptRows;
-        if (askedModel != backend.Model) http.Features.Set(new ClientModel(askedModel));
+        if (plan.AskedModel != backend.Model) http.Features.Set(new ClientModel(plan.AskedModel));
         if (!chat && backend.Dialect == "sglang")
         {
             // SGLang takes embeddings on its native endpoint; its answer is mapped back by SglangResponse.
             http.Request.Path = "/generate";
             bool stream = body["stream"] is JsonValue sv && sv.TryGetValue(out bool st) && st;
-            http.Features.Set(new SglangRequest(askedModel, stream, prompts!.Count));
+            http.Features.Set(new SglangRequest(plan.AskedModel, stream, plan.Prompts!.Count));
         }
     }
 

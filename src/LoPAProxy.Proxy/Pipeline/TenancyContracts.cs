@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using LoPAProxy.Proxy.Limits;
 using LoPAProxy.Proxy.Store;
 
 namespace LoPAProxy.Proxy.Pipeline;
@@ -69,6 +70,63 @@ public sealed record ErrorBody(
     [property: JsonPropertyName("param")] string? Param,
     [property: JsonPropertyName("code")] string? Code);
 
+/// <summary>One tenant's (and adapter's) usage in one bucket; adapter null for requests without one.</summary>
+public sealed record UsageResult(
+    [property: JsonPropertyName("tenant")] string Tenant,
+    [property: JsonPropertyName("adapter")] string? Adapter,
+    [property: JsonPropertyName("requests")] long Requests,
+    [property: JsonPropertyName("errors")] long Errors,
+    [property: JsonPropertyName("rate_limited")] long RateLimited,
+    [property: JsonPropertyName("prompt_tokens")] long PromptTokens,
+    [property: JsonPropertyName("completion_tokens")] long CompletionTokens,
+    [property: JsonPropertyName("total_tokens")] long TotalTokens,
+    [property: JsonPropertyName("soft_prompt_rows")] long SoftPromptRows)
+{
+    public static UsageResult From(UsageCounts u) => new(u.Tenant, u.Adapter.Length == 0 ? null : u.Adapter,
+        u.Requests, u.Errors, u.RateLimited, u.PromptTokens, u.CompletionTokens, u.Tokens, u.SoftPromptRows);
+}
+
+/// <summary>Usage in [start_time, end_time), Unix seconds, as in OpenAI's usage API.</summary>
+public sealed record UsageBucket(
+    [property: JsonPropertyName("start_time")] long StartTime,
+    [property: JsonPropertyName("end_time")] long EndTime,
+    [property: JsonPropertyName("results")] IReadOnlyList<UsageResult> Results);
+
+public sealed record UsageResponse(
+    [property: JsonPropertyName("object")] string Object,
+    [property: JsonPropertyName("start_time")] long StartTime,
+    [property: JsonPropertyName("end_time")] long EndTime,
+    [property: JsonPropertyName("bucket_width")] string BucketWidth,
+    [property: JsonPropertyName("data")] IReadOnlyList<UsageBucket> Data,
+    [property: JsonPropertyName("totals")] IReadOnlyList<UsageResult> Totals);
+
+/// <summary>Limits in effect (0: none).</summary>
+public sealed record LimitsBody(
+    [property: JsonPropertyName("requests_per_minute")] long RequestsPerMinute,
+    [property: JsonPropertyName("tokens_per_minute")] long TokensPerMinute,
+    [property: JsonPropertyName("concurrent_requests")] int ConcurrentRequests,
+    [property: JsonPropertyName("token_budget")] long TokenBudget,
+    [property: JsonPropertyName("budget_period")] string BudgetPeriod)
+{
+    public static LimitsBody From(TenantLimits l) => new(l.RequestsPerMinute, l.TokensPerMinute,
+        l.ConcurrentRequests, l.TokenBudget, l.BudgetPeriod.Name());
+}
+
+/// <summary>The budget period now running and the tokens used in it so far.</summary>
+public sealed record BudgetState(
+    [property: JsonPropertyName("period_start")] DateTimeOffset PeriodStart,
+    [property: JsonPropertyName("resets_at")] DateTimeOffset ResetsAt,
+    [property: JsonPropertyName("used_tokens")] long UsedTokens,
+    [property: JsonPropertyName("remaining_tokens")] long? RemainingTokens);
+
+/// <summary>A tenant's limits: in effect, the defaults, its own overrides, and its budget so far.</summary>
+public sealed record LimitsResponse(
+    [property: JsonPropertyName("tenant")] string Tenant,
+    [property: JsonPropertyName("limits")] LimitsBody Limits,
+    [property: JsonPropertyName("defaults")] LimitsBody Defaults,
+    [property: JsonPropertyName("overrides")] TenantLimitOverrides Overrides,
+    [property: JsonPropertyName("budget")] BudgetState Budget);
+
 /// <summary>Source-generated serialisation for the admin and tenant APIs (no reflection at run time).</summary>
 [JsonSerializable(typeof(CreateTenantRequest))]
 [JsonSerializable(typeof(ActivateRequest))]
@@ -80,4 +138,7 @@ public sealed record ErrorBody(
 [JsonSerializable(typeof(ListResponse<AdapterResponse>))]
 [JsonSerializable(typeof(ActivatedResponse))]
 [JsonSerializable(typeof(ErrorResponse))]
+[JsonSerializable(typeof(UsageResponse))]
+[JsonSerializable(typeof(LimitsResponse))]
+[JsonSerializable(typeof(TenantLimitOverrides))]
 public sealed partial class TenancyJsonContext : JsonSerializerContext;

@@ -10,6 +10,7 @@ using LoPAProxy.Proxy.Dialects;
 using Microsoft.AspNetCore.Http.Features;
 using LoPAProxy.Proxy.Store;
 using LoPAProxy.Proxy.Tenancy;
+using LoPAProxy.Proxy.Usage;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
@@ -64,12 +65,13 @@ public static class TenancyEndpoints
         adapters.MapPost("/{name}/activate", (HttpContext h, string name) => Guard(h, Tenant, (s, t) =>
             ActivateAsync(h, s, t!, name)))
             .Describe<ActivateRequest, ActivatedResponse>("Make a version the one the name resolves to");
+        app.MapUsage();
     }
 
     /// <summary>A handler as a Delegate (not a RequestDelegate), so it is described in the OpenAPI document.</summary>
-    private static Delegate Handler(Func<HttpContext, Task> handler) => handler;
+    internal static Delegate Handler(Func<HttpContext, Task> handler) => handler;
 
-    private static IResult Json<T>(T value, int status = 200) =>
+    internal static IResult Json<T>(T value, int status = 200) =>
         Results.Json(value,
             (System.Text.Json.Serialization.Metadata.JsonTypeInfo<T>)TenancyJsonContext.Default.GetTypeInfo(typeof(T))!,
             statusCode: status);
@@ -142,25 +144,25 @@ public static class TenancyEndpoints
     }
 
     /// <summary>OpenAPI metadata: summary, success type and status, and the OpenAI error shape for failures.</summary>
-    private static RouteHandlerBuilder Describe<TResponse>(this RouteHandlerBuilder route, string summary,
+    internal static RouteHandlerBuilder Describe<TResponse>(this RouteHandlerBuilder route, string summary,
         int status = 200) =>
         route.Describe(summary, status).Produces<TResponse>(status);
 
-    private static RouteHandlerBuilder Describe<TRequest, TResponse>(this RouteHandlerBuilder route, string summary,
+    internal static RouteHandlerBuilder Describe<TRequest, TResponse>(this RouteHandlerBuilder route, string summary,
         int status = 200)
         where TRequest : notnull =>
         route.Describe<TResponse>(summary, status).Accepts<TRequest>("application/json");
 
-    private static RouteHandlerBuilder Describe(this RouteHandlerBuilder route, string summary, int status) =>
+    internal static RouteHandlerBuilder Describe(this RouteHandlerBuilder route, string summary, int status) =>
         route.WithSummary(summary).Produces(status)
             .Produces<ErrorResponse>(400).Produces<ErrorResponse>(401).Produces<ErrorResponse>(404);
 
     /// <summary>The admin and activation bodies are a few fields.</summary>
-    private const long SmallBodyBytes = 64 * 1024;
+    internal const long SmallBodyBytes = 64 * 1024;
 
 
-    private enum Caller { Admin, Tenant }
-    private const Caller Admin = Caller.Admin, Tenant = Caller.Tenant;
+    internal enum Caller { Admin, Tenant }
+    internal const Caller Admin = Caller.Admin, Tenant = Caller.Tenant;
 
     private static ILogger Log(HttpContext h) =>
         h.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("LoPAProxy.Tenancy");
@@ -179,7 +181,7 @@ public static class TenancyEndpoints
 
     /// <summary>Authenticates the caller, runs the action, maps store and validation failures to OpenAI error
     /// JSON.</summary>
-    private static async Task Guard(HttpContext h, Caller caller, Func<IAdapterStore, string?, Task<IResult>> action)
+    internal static async Task Guard(HttpContext h, Caller caller, Func<IAdapterStore, string?, Task<IResult>> action)
     {
         try
         {

@@ -14,6 +14,7 @@ public sealed class PostgresAdapterStore(string connectionString) : SqlAdapterSt
     private readonly NpgsqlDataSource _source = NpgsqlDataSource.Create(connectionString);
     private readonly CancellationTokenSource _stop = new();
     private Task? _listener;
+    private int _disposed;
 
     public override string Kind => "postgres";
     protected override string BinaryType => "BYTEA";
@@ -77,6 +78,8 @@ public sealed class PostgresAdapterStore(string connectionString) : SqlAdapterSt
 
     public override async ValueTask DisposeAsync()
     {
+        // Registered under two service types (adapters, usage), so the container may dispose it twice.
+        if (Interlocked.Exchange(ref _disposed, 1) == 1) return;
         _stop.Cancel();
         if (_listener != null) await _listener.ContinueWith(_ => { });
         await _source.DisposeAsync();

@@ -10,7 +10,7 @@ namespace LoPAProxy.Proxy.Store;
 /// accept every statement here: @name parameters, ON CONFLICT … DO UPDATE, EXCLUDED). Subclasses supply
 /// connections, the binary column type and how a committed change is announced.
 /// </summary>
-public abstract class SqlAdapterStore : IAdapterStore
+public abstract partial class SqlAdapterStore : IAdapterStore, IUsageStore
 {
     public abstract string Kind { get; }
     public event Action<string, string?>? Changed;
@@ -39,7 +39,7 @@ public abstract class SqlAdapterStore : IAdapterStore
             $"CREATE TABLE IF NOT EXISTS api_keys (id TEXT PRIMARY KEY, tenant TEXT NOT NULL REFERENCES tenants(name), hash {BinaryType} NOT NULL UNIQUE, created TEXT NOT NULL, revoked INTEGER NOT NULL DEFAULT 0)",
             $"CREATE TABLE IF NOT EXISTS adapters (tenant TEXT NOT NULL REFERENCES tenants(name), name TEXT NOT NULL, version TEXT NOT NULL, config TEXT NOT NULL, weights {BinaryType} NOT NULL, sha256 TEXT NOT NULL, parameters BIGINT NOT NULL, size BIGINT NOT NULL, created TEXT NOT NULL, PRIMARY KEY (tenant, name, version))",
             "CREATE TABLE IF NOT EXISTS active (tenant TEXT NOT NULL, name TEXT NOT NULL, version TEXT NOT NULL, PRIMARY KEY (tenant, name))",
-        })
+        }.Concat(UsageSchema))
             await Exec(c, null, ddl, cancel);
     }
 

@@ -1,0 +1,48 @@
+namespace LoPAProxy.Proxy.Configuration;
+
+/// <summary>
+/// LoPA:RateLimits — every tenant's default limits (0: none), where the counters live, and what happens when that
+/// place is unreachable. Per-tenant overrides are set through the admin API (PUT /admin/tenants/{tenant}/limits).
+/// </summary>
+public sealed class RateLimitOptions
+{
+    /// <summary>Requests per minute, every proxied request counted (a burst of the whole minute is allowed).</summary>
+    public long RequestsPerMinute { get; set; }
+    /// <summary>Prompt + completion tokens per minute; the soft prompt's m rows count as prompt tokens.</summary>
+    public long TokensPerMinute { get; set; }
+    /// <summary>Requests in flight at once (a stream counts until its last byte).</summary>
+    public int ConcurrentRequests { get; set; }
+    /// <summary>Prompt + completion tokens per <see cref="BudgetPeriod"/>.</summary>
+    public long TokenBudget { get; set; }
+    /// <summary>hour | day | week | month: calendar periods in UTC (weeks start on Monday).</summary>
+    public string BudgetPeriod { get; set; } = "month";
+    /// <summary>Completion tokens reserved for a request that sets no max_tokens, until its usage is known.</summary>
+    public int CompletionTokensWhenUnset { get; set; } = 256;
+    /// <summary>
+    /// Where the counters live: "local" (this process), "postgres" (shared by every replica), or "auto" — postgres
+    /// when LoPA:Store:Kind is postgres, else local.
+    /// </summary>
+    public string Counters { get; set; } = "auto";
+    /// <summary>The counters' PostgreSQL database; unset: the store's (LoPA:Store:ConnectionString).</summary>
+    public string? ConnectionString { get; set; }
+    /// <summary>
+    /// When the shared counters cannot be reached: "open" admits the request uncounted, "closed" refuses it with
+    /// 503. Either way it is logged (at most every 30 s) and counted in lopa_ratelimit_store_errors_total.
+    /// </summary>
+    public string WhenCountersDown { get; set; } = "open";
+    /// <summary>How long one call to the shared counters may take before it counts as down.</summary>
+    public int CountersTimeoutMs { get; set; } = 1000;
+    /// <summary>A concurrency slot held by a replica that died is freed after this long (live ones renew).</summary>
+    public int LeaseSeconds { get; set; } = 60;
+
+    /// <summary>The counters in effect: local or postgres.</summary>
+    public string CountersKind(StoreOptions store) => Counters == "auto"
+        ? (store.Kind == "postgres" ? "postgres" : "local") : Counters;
+}
+
+/// <summary>LoPA:Usage — how usage is aggregated and written.</summary>
+public sealed class UsageOptions
+{
+    /// <summary>Usage is summed in memory and written to the store this often (and when the proxy stops).</summary>
+    public double FlushSeconds { get; set; } = 5;
+}

@@ -1,0 +1,200 @@
+using System.Collections.Concurrent;
+using Npgsql;
+
+namespace LoPAProxy.Proxy.Limits;
+
+/// <summary>
+/// Counters every replica shares, in PostgreSQL: one row of <see cref="RateCounters"/> per tenant and one lease row
+/// per request in flight (a concurrency slot; live replicas renew theirs, a dead replica's expire). An admission is
+/// one transaction: a per-tenant advisory lock, read, <see cref="Admission.Decide"/>, write — two round trips
+/// and the commit (docs/limits.md has the measured cost).
+/// </summary>
+public sealed class PostgresRateCounters : IRateCounterStore, IAsyncDisposable
+{
+    private readonly NpgsqlDataSource _source;
+    private readonly TimeProvider _clock;
+    private readonly UsedTokensSince _usedSince;
+    private readonly TimeSpan _lease;
+    private readonly ConcurrentDictionary<string, byte> _held = new();
+    private readonly CancellationTokenSource _stop = new();
+    private readonly SemaphoreSlim _schema = new(1, 1);
+    private bool _schemaReady;
+    private Task? _renewer;
+
+    public PostgresRateCounters(string connectionString, TimeProvider clock, UsedTokensSince usedSince,
+        TimeSpan lease)
+    {
+        _source = NpgsqlDataSource.Create(connectionString);
+        _clock = clock;
+        _usedSince = usedSince;
+        _lease = lease;
+    }
+
+    public string Kind => "postgres";
+
+    public async Task<RateDecision> AdmitAsync(string tenant, TenantLimits limits, long tokens, string lease,
+        CancellationToken cancel)
+    {
+        await EnsureSchemaAsync(cancel);
+        double now = Admission.Seconds(_clock.GetUtcNow());
+        await using NpgsqlConnection c = await _source.OpenConnectionAsync(cancel);
+        await using NpgsqlTransaction t = await c.BeginTransactionAsync(cancel);
+        RateCounters counters = await LockAndReadAsync(c, t, tenant, now, cancel);
+        long period = Admission.PeriodStart(limits, now);
+        if (limits.TokenBudget > 0 && counters.BudgetPeriodStart != period)
+            counters = counters with
+            {
+                BudgetPeriodStart = period,
+                BudgetUsed = await _usedSince(tenant, DateTimeOffset.FromUnixTimeSeconds(period), cancel),
+            };
+        RateDecision decision = Admission.Decide(limits, counters, tokens, now);
+        if (decision.Admitted)
+        {
+            await using NpgsqlBatch write = new(c, t);
+            write.BatchCommands.Add(Upsert(tenant, decision.Next));
+            if (decision.Admitted && limits.ConcurrentRequests > 0)
+                write.BatchCommands.Add(Command("INSERT INTO rate_leases (lease, tenant, expires) VALUES (@l, @t, @e)",
+                    ("l", lease), ("t", tenant), ("e", now + _lease.TotalSeconds)));
+            await write.ExecuteNonQueryAsync(cancel);
+        }
+        await t.CommitAsync(cancel);
+        if (decision.Admitted && limits.ConcurrentRequests > 0) Hold(lease);
+        return decision;
+    }
+
+    public async Task SettleAsync(RateTicket ticket, long usedTokens, CancellationToken cancel)
+    {
+        bool leased = _held.TryRemove(ticket.Lease, out _);
+        bool recount = usedTokens != ticket.ReservedTokens
+            && (ticket.Limits.TokensPerMinute > 0 || ticket.Limits.TokenBudget > 0);
+        if (!leased && !recount) return;
+        await using NpgsqlConnection c = await _source.OpenConnectionAsync(cancel);
+        await using NpgsqlTransaction t = await c.BeginTransactionAsync(cancel);
+        await using NpgsqlBatch write = new(c, t);
+        if (recount)
+        {
+            double now = Admission.Seconds(_clock.GetUtcNow());
+            RateCounters counters = await LockAndReadAsync(c, t, ticket.Tenant, now, cancel);
+            RateCounters settled = Admission.Settle(ticket.Limits, counters, ticket.ReservedTokens, usedTokens,
+                ticket.BudgetPeriodStart, now);
+            write.BatchCommands.Add(Upsert(ticket.Tenant, settled));
+        }
+        if (leased) write.BatchCommands.Add(Command("DELETE FROM rate_leases WHERE lease = @l", ("l", ticket.Lease)));
+        await write.ExecuteNonQueryAsync(cancel);
+        await t.CommitAsync(cancel);
+    }
+
+    /// <summary>Locks the tenant for the transaction, drops expired leases, reads its counters and live
+    /// leases.</summary>
+    private static async Task<RateCounters> LockAndReadAsync(NpgsqlConnection c,
+        NpgsqlTransaction t, string tenant, double now, CancellationToken cancel)
+    {
+        await using NpgsqlBatch read = new(c, t);
+        read.BatchCommands.Add(Command("SELECT pg_advisory_xact_lock(hashtextextended('lopa_rate/' || @t, 0))",
+            ("t", tenant)));
+        read.BatchCommands.Add(Command("DELETE FROM rate_leases WHERE tenant = @t AND expires < @now", ("t", tenant),
+            ("now", now)));
+        read.BatchCommands.Add(Command("SELECT COUNT(*) FROM rate_leases WHERE tenant = @t", ("t", tenant)));
+        read.BatchCommands.Add(Command(
+            "SELECT requests_tat, tokens_tat, budget_period, budget_used FROM rate_counters WHERE tenant = @t",
+            ("t", tenant)));
+        await using NpgsqlDataReader r = await read.ExecuteReaderAsync(cancel);
+        await r.NextResultAsync(cancel); // past the lock's row; the DELETE has no result set
+        await r.ReadAsync(cancel);
+        int inFlight = (int)r.GetInt64(0);
+        await r.NextResultAsync(cancel);
+        if (!await r.ReadAsync(cancel)) return RateCounters.Empty with { InFlight = inFlight };
+        return new RateCounters(r.GetDouble(0), r.GetDouble(1), r.GetInt64(2), r.GetInt64(3), inFlight);
+    }
+
+    private static NpgsqlBatchCommand Upsert(string tenant, RateCounters n) => Command(
+        "INSERT INTO rate_counters (tenant, requests_tat, tokens_tat, budget_period, budget_used) " +
+        "VALUES (@t, @r, @k, @p, @u) ON CONFLICT (tenant) DO UPDATE SET requests_tat = EXCLUDED.requests_tat, " +
+        "tokens_tat = EXCLUDED.tokens_tat, budget_period = EXCLUDED.budget_period, budget_used = EXCLUDED.budget_used",
+        ("t", tenant), ("r", n.RequestsTat), ("k", n.TokensTat), ("p", n.BudgetPeriodStart), ("u", n.BudgetUsed));
+
+    private static NpgsqlBatchCommand Command(string sql, params (string Name, object Value)[] args)
+    {
+        var command = new NpgsqlBatchCommand(sql);
+        foreach (var (name, value) in args) command.Parameters.AddWithValue(name, value);
+        return command;
+    }
+
+    private async Task EnsureSchemaAsync(CancellationToken cancel)
+    {
+        if (Volatile.Read(ref _schemaReady)) return;
+        await _schema.WaitAsync(cancel);
+        try
+        {
+            if (_schemaReady) return;
+            await using NpgsqlConnection c = await _source.OpenConnectionAsync(cancel);
+            await using NpgsqlBatch ddl = new(c);
+            ddl.BatchCommands.Add(Command("SELECT pg_advisory_xact_lock(424243)"));
+            ddl.BatchCommands.Add(Command("CREATE TABLE IF NOT EXISTS rate_counters (tenant TEXT PRIMARY KEY, " +
+                "requests_tat DOUBLE PRECISION NOT NULL, tokens_tat DOUBLE PRECISION NOT NULL, " +
+                "budget_period BIGINT NOT NULL, budget_used BIGINT NOT NULL)"));
+            ddl.BatchCommands.Add(Command("CREATE TABLE IF NOT EXISTS rate_leases (lease TEXT PRIMARY KEY, " +
+                "tenant TEXT NOT NULL, expires DOUBLE PRECISION NOT NULL)"));
+            ddl.BatchCommands.Add(Command("CREATE INDEX IF NOT EXISTS rate_leases_tenant ON rate_leases (tenant)"));
+            await ddl.ExecuteNonQueryAsync(cancel); // one implicit transaction: the lock holds until its end
+            _schemaReady = true;
+        }
+        finally
+        {
+            _schema.Release();
+        }
+    }
+
+    private void Hold(string lease)
+    {
+        _held[lease] = 0;
+        if (_renewer is null)
+            lock (_held)
+                _renewer ??= Task.Run(() => RenewLeasesAsync(_stop.Token));
+    }
+
+    /// <summary>Pushes the expiry of this replica's leases forward, three times per lease period.</summary>
+    private async Task RenewLeasesAsync(CancellationToken stop)
+    {
+        using var timer = new PeriodicTimer(_lease / 3, _clock);
+        while (await WaitAsync(timer, stop))
+        {
+            string[] leases = _held.Keys.ToArray();
+            if (leases.Length == 0) continue;
+            try
+            {
+                await using NpgsqlConnection c = await _source.OpenConnectionAsync(stop);
+                await using var renew = new NpgsqlCommand("UPDATE rate_leases SET expires = @e WHERE lease = ANY(@l)",
+                    c);
+                renew.Parameters.AddWithValue("e", Admission.Seconds(_clock.GetUtcNow()) + _lease.TotalSeconds);
+                renew.Parameters.AddWithValue("l", leases);
+                await renew.ExecuteNonQueryAsync(stop);
+            }
+            catch (NpgsqlException)
+            {
+                // The database is away; the next tick tries again (admissions report the outage).
+            }
+        }
+    }
+
+    private static async Task<bool> WaitAsync(PeriodicTimer timer, CancellationToken stop)
+    {
+        try
+        {
+            return await timer.WaitForNextTickAsync(stop);
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _stop.Cancel();
+        if (_renewer is not null) await _renewer;
+        await _source.DisposeAsync();
+        _stop.Dispose();
+        _schema.Dispose();
+    }
+}

@@ -1,0 +1,56 @@
+using System.Text;
+using System.Text.Json.Nodes;
+using LoPAProxy.Proxy.Dialects;
+
+namespace LoPAProxy.Proxy.Limits;
+
+/// <summary>Tokens reserved for a request: its prompt (soft-prompt rows included) and its completions.</summary>
+public readonly record struct TokenReservation(long Prompt, long Completion)
+{
+    public long Total => Prompt + Completion;
+}
+
+/// <summary>
+/// The tokens a generation request may use, reserved when it is admitted (its backend-reported usage replaces the
+/// figure afterwards): prompt tokens (counted by the backend model's tokenizer where the proxy has it, else one per
+/// 4 UTF-8 bytes, as OpenAI estimates), the soft prompt's m rows per prompt, and n × max_tokens completions per
+/// prompt (LoPA:RateLimits:CompletionTokensWhenUnset when max_tokens is not set).
+/// </summary>
+public static class TokenEstimate
+{
+    public static TokenReservation Chat(JsonObject body, int? measuredPromptTokens, int softPromptRows,
+        int completionWhenUnset)
+    {
+        long prompt = measuredPromptTokens ?? OfText(MessagesText(body));
+        return new(prompt + softPromptRows, Completion(body, completionWhenUnset));
+    }
+
+    public static TokenReservation Completions(JsonObject body, IReadOnlyList<CompletionPrompt> prompts,
+        int softPromptRows, int completionWhenUnset)
+    {
+        long prompt = prompts.Sum(p => p.Ids?.Length ?? OfText(p.Text ?? ""));
+        int count = Math.Max(1, prompts.Count);
+        return new(prompt + (long)softPromptRows * count, count * Completion(body, completionWhenUnset));
+    }
+
+    /// <summary>One token per 4 UTF-8 bytes, rounded up.</summary>
+    public static long OfText(string text) => (Encoding.UTF8.GetByteCount(text) + 3) / 4;
+
+    private static long Completion(JsonObject body, int whenUnset)
+    {
+        long maxTokens = Positive(body["max_completion_tokens"]) ?? Positive(body["max_tokens"]) ?? whenUnset;
+        long n = Positive(body["n"]) ?? 1;
+        return n * maxTokens;
+    }
+
+    private static long? Positive(JsonNode? node) =>
+        node is JsonValue v && v.TryGetValue(out long value) && value > 0 ? value : null;
+
+    private static string MessagesText(JsonObject body)
+    {
+        if (body["messages"] is not JsonArray messages) return "";
+        var text = new StringBuilder();
+        foreach (JsonNode? message in messages) text.Append(MessageText.Of(message)).Append('\n');
+        return text.ToString();
+    }
+}
