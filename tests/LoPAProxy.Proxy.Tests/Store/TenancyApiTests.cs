@@ -6,6 +6,7 @@ using LoPAProxy.Engine.Tests.Support;
 using LoPAProxy.ModelServer;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 
 namespace LoPAProxy.Proxy.Tests.Store;
@@ -17,11 +18,16 @@ public sealed class StoreStack : IAsyncDisposable
     public WebApplication Reference { get; private set; } = null!;
     public List<WebApplication> Proxies { get; } = new();
 
-    public static async Task<StoreStack> StartAsync(Dictionary<string, string?> store, int replicas = 1)
+    /// <param name="clock">The proxies' clock (limits, budgets and usage buckets), the system's by default.</param>
+    /// <param name="delayPerTokenMs">Slows the model server (keeps streams in flight).</param>
+    public static async Task<StoreStack> StartAsync(Dictionary<string, string?> store, int replicas = 1,
+        TimeProvider? clock = null, int delayPerTokenMs = 0)
     {
         var s = new StoreStack();
-        s.Reference = ModelServerApp.Build(new ModelServerOptions { ModelPath = "unused", Port = 0 },
-            ProxyFixture.Stories.Value);
+        s.Reference = ModelServerApp.Build(new ModelServerOptions
+        {
+            ModelPath = "unused", Port = 0, DelayPerTokenMs = delayPerTokenMs,
+        }, ProxyFixture.Stories.Value);
         await s.Reference.StartAsync();
         string model = SharedFiles.Path_("models", "stories260K", "stories260K.bin");
         for (int i = 0; i < replicas; i++)
@@ -39,7 +45,10 @@ public sealed class StoreStack : IAsyncDisposable
             };
             foreach (var (key, value) in store) settings[key] = value; // the caller's settings win
             var proxy = ProxyApp.Build(new ConfigurationBuilder().AddInMemoryCollection(settings).Build(),
-                "http://127.0.0.1:0");
+                "http://127.0.0.1:0", services =>
+                {
+                    if (clock is not null) services.AddSingleton(clock);
+                });
             await proxy.StartAsync();
             s.Proxies.Add(proxy);
         }
