@@ -32,6 +32,11 @@ public sealed class RateLimitOptions
     public string WhenCountersDown { get; set; } = "open";
     /// <summary>How long one call to the shared counters may take before it counts as down.</summary>
     public int CountersTimeoutMs { get; set; } = 1000;
+    /// <summary>
+    /// Connections each replica opens to the shared counters at most (admissions of one tenant run one at a time
+    /// anyway); waiting for one counts towards <see cref="CountersTimeoutMs"/>.
+    /// </summary>
+    public int MaxConnections { get; set; } = 8;
     /// <summary>A concurrency slot held by a replica that died is freed after this long (live ones renew).</summary>
     public int LeaseSeconds { get; set; } = 60;
 

@@ -31,6 +31,6 @@ public static class LimitsServices
         if (o.RateLimits.CountersKind(o.Store) == "local") return new LocalRateCounters(clock, usage.TokensSinceAsync);
         string connection = o.RateLimits.ConnectionString ?? o.Store.ConnectionString!;
         return new PostgresRateCounters(connection, clock, usage.TokensSinceAsync,
-            TimeSpan.FromSeconds(o.RateLimits.LeaseSeconds));
+            TimeSpan.FromSeconds(o.RateLimits.LeaseSeconds), o.RateLimits.MaxConnections);
     }
 }

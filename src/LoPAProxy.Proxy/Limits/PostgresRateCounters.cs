@@ -22,9 +22,10 @@ public sealed class PostgresRateCounters : IRateCounterStore, IAsyncDisposable
     private Task? _renewer;
 
     public PostgresRateCounters(string connectionString, TimeProvider clock, UsedTokensSince usedSince,
-        TimeSpan lease)
+        TimeSpan lease, int maxConnections = 8)
     {
-        _source = NpgsqlDataSource.Create(connectionString);
+        var connection = new NpgsqlConnectionStringBuilder(connectionString) { MaxPoolSize = maxConnections };
+        _source = NpgsqlDataSource.Create(connection);
         _clock = clock;
         _usedSince = usedSince;
         _lease = lease;

@@ -17,7 +17,7 @@ public sealed class RateLimiter(IRateCounterStore counters, TenantLimitResolver 
     IOptions<LoPAOptions> options, ILogger<RateLimiter> log)
 {
     private RateLimitOptions Options => options.Value.RateLimits;
-    private long _lastOutageLog = long.MinValue;
+    private long _lastOutageLog = -60_000; // so the first outage is logged
 
     /// <summary>
     /// The request's ticket (null when the tenant has no limits or the counters were down and the request was let

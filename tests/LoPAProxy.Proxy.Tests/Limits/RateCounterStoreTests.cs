@@ -61,6 +61,20 @@ public class RateCounterStoreTests
     }
 
     [Fact]
+    public async Task Two_replicas_counters_admit_exactly_ten_of_sixty_four_together()
+    {
+        TimeProvider clock = TimeProvider.System;
+        await using ScratchDatabase db = await ScratchDatabase.CreateAsync("lopa_rate");
+        UsedTokensSince none = (_, _, _) => Task.FromResult(0L);
+        await using var one = new PostgresRateCounters(db.ConnectionString, clock, none, TimeSpan.FromMinutes(1));
+        await using var two = new PostgresRateCounters(db.ConnectionString, clock, none, TimeSpan.FromMinutes(1));
+        TenantLimits limits = new(10, 0, 0, 0, BudgetPeriod.Month);
+        RateDecision[] decisions = await Task.WhenAll(Enumerable.Range(0, 64).Select(i =>
+            Task.Run(() => (i % 2 == 0 ? one : two).AdmitAsync("acme", limits, 0, "l" + i, CancellationToken.None))));
+        Assert.Equal(10, decisions.Count(d => d.Admitted));
+    }
+
+    [Fact]
     public async Task A_slot_held_by_a_replica_that_died_is_freed_when_its_lease_runs_out()
     {
         var clock = new ManualClock();

@@ -68,6 +68,25 @@ public class RateLimitHttpTests
     }
 
     [Fact]
+    public async Task Two_replicas_on_postgres_admit_exactly_ten_of_sixty_four_together()
+    {
+        await using ScratchDatabase db = await ScratchDatabase.CreateAsync("lopa_limits");
+        var settings = new Dictionary<string, string?>
+        {
+            ["LoPA:Store:Kind"] = "postgres", ["LoPA:Store:ConnectionString"] = db.ConnectionString,
+        };
+        await using StoreStack stack = await StoreStack.StartAsync(settings, replicas: 2);
+        string key = await stack.NewTenantAsync("acme");
+        await SetLimitsAsync(stack, "acme", new { requests_per_minute = 10 });
+        using HttpClient one = stack.Client(key, 0), two = stack.Client(key, 1);
+        HttpResponseMessage[] answers = await Task.WhenAll(Enumerable.Range(0, 64).Select(i =>
+            (i % 2 == 0 ? one : two).PostAsJsonAsync("/v1/chat/completions", HardeningFixture.Chat("stories260K"))));
+        int[] statuses = answers.Select(a => (int)a.StatusCode).ToArray();
+        foreach (HttpResponseMessage a in answers) a.Dispose();
+        Assert.Equal(10, statuses.Count(s => s == 200));
+    }
+
+    [Fact]
     public async Task Token_limits_count_the_soft_prompt_rows_and_refuse_a_request_over_the_whole_limit()
     {
         await using StoreStack stack = await StoreStack.StartAsync(Sqlite());
@@ -235,5 +254,40 @@ public class RateLimitHttpTests
             Assert.Equal(status, (int)r.StatusCode);
             if (status == 503) HardeningFixture.IsError(body, "rate_limiter_unavailable");
         }
+    }
+}
+
+/// <summary>The official openai client honours the proxy's Retry-After on a rate limit.</summary>
+public class OpenAiClientRetryTests
+{
+    [Fact]
+    public async Task The_openai_client_waits_as_retry_after_says_then_succeeds()
+    {
+        await using StoreStack stack = await StoreStack.StartAsync(RateLimitHttpTests.Sqlite());
+        string key = await stack.NewTenantAsync("acme");
+        await RateLimitHttpTests.SetLimitsAsync(stack, "acme", new { requests_per_minute = 30 }); // one per 2 s
+        var psi = new System.Diagnostics.ProcessStartInfo("node", Path.Combine(Node.Directory, "openai-retry.mjs"))
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = Node.Directory,
+        };
+        psi.Environment["OPENAI_BASE_URL"] = stack.Proxies[0].Urls.First() + "/v1";
+        psi.Environment["OPENAI_API_KEY"] = key;
+        using var node = System.Diagnostics.Process.Start(psi)!;
+        Task<string> stdout = node.StandardOutput.ReadToEndAsync(), stderr = node.StandardError.ReadToEndAsync();
+        Assert.True(node.WaitForExit(120_000), "node timed out");
+        Assert.True(node.ExitCode == 0, await stderr);
+        JsonElement r = JsonDocument.Parse(await stdout).RootElement;
+        Assert.InRange(r.GetProperty("spent").GetInt32(), 30, 40); // the minute's burst, and a little refill
+        JsonElement[] attempts = r.GetProperty("attempts").EnumerateArray().ToArray();
+        Assert.Equal(2, attempts.Length);
+        Assert.Equal(429, attempts[0].GetProperty("status").GetInt32());
+        Assert.Equal(200, attempts[1].GetProperty("status").GetInt32());
+        long waitMs = long.Parse(attempts[0].GetProperty("retryAfterMs").GetString()!, CultureInfo.InvariantCulture);
+        Assert.InRange(waitMs, 1, 2000);
+        Assert.Equal((long)Math.Ceiling(waitMs / 1000.0), long.Parse(attempts[0].GetProperty("retryAfter")
+            .GetString()!, CultureInfo.InvariantCulture));
+        long waited = attempts[1].GetProperty("at").GetInt64() - attempts[0].GetProperty("at").GetInt64();
+        Assert.InRange(waited, waitMs, waitMs + 1500);
+        Assert.False(string.IsNullOrEmpty(r.GetProperty("content").GetString()));
     }
 }
