@@ -2,7 +2,7 @@ using BenchmarkDotNet.Running;
 
 // dotnet run -c Release --project bench/LoPAProxy.Benchmarks -- --filter '*Gemm*'
 // dotnet run -c Release --project bench/LoPAProxy.Benchmarks -- compare
-// encoders|batching|proxy|proxy-memory|rewrite-memory|store|train|model-server
+// encoders|batching|proxy|proxy-memory|rewrite-memory|store|train|model-server|limits
 if (args is ["compare", "batching", ..])
     return await LoPAProxy.Benchmarks.BatchingLoad.Run(args.Length > 2 ? int.Parse(args[2]) : 20,
         args.Length > 3 ? double.Parse(args[3], System.Globalization.CultureInfo.InvariantCulture) : 2,
@@ -19,6 +19,8 @@ if (args is ["compare", "proxy", ..]) return await LoPAProxy.Benchmarks.ProxyLoa
     ? int.Parse(args[2]) : 60);
 if (args is ["compare", "store", ..]) return await LoPAProxy.Benchmarks.StoreLoad.Run(args.Length > 2
     ? int.Parse(args[2]) : 10_000, args.Length > 3 ? args[3] : Environment.GetEnvironmentVariable("LOPA_TEST_PG"));
+if (args is ["compare", "limits", ..]) return await LoPAProxy.Benchmarks.LimiterLoad.Run(args.Length > 2
+    ? int.Parse(args[2]) : 2000, args.Length > 3 ? args[3] : Environment.GetEnvironmentVariable("LOPA_TEST_PG"));
 if (args is ["compare", "train", ..]) return LoPAProxy.Benchmarks.TrainStepComparison.Run(args.Length > 2
     ? args[2] : "lopa", args.Length > 3 ? int.Parse(args[3]) : 40, args.Length > 4 ? args[4] : "stories260K",
     args.Length > 5 ? int.Parse(args[5]) : 2);

@@ -4,8 +4,10 @@ using System.Net.Http.Json;
 
 namespace LoPAProxy.Cli;
 
-/// <summary>`lopa tenant create|list|disable|enable` and `lopa key issue|list|revoke`: the admin API, with the admin
-/// key.</summary>
+/// <summary>
+/// `lopa tenant create|list|disable|enable`, `lopa key issue|list|revoke`, `lopa limits show|set|clear` and
+/// `lopa usage`: the admin API, with the admin key.
+/// </summary>
 internal static class AdminCommands
 {
     private static Option<string> Url() => new("--url")
@@ -79,4 +81,51 @@ internal static class AdminCommands
                 $"admin/tenants/{Uri.EscapeDataString(p.GetValue(revokeFor)!)}/keys/{Uri.EscapeDataString(p.GetValue(id)!)}", t)));
         return key;
     }
+
+    public static Command Limits()
+    {
+        var limits = new Command("limits", "A tenant's rate limits and token budget (admin API; 0 = no limit)");
+        var showFor = new Argument<string>("tenant");
+        limits.Subcommands.Add(Call("show", "Limits in effect, defaults, overrides and budget used", [showFor],
+            (c, p, t) => c.GetAsync(LimitsPath(p.GetValue(showFor)!), t)));
+        var clearFor = new Argument<string>("tenant");
+        limits.Subcommands.Add(Call("clear", "Remove the tenant's overrides (the defaults apply)", [clearFor],
+            (c, p, t) => c.DeleteAsync(LimitsPath(p.GetValue(clearFor)!), t)));
+        var setFor = new Argument<string>("tenant");
+        var rpm = new Option<long?>("--rpm") { Description = "requests per minute" };
+        var tpm = new Option<long?>("--tpm") { Description = "tokens per minute (soft-prompt rows count)" };
+        var concurrent = new Option<int?>("--concurrent") { Description = "requests in flight at once" };
+        var budget = new Option<long?>("--budget") { Description = "tokens per budget period" };
+        var period = new Option<string?>("--budget-period") { Description = "hour | day | week | month (UTC)" };
+        Command set = Call("set", "Replace the tenant's overrides (options left out keep the default)", [setFor],
+            (c, p, t) => c.PutAsJsonAsync(LimitsPath(p.GetValue(setFor)!), new Dictionary<string, object?>
+            {
+                ["requests_per_minute"] = p.GetValue(rpm), ["tokens_per_minute"] = p.GetValue(tpm),
+                ["concurrent_requests"] = p.GetValue(concurrent), ["token_budget"] = p.GetValue(budget),
+                ["budget_period"] = p.GetValue(period),
+            }, t));
+        foreach (Option option in new Option[] { rpm, tpm, concurrent, budget, period }) set.Options.Add(option);
+        limits.Subcommands.Add(set);
+        return limits;
+    }
+
+    public static Command Usage()
+    {
+        var tenant = new Option<string?>("--tenant") { Description = "one tenant (default: all)" };
+        var width = new Option<string>("--bucket-width")
+        {
+            Description = "1h (last 24 hours) or 1d (last 7 days)", DefaultValueFactory = _ => "1d",
+        };
+        Command usage = Call("usage", "Tokens, requests, errors and refusals per tenant and adapter (admin API)", [],
+            (c, p, t) => c.GetAsync(UsagePath(p.GetValue(tenant), p.GetValue(width)!), t));
+        usage.Options.Add(tenant);
+        usage.Options.Add(width);
+        return usage;
+    }
+
+    private static string LimitsPath(string tenant) => $"admin/tenants/{Uri.EscapeDataString(tenant)}/limits";
+
+    private static string UsagePath(string? tenant, string width) =>
+        $"admin/usage?bucket_width={Uri.EscapeDataString(width)}"
+        + (tenant is null ? "" : "&tenant=" + Uri.EscapeDataString(tenant));
 }

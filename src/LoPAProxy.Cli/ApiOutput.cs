@@ -40,12 +40,17 @@ internal static class ApiOutput
         }
     }
 
-    /// <summary>{"data": [...]} as a table; an object (or an envelope holding one) as field lines.</summary>
+    /// <summary>
+    /// {"data": [...]} as a table ({"totals": [...]}, a usage page, as its totals); an object (or an envelope
+    /// holding one) as field lines, nested objects' fields as parent.field.
+    /// </summary>
     internal static string Human(string body)
     {
         using JsonDocument doc = JsonDocument.Parse(body);
         JsonElement root = doc.RootElement;
         if (root.ValueKind != JsonValueKind.Object) return body + "\n";
+        if (root.TryGetProperty("totals", out JsonElement totals) && totals.ValueKind == JsonValueKind.Array)
+            return Table(totals);
         if (root.TryGetProperty("data", out JsonElement data) && data.ValueKind == JsonValueKind.Array)
             return Table(data);
         var properties = root.EnumerateObject().ToList();
@@ -67,9 +72,16 @@ internal static class ApiOutput
 
     private static string Fields(JsonElement item)
     {
-        var properties = item.EnumerateObject().Where(p => IsScalar(p.Value)).ToList();
-        int width = properties.Count == 0 ? 0 : properties.Max(p => p.Name.Length);
-        var lines = properties.Select(p => $"{p.Name.PadRight(width)}  {Text(p.Value)}");
+        var fields = new List<(string Name, JsonElement Value)>();
+        foreach (JsonProperty p in item.EnumerateObject())
+        {
+            if (IsScalar(p.Value)) fields.Add((p.Name, p.Value));
+            else if (p.Value.ValueKind == JsonValueKind.Object)
+                fields.AddRange(p.Value.EnumerateObject().Where(c => IsScalar(c.Value))
+                    .Select(c => ($"{p.Name}.{c.Name}", c.Value)));
+        }
+        int width = fields.Count == 0 ? 0 : fields.Max(f => f.Name.Length);
+        var lines = fields.Select(f => $"{f.Name.PadRight(width)}  {Text(f.Value)}");
         return string.Join("\n", lines) + "\n";
     }
 

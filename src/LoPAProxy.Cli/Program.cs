@@ -8,6 +8,8 @@ root.Subcommands.Add(UpCommand.Env());
 root.Subcommands.Add(UpCommand.Down());
 root.Subcommands.Add(AdminCommands.Tenant());
 root.Subcommands.Add(AdminCommands.Key());
+root.Subcommands.Add(AdminCommands.Limits());
+root.Subcommands.Add(AdminCommands.Usage());
 root.Subcommands.Add(ProxyCommand.Create());
 root.Subcommands.Add(ServeModelCommand.Create());
 root.Subcommands.Add(GenerateCommand.Create());

@@ -86,6 +86,7 @@ public class MetricsTests
         using HttpClient c = stack.Client(key);
         Assert.Equal(201, (int)(await c.PostAsync("/v1/adapters", Store.StoreStack.Upload("story", "1",
             Store.StoreStack.Adapter(1)))).StatusCode);
+        await Limits.RateLimitHttpTests.SetLimitsAsync(stack, tenant, new { requests_per_minute = 3 });
         foreach (bool stream in new[] { false, true, false })
         {
             using HttpResponseMessage r = await c.PostAsJsonAsync("/v1/chat/completions",
@@ -93,9 +94,13 @@ public class MetricsTests
             Assert.True(r.IsSuccessStatusCode, await r.Content.ReadAsStringAsync());
             await r.Content.ReadAsStringAsync();
         }
+        using (HttpResponseMessage refused = await c.PostAsJsonAsync("/v1/chat/completions",
+            HardeningFixture.Chat("stories260K:story")))
+            Assert.Equal(429, (int)refused.StatusCode);
         using HttpClient anonymous = stack.Client(null);
         string metrics = await anonymous.GetStringAsync("/metrics");
-        Assert.Matches($"lopa_requests_total\\{{[^}}]*adapter=\"story\"[^}}]*tenant=\"{tenant}\"[^}}]*\\}} 3", metrics);
+        Assert.Matches($"lopa_requests_total\\{{[^}}]*adapter=\"story\"[^}}]*status=\"200\"[^}}]*tenant=\"{tenant}\"[^}}]*\\}} 3",
+            metrics);
         var live = metrics.Split('\n').Where(l => l.StartsWith("lopa_", StringComparison.Ordinal))
             .Select(l => l.Split('{', ' ')[0]).ToHashSet();
         string dashboard = File.ReadAllText(RepoFiles.Path_("deploy", "grafana-dashboard.json"));
@@ -127,11 +132,12 @@ public class OpenApiTests
         JsonElement paths = doc.GetProperty("paths");
         foreach (string path in new[] { "/admin/tenants", "/admin/tenants/{tenant}/keys", "/v1/adapters",
             "/v1/adapters/{reference}",
-                     "/v1/adapters/{name}/activate" })
+                     "/v1/adapters/{name}/activate", "/v1/usage", "/v1/limits", "/admin/usage",
+                     "/admin/tenants/{tenant}/limits" })
             Assert.True(paths.TryGetProperty(path, out _), $"{path} is not described");
         JsonElement schemas = doc.GetProperty("components").GetProperty("schemas");
         foreach (string schema in new[] { "AdapterResponse", "AdapterEnvelope", "IssuedKeyResponse", "ErrorResponse",
-            "ActivateRequest" })
+            "ActivateRequest", "UsageResponse", "LimitsResponse", "TenantLimitOverrides" })
             Assert.True(schemas.TryGetProperty(schema, out _), $"no schema {schema}");
         JsonElement adapter = schemas.GetProperty("AdapterResponse").GetProperty("properties");
         Assert.True(adapter.TryGetProperty("size_bytes", out _)); // the names clients see on the wire

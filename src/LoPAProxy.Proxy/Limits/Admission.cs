@@ -62,13 +62,7 @@ public static class Admission
         long admittedPeriodStart, double now)
     {
         long delta = used - reserved;
-        double tokensTat = counters.TokensTat;
-        if (limits.TokensPerMinute > 0 && delta != 0)
-        {
-            double shift = delta * Window / limits.TokensPerMinute;
-            // A charge starts from now at the earliest (like an admission); a refund never fills past full.
-            tokensTat = delta > 0 ? Math.Max(tokensTat, now) + shift : Math.Max(tokensTat + shift, now);
-        }
+        double tokensTat = ShiftTokens(counters.TokensTat, TokensShift(limits, delta), now);
         long budgetUsed = counters.BudgetUsed;
         if (counters.BudgetPeriodStart == admittedPeriodStart) budgetUsed = Math.Max(0, budgetUsed + delta);
         return counters with
@@ -76,6 +70,17 @@ public static class Admission
             TokensTat = tokensTat, BudgetUsed = budgetUsed, InFlight = Math.Max(0, counters.InFlight - 1),
         };
     }
+
+    /// <summary>How far <paramref name="delta"/> more (or, negative, fewer) tokens move the token bucket's TAT.</summary>
+    public static double TokensShift(TenantLimits limits, long delta) =>
+        limits.TokensPerMinute > 0 ? delta * Window / limits.TokensPerMinute : 0;
+
+    /// <summary>
+    /// A settled difference applied to the TAT: a charge starts from now at the earliest (like an admission); a
+    /// refund never fills the bucket past full. (PostgresRateCounters applies the same two lines in SQL.)
+    /// </summary>
+    public static double ShiftTokens(double tat, double shift, double now) =>
+        shift >= 0 ? Math.Max(tat, now) + shift : Math.Max(tat + shift, now);
 
     /// <summary>The counters with the budget moved into the current period (used from zero) when it began.</summary>
     public static RateCounters InPeriod(TenantLimits limits, RateCounters counters, double now)

@@ -6,8 +6,9 @@ namespace LoPAProxy.Proxy.Limits;
 /// <summary>
 /// Counters every replica shares, in PostgreSQL: one row of <see cref="RateCounters"/> per tenant and one lease row
 /// per request in flight (a concurrency slot; live replicas renew theirs, a dead replica's expire). An admission is
-/// one transaction: a per-tenant advisory lock, read, <see cref="Admission.Decide"/>, write — two round trips
-/// and the commit (docs/limits.md has the measured cost).
+/// one transaction in two round trips: BEGIN, a per-tenant advisory lock and the reads; then
+/// <see cref="Admission.Decide"/> here and the writes with COMMIT. A settlement is one round trip
+/// (docs/limits.md has the measured cost).
 /// </summary>
 public sealed class PostgresRateCounters : IRateCounterStore, IAsyncDisposable
 {
@@ -39,60 +40,71 @@ public sealed class PostgresRateCounters : IRateCounterStore, IAsyncDisposable
         await EnsureSchemaAsync(cancel);
         double now = Admission.Seconds(_clock.GetUtcNow());
         await using NpgsqlConnection c = await _source.OpenConnectionAsync(cancel);
-        await using NpgsqlTransaction t = await c.BeginTransactionAsync(cancel);
-        RateCounters counters = await LockAndReadAsync(c, t, tenant, now, cancel);
-        long period = Admission.PeriodStart(limits, now);
-        if (limits.TokenBudget > 0 && counters.BudgetPeriodStart != period)
-            counters = counters with
-            {
-                BudgetPeriodStart = period,
-                BudgetUsed = await _usedSince(tenant, DateTimeOffset.FromUnixTimeSeconds(period), cancel),
-            };
-        RateDecision decision = Admission.Decide(limits, counters, tokens, now);
-        if (decision.Admitted)
+        // BEGIN and COMMIT travel inside the two batches, so the tenant's lock is held for one round trip only.
+        RateCounters counters;
+        try
         {
-            await using NpgsqlBatch write = new(c, t);
-            write.BatchCommands.Add(Upsert(tenant, decision.Next));
-            if (decision.Admitted && limits.ConcurrentRequests > 0)
-                write.BatchCommands.Add(Command("INSERT INTO rate_leases (lease, tenant, expires) VALUES (@l, @t, @e)",
-                    ("l", lease), ("t", tenant), ("e", now + _lease.TotalSeconds)));
-            await write.ExecuteNonQueryAsync(cancel);
+            counters = await LockAndReadAsync(c, tenant, now, cancel);
+            long period = Admission.PeriodStart(limits, now);
+            if (limits.TokenBudget > 0 && counters.BudgetPeriodStart != period)
+                counters = counters with
+                {
+                    BudgetPeriodStart = period,
+                    BudgetUsed = await _usedSince(tenant, DateTimeOffset.FromUnixTimeSeconds(period), cancel),
+                };
         }
-        await t.CommitAsync(cancel);
+        catch
+        {
+            await RollbackAsync(c);
+            throw;
+        }
+        RateDecision decision = Admission.Decide(limits, counters, tokens, now);
+        await using NpgsqlBatch write = new(c);
+        if (decision.Admitted) write.BatchCommands.Add(Upsert(tenant, decision.Next));
+        if (decision.Admitted && limits.ConcurrentRequests > 0)
+            write.BatchCommands.Add(Command("INSERT INTO rate_leases (lease, tenant, expires) VALUES (@l, @t, @e)",
+                ("l", lease), ("t", tenant), ("e", now + _lease.TotalSeconds)));
+        write.BatchCommands.Add(Command("COMMIT"));
+        await write.ExecuteNonQueryAsync(cancel);
         if (decision.Admitted && limits.ConcurrentRequests > 0) Hold(lease);
         return decision;
     }
 
+    /// <summary>
+    /// One round trip, one implicit transaction under the tenant's lock: the token bucket and the budget move by
+    /// the difference between reserved and used (<see cref="Admission.ShiftTokens"/>, in SQL), the lease goes.
+    /// </summary>
     public async Task SettleAsync(RateTicket ticket, long usedTokens, CancellationToken cancel)
     {
         bool leased = _held.TryRemove(ticket.Lease, out _);
-        bool recount = usedTokens != ticket.ReservedTokens
-            && (ticket.Limits.TokensPerMinute > 0 || ticket.Limits.TokenBudget > 0);
+        long delta = usedTokens - ticket.ReservedTokens;
+        bool recount = delta != 0 && (ticket.Limits.TokensPerMinute > 0 || ticket.Limits.TokenBudget > 0);
         if (!leased && !recount) return;
         await using NpgsqlConnection c = await _source.OpenConnectionAsync(cancel);
-        await using NpgsqlTransaction t = await c.BeginTransactionAsync(cancel);
-        await using NpgsqlBatch write = new(c, t);
+        await using NpgsqlBatch write = new(c);
+        write.BatchCommands.Add(Lock(ticket.Tenant));
         if (recount)
-        {
-            double now = Admission.Seconds(_clock.GetUtcNow());
-            RateCounters counters = await LockAndReadAsync(c, t, ticket.Tenant, now, cancel);
-            RateCounters settled = Admission.Settle(ticket.Limits, counters, ticket.ReservedTokens, usedTokens,
-                ticket.BudgetPeriodStart, now);
-            write.BatchCommands.Add(Upsert(ticket.Tenant, settled));
-        }
+            write.BatchCommands.Add(Command(
+                "UPDATE rate_counters SET tokens_tat = CASE WHEN @shift >= 0 " +
+                "THEN GREATEST(tokens_tat, @now) + @shift ELSE GREATEST(tokens_tat + @shift, @now) END, " +
+                "budget_used = CASE WHEN budget_period = @p THEN GREATEST(0, budget_used + @d) ELSE budget_used END " +
+                "WHERE tenant = @t",
+                ("shift", Admission.TokensShift(ticket.Limits, delta)),
+                ("now", Admission.Seconds(_clock.GetUtcNow())), ("p", ticket.BudgetPeriodStart), ("d", delta),
+                ("t", ticket.Tenant)));
         if (leased) write.BatchCommands.Add(Command("DELETE FROM rate_leases WHERE lease = @l", ("l", ticket.Lease)));
         await write.ExecuteNonQueryAsync(cancel);
-        await t.CommitAsync(cancel);
     }
 
-    /// <summary>Locks the tenant for the transaction, drops expired leases, reads its counters and live
-    /// leases.</summary>
-    private static async Task<RateCounters> LockAndReadAsync(NpgsqlConnection c,
-        NpgsqlTransaction t, string tenant, double now, CancellationToken cancel)
+    /// <summary>
+    /// Opens a transaction, locks the tenant for it, drops expired leases, reads its counters and live leases.
+    /// </summary>
+    private static async Task<RateCounters> LockAndReadAsync(NpgsqlConnection c, string tenant, double now,
+        CancellationToken cancel)
     {
-        await using NpgsqlBatch read = new(c, t);
-        read.BatchCommands.Add(Command("SELECT pg_advisory_xact_lock(hashtextextended('lopa_rate/' || @t, 0))",
-            ("t", tenant)));
+        await using NpgsqlBatch read = new(c);
+        read.BatchCommands.Add(Command("BEGIN"));
+        read.BatchCommands.Add(Lock(tenant));
         read.BatchCommands.Add(Command("DELETE FROM rate_leases WHERE tenant = @t AND expires < @now", ("t", tenant),
             ("now", now)));
         read.BatchCommands.Add(Command("SELECT COUNT(*) FROM rate_leases WHERE tenant = @t", ("t", tenant)));
@@ -100,12 +112,28 @@ public sealed class PostgresRateCounters : IRateCounterStore, IAsyncDisposable
             "SELECT requests_tat, tokens_tat, budget_period, budget_used FROM rate_counters WHERE tenant = @t",
             ("t", tenant)));
         await using NpgsqlDataReader r = await read.ExecuteReaderAsync(cancel);
-        await r.NextResultAsync(cancel); // past the lock's row; the DELETE has no result set
+        await r.NextResultAsync(cancel); // past the lock's row; BEGIN and DELETE have no result set
         await r.ReadAsync(cancel);
         int inFlight = (int)r.GetInt64(0);
         await r.NextResultAsync(cancel);
         if (!await r.ReadAsync(cancel)) return RateCounters.Empty with { InFlight = inFlight };
         return new RateCounters(r.GetDouble(0), r.GetDouble(1), r.GetInt64(2), r.GetInt64(3), inFlight);
+    }
+
+    private static NpgsqlBatchCommand Lock(string tenant) =>
+        Command("SELECT pg_advisory_xact_lock(hashtextextended('lopa_rate/' || @t, 0))", ("t", tenant));
+
+    private static async Task RollbackAsync(NpgsqlConnection c)
+    {
+        try
+        {
+            await using var rollback = new NpgsqlCommand("ROLLBACK", c);
+            await rollback.ExecuteNonQueryAsync();
+        }
+        catch (Exception e) when (e is NpgsqlException or InvalidOperationException)
+        {
+            // The connection is broken; the server ended the transaction with it.
+        }
     }
 
     private static NpgsqlBatchCommand Upsert(string tenant, RateCounters n) => Command(

@@ -28,6 +28,8 @@ public partial class ReadmeCommandsTests
         Assert.Contains("\"object\":\"chat.completion\"", log);
         Assert.Contains("imported   acme/story@1", log);
         Assert.Matches(@"(?m)^sentiment\s+1\s+", log);
+        Assert.Matches(@"(?m)^limits\.requests_per_minute\s+600$", log);
+        Assert.Matches(@"(?m)^demo\s+\S+\s+\d+", log); // the demo tenant's usage row
     }
 
     [Fact]
