@@ -24,10 +24,13 @@ public static class LimiterLoad
 {
     private const string Key = "bench-key-0123456789abcdef";
     private const string Answer = """
-        {"id":"c","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":1,"total_tokens":13}}
+        {"id":"c","object":"chat.completion","created":1,"model":"m",
+         "choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}],
+         "usage":{"prompt_tokens":12,"completion_tokens":1,"total_tokens":13}}
         """;
     private const string Body = """
-        {"model":"m","messages":[{"role":"user","content":"The movie was great and the actors were wonderful."}],"max_tokens":1}
+        {"model":"m","max_tokens":1,
+         "messages":[{"role":"user","content":"The movie was great and the actors were wonderful."}]}
         """;
 
     public static async Task<int> Run(int requests, string? postgres)

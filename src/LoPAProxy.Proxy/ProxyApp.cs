@@ -1,6 +1,9 @@
 using LoPAProxy.OpenAi;
 using LoPAProxy.Proxy.Auth;
 using LoPAProxy.Proxy.Configuration;
+using LoPAProxy.Proxy.WebConsole;
+using LoPAProxy.Proxy.Inspection;
+using LoPAProxy.Proxy.Observability;
 using LoPAProxy.Proxy.Dialects;
 using LoPAProxy.Proxy.Limits;
 using LoPAProxy.Proxy.Pipeline;
@@ -47,6 +50,7 @@ public static class ProxyApp
         services.AddSingleton<FoundationModels>();
         services.AddSingleton<Limits.PromptBudget>();
         services.AddSingleton<ClientEmbeddings>();
+        services.AddSingleton<Inspection.SoftPromptInspector>();
         services.AddLoPALimits();
         services.AddSingleton(sp => new DialectRewriter(sp.GetRequiredService<SoftPromptService>(),
             sp.GetRequiredService<Limits.PromptBudget>(), sp.GetRequiredService<IOptions<LoPAOptions>>().Value));
@@ -74,25 +78,12 @@ public static class ProxyApp
         app.UseAuthentication();
         app.UseAuthorization();
         app.MapGet("/healthz", () => Results.Ok(new { status = "ok" }));
-        app.MapGet("/readyz", async (EncoderPool encoders, IProxyStateLookup state, IHttpClientFactory http) =>
-        {
-            bool encodersReady = encoders.AllLoaded;
-            var backends = new Dictionary<string, bool>();
-            foreach (var cluster in state.GetClusters())
-                foreach (var destination in cluster.Destinations.Values)
-                {
-                    string address = destination.Model.Config.Address;
-                    bool up;
-                    try { up = (int)(await http.CreateClient("readiness").GetAsync(address.TrimEnd('/') + "/v1/models")).StatusCode < 500; }
-                    catch (Exception) { up = false; }
-                    backends[$"{cluster.ClusterId}:{destination.DestinationId}"] = up;
-                }
-            bool ready = encodersReady && backends.Count > 0 && backends.Values.All(v => v);
-            return Results.Json(new { ready, encoders = encodersReady, backends }, statusCode: ready ? 200 : 503);
-        });
+        app.MapReadiness();
         app.MapPrometheusScrapingEndpoint("/metrics");
         app.MapOpenApi("/openapi/{documentName}.json");
         app.MapTenancy();
+        app.MapInspection();
+        app.MapConsole();
         app.MapReverseProxy(pipeline => pipeline.UseMiddleware<LoPAMiddleware>());
         app.MapFallback(RouteNotFoundAsync);
         return app;

@@ -44,13 +44,16 @@ public class ReplicaTests
             string dir = TempDir.Create(), config = Path.Combine(dir, "proxy.json");
             string conn = new NpgsqlConnectionStringBuilder(r._server) { Database = r._db }.ToString();
             string fm = SharedFiles.Path_("models", "stories260K", "stories260K.bin");
+            string model = r._model.Urls.First();
             File.WriteAllText(config, $$"""
                 {
-                  "ReverseProxy": { "Routes": { "chat": { "ClusterId": "chat", "Match": { "Path": "/v1/chat/completions" } } },
-                                    "Clusters": { "chat": { "Destinations": { "d": { "Address": "{{r._model.Urls.First()}}" } } } } },
-                  "LoPA": { "Clusters": { "chat": { "Dialect": "vllm-chat", "Model": "stories260K", "HiddenSize": 64 } },
-                            "Encoders": [ "fm-mean" ], "EncoderFiles": { "FoundationModel": "{{fm}}" },
-                            "Store": { "Kind": "postgres", "ConnectionString": "{{conn}}" }, "AdminKey": "{{AdminKey}}" }
+                  "ReverseProxy": {
+                    "Routes": { "chat": { "ClusterId": "chat", "Match": { "Path": "/v1/chat/completions" } } },
+                    "Clusters": { "chat": { "Destinations": { "d": { "Address": "{{model}}" } } } } },
+                  "LoPA": {
+                    "Clusters": { "chat": { "Dialect": "vllm-chat", "Model": "stories260K", "HiddenSize": 64 } },
+                    "Encoders": [ "fm-mean" ], "EncoderFiles": { "FoundationModel": "{{fm}}" },
+                    "Store": { "Kind": "postgres", "ConnectionString": "{{conn}}" }, "AdminKey": "{{AdminKey}}" }
                 }
                 """);
             for (int i = 0; i < 2; i++)

@@ -99,8 +99,9 @@ public class MetricsTests
             Assert.Equal(429, (int)refused.StatusCode);
         using HttpClient anonymous = stack.Client(null);
         string metrics = await anonymous.GetStringAsync("/metrics");
-        Assert.Matches($"lopa_requests_total\\{{[^}}]*adapter=\"story\"[^}}]*status=\"200\"[^}}]*tenant=\"{tenant}\"[^}}]*\\}} 3",
-            metrics);
+        string series = $"lopa_requests_total\\{{[^}}]*adapter=\"story\"[^}}]*status=\"200\"[^}}]*" +
+            $"tenant=\"{tenant}\"[^}}]*\\}} 3";
+        Assert.Matches(series, metrics);
         var live = metrics.Split('\n').Where(l => l.StartsWith("lopa_", StringComparison.Ordinal))
             .Select(l => l.Split('{', ' ')[0]).ToHashSet();
         string dashboard = File.ReadAllText(RepoFiles.Path_("deploy", "grafana-dashboard.json"));

@@ -112,6 +112,7 @@ public sealed class LoPAOptionsValidator : IValidateOptions<LoPAOptions>
         if (r.CountersTimeoutMs < 1) errors.Add($"{Key}:CountersTimeoutMs: must be positive");
         if (r.MaxConnections < 1) errors.Add($"{Key}:MaxConnections: must be at least 1");
         if (r.LeaseSeconds < 3) errors.Add($"{Key}:LeaseSeconds: must be at least 3");
-        if (o.Usage.FlushSeconds is <= 0 or > 3600) errors.Add("LoPA:Usage:FlushSeconds: must be over 0 and at most 3600");
+        if (o.Usage.FlushSeconds is <= 0 or > 3600)
+            errors.Add("LoPA:Usage:FlushSeconds: must be over 0 and at most 3600");
     }
 }

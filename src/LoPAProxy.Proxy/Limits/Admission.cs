@@ -4,8 +4,8 @@ namespace LoPAProxy.Proxy.Limits;
 /// The limiter's arithmetic, one pure function per step, used unchanged by every counter store: a request is
 /// admitted only if every limit admits it, and then all its counters move together (or none do).
 /// Per-minute limits: GCRA with a burst of the whole minute (limit L: interval T = 60/L s, tolerance τ = 60 s).
-/// A unit costs T: new TAT = max(TAT, now) + cost·T, admitted iff new TAT − now ≤ τ; remaining = ⌊(now + τ − TAT)/T⌋;
-/// reset (back to full) = TAT − now; retry after = new TAT − τ − now.
+/// A unit costs T: new TAT = max(TAT, now) + cost·T, admitted iff new TAT − now ≤ τ;
+/// remaining = ⌊(now + τ − TAT)/T⌋; reset (back to full) = TAT − now; retry after = new TAT − τ − now.
 /// </summary>
 public static class Admission
 {
@@ -71,7 +71,8 @@ public static class Admission
         };
     }
 
-    /// <summary>How far <paramref name="delta"/> more (or, negative, fewer) tokens move the token bucket's TAT.</summary>
+    /// <summary>How far <paramref name="delta"/> more (negative: fewer) tokens move the token bucket's
+    /// TAT.</summary>
     public static double TokensShift(TenantLimits limits, long delta) =>
         limits.TokensPerMinute > 0 ? delta * Window / limits.TokensPerMinute : 0;
 

@@ -4,7 +4,8 @@ namespace LoPAProxy.Proxy.Limits;
 public sealed record RateTicket(string Tenant, string Lease, TenantLimits Limits, long ReservedTokens,
     long BudgetPeriodStart);
 
-/// <summary>Tokens a tenant has used since a time, from the durable usage aggregates (for a new budget period).</summary>
+/// <summary>Tokens a tenant has used since a time, from the durable usage aggregates (a new budget
+/// period).</summary>
 public delegate Task<long> UsedTokensSince(string tenant, DateTimeOffset since, CancellationToken cancel);
 
 /// <summary>
@@ -16,7 +17,8 @@ public interface IRateCounterStore
     /// <summary>"local" or "postgres".</summary>
     string Kind { get; }
 
-    /// <summary>Admits or refuses; an admitted request holds a concurrency slot under <paramref name="lease"/>.</summary>
+    /// <summary>Admits or refuses; an admitted request holds a concurrency slot under
+    /// <paramref name="lease"/>.</summary>
     Task<RateDecision> AdmitAsync(string tenant, TenantLimits limits, long tokens, string lease,
         CancellationToken cancel);
 

@@ -45,7 +45,8 @@ public static class AnswerRelay
     {
         var buffer = new MemoryStream();
         await upstream.CopyToAsync(buffer, cancel);
-        if (buffer.Length > MaxJsonAnswerBytes) throw new InvalidDataException("the model server's answer is too large");
+        if (buffer.Length > MaxJsonAnswerBytes)
+            throw new InvalidDataException("the model server's answer is too large");
         byte[] bytes = buffer.ToArray();
         await response.Body.WriteAsync(edit.Json(bytes) ?? bytes, cancel);
     }

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using LoPAProxy.Core.Adapters;
@@ -32,6 +33,8 @@ public sealed class RequestRecord
     /// <summary>The limiter's claim, returned when the answer has ended.</summary>
     public RateTicket? Ticket { get; set; }
     public bool RateLimited { get; set; }
+    /// <summary>When the request arrived here (Stopwatch ticks).</summary>
+    public long Started { get; } = Stopwatch.GetTimestamp();
 }
 
 /// <summary>
@@ -179,6 +182,10 @@ public sealed class LoPAMiddleware(RequestDelegate next, IOptions<LoPAOptions> o
                 http.RequestAborted);
         record.BytesAdded = result.BytesAdded;
         record.SoftPromptRows = result.SoftPromptRows;
+        IHeaderDictionary headers = http.Response.Headers;
+        headers["x-lopa-encoder-ms"] = record.Timings.EncoderMs.ToString("F2", CultureInfo.InvariantCulture);
+        headers["x-lopa-generator-ms"] = record.Timings.GeneratorMs.ToString("F2", CultureInfo.InvariantCulture);
+        headers["x-lopa-soft-prompt-rows"] = result.SoftPromptRows.ToString(CultureInfo.InvariantCulture);
         if (plan.AskedModel != backend.Model) http.Features.Set(new ClientModel(plan.AskedModel));
         if (!chat && backend.Dialect == "sglang")
         {

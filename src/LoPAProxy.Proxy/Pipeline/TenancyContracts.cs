@@ -80,10 +80,12 @@ public sealed record UsageResult(
     [property: JsonPropertyName("prompt_tokens")] long PromptTokens,
     [property: JsonPropertyName("completion_tokens")] long CompletionTokens,
     [property: JsonPropertyName("total_tokens")] long TotalTokens,
-    [property: JsonPropertyName("soft_prompt_rows")] long SoftPromptRows)
+    [property: JsonPropertyName("soft_prompt_rows")] long SoftPromptRows,
+    [property: JsonPropertyName("latency_ms")] long LatencyMs)
 {
     public static UsageResult From(UsageCounts u) => new(u.Tenant, u.Adapter.Length == 0 ? null : u.Adapter,
-        u.Requests, u.Errors, u.RateLimited, u.PromptTokens, u.CompletionTokens, u.Tokens, u.SoftPromptRows);
+        u.Requests, u.Errors, u.RateLimited, u.PromptTokens, u.CompletionTokens, u.Tokens, u.SoftPromptRows,
+        u.LatencyMs);
 }
 
 /// <summary>Usage in [start_time, end_time), Unix seconds, as in OpenAI's usage API.</summary>

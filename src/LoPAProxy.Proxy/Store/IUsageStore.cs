@@ -5,10 +5,11 @@ namespace LoPAProxy.Proxy.Store;
 /// <summary>
 /// Usage of one tenant's adapter ("" for requests without one) in one hour starting at <see cref="HourStart"/>
 /// (Unix seconds). Tokens are what the backend reported (prompt tokens include the soft prompt's rows, which sit in
-/// the prompt); requests refused by a limit count in <see cref="RateLimited"/> only.
+/// the prompt); requests refused by a limit count in <see cref="RateLimited"/> only. <see cref="LatencyMs"/> sums
+/// the counted requests' durations, arrival to the end of the answer.
 /// </summary>
 public sealed record UsageCounts(string Tenant, string Adapter, long HourStart, long Requests, long Errors,
-    long RateLimited, long PromptTokens, long CompletionTokens, long SoftPromptRows)
+    long RateLimited, long PromptTokens, long CompletionTokens, long SoftPromptRows, long LatencyMs = 0)
 {
     public long Tokens => PromptTokens + CompletionTokens;
 
@@ -16,7 +17,7 @@ public sealed record UsageCounts(string Tenant, string Adapter, long HourStart, 
     {
         Requests = Requests + o.Requests, Errors = Errors + o.Errors, RateLimited = RateLimited + o.RateLimited,
         PromptTokens = PromptTokens + o.PromptTokens, CompletionTokens = CompletionTokens + o.CompletionTokens,
-        SoftPromptRows = SoftPromptRows + o.SoftPromptRows,
+        SoftPromptRows = SoftPromptRows + o.SoftPromptRows, LatencyMs = LatencyMs + o.LatencyMs,
     };
 }
 

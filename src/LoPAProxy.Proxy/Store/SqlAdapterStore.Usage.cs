@@ -12,19 +12,21 @@ public abstract partial class SqlAdapterStore
         "CREATE TABLE IF NOT EXISTS usage (tenant TEXT NOT NULL, adapter TEXT NOT NULL, hour BIGINT NOT NULL, " +
         "requests BIGINT NOT NULL, errors BIGINT NOT NULL, rate_limited BIGINT NOT NULL, " +
         "prompt_tokens BIGINT NOT NULL, completion_tokens BIGINT NOT NULL, soft_prompt_rows BIGINT NOT NULL, " +
-        "PRIMARY KEY (tenant, hour, adapter))",
+        "latency_ms BIGINT NOT NULL, PRIMARY KEY (tenant, hour, adapter))",
         "CREATE TABLE IF NOT EXISTS tenant_limits (tenant TEXT PRIMARY KEY REFERENCES tenants(name), " +
         "limits TEXT NOT NULL)",
     ];
 
     private const string AddUsageSql =
         "INSERT INTO usage (tenant, adapter, hour, requests, errors, rate_limited, prompt_tokens, completion_tokens, " +
-        "soft_prompt_rows) VALUES (@t, @a, @h, @r, @e, @l, @p, @c, @s) ON CONFLICT (tenant, hour, adapter) DO UPDATE " +
+        "soft_prompt_rows, latency_ms) VALUES (@t, @a, @h, @r, @e, @l, @p, @c, @s, @ms) " +
+        "ON CONFLICT (tenant, hour, adapter) DO UPDATE " +
         "SET requests = usage.requests + EXCLUDED.requests, errors = usage.errors + EXCLUDED.errors, " +
         "rate_limited = usage.rate_limited + EXCLUDED.rate_limited, " +
         "prompt_tokens = usage.prompt_tokens + EXCLUDED.prompt_tokens, " +
         "completion_tokens = usage.completion_tokens + EXCLUDED.completion_tokens, " +
-        "soft_prompt_rows = usage.soft_prompt_rows + EXCLUDED.soft_prompt_rows";
+        "soft_prompt_rows = usage.soft_prompt_rows + EXCLUDED.soft_prompt_rows, " +
+        "latency_ms = usage.latency_ms + EXCLUDED.latency_ms";
 
     public async Task AddUsageAsync(IReadOnlyCollection<UsageCounts> deltas, CancellationToken cancel = default)
     {
@@ -34,7 +36,7 @@ public abstract partial class SqlAdapterStore
         foreach (UsageCounts d in deltas)
             await Exec(c, t, AddUsageSql, cancel, ("t", d.Tenant), ("a", d.Adapter), ("h", d.HourStart),
                 ("r", d.Requests), ("e", d.Errors), ("l", d.RateLimited), ("p", d.PromptTokens),
-                ("c", d.CompletionTokens), ("s", d.SoftPromptRows));
+                ("c", d.CompletionTokens), ("s", d.SoftPromptRows), ("ms", d.LatencyMs));
         await t.CommitAsync(cancel);
     }
 
@@ -42,9 +44,9 @@ public abstract partial class SqlAdapterStore
         CancellationToken cancel = default)
     {
         const string Columns = "SELECT tenant, adapter, hour, requests, errors, rate_limited, prompt_tokens, " +
-            "completion_tokens, soft_prompt_rows FROM usage WHERE hour >= @f AND hour < @u";
+            "completion_tokens, soft_prompt_rows, latency_ms FROM usage WHERE hour >= @f AND hour < @u";
         static UsageCounts Row(DbDataReader r) => new(r.GetString(0), r.GetString(1), r.GetInt64(2), r.GetInt64(3),
-            r.GetInt64(4), r.GetInt64(5), r.GetInt64(6), r.GetInt64(7), r.GetInt64(8));
+            r.GetInt64(4), r.GetInt64(5), r.GetInt64(6), r.GetInt64(7), r.GetInt64(8), r.GetInt64(9));
         return tenant is null
             ? await Query(Columns + " ORDER BY hour, tenant, adapter", Row, cancel, ("f", from), ("u", to))
             : await Query(Columns + " AND tenant = @t ORDER BY hour, adapter", Row, cancel, ("f", from), ("u", to),

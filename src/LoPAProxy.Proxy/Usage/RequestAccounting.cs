@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using LoPAProxy.Proxy.Limits;
 using LoPAProxy.Proxy.Pipeline;
 using LoPAProxy.Proxy.Store;
@@ -26,9 +27,10 @@ public sealed class RequestAccounting(UsageRecorder recorder, RateLimiter limite
             prompt = meter.PromptTokens ?? record.Reserved.Prompt;
             completion = meter.CompletionTokens ?? (meter.HasUsage ? 0 : meter.Events);
         }
+        long latencyMs = record.RateLimited ? 0 : (long)Stopwatch.GetElapsedTime(record.Started).TotalMilliseconds;
         recorder.Record(new UsageCounts(tenant, record.Adapter ?? "", 0, Requests: record.RateLimited ? 0 : 1,
             Errors: failed ? 1 : 0, RateLimited: record.RateLimited ? 1 : 0, prompt, completion,
-            answered ? record.SoftPromptRows : 0));
+            answered ? record.SoftPromptRows : 0, latencyMs));
         if (record.Ticket is { } ticket) await limiter.SettleAsync(ticket, prompt + completion);
     }
 }

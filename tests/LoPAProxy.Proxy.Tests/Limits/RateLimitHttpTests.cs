@@ -7,7 +7,8 @@ using LoPAProxy.Proxy.Tests.Store;
 
 namespace LoPAProxy.Proxy.Tests.Limits;
 
-/// <summary>Limits over HTTP: exact under concurrency, OpenAI's 429 shape and headers, budgets, the admin API.</summary>
+/// <summary>Limits over HTTP: exact under concurrency, OpenAI's 429 shape and headers, budgets, the admin
+/// API.</summary>
 public class RateLimitHttpTests
 {
     public static Dictionary<string, string?> Sqlite(params (string Key, string Value)[] more)
@@ -124,7 +125,8 @@ public class RateLimitHttpTests
         HttpResponseMessage? refused = null;
         for (int i = 0; i < 20 && refused is null; i++)
         {
-            HttpResponseMessage r = await c.PostAsJsonAsync("/v1/chat/completions", HardeningFixture.Chat("stories260K"));
+            HttpResponseMessage r = await c.PostAsJsonAsync("/v1/chat/completions",
+                HardeningFixture.Chat("stories260K"));
             await r.Content.ReadAsStringAsync();
             if ((int)r.StatusCode == 429) refused = r;
             else

@@ -36,6 +36,8 @@ public sealed class StoreStack : IAsyncDisposable
             {
                 ["ReverseProxy:Routes:chat:ClusterId"] = "chat",
                     ["ReverseProxy:Routes:chat:Match:Path"] = "/v1/chat/completions",
+                ["ReverseProxy:Routes:models:ClusterId"] = "chat",
+                    ["ReverseProxy:Routes:models:Match:Path"] = "/v1/models",
                 ["ReverseProxy:Clusters:chat:Destinations:d1:Address"] = s.Reference.Urls.First(),
                 ["LoPA:Clusters:chat:Dialect"] = "vllm-chat", ["LoPA:Clusters:chat:Model"] = "stories260K",
                     ["LoPA:Clusters:chat:HiddenSize"] = "64",
