@@ -4,11 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# --- system packages the tests use (real PyTorch and ONNX for interop and reference maths) ---
+# --- system packages the tests use (real PyTorch and ONNX for interop and reference maths, a browser) ---
 need=()
 dpkg -s python3-torch >/dev/null 2>&1 || need+=(python3-torch)
 dpkg -s yamllint >/dev/null 2>&1 || need+=(yamllint)
 dpkg -s python3-onnx >/dev/null 2>&1 || need+=(python3-onnx)
+dpkg -s chromium >/dev/null 2>&1 || need+=(chromium)   # the web console's browser test (playwright-core drives it)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

@@ -149,6 +149,7 @@ internal static class UpCommand
         foreach (string line in settings[..3]) Console.WriteLine(line);
         Console.WriteLine($"curl -s {baseUrl}/chat/completions -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' " +
             $"-d '{{\"model\":\"{modelName}\",\"messages\":[{{\"role\":\"user\",\"content\":\"a gorgeous, witty, seductive movie. Sentiment:\"}}],\"max_tokens\":6}}'");
+        Console.WriteLine($"web console: {proxyUrl}/console/ (sign in with OPENAI_API_KEY, or the admin key)");
         Console.WriteLine("Ctrl-C or SIGTERM stops everything.");
         logLevel.MinimumLevel = Serilog.Events.LogEventLevel.Information;
         try

@@ -269,21 +269,25 @@ function heatmap(title, rows, sequential) {
   const figure = document.createElement("figure");
   const caption = document.createElement("figcaption");
   const folded = rows.map(fold);
-  const width = folded[0].length, rowHeight = Math.max(4, Math.floor(160 / rows.length));
+  const width = folded[0].length;
+  const rowHeight = Math.max(1, Math.round(width / 2 / rows.length)); // about twice as wide as tall
   const canvas = document.createElement("canvas");
   canvas.width = width;
   canvas.height = rows.length * rowHeight;
   canvas.dataset.rows = rows.length;
   canvas.dataset.columns = rows[0].length;
-  const max = Math.max(...folded.flat().map(Math.abs)) || 1;
+  const values = folded.flat();
+  const low = Math.min(...values), high = Math.max(...values);
+  const max = Math.max(Math.abs(low), Math.abs(high)) || 1;
   const context = canvas.getContext("2d");
   folded.forEach((row, r) => row.forEach((v, c) => {
-    context.fillStyle = sequential ? gray(v) : diverging(v / max);
+    context.fillStyle = sequential ? gray((v - low) / (high - low || 1)) : diverging(v / max);
     context.fillRect(c, r * rowHeight, 1, rowHeight);
   }));
   const summary = rows[0].length > FOLD ? `, d = ${rows[0].length} averaged into ${FOLD} columns` : "";
-  caption.textContent = `${title}: ${rows.length} × ${rows[0].length}${summary}` +
-    (sequential ? " (0 white → 1 dark)" : ` (blue −${max.toFixed(3)} … red +${max.toFixed(3)})`);
+  caption.textContent = `${title}: ${rows.length} × ${rows[0].length}${summary}` + (sequential
+    ? ` (white ${low.toFixed(3)} … dark ${high.toFixed(3)})`
+    : ` (blue −${max.toFixed(3)} … red +${max.toFixed(3)})`);
   figure.append(caption, canvas);
   return figure;
 }
