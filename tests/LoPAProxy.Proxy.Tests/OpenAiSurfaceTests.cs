@@ -134,11 +134,12 @@ public class OpenApiTests
         foreach (string path in new[] { "/admin/tenants", "/admin/tenants/{tenant}/keys", "/v1/adapters",
             "/v1/adapters/{reference}",
                      "/v1/adapters/{name}/activate", "/v1/usage", "/v1/limits", "/admin/usage",
-                     "/admin/tenants/{tenant}/limits" })
+                     "/admin/tenants/{tenant}/limits", "/v1/adapters/{reference}/soft-prompt", "/admin/status" })
             Assert.True(paths.TryGetProperty(path, out _), $"{path} is not described");
         JsonElement schemas = doc.GetProperty("components").GetProperty("schemas");
         foreach (string schema in new[] { "AdapterResponse", "AdapterEnvelope", "IssuedKeyResponse", "ErrorResponse",
-            "ActivateRequest", "UsageResponse", "LimitsResponse", "TenantLimitOverrides" })
+            "ActivateRequest", "UsageResponse", "LimitsResponse", "TenantLimitOverrides", "SoftPromptView",
+            "StatusResponse" })
             Assert.True(schemas.TryGetProperty(schema, out _), $"no schema {schema}");
         JsonElement adapter = schemas.GetProperty("AdapterResponse").GetProperty("properties");
         Assert.True(adapter.TryGetProperty("size_bytes", out _)); // the names clients see on the wire

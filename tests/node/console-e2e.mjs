@@ -84,7 +84,9 @@ try {
     painted: (() => {
       const data = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
       let coloured = 0;
-      for (let i = 0; i < data.length; i += 4) if (data[i] !== 255 || data[i + 1] !== 255 || data[i + 2] !== 255) coloured++;
+      for (let i = 0; i < data.length; i += 4) {
+        if (data[i] !== 255 || data[i + 1] !== 255 || data[i + 2] !== 255) coloured++;
+      }
       return coloured;
     })(),
   })));
@@ -120,6 +122,15 @@ try {
   await page.click("#tenant-form button");
   await page.waitForFunction(() => [...document.querySelectorAll("#tenants-table tbody tr")].some((r) =>
     r.cells[0].textContent === "newco"));
+  const newco = page.locator("#tenants-table tbody tr").filter({ has: page.locator("td:first-child",
+    { hasText: /^newco$/ }) });
+  await newco.getByRole("button", { name: "disable" }).click();
+  await page.waitForFunction(() => [...document.querySelectorAll("#tenants-table tbody tr")].some((r) =>
+    r.cells[0].textContent === "newco" && r.cells[1].textContent === "disabled"));
+  await newco.getByRole("button", { name: "enable" }).click();
+  await page.waitForFunction(() => [...document.querySelectorAll("#tenants-table tbody tr")].some((r) =>
+    r.cells[0].textContent === "newco" && r.cells[1].textContent === "enabled"));
+  summary.disabledAndEnabled = true;
   await page.selectOption("#keys-tenant", "newco");
   await page.waitForFunction(() => document.querySelector("#keys-table tbody").children.length === 0);
   await page.click("#key-issue");

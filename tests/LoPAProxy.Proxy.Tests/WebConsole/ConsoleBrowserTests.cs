@@ -68,6 +68,7 @@ public class ConsoleBrowserTests
         Assert.True(r.GetProperty("narrowOverflow").GetInt32() <= 0, "the page scrolls sideways when narrow");
         Assert.Equal("lopa-", r.GetProperty("issuedKeyPrefix").GetString());
         Assert.Contains("newco", r.GetProperty("tenants").EnumerateArray().Select(t => t.GetString()));
+        Assert.True(r.GetProperty("disabledAndEnabled").GetBoolean());
         Assert.All(r.GetProperty("backends").EnumerateArray(), b => Assert.Equal("ready", b.GetString()));
         Assert.Contains("fm-mean", r.GetProperty("encoders").EnumerateArray().Select(e => e.GetString()));
         Assert.Empty(r.GetProperty("pageErrors").EnumerateArray());

@@ -59,7 +59,10 @@ function fillSelect(select, values) {
   if (values.includes(previous)) select.value = previous;
 }
 
-const bytes = (n) => n < 1024 ? `${n} B` : n < 1 << 20 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 1048576).toFixed(1)} MiB`;
+function bytes(n) {
+  if (n < 1024) return `${n} B`;
+  return n < 1 << 20 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 1048576).toFixed(1)} MiB`;
+}
 const when = (iso) => new Date(iso).toISOString().replace("T", " ").slice(0, 16);
 
 async function guarded(errorElement, work) {
@@ -423,7 +426,8 @@ async function issueKey() {
 
 async function createTenant(event) {
   event.preventDefault();
-  await operate($("tenant-error"), () => api("/admin/tenants", { method: "POST", json: { name: $("tenant-new").value } }));
+  const name = $("tenant-new").value;
+  await operate($("tenant-error"), () => api("/admin/tenants", { method: "POST", json: { name } }));
 }
 
 // ---- wiring -------------------------------------------------------------------------------------------------
