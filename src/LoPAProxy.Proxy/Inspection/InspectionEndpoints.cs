@@ -4,6 +4,7 @@ using LoPAProxy.Core.Adapters;
 using LoPAProxy.Core.Generation;
 using LoPAProxy.OpenAi;
 using LoPAProxy.Proxy.Auth;
+using LoPAProxy.Proxy.Limits;
 using LoPAProxy.Proxy.Pipeline;
 using LoPAProxy.Proxy.Tenancy;
 using Microsoft.AspNetCore.Builder;
@@ -22,6 +23,7 @@ public sealed record InspectRequest(
 /// <summary>
 /// POST /v1/adapters/{reference}/soft-prompt (tenant key): the numbers behind the console's pictures of what an
 /// adapter does — Z_S, one instance's gate and Z with per-row norms and offsets, and a PCA of many instances' Z.
+/// Each call is admitted by the tenant's limits like a request (it runs the encoder).
 /// </summary>
 public static class InspectionEndpoints
 {
@@ -43,9 +45,19 @@ public static class InspectionEndpoints
         InspectRequest request = doc.RootElement.Deserialize(InspectionJson.Default.InspectRequest)
             ?? throw ApiException.BadRequest("the body is a JSON object", null);
         SoftPromptGenerator generator = await FindAsync(h, tenant, reference);
-        SoftPromptView view = await h.RequestServices.GetRequiredService<SoftPromptInspector>()
-            .InspectAsync(generator, request.Text, request.Texts ?? [], h.RequestAborted);
-        return Results.Json(view, InspectionJson.Default.SoftPromptView);
+        // It runs the tenant's encoder, so it counts as one of the tenant's requests (no model tokens).
+        RateLimiter limiter = h.RequestServices.GetRequiredService<RateLimiter>();
+        RateTicket? ticket = await limiter.AdmitAsync(h, tenant, 0);
+        try
+        {
+            SoftPromptView view = await h.RequestServices.GetRequiredService<SoftPromptInspector>()
+                .InspectAsync(generator, request.Text, request.Texts ?? [], h.RequestAborted);
+            return Results.Json(view, InspectionJson.Default.SoftPromptView);
+        }
+        finally
+        {
+            if (ticket is not null) await limiter.SettleAsync(ticket, 0);
+        }
     }
 
     private static async Task<SoftPromptGenerator> FindAsync(HttpContext h, string tenant, string reference)

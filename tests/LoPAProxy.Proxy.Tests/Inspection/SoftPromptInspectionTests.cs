@@ -82,6 +82,14 @@ public class SoftPromptInspectionTests
         using HttpResponseMessage many = await c.PostAsJsonAsync("/v1/adapters/story/soft-prompt",
             new { texts = Enumerable.Repeat("x", SoftPromptInspector.MaxTexts + 1) });
         Hardening.HardeningFixture.IsError(await many.Content.ReadAsStringAsync(), "too_many_prompts");
+
+        // It is the tenant's encoder's work: the tenant's request limit applies.
+        await RateLimitHttpTests.SetLimitsAsync(stack, "acme", new { requests_per_minute = 1 });
+        using HttpResponseMessage first = await c.PostAsJsonAsync("/v1/adapters/story/soft-prompt", new { text = "x" });
+        using HttpResponseMessage second = await c.PostAsJsonAsync("/v1/adapters/story/soft-prompt", new { text = "x" });
+        Assert.Equal(200, (int)first.StatusCode);
+        Assert.Equal(429, (int)second.StatusCode);
+        Assert.True(second.Headers.Contains("retry-after"));
     }
 
     [Fact]
