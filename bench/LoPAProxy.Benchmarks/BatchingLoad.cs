@@ -16,22 +16,34 @@ using Microsoft.Extensions.DependencyInjection;
 namespace LoPAProxy.Benchmarks;
 
 /// <summary>
-/// `dotnet run -c Release -- compare batching [seconds]`: proxy throughput with a MiniLM adapter at 1, 16 and 64
+/// `dotnet run -c Release -- compare batching [seconds] [wait ms] [clients|-] [model|instant]`: proxy throughput with a MiniLM adapter at 1, 16 and 64
 /// concurrent clients, micro-batching off (Encoding:MaxBatch 1) against on (32, 2 ms), same run. Every request's
 /// instance text is new (the instance cache is off too), so each one costs an encoder pass. Reference server,
-/// proxies and load generator share this process; ORT: 2 intra-op threads, spinning off.
+/// proxies and load generator share this process; ORT: 2 intra-op threads, spinning off; llama.cpp: 1 thread by
+/// default (its threads poll for work).
 /// </summary>
 public static class BatchingLoad
 {
     private const string Key = "bench-key-0123456789abcdef";
 
-    public static async Task<int> Run(int seconds, double maxWaitMs = 2, int[]? clientCounts = null)
+    /// <param name="backend">"model": the reference server (stories260K on llama.cpp, 1 token per request);
+    /// "instant": <see cref="InstantBackend"/>, so the proxy and its encoder are all that is measured.</param>
+    public static async Task<int> Run(int seconds, double maxWaitMs = 2, int[]? clientCounts = null,
+        string backend = "model")
     {
         string model = Path.Combine(RepoPaths.RepoDir(), "..", "shared", "models", "stories260K",
             "stories260K.bin");
-        WebApplication server = ModelServerApp.Build(new ModelServerOptions { ModelPath = model, Port = 0,
-            MaxQueued = 1024 });
-        await server.StartAsync();
+        WebApplication server;
+        if (backend == "instant") server = await InstantBackend.StartAsync();
+        else
+        {
+            // llama.cpp's threads poll for work: given both cores they take CPU from the encoder and the proxy
+            // sharing this machine, so the model server gets one thread (a deployment runs it elsewhere).
+            server = ModelServerApp.Build(new ModelServerOptions { ModelPath = model, Port = 0, MaxQueued = 1024,
+                Threads = 1 });
+            await server.StartAsync();
+        }
+        Console.WriteLine($"backend: {(backend == "instant" ? "instant stand-in" : "stories260K, llama.cpp 1 thread")}");
         string adapters = Directory.CreateTempSubdirectory("lopa-batching-").FullName;
         var config = new AdapterConfig { NumVirtualTokens = 10, TokenDim = 64, Rank = 4, HiddenSize = 256,
             Encoder = "minilm", EncoderDim = 384 };

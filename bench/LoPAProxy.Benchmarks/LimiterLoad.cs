@@ -4,11 +4,9 @@ using System.Text;
 using LoPAProxy.Proxy;
 using LoPAProxy.Proxy.Limits;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 
 namespace LoPAProxy.Benchmarks;
 
@@ -23,11 +21,6 @@ namespace LoPAProxy.Benchmarks;
 public static class LimiterLoad
 {
     private const string Key = "bench-key-0123456789abcdef";
-    private const string Answer = """
-        {"id":"c","object":"chat.completion","created":1,"model":"m",
-         "choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}],
-         "usage":{"prompt_tokens":12,"completion_tokens":1,"total_tokens":13}}
-        """;
     private const string Body = """
         {"model":"m","max_tokens":1,
          "messages":[{"role":"user","content":"The movie was great and the actors were wonderful."}]}
@@ -35,8 +28,7 @@ public static class LimiterLoad
 
     public static async Task<int> Run(int requests, string? postgres)
     {
-        WebApplication backend = InstantBackend();
-        await backend.StartAsync();
+        WebApplication backend = await InstantBackend.StartAsync();
         var configs = new List<(string Label, Dictionary<string, string?> Settings)>
         {
             ("off", new()),
@@ -115,21 +107,6 @@ public static class LimiterLoad
             Serilog.Events.LogEventLevel.Warning;
         await proxy.StartAsync();
         return proxy;
-    }
-
-    private static WebApplication InstantBackend()
-    {
-        WebApplicationBuilder b = WebApplication.CreateSlimBuilder();
-        b.WebHost.UseUrls("http://127.0.0.1:0");
-        b.Logging.ClearProviders();
-        WebApplication app = b.Build();
-        app.MapPost("/v1/chat/completions", async (HttpContext h) =>
-        {
-            await h.Request.Body.CopyToAsync(Stream.Null);
-            h.Response.ContentType = "application/json";
-            await h.Response.WriteAsync(Answer);
-        });
-        return app;
     }
 
     private static async Task<double> OneAsync(HttpClient http, string baseUrl)

@@ -6,7 +6,8 @@ using BenchmarkDotNet.Running;
 if (args is ["compare", "batching", ..])
     return await LoPAProxy.Benchmarks.BatchingLoad.Run(args.Length > 2 ? int.Parse(args[2]) : 20,
         args.Length > 3 ? double.Parse(args[3], System.Globalization.CultureInfo.InvariantCulture) : 2,
-        args.Length > 4 ? args[4].Split(',').Select(int.Parse).ToArray() : null);
+        args.Length > 4 && args[4] != "-" ? args[4].Split(',').Select(int.Parse).ToArray() : null,
+        args.Length > 5 ? args[5] : "model");
 if (args is ["compare", "model-server", ..])
     return await LoPAProxy.Benchmarks.ModelServerLoad.Run(args.Length > 2 && args[2] != "-" ? args[2] : null,
         args.Length > 3 ? int.Parse(args[3]) : 5);
