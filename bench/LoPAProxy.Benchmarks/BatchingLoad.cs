@@ -16,11 +16,11 @@ using Microsoft.Extensions.DependencyInjection;
 namespace LoPAProxy.Benchmarks;
 
 /// <summary>
-/// `dotnet run -c Release -- compare batching [seconds] [wait ms] [clients|-] [model|instant]`: proxy throughput with a MiniLM adapter at 1, 16 and 64
-/// concurrent clients, micro-batching off (Encoding:MaxBatch 1) against on (32, 2 ms), same run. Every request's
-/// instance text is new (the instance cache is off too), so each one costs an encoder pass. Reference server,
-/// proxies and load generator share this process; ORT: 2 intra-op threads, spinning off; llama.cpp: 1 thread by
-/// default (its threads poll for work).
+/// `dotnet run -c Release -- compare batching [seconds] [wait ms] [clients|-] [model|instant]`: proxy
+/// throughput with a MiniLM adapter at 1, 16 and 64 concurrent clients, micro-batching off (Encoding:MaxBatch 1)
+/// against on (32, the given wait), same run. Every request's instance text is new (the instance cache is off too),
+/// so each one costs an encoder pass. Backend (reference server or instant stand-in), proxies and load generator
+/// share this process; ORT: 2 intra-op threads, spinning off; llama.cpp: 1 thread (its threads poll for work).
 /// </summary>
 public static class BatchingLoad
 {
@@ -43,7 +43,8 @@ public static class BatchingLoad
                 Threads = 1 });
             await server.StartAsync();
         }
-        Console.WriteLine($"backend: {(backend == "instant" ? "instant stand-in" : "stories260K, llama.cpp 1 thread")}");
+        string described = backend == "instant" ? "instant stand-in" : "stories260K, llama.cpp 1 thread";
+        Console.WriteLine($"backend: {described}");
         string adapters = Directory.CreateTempSubdirectory("lopa-batching-").FullName;
         var config = new AdapterConfig { NumVirtualTokens = 10, TokenDim = 64, Rank = 4, HiddenSize = 256,
             Encoder = "minilm", EncoderDim = 384 };

@@ -122,6 +122,20 @@ public static class ProxyApp
         return logger.CreateLogger();
     }
 
+    /// <summary>Shared counters that cannot be prepared are not fatal: requests meet WhenCountersDown.</summary>
+    private static void PrepareCounters(Limits.IRateCounterStore counters, Microsoft.Extensions.Logging.ILogger log)
+    {
+        try
+        {
+            counters.PrepareAsync(CancellationToken.None).GetAwaiter().GetResult();
+        }
+        catch (Exception e) when (e is Npgsql.NpgsqlException or TimeoutException or IOException)
+        {
+            log.LogWarning("the {Kind} rate-limit counters are not reachable at start-up: {Message}", counters.Kind,
+                e.Message);
+        }
+    }
+
     /// <summary>A ready-to-run proxy: configuration (proxy.json + environment), Serilog logs, body limit, graceful
     /// shutdown.</summary>
     /// <param name="configure">Last changes to the services (tests swap in a clock of their own).</param>
@@ -152,6 +166,7 @@ public static class ProxyApp
         Store.AdapterStores.PrepareAsync(store, options.Tenants.Keys).GetAwaiter().GetResult();
         app.Services.GetRequiredService<EncoderPool>().Preload((name, e) => log.LogError(e,
             "encoder {Encoder} failed to load", name));
+        PrepareCounters(app.Services.GetRequiredService<Limits.IRateCounterStore>(), log);
         return app;
     }
 }

@@ -30,8 +30,11 @@ public sealed class RateLimitOptions
     /// 503. Either way it is logged (at most every 30 s) and counted in lopa_ratelimit_store_errors_total.
     /// </summary>
     public string WhenCountersDown { get; set; } = "open";
-    /// <summary>How long one call to the shared counters may take before it counts as down.</summary>
-    public int CountersTimeoutMs { get; set; } = 1000;
+    /// <summary>
+    /// How long one admission by the shared counters may take — waiting behind the same tenant's other admissions
+    /// included — before the counters count as down.
+    /// </summary>
+    public int CountersTimeoutMs { get; set; } = 5000;
     /// <summary>
     /// Connections each replica opens to the shared counters at most (admissions of one tenant run one at a time
     /// anyway); waiting for one counts towards <see cref="CountersTimeoutMs"/>.

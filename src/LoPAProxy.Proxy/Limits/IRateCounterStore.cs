@@ -17,6 +17,12 @@ public interface IRateCounterStore
     /// <summary>"local" or "postgres".</summary>
     string Kind { get; }
 
+    /// <summary>
+    /// Gets ready before the first request (schema, a first connection, the code paths compiled), so a burst
+    /// arriving at a cold replica is not mistaken for an outage.
+    /// </summary>
+    Task PrepareAsync(CancellationToken cancel);
+
     /// <summary>Admits or refuses; an admitted request holds a concurrency slot under
     /// <paramref name="lease"/>.</summary>
     Task<RateDecision> AdmitAsync(string tenant, TenantLimits limits, long tokens, string lease,

@@ -17,6 +17,8 @@ public sealed class LocalRateCounters(TimeProvider clock, UsedTokensSince usedSi
 
     public string Kind => "local";
 
+    public Task PrepareAsync(CancellationToken cancel) => Task.CompletedTask;
+
     public async Task<RateDecision> AdmitAsync(string tenant, TenantLimits limits, long tokens, string lease,
         CancellationToken cancel)
     {

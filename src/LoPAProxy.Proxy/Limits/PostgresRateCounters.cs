@@ -34,6 +34,14 @@ public sealed class PostgresRateCounters : IRateCounterStore, IAsyncDisposable
 
     public string Kind => "postgres";
 
+    public async Task PrepareAsync(CancellationToken cancel)
+    {
+        await EnsureSchemaAsync(cancel);
+        await using NpgsqlConnection c = await _source.OpenConnectionAsync(cancel);
+        await LockAndReadAsync(c, "lopa warm-up", Admission.Seconds(_clock.GetUtcNow()), cancel);
+        await RollbackAsync(c);
+    }
+
     public async Task<RateDecision> AdmitAsync(string tenant, TenantLimits limits, long tokens, string lease,
         CancellationToken cancel)
     {

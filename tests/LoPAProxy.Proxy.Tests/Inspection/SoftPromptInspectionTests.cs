@@ -75,7 +75,8 @@ public class SoftPromptInspectionTests
         double[] explained = projection.GetProperty("explained").EnumerateArray().Select(e => e.GetDouble()).ToArray();
         Assert.True(explained[0] >= explained[1] && explained[0] + explained[1] <= 1 + 1e-9);
 
-        using HttpResponseMessage missing = await c.PostAsJsonAsync("/v1/adapters/nope/soft-prompt", new { text = "x" });
+        using HttpResponseMessage missing = await c.PostAsJsonAsync("/v1/adapters/nope/soft-prompt",
+            new { text = "x" });
         Assert.Equal(404, (int)missing.StatusCode);
         using HttpResponseMessage empty = await c.PostAsJsonAsync("/v1/adapters/story/soft-prompt", new { });
         Assert.Equal(400, (int)empty.StatusCode);
@@ -85,8 +86,9 @@ public class SoftPromptInspectionTests
 
         // It is the tenant's encoder's work: the tenant's request limit applies.
         await RateLimitHttpTests.SetLimitsAsync(stack, "acme", new { requests_per_minute = 1 });
-        using HttpResponseMessage first = await c.PostAsJsonAsync("/v1/adapters/story/soft-prompt", new { text = "x" });
-        using HttpResponseMessage second = await c.PostAsJsonAsync("/v1/adapters/story/soft-prompt", new { text = "x" });
+        var one = new { text = "x" };
+        using HttpResponseMessage first = await c.PostAsJsonAsync("/v1/adapters/story/soft-prompt", one);
+        using HttpResponseMessage second = await c.PostAsJsonAsync("/v1/adapters/story/soft-prompt", one);
         Assert.Equal(200, (int)first.StatusCode);
         Assert.Equal(429, (int)second.StatusCode);
         Assert.True(second.Headers.Contains("retry-after"));

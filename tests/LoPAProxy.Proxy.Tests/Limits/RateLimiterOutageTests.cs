@@ -16,6 +16,8 @@ public class RateLimiterOutageTests
     {
         public string Kind => "postgres";
 
+        public Task PrepareAsync(CancellationToken cancel) => throw new Npgsql.NpgsqlException("connection refused");
+
         public Task<RateDecision> AdmitAsync(string tenant, TenantLimits limits, long tokens, string lease,
             CancellationToken cancel) => throw new Npgsql.NpgsqlException("connection refused");
 
