@@ -150,12 +150,18 @@ public class ReplicaTests
             Assert.True((await admin.PutAsJsonAsync("/admin/tenants/acme/limits", new { requests_per_minute = 10 }))
                 .IsSuccessStatusCode);
         using HttpClient one = replicas.Client(0, key), two = replicas.Client(1, key);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         HttpResponseMessage[] answers = await Task.WhenAll(Enumerable.Range(0, 64).Select(i =>
             (i % 2 == 0 ? one : two).PostAsJsonAsync("/v1/chat/completions", Chat("stories260K"))));
+        double seconds = clock.Elapsed.TotalSeconds;
         int[] statuses = answers.Select(a => (int)a.StatusCode).ToArray();
         foreach (HttpResponseMessage a in answers) a.Dispose();
-        Assert.True(10 == statuses.Count(s => s == 200), replicas.Logs());
-        Assert.Equal(54, statuses.Count(s => s == 429));
+        // Real clocks here: a burst that outlasts the 6 s refill interval may rightly admit one more per interval
+        // (the in-process tests freeze the clock and demand exactly 10). Per-process limits would admit 20.
+        int allowed = 10 + (int)(seconds / 6);
+        int admitted = statuses.Count(s => s == 200);
+        Assert.True(admitted >= 10 && admitted <= allowed, $"{admitted} admitted in {seconds:F1} s\n{replicas.Logs()}");
+        Assert.Equal(64 - admitted, statuses.Count(s => s == 429));
         // Both processes refused some: the limit is one limit, not ten per process.
         Assert.Contains(429, statuses.Where((_, i) => i % 2 == 0));
         Assert.Contains(429, statuses.Where((_, i) => i % 2 == 1));

@@ -76,7 +76,8 @@ public class RateLimitHttpTests
         {
             ["LoPA:Store:Kind"] = "postgres", ["LoPA:Store:ConnectionString"] = db.ConnectionString,
         };
-        await using StoreStack stack = await StoreStack.StartAsync(settings, replicas: 2);
+        // One frozen clock for both replicas: no refill can sneak in however long the burst takes here.
+        await using StoreStack stack = await StoreStack.StartAsync(settings, replicas: 2, clock: new ManualClock());
         string key = await stack.NewTenantAsync("acme");
         await SetLimitsAsync(stack, "acme", new { requests_per_minute = 10 });
         using HttpClient one = stack.Client(key, 0), two = stack.Client(key, 1);
