@@ -94,7 +94,8 @@ public sealed class DialectRewriter(SoftPromptService softPrompts, PromptBudget 
             sequences.Add(RowsAsJson(rows, d));
             bytes += rows.Length * sizeof(float);
         }
-        var sampling = new JsonObject { ["max_new_tokens"] = body["max_tokens"]?.DeepClone() ?? 16 };
+        long maxNewTokens = Limits.TokenEstimate.MaxCompletionTokens(body) ?? 16;
+        var sampling = new JsonObject { ["max_new_tokens"] = maxNewTokens };
         foreach (string key in new[] { "temperature", "top_p", "top_k", "stop", "seed" })
             if (body[key] is { } value) sampling[key == "seed" ? "sampling_seed" : key] = value.DeepClone();
         bool stream = body["stream"] is JsonValue sv && sv.TryGetValue(out bool st) && st;

@@ -78,6 +78,10 @@ public static class SglangResponse
             string? finish = Finish(ev?["meta_info"]);
             usage[index] = ((long?)ev?["meta_info"]?["prompt_tokens"] ?? 0,
                 (long?)ev?["meta_info"]?["completion_tokens"] ?? 0);
+            // Kept current at every event, so a stream cut short is still charged what it produced.
+            meter.Events++;
+            meter.PromptTokens = usage.Values.Sum(u => u.Prompt);
+            meter.CompletionTokens = usage.Values.Sum(u => u.Completion);
             var chunk = new JsonObject
             {
                 ["id"] = id, ["object"] = "text_completion", ["created"] = created, ["model"] = request.Model,
@@ -86,8 +90,6 @@ public static class SglangResponse
             await response.WriteAsync("data: " + chunk.ToJsonString() + "\n\n", http.RequestAborted);
             await response.Body.FlushAsync(http.RequestAborted);
         }
-        meter.PromptTokens = usage.Values.Sum(u => u.Prompt);
-        meter.CompletionTokens = usage.Values.Sum(u => u.Completion);
         if (meter.ClientAskedUsage)
             await response.WriteAsync("data: " + UsageChunk(id, created, request.Model, meter) + "\n\n",
                 http.RequestAborted);

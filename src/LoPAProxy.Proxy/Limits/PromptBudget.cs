@@ -105,11 +105,8 @@ public sealed class PromptBudget(FoundationModels models, IOptions<LoPAOptions> 
 
     private static int[] Ids(JsonArray list) => list.Select(n => n!.GetValue<int>()).ToArray();
 
-    private static int MaxTokens(JsonObject body)
-    {
-        JsonNode? node = body["max_completion_tokens"] ?? body["max_tokens"];
-        return node is JsonValue v && v.TryGetValue(out int n) && n > 0 ? n : 0;
-    }
+    private static int MaxTokens(JsonObject body) =>
+        (int)Math.Min(int.MaxValue, TokenEstimate.MaxCompletionTokens(body) ?? 0);
 
     /// <summary>BOS + the text's tokens; a text provably over the context is refused before it is tokenised.</summary>
     private static int[] Tokenize(string text, FoundationModel model, int context, int softPromptRows)

@@ -36,9 +36,21 @@ public static class TokenEstimate
     /// <summary>One token per 4 UTF-8 bytes, rounded up.</summary>
     public static long OfText(string text) => (Encoding.UTF8.GetByteCount(text) + 3) / 4;
 
+    /// <summary>
+    /// The completion tokens a request may generate per choice: the larger of max_tokens and max_completion_tokens.
+    /// Backends honour different ones (vLLM's completions API knows only max_tokens; chat APIs prefer
+    /// max_completion_tokens), so the proxy reserves and checks the context against the larger — never less than
+    /// the backend will generate. Null when neither is set.
+    /// </summary>
+    public static long? MaxCompletionTokens(JsonObject body)
+    {
+        long? legacy = Positive(body["max_tokens"]), current = Positive(body["max_completion_tokens"]);
+        return legacy is null ? current : current is null ? legacy : Math.Max(legacy.Value, current.Value);
+    }
+
     private static long Completion(JsonObject body, int whenUnset)
     {
-        long maxTokens = Positive(body["max_completion_tokens"]) ?? Positive(body["max_tokens"]) ?? whenUnset;
+        long maxTokens = MaxCompletionTokens(body) ?? whenUnset;
         long n = Positive(body["n"]) ?? 1;
         return n * maxTokens;
     }

@@ -33,6 +33,8 @@ public sealed class RequestRecord
     /// <summary>The limiter's claim, returned when the answer has ended.</summary>
     public RateTicket? Ticket { get; set; }
     public bool RateLimited { get; set; }
+    /// <summary>The request was handed to the backend (from then on, what it produced is charged).</summary>
+    public bool Forwarded { get; set; }
     /// <summary>When the request arrived here (Stopwatch ticks).</summary>
     public long Started { get; } = Stopwatch.GetTimestamp();
 }
@@ -80,6 +82,7 @@ public sealed class LoPAMiddleware(RequestDelegate next, IOptions<LoPAOptions> o
         StreamFailureGuard guard = StreamFailureGuard.Install(http);
         long forwarded = Stopwatch.GetTimestamp();
         if (record.Streaming) ProxyTelemetry.ActiveStreams.Add(1);
+        record.Forwarded = true;
         try
         {
             using (ProxyTelemetry.Activities.StartActivity("lopa.forward"))
