@@ -24,6 +24,9 @@ namespace LoPAProxy.Cli;
 internal static class UpCommand
 {
     private const string DemoTenant = "demo", EnvFile = "env", PidFile = "up.pid", LogFile = "up.log";
+    /// <summary>Set for the background child of `lopa up --detach`, whose output goes to up.log: it prints no
+    /// key (the parent shows them on its terminal).</summary>
+    private const string DetachedVariable = "LOPA_UP_DETACHED";
 
     public static Command Create()
     {
@@ -55,7 +58,8 @@ internal static class UpCommand
             { port, modelPort, model, state, detach, logFormat };
         command.SetAction(async (p, cancel) =>
         {
-            string stateDir = StateDir(p.GetValue(state));
+            OwnerOnly.ForThisProcess();
+            string stateDir = OwnerOnly.Folder(StateDir(p.GetValue(state)));
             if (p.GetValue(detach)) return await DetachAsync(stateDir, cancel);
             string modelPath = p.GetValue(model) ?? Environment.GetEnvironmentVariable("LOPA_MODEL_PATH")
                 ?? FindStories()
@@ -137,7 +141,9 @@ internal static class UpCommand
         await proxy.StartAsync(cancel);
         string proxyUrl = proxy.Urls.First();
         string adminKeyFile = Path.Combine(stateDir, "admin.key");
-        if (newAdminKey) Console.WriteLine($"admin key (shown once; kept owner-only in {adminKeyFile}): {adminKey}");
+        bool detached = Environment.GetEnvironmentVariable(DetachedVariable) == "1";
+        if (newAdminKey && !detached)
+            Console.WriteLine($"admin key (shown once; kept owner-only in {adminKeyFile}): {adminKey}");
         string key = await DemoTenantAsync(proxyUrl, adminKey, stateDir, cancel);
         string adapterName = await DemoAdapterAsync(proxyUrl, key, stateDir, served.HiddenSize, served.Name, cancel);
         string baseUrl = proxyUrl + "/v1", modelName = $"{served.Name}:{adapterName}";
@@ -145,9 +151,11 @@ internal static class UpCommand
             $"demo adapter '{adapterName}' (minilm encoder)");
         string[] settings = { $"OPENAI_BASE_URL={baseUrl}", $"OPENAI_API_KEY={key}", $"LOPA_MODEL={modelName}",
             $"LOPA_URL={proxyUrl}" };
-        WriteOwnerOnly(Path.Combine(stateDir, EnvFile), string.Join("\n", settings) + "\n");
-        foreach (string line in settings[..3]) Console.WriteLine(line);
-        Console.WriteLine($"curl -s {baseUrl}/chat/completions -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' " +
+        OwnerOnly.Write(Path.Combine(stateDir, EnvFile), string.Join("\n", settings) + "\n");
+        string shownKey = detached ? "$OPENAI_API_KEY" : key;
+        foreach (string line in settings[..3]) Console.WriteLine(line.Replace(key, shownKey, StringComparison.Ordinal));
+        Console.WriteLine($"curl -s {baseUrl}/chat/completions -H \"Authorization: Bearer {shownKey}\" " +
+            "-H 'Content-Type: application/json' " +
             $"-d '{{\"model\":\"{modelName}\",\"messages\":[{{\"role\":\"user\",\"content\":\"a gorgeous, witty, seductive movie. Sentiment:\"}}],\"max_tokens\":6}}'");
         Console.WriteLine($"web console: {proxyUrl}/console/ (sign in with OPENAI_API_KEY, or the admin key)");
         Console.WriteLine("Ctrl-C or SIGTERM stops everything.");
@@ -212,7 +220,7 @@ internal static class UpCommand
         await Ensure(issued, "issue the demo key");
         using JsonDocument issuedKey = JsonDocument.Parse(await issued.Content.ReadAsStringAsync(cancel));
         string key = issuedKey.RootElement.GetProperty("key").GetString()!;
-        WriteOwnerOnly(keyFile, key);
+        OwnerOnly.Write(keyFile, key);
         return key;
     }
 
@@ -259,28 +267,31 @@ internal static class UpCommand
     }
 
     /// <summary>Starts `lopa up` again in its own session with output to up.log, waits for its settings, prints
-    /// them.</summary>
+    /// them and, when this run made it, the admin key — here, on the terminal that ran it, never into the
+    /// log.</summary>
     private static async Task<int> DetachAsync(string stateDir, CancellationToken cancel)
     {
         string env = Path.Combine(stateDir, EnvFile), log = Path.Combine(stateDir, LogFile);
         File.Delete(env);
+        bool newAdminKey = !File.Exists(Path.Combine(stateDir, "admin.key"));
         string[] args = Environment.GetCommandLineArgs().Skip(1).Where(a => a != "--detach").ToArray();
         string self = Environment.ProcessPath!;
         bool viaDotnet = Path.GetFileNameWithoutExtension(self) == "dotnet";
-        var psi = new ProcessStartInfo(File.Exists("/usr/bin/setsid") ? "/usr/bin/setsid" : self)
+        // The child writes its whole log straight into up.log (owner-only, made here), also after this process
+        // has gone: setsid (its own session) → sh, which opens the log and execs lopa in place.
+        OwnerOnly.Create(log).Dispose();
+        var psi = new ProcessStartInfo(File.Exists("/usr/bin/setsid") ? "/usr/bin/setsid" : "/bin/sh")
         {
             UseShellExecute = false,
         };
-        if (psi.FileName != self) psi.ArgumentList.Add(self);
+        if (psi.FileName != "/bin/sh") psi.ArgumentList.Add("/bin/sh");
+        foreach (string a in new[] { "-c", "exec \"$@\" >>\"$LOPA_UP_LOG\" 2>&1 </dev/null", "lopa-up", self })
+            psi.ArgumentList.Add(a);
         if (viaDotnet) psi.ArgumentList.Add(Environment.GetCommandLineArgs()[0]);
         foreach (string a in args) psi.ArgumentList.Add(a);
-        psi.RedirectStandardOutput = psi.RedirectStandardError = true;
+        psi.Environment[DetachedVariable] = "1";
+        psi.Environment["LOPA_UP_LOG"] = log;
         using Process child = Process.Start(psi)!;
-        await using var output = new StreamWriter(log) { AutoFlush = true };
-        child.OutputDataReceived += (_, e) => { if (e.Data != null) lock (output) output.WriteLine(e.Data); };
-        child.ErrorDataReceived += (_, e) => { if (e.Data != null) lock (output) output.WriteLine(e.Data); };
-        child.BeginOutputReadLine();
-        child.BeginErrorReadLine();
         for (int i = 0; i < 1200 && !File.Exists(env); i++)
         {
             if (child.HasExited)
@@ -288,8 +299,12 @@ internal static class UpCommand
             await Task.Delay(100, cancel);
         }
         if (!File.Exists(env)) throw new TimeoutException($"lopa up did not come up within 120 s; see {log}");
-        File.WriteAllText(Path.Combine(stateDir, PidFile), child.Id.ToString());
+        OwnerOnly.Write(Path.Combine(stateDir, PidFile), child.Id.ToString());
         foreach (string line in File.ReadAllLines(env)) Console.WriteLine(line);
+        string adminKeyFile = Path.Combine(stateDir, "admin.key");
+        if (newAdminKey)
+            Console.WriteLine($"admin key (shown once; kept owner-only in {adminKeyFile}): "
+                + File.ReadAllText(adminKeyFile).Trim());
         Console.WriteLine($"running in the background (pid {child.Id}, log {log}); "
             + "eval \"$(lopa env)\" loads these; lopa down stops it");
         return 0;
@@ -328,14 +343,8 @@ internal static class UpCommand
         created = !File.Exists(path);
         if (!created) return File.ReadAllText(path).Trim();
         string secret = prefix + Convert.ToHexString(RandomNumberGenerator.GetBytes(24)).ToLowerInvariant();
-        WriteOwnerOnly(path, secret);
+        OwnerOnly.Write(path, secret);
         return secret;
-    }
-
-    private static void WriteOwnerOnly(string path, string content)
-    {
-        File.WriteAllText(path, content);
-        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
     }
 
     /// <summary>Where the build puts the shipped demo adapter (assets/demo-adapter: LoPA trained on SST-2 by lopa

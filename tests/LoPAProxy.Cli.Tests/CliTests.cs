@@ -134,11 +134,13 @@ public class CliTests
     {
         string state = TempDir.Create();
         string[] common = { "--state", state };
+        string upOutput;
         using (var up = new LopaProcess(new[] { "up", "--detach", "--port", "0", "--model-port", "0", "--model",
             Stories }.Concat(common).ToArray()))
         {
             Assert.True(up.WaitForExit(150) == 0, up.Stderr);
             Assert.Contains("OPENAI_BASE_URL=", up.Stdout);
+            upOutput = up.Stdout;
         }
         try
         {
@@ -224,11 +226,33 @@ public class CliTests
                 new { model = settings["LOPA_MODEL"], messages = new[] { new { role = "user",
                     content = "Tom had a red kite" } }, max_tokens = 4 }));
             Assert.True(response.IsSuccessStatusCode, await response.Content.ReadAsStringAsync());
+            SecretsStayPrivate(state, upOutput, adminKey, settings["OPENAI_API_KEY"]);
         }
         finally
         {
             using var down = new LopaProcess(new[] { "down" }.Concat(common).ToArray());
             Assert.True(down.WaitForExit(60) == 0, down.Stderr);
         }
+    }
+
+    /// <summary>
+    /// #22 item 3: the keys reach the terminal that ran `lopa up --detach` and no log; everything in the state folder
+    /// (keys, the SQLite store with its -wal/-shm, the converted model, the log) is its owner's alone.
+    /// </summary>
+    private static void SecretsStayPrivate(string state, string terminal, string adminKey, string tenantKey)
+    {
+        Assert.Contains(tenantKey, terminal);
+        Assert.Contains(adminKey, terminal); // made by this run: shown once, here
+        string log = File.ReadAllText(Path.Combine(state, "up.log"));
+        Assert.Contains("POST /v1/chat/completions 200", log); // requests were logged …
+        Assert.DoesNotContain(adminKey, log); // … and no key with them
+        Assert.DoesNotContain(tenantKey, log);
+        const UnixFileMode Others = UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.GroupExecute
+            | UnixFileMode.OtherRead | UnixFileMode.OtherWrite | UnixFileMode.OtherExecute;
+        string[] entries = Directory.GetFileSystemEntries(state, "*", SearchOption.AllDirectories);
+        Assert.Contains(entries, e => e.EndsWith("lopa.db-wal", StringComparison.Ordinal));
+        Assert.Contains(entries, e => e.EndsWith(".gguf", StringComparison.Ordinal));
+        foreach (string entry in entries.Append(state))
+            Assert.True((File.GetUnixFileMode(entry) & Others) == 0, $"{entry}: {File.GetUnixFileMode(entry)}");
     }
 }
