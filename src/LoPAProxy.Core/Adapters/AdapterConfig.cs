@@ -87,8 +87,12 @@ public sealed record AdapterConfig
     public static AdapterConfig Parse(string json)
     {
         JsonNode? root;
-        try { root = JsonNode.Parse(json, documentOptions: new JsonDocumentOptions { MaxDepth = 16 }); }
-        catch (JsonException e) { throw new AdapterException($"adapter_config.json is not valid JSON: {e.Message}"); }
+        try { root = JsonNode.Parse(json, documentOptions: Engine.Formats.StrictJson.Options(16)); }
+        catch (JsonException e)
+        {
+            throw new AdapterException(
+                $"adapter_config.json is not valid JSON: {Engine.Formats.StrictJson.Describe(e, json)}");
+        }
         if (root is not JsonObject o) throw new AdapterException("adapter_config.json is not a JSON object");
         string peft = Str(o, "peft_type") ?? throw new AdapterException("adapter_config.json lacks 'peft_type'");
         AdapterConfig config = peft switch

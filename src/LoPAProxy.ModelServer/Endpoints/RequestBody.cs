@@ -11,12 +11,19 @@ internal static class RequestBody
     public static async Task<JsonElement> ReadAsync(HttpContext http, ServedModel served)
     {
         JsonElement body;
+        var bytes = new MemoryStream();
+        await http.Request.Body.CopyToAsync(bytes, http.RequestAborted); // bounded by Kestrel's body limit
         try
         {
-            using JsonDocument doc = await JsonDocument.ParseAsync(http.Request.Body, new JsonDocumentOptions { MaxDepth = 32 }, http.RequestAborted);
+            using JsonDocument doc = JsonDocument.Parse(bytes.GetBuffer().AsMemory(0, (int)bytes.Length),
+                Engine.Formats.StrictJson.Options());
             body = doc.RootElement.Clone();
         }
-        catch (JsonException e) { throw ApiException.BadRequest($"the body is not valid JSON: {e.Message}", null, "invalid_json"); }
+        catch (JsonException e)
+        {
+            string why = Engine.Formats.StrictJson.Describe(e, bytes.GetBuffer().AsSpan(0, (int)bytes.Length));
+            throw ApiException.BadRequest($"the body is not valid JSON: {why}", null, "invalid_json");
+        }
         if (body.ValueKind != JsonValueKind.Object) throw ApiException.BadRequest("the body must be a JSON object", null, "invalid_json");
         string? model = JsonFields.String(body, "model");
         if (model != null && model != served.Name) throw new ApiException(404, $"The model `{model}` does not exist.", "model", "model_not_found");

@@ -38,7 +38,8 @@ public static class SglangResponse
         long created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
         if (!request.Stream)
         {
-            JsonNode? answer = await JsonNode.ParseAsync(upstream, cancellationToken: http.RequestAborted);
+            JsonNode? answer = await JsonNode.ParseAsync(upstream,
+                documentOptions: Pipeline.JsonBodies.Strict, cancellationToken: http.RequestAborted);
             JsonNode?[] items = answer is JsonArray list ? list.ToArray() : new[] { answer };
             int prompt = 0, completion = 0;
             var choices = new JsonArray();
@@ -69,7 +70,7 @@ public static class SglangResponse
             if (!line.StartsWith("data:", StringComparison.Ordinal)) continue;
             string data = line[5..].Trim();
             if (data == "[DONE]") break;
-            JsonNode? ev = JsonNode.Parse(data);
+            JsonNode? ev = JsonNode.Parse(data, documentOptions: Pipeline.JsonBodies.Strict);
             int index = (int?)ev?["index"] ?? 0;
             string text = (string?)ev?["text"] ?? "";
             int already = sent.GetValueOrDefault(index);

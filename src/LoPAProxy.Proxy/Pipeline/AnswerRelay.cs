@@ -113,7 +113,7 @@ public static class AnswerRelay
         {
             try
             {
-                return JsonNode.Parse(json);
+                return JsonNode.Parse(json, documentOptions: JsonBodies.Strict);
             }
             catch (System.Text.Json.JsonException)
             {

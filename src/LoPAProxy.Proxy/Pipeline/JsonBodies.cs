@@ -6,12 +6,12 @@ using Microsoft.AspNetCore.Http;
 namespace LoPAProxy.Proxy.Pipeline;
 
 /// <summary>
-/// The one way request bodies are read as JSON: bounded in size, nesting 64 deep at most, and duplicate keys
-/// refused (a backend may read the first and the proxy the last; parsers disagree). Every failure is a typed 400/413.
+/// The one way request bodies are read as JSON: bounded in size, nesting and duplicate keys as
+/// <see cref="Engine.Formats.StrictJson"/> says (the same bound as the reference server). Every failure is a typed 400/413.
 /// </summary>
 public static class JsonBodies
 {
-    public static readonly JsonDocumentOptions Strict = new() { MaxDepth = 64, AllowDuplicateProperties = false };
+    public static readonly JsonDocumentOptions Strict = Engine.Formats.StrictJson.Options();
 
     /// <summary>The body as a JSON object, read whole (at most <paramref name="limit"/> bytes).</summary>
     public static async Task<JsonObject> ReadObjectAsync(HttpRequest request, long limit, CancellationToken cancel)
@@ -35,7 +35,7 @@ public static class JsonBodies
         }
         catch (JsonException e)
         {
-            throw Invalid(e);
+            throw Invalid(e, buffer);
         }
     }
 
@@ -60,7 +60,7 @@ public static class JsonBodies
         }
         catch (JsonException e)
         {
-            throw Invalid(e);
+            throw Invalid(e, buffer);
         }
         catch (InvalidOperationException e)
         {
@@ -101,8 +101,11 @@ public static class JsonBodies
             throw ApiException.BadRequest("the body is not valid UTF-8", null, "invalid_json");
     }
 
-    private static ApiException Invalid(JsonException e) =>
-        ApiException.BadRequest($"the body is not valid JSON: {e.Message}", null, "invalid_json");
+    private static ApiException Invalid(JsonException e, MemoryStream buffer)
+    {
+        string why = Engine.Formats.StrictJson.Describe(e, buffer.GetBuffer().AsSpan(0, (int)buffer.Length));
+        return ApiException.BadRequest($"the body is not valid JSON: {why}", null, "invalid_json");
+    }
 
     private static async Task<MemoryStream> ReadBoundedAsync(HttpRequest request, long limit, CancellationToken cancel)
     {

@@ -173,9 +173,14 @@ public class AdversarialTests(HardeningFixture f) : IClassFixture<HardeningFixtu
         {
             var sends = Enumerable.Range(batch, 8).Select(i =>
             {
-                HttpContent form = i % 3 == 2
-                    ? TwoFileForm(i, Mutate(Encoding.UTF8.GetBytes(config), rng), single)
-                    : SingleFileForm(i, Mutate(single, rng));
+                HttpContent form = (i % 6) switch
+                {
+                    2 => TwoFileForm(i, Mutate(Encoding.UTF8.GetBytes(config), rng), single),
+                    5 => TwoFileForm(i, Encoding.UTF8.GetBytes(StrictJsonTests.DuplicateFirstKey(
+                        config, out _)), single), // a duplicated key: 400, never a 500
+                    4 => SingleFileForm(i, StrictJsonTests.SingleFileWithDuplicateConfigKey(seed, out _)),
+                    _ => SingleFileForm(i, Mutate(single, rng)),
+                };
                 return SendAsync(c, form);
             }).ToArray();
             foreach (var (status, text) in await Task.WhenAll(sends))

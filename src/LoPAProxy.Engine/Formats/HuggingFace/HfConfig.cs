@@ -37,7 +37,7 @@ public sealed record HfConfig(
     public static HfConfig Parse(string json, string file)
     {
         JsonElement root;
-        try { using var doc = JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = 32 }); root = doc.RootElement.Clone(); }
+        try { using var doc = JsonDocument.Parse(json, StrictJson.Options(32)); root = doc.RootElement.Clone(); }
         catch (JsonException e) { throw new TensorFileException(file, $"not valid JSON: {e.Message}"); }
         if (root.ValueKind != JsonValueKind.Object) throw new TensorFileException(file, "config is not a JSON object");
 

@@ -114,8 +114,11 @@ public sealed unsafe class SafeTensorsFile : IDisposable
         ReadOnlySpan<byte> json = head.Slice(8, (int)n);
         if (!System.Text.Unicode.Utf8.IsValid(json)) throw new TensorFileException(file, "header is not valid UTF-8");
         JsonDocument doc;
-        try { doc = JsonDocument.Parse(json.ToArray(), new JsonDocumentOptions { MaxDepth = 8 }); }
-        catch (JsonException e) { throw new TensorFileException(file, $"header is not valid JSON: {e.Message}"); }
+        try { doc = JsonDocument.Parse(json.ToArray(), StrictJson.Options(8)); }
+        catch (JsonException e)
+        {
+            throw new TensorFileException(file, $"header is not valid JSON: {StrictJson.Describe(e, json)}");
+        }
         using (doc)
         {
             if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new TensorFileException(file, "header is not a JSON object");
