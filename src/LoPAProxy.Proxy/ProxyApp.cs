@@ -35,6 +35,7 @@ public static class ProxyApp
         services.AddSingleton<IValidateOptions<LoPAOptions>, LoPAOptionsValidator>();
         services.AddSingleton<Store.IAdapterStore>(sp =>
             Store.AdapterStores.Open(sp.GetRequiredService<IOptions<LoPAOptions>>().Value.Store));
+        services.AddSingleton<Store.StoreOutage>();
         services.AddSingleton<TenantKeys>();
         services.AddSingleton<AdapterCatalog>();
         services.AddSingleton<EncoderPool>();
@@ -74,7 +75,8 @@ public static class ProxyApp
         app.UseSerilogRequestLogging(o => Observability.RequestLogging.Configure(o, app.Services));
         app.UseMiddleware<RequestMetricsMiddleware>();
         app.UseMiddleware<ErrorMiddleware>();
-        // Explicitly here, inside the error middleware, so a failing key lookup (a store outage) is an OpenAI 500.
+        // Explicitly here, inside the error middleware, so a failing key lookup is an OpenAI error (a store outage:
+        // 503 store_unavailable).
         app.UseAuthentication();
         app.UseAuthorization();
         app.MapGet("/healthz", () => Results.Ok(new { status = "ok" }));
@@ -163,7 +165,8 @@ public static class ProxyApp
         // Schema, and the tenants named in configuration, before the first request.
         var store = app.Services.GetRequiredService<Store.IAdapterStore>();
         var options = app.Services.GetRequiredService<IOptions<LoPAOptions>>().Value;
-        Store.AdapterStores.PrepareAsync(store, options.Tenants.Keys).GetAwaiter().GetResult();
+        Store.AdapterStores.PrepareOrExplainAsync(store, options.Store, options.Tenants.Keys).GetAwaiter()
+            .GetResult();
         app.Services.GetRequiredService<EncoderPool>().Preload((name, e) => log.LogError(e,
             "encoder {Encoder} failed to load", name));
         PrepareCounters(app.Services.GetRequiredService<Limits.IRateCounterStore>(), log);

@@ -104,6 +104,8 @@ public sealed class AdapterOptions
     /// another replica may serve a version after a change whose notification it missed.
     /// </summary>
     public double RevalidateSeconds { get; set; } = 5;
+    /// <summary>Store API keys remembered (positive and negative lookups), each for RevalidateSeconds.</summary>
+    public int KeyCacheSize { get; set; } = 10_000;
 }
 
 public sealed class TenantOptions

@@ -1,6 +1,6 @@
-using System.Collections.Concurrent;
 using LoPAProxy.Proxy.Configuration;
 using LoPAProxy.Proxy.Store;
+using LoPAProxy.Proxy.Tenancy;
 using Microsoft.Extensions.Options;
 
 namespace LoPAProxy.Proxy.Limits;
@@ -8,26 +8,27 @@ namespace LoPAProxy.Proxy.Limits;
 /// <summary>
 /// A tenant's limits in effect: its overrides from the store over LoPA:RateLimits. Overrides are cached, dropped
 /// when the store reports a change to the tenant (this replica's, or another's through PostgreSQL), and read again
-/// after LoPA:Adapters:RevalidateSeconds at the latest.
+/// after LoPA:Adapters:RevalidateSeconds at the latest; while the store is down, the last ones read (a tenant never
+/// read: 503).
 /// </summary>
 public sealed class TenantLimitResolver
 {
     private readonly IUsageStore _store;
-    private readonly TimeProvider _clock;
     private readonly TenantLimits _defaults;
-    private readonly TimeSpan _revalidate;
-    private readonly ConcurrentDictionary<string, (TenantLimitOverrides Overrides, DateTimeOffset Read)> _cache = new();
+    private readonly ExpiringCache<string, TenantLimitOverrides> _cache;
+    private readonly StoreOutage? _outage;
 
     public TenantLimitResolver(IUsageStore store, IAdapterStore changes, TimeProvider clock,
-        IOptions<LoPAOptions> options)
+        IOptions<LoPAOptions> options, StoreOutage? outage = null)
     {
         _store = store;
-        _clock = clock;
+        _outage = outage;
         _defaults = TenantLimits.From(options.Value.RateLimits);
-        _revalidate = TimeSpan.FromSeconds(options.Value.Adapters.RevalidateSeconds);
+        _cache = new ExpiringCache<string, TenantLimitOverrides>(100_000,
+            TimeSpan.FromSeconds(options.Value.Adapters.RevalidateSeconds), clock);
         changes.Changed += (tenant, adapter) =>
         {
-            if (adapter is null) _cache.TryRemove(tenant, out _);
+            if (adapter is null) _cache.Remove(tenant);
         };
     }
 
@@ -38,10 +39,19 @@ public sealed class TenantLimitResolver
 
     public async Task<TenantLimitOverrides> OverridesAsync(string tenant, CancellationToken cancel)
     {
-        DateTimeOffset now = _clock.GetUtcNow();
-        if (_cache.TryGetValue(tenant, out var cached) && now - cached.Read < _revalidate) return cached.Overrides;
-        TenantLimitOverrides overrides = await _store.GetLimitsAsync(tenant, cancel) ?? TenantLimitOverrides.None;
-        _cache[tenant] = (overrides, now);
+        if (_cache.TryGetFresh(tenant, out TenantLimitOverrides? cached)) return cached;
+        TenantLimitOverrides overrides;
+        try
+        {
+            overrides = await _store.GetLimitsAsync(tenant, cancel) ?? TenantLimitOverrides.None;
+        }
+        catch (Exception e) when (StoreOutage.Is(e) && !cancel.IsCancellationRequested
+            && _cache.TryGetAny(tenant, out cached))
+        {
+            _outage?.Report(e);
+            return cached; // the store is down: the last overrides read still hold
+        }
+        _cache.Set(tenant, overrides);
         return overrides;
     }
 }

@@ -23,7 +23,7 @@ public sealed record StatusResponse(
 
 /// <summary>
 /// Readiness: every configured encoder loaded and every backend destination answering /v1/models below 500 (3 s
-/// timeout). GET /readyz (open, for probes: 200 or 503) and GET /admin/status (admin key: the same plus where each
+/// timeout); the store's state is reported beside them. GET /readyz (open, for probes: 200 or 503) and GET /admin/status (admin key: the same plus where each
 /// encoder runs and its batch statistics).
 /// </summary>
 public static class Readiness
@@ -36,12 +36,34 @@ public static class Readiness
             .Produces<StatusResponse>();
     }
 
+    /// <summary>
+    /// The store's state is reported but does not decide readiness: it is shared by every replica, so failing
+    /// readiness on it would take them all out of service at once — while it is down they still serve every request
+    /// whose key and adapter they have cached.
+    /// </summary>
     private static async Task<IResult> ReadyAsync(EncoderPool encoders, IProxyStateLookup state,
-        IHttpClientFactory http)
+        IHttpClientFactory http, Store.IAdapterStore store, Store.StoreOutage outage)
     {
+        Task<bool> storeUp = StoreAnswersAsync(store, outage);
         Dictionary<string, bool> backends = await BackendsAsync(state, http);
         bool ready = encoders.AllLoaded && backends.Count > 0 && backends.Values.All(v => v);
-        return Results.Json(new { ready, encoders = encoders.AllLoaded, backends }, statusCode: ready ? 200 : 503);
+        return Results.Json(new { ready, encoders = encoders.AllLoaded, backends, store = await storeUp },
+            statusCode: ready ? 200 : 503);
+    }
+
+    private static async Task<bool> StoreAnswersAsync(Store.IAdapterStore store, Store.StoreOutage outage)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(3));
+        try
+        {
+            await store.PingAsync(timeout.Token);
+            outage.Recovered();
+            return true;
+        }
+        catch (Exception e) when (Store.StoreOutage.Is(e) || e is OperationCanceledException)
+        {
+            return false;
+        }
     }
 
     private static async Task<IResult> StatusAsync(EncoderPool encoders, InstanceVectors vectors,

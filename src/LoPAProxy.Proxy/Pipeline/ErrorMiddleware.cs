@@ -7,9 +7,10 @@ namespace LoPAProxy.Proxy.Pipeline;
 /// <summary>
 /// Outermost: every response carries x-request-id (the id in the request log), and whatever goes wrong still
 /// reaches the client as OpenAI error JSON — ApiException with its own status, a body Kestrel refused (400/413),
-/// and anything unexpected as a 500 naming the request id — never an empty body.
+///, a store outage as 503 store_unavailable with Retry-After, and anything unexpected as a 500 naming the
+/// request id — never an empty body.
 /// </summary>
-public sealed class ErrorMiddleware(RequestDelegate next, ILogger<ErrorMiddleware> log)
+public sealed class ErrorMiddleware(RequestDelegate next, Store.StoreOutage outage, ILogger<ErrorMiddleware> log)
 {
     public const string RequestIdHeader = "x-request-id";
 
@@ -28,6 +29,13 @@ public sealed class ErrorMiddleware(RequestDelegate next, ILogger<ErrorMiddlewar
         {
             await Restart(http);
             await e.WriteAsync(http.Response);
+        }
+        catch (Exception e) when (Store.StoreOutage.Is(e) && !http.Response.HasStarted
+            && !http.RequestAborted.IsCancellationRequested)
+        {
+            // Counted and logged once per interval by StoreOutage, not per request.
+            await Restart(http);
+            await outage.Refusal(e).WriteAsync(http.Response);
         }
         catch (BadHttpRequestException e) when (!http.Response.HasStarted)
         {

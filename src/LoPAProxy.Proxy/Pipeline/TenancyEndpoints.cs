@@ -195,6 +195,10 @@ public static class TenancyEndpoints
             await result.ExecuteAsync(h);
         }
         catch (ApiException e) when (!h.Response.HasStarted) { await e.WriteAsync(h.Response); }
+        catch (Exception e) when (StoreOutage.Is(e) && !h.Response.HasStarted && !h.RequestAborted.IsCancellationRequested)
+        {
+            await h.RequestServices.GetRequiredService<StoreOutage>().Refusal(e).WriteAsync(h.Response);
+        }
         catch (StoreNotFoundException e) when (!h.Response.HasStarted) { await ApiException.WriteAsync(h.Response, 404,
             e.Message, "not_found_error", null, "not_found"); }
         catch (StoreConflictException e) when (!h.Response.HasStarted) { await ApiException.WriteAsync(h.Response, 409,

@@ -14,6 +14,26 @@ public static class AdapterStores
         _ => throw new InvalidOperationException($"LoPA:Store:Kind '{options.Kind}' is not sqlite or postgres"),
     };
 
+    /// <summary>
+    /// <see cref="PrepareAsync"/> at start-up: a store that cannot be opened (a read-only or missing folder, a
+    /// database that refuses) is one clear message naming it — the process then exits 1 — not a crash.
+    /// </summary>
+    /// <exception cref="StoreUnavailableException">the store cannot be opened or prepared.</exception>
+    public static async Task PrepareOrExplainAsync(IAdapterStore store, StoreOptions options,
+        IEnumerable<string> configuredTenants, CancellationToken cancel = default)
+    {
+        try
+        {
+            await PrepareAsync(store, configuredTenants, cancel);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            string where = options.Kind == "sqlite" ? $"the SQLite file {Path.GetFullPath(options.Path)}"
+                : "the PostgreSQL database LoPA:Store:ConnectionString names";
+            throw new StoreUnavailableException($"the store cannot be opened ({where}): {e.Message}", e);
+        }
+    }
+
     /// <summary>Creates the schema if needed and the tenants that configuration names (their keys stay in
     /// configuration; the store holds their adapters).</summary>
     public static async Task PrepareAsync(IAdapterStore store, IEnumerable<string> configuredTenants,

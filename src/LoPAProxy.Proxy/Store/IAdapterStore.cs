@@ -35,6 +35,9 @@ public interface IAdapterStore : IAsyncDisposable
 
     Task InitializeAsync(CancellationToken cancel = default);
 
+    /// <summary>Throws when the store cannot be reached (a connection and one trivial query).</summary>
+    Task PingAsync(CancellationToken cancel = default);
+
     Task CreateTenantAsync(string name, CancellationToken cancel = default);
     Task<IReadOnlyList<TenantRecord>> ListTenantsAsync(CancellationToken cancel = default);
     Task<TenantRecord?> GetTenantAsync(string name, CancellationToken cancel = default);

@@ -43,6 +43,12 @@ public abstract partial class SqlAdapterStore : IAdapterStore, IUsageStore
             await Exec(c, null, ddl, cancel);
     }
 
+    public async Task PingAsync(CancellationToken cancel = default)
+    {
+        await using var c = await OpenAsync(cancel);
+        await Scalar(c, null, "SELECT 1", cancel);
+    }
+
     // ---- tenants and keys -------------------------------------------------------------------------
 
     public async Task CreateTenantAsync(string name, CancellationToken cancel = default)

@@ -16,7 +16,8 @@ namespace LoPAProxy.Proxy.Tenancy;
 /// while it ran — so on this replica every request after an acknowledgement sees it. Other replicas hear of changes
 /// through the store (PostgreSQL NOTIFY, milliseconds); in case a notification is lost (a dropped LISTEN connection,
 /// several processes on one SQLite file), a cached entry older than Adapters:RevalidateSeconds is checked against
-/// the store with a light query before use. That is the documented bound for other replicas.
+/// the store with a light query before use. That is the documented bound for other replicas. While the store is
+/// down, cached adapters are served as they are; a miss is a 503 (<see cref="Store.StoreOutage"/>).
 /// </summary>
 public sealed class AdapterCatalog
 {
@@ -27,12 +28,14 @@ public sealed class AdapterCatalog
     private readonly object _gate = new();
     private readonly LinkedList<Entry> _lru = new();
     private readonly Dictionary<string, LinkedListNode<Entry>> _index = new(StringComparer.Ordinal);
+    private readonly Store.StoreOutage? _outage;
     private long _generation;
 
-    public AdapterCatalog(IOptions<LoPAOptions> options, Store.IAdapterStore store)
+    public AdapterCatalog(IOptions<LoPAOptions> options, Store.IAdapterStore store, Store.StoreOutage? outage = null)
     {
         _options = options;
         _store = store;
+        _outage = outage;
         // Any change to tenant/name (here or, with PostgreSQL, on another replica) drops its cached versions.
         store.Changed += (tenant, name) => Evict(tenant, name);
     }
@@ -99,7 +102,16 @@ public sealed class AdapterCatalog
     {
         double age = Stopwatch.GetElapsedTime(entry.CheckedAt).TotalSeconds;
         if (age < _options.Value.Adapters.RevalidateSeconds) return true;
-        string? current = await _store.ResolveVersionAsync(tenant, name, version, cancel);
+        string? current;
+        try
+        {
+            current = await _store.ResolveVersionAsync(tenant, name, version, cancel);
+        }
+        catch (Exception e) when (Store.StoreOutage.Is(e) && !cancel.IsCancellationRequested)
+        {
+            _outage?.Report(e);
+            return true; // the store is down: serve what is cached (nothing can change it meanwhile)
+        }
         if (current != entry.Version) return false;
         lock (_gate)
         {

@@ -43,6 +43,7 @@ public sealed class SlowReadStore(IAdapterStore inner) : IAdapterStore
     }
 
     public Task InitializeAsync(CancellationToken cancel = default) => inner.InitializeAsync(cancel);
+    public Task PingAsync(CancellationToken cancel = default) => inner.PingAsync(cancel);
     public Task CreateTenantAsync(string name, CancellationToken cancel = default) => inner.CreateTenantAsync(name,
         cancel);
     public Task<IReadOnlyList<TenantRecord>> ListTenantsAsync(CancellationToken cancel = default) =>
