@@ -59,7 +59,21 @@ public static class ProxyApp
             .AddTransforms(AddTransforms);
         services.AddHttpClient("readiness").ConfigureHttpClient(c => c.Timeout = TimeSpan.FromSeconds(3));
         Observability.Telemetry.Add(services, configuration);
+        services.AddRouting();
+        RouteRegardlessOfContentType(services);
         return services;
+    }
+
+    /// <summary>
+    /// Endpoints declare their JSON bodies (for the OpenAPI document), but routing must not choose by Content-Type:
+    /// a body without a JSON type would fall through to "route not found". The handlers answer 415 themselves.
+    /// </summary>
+    private static void RouteRegardlessOfContentType(IServiceCollection services)
+    {
+        foreach (ServiceDescriptor policy in services.Where(d => d.ServiceType ==
+            typeof(Microsoft.AspNetCore.Routing.MatcherPolicy) && d.ImplementationType?.Name == "AcceptsMatcherPolicy")
+            .ToList())
+            services.Remove(policy);
     }
 
     private static void AddTransforms(TransformBuilderContext builder)

@@ -121,6 +121,24 @@ public class CliTests
     }
 
     [Fact]
+    public void A_store_that_cannot_be_opened_at_start_up_is_one_message_and_exit_1()
+    {
+        // As in a read-only container: the store's folder cannot be made (here under /proc, refused even to root).
+        var config = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(RepoFiles.Path_("proxy.json")))!;
+        config["LoPA"]!["Store"]!["Path"] = "/proc/lopa-nowhere/lopa.db";
+        config["LoPA"]!["Encoders"] = new System.Text.Json.Nodes.JsonArray("fm-mean");
+        config["LoPA"]!["EncoderFiles"]!["FoundationModel"] = Stories;
+        foreach (var (_, cluster) in config["LoPA"]!["Clusters"]!.AsObject()) cluster!["ModelPath"] = Stories;
+        string file = Path.Combine(TempDir.Create(), "proxy.json");
+        File.WriteAllText(file, config.ToJsonString());
+        using var proxy = new LopaProcess("proxy", "--config", file, "--urls", "http://127.0.0.1:0");
+        Assert.Equal(1, proxy.WaitForExit());
+        Assert.StartsWith("lopa: the store cannot be opened (the SQLite file /proc/lopa-nowhere/lopa.db)",
+            proxy.Stderr);
+        Assert.DoesNotContain("   at ", proxy.Stderr);
+    }
+
+    [Fact]
     public void Bad_arguments_are_reported()
     {
         using var bad = new LopaProcess("generate", "--model", "/nonexistent/model.bin");

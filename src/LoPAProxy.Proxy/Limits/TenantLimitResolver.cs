@@ -40,6 +40,7 @@ public sealed class TenantLimitResolver
     public async Task<TenantLimitOverrides> OverridesAsync(string tenant, CancellationToken cancel)
     {
         if (_cache.TryGetFresh(tenant, out TenantLimitOverrides? cached)) return cached;
+        if (_outage?.SkipStore == true && _cache.TryGetAny(tenant, out cached)) return cached;
         TenantLimitOverrides overrides;
         try
         {

@@ -24,8 +24,15 @@ public static class JsonBodies
     }
 
     /// <summary>The body as a JSON document (the admin and tenant APIs).</summary>
+    /// <exception cref="ApiException">415 unless the request says its body is JSON.</exception>
     public static async Task<JsonDocument> ReadDocumentAsync(HttpRequest request, long limit, CancellationToken cancel)
     {
+        if (!request.HasJsonContentType())
+            throw new ApiException(415, $"send this body as JSON (Content-Type: application/json), not " +
+                $"'{request.ContentType ?? "none"}'", null, "unsupported_media_type")
+            {
+                Type = "invalid_request_error",
+            };
         await BodyLimit.ApplyAsync(request.HttpContext, limit, "the request body");
         MemoryStream buffer = await ReadBoundedAsync(request, limit, cancel);
         RequireUtf8(buffer);

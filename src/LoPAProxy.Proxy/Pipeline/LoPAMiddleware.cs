@@ -111,6 +111,7 @@ public sealed class LoPAMiddleware(RequestDelegate next, IOptions<LoPAOptions> o
             throw ApiException.BadRequest(
                 $"adapters apply to POST /v1/chat/completions and /v1/completions only, not {http.Request.Method} {route.CanonicalPath}",
                 "model", "adapter_not_supported");
+        if (generation && body is not null) RequireModel(body, backend, adapterName);
         if (body is not null)
         {
             record.Streaming = body["stream"] is JsonValue streamFlag && streamFlag.TryGetValue(out bool streaming)
@@ -236,6 +237,21 @@ public sealed class LoPAMiddleware(RequestDelegate next, IOptions<LoPAOptions> o
         if (!mayHaveBody) return false;
         if (route.Kind != EndpointKind.Other) return true;
         return request.ContentType?.Contains("json", StringComparison.OrdinalIgnoreCase) == true;
+    }
+
+    /// <summary>
+    /// A generation request names its model, as OpenAI requires (400 otherwise); one that names an adapter names it
+    /// on the route's base model — "other-model:adapter" is not this adapter (404, as for any unknown model).
+    /// </summary>
+    private static void RequireModel(JsonObject body, BackendOptions? backend, string? adapterName)
+    {
+        if (body["model"] is not JsonValue value || !value.TryGetValue(out string? model) || model.Length == 0)
+            throw ApiException.BadRequest("you must provide a model parameter (a string)", "model", "missing_model");
+        if (adapterName is null || backend is null) return;
+        int colon = model.IndexOf(':');
+        string baseModel = colon > 0 ? model[..colon] : model;
+        if (baseModel != backend.Model)
+            throw new ApiException(404, $"The model `{model}` does not exist.", "model", "model_not_found");
     }
 
     private static string? AdapterOf(string? model) =>

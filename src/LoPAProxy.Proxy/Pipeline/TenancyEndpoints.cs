@@ -104,9 +104,13 @@ public static class TenancyEndpoints
         return Json(new IssuedKeyResponse(record.Id, tenant, key, "shown once; only its hash is stored"), 201);
     }
 
-    private static async Task<IResult> ListKeysAsync(HttpContext h, IAdapterStore s, string tenant) =>
-        Json(new ListResponse<KeyResponse>((await s.ListKeysAsync(tenant,
-            h.RequestAborted)).Select(KeyResponse.From).ToList()));
+    private static async Task<IResult> ListKeysAsync(HttpContext h, IAdapterStore s, string tenant)
+    {
+        if (await s.GetTenantAsync(tenant, h.RequestAborted) is null)
+            throw new StoreNotFoundException($"tenant '{tenant}' does not exist");
+        IReadOnlyList<KeyRecord> keys = await s.ListKeysAsync(tenant, h.RequestAborted);
+        return Json(new ListResponse<KeyResponse>(keys.Select(KeyResponse.From).ToList()));
+    }
 
     private static async Task<IResult> RevokeKeyAsync(HttpContext h, IAdapterStore s, string tenant, string id) =>
         await s.RevokeKeyAsync(tenant, id, h.RequestAborted)
@@ -258,7 +262,13 @@ public static class TenancyEndpoints
         if (!Names.IsValid(name)
             || name.Contains('@')) throw ApiException.BadRequest("adapter names are 1–64 of [A-Za-z0-9._-]", "name");
         if (!Names.IsValid(version)) throw ApiException.BadRequest("versions are 1–64 of [A-Za-z0-9._-]", "version");
-        bool activate = !string.Equals(form["activate"].FirstOrDefault(), "false", StringComparison.OrdinalIgnoreCase);
+        bool activate = form["activate"].FirstOrDefault() switch
+        {
+            null => true,
+            "true" => true,
+            "false" => false,
+            string other => throw ApiException.BadRequest($"'activate' is true or false, not '{other}'", "activate"),
+        };
         async Task<byte[]?> Read(Func<IFormFile, bool> match)
         {
             IFormFile? f = form.Files.FirstOrDefault(match);

@@ -16,9 +16,9 @@ public sealed class StoreUnavailableException(string message, Exception? inner =
 public sealed class StoreOutage(ILogger<StoreOutage> log, TimeProvider clock)
 {
     public const int RetryAfterSeconds = 5;
-    private static readonly TimeSpan LogInterval = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan LogInterval = TimeSpan.FromSeconds(30), RetryInterval = TimeSpan.FromSeconds(1);
     private readonly object _gate = new();
-    private DateTimeOffset? _down, _lastLogged;
+    private DateTimeOffset? _down, _lastLogged, _retryAt;
     private long _affected;
 
     /// <summary>Whether an outage is current: reported, and no success since.</summary>
@@ -27,6 +27,18 @@ public sealed class StoreOutage(ILogger<StoreOutage> log, TimeProvider clock)
         get
         {
             lock (_gate) return _down is not null;
+        }
+    }
+
+    /// <summary>
+    /// While an outage is current, callers holding a cached answer use it without asking the store — which is tried
+    /// again at most once a second — so requests do not each pay for a failing connection.
+    /// </summary>
+    public bool SkipStore
+    {
+        get
+        {
+            lock (_gate) return _down is not null && clock.GetUtcNow() < _retryAt;
         }
     }
 
@@ -60,6 +72,7 @@ public sealed class StoreOutage(ILogger<StoreOutage> log, TimeProvider clock)
         lock (_gate)
         {
             _down ??= now;
+            _retryAt = now + RetryInterval;
             _affected++;
             if (_lastLogged is { } last && now - last < LogInterval) return;
             _lastLogged = now;

@@ -101,7 +101,7 @@ public sealed class AdapterCatalog
         CancellationToken cancel)
     {
         double age = Stopwatch.GetElapsedTime(entry.CheckedAt).TotalSeconds;
-        if (age < _options.Value.Adapters.RevalidateSeconds) return true;
+        if (age < _options.Value.Adapters.RevalidateSeconds || _outage?.SkipStore == true) return true;
         string? current;
         try
         {

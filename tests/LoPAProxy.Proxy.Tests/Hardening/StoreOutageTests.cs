@@ -48,8 +48,8 @@ public class StoreOutageTests
         await Task.Delay(500);
 
         pg.Stop();
-        await Task.Delay(2500); // past RevalidateSeconds: every cache entry is stale, and still served
         int beforeOutage = statuses.Count;
+        await Task.Delay(2500); // past RevalidateSeconds: every cache entry is stale, and still served
         using (HttpResponseMessage r = await stranger.PostAsJsonAsync("/v1/chat/completions",
             HardeningFixture.Chat("stories260K")))
         {
@@ -66,7 +66,8 @@ public class StoreOutageTests
         JsonElement ready = JsonDocument.Parse(await anonymous.GetStringAsync("/readyz")).RootElement;
         Assert.False(ready.GetProperty("store").GetBoolean());
         await Task.Delay(1000);
-        Assert.True(statuses.Count > beforeOutage + 5, $"{statuses.Count - beforeOutage} requests during the outage");
+        int duringOutage = statuses.Count - beforeOutage;
+        Assert.True(duringOutage >= 4, $"{duringOutage} requests during the outage");
 
         await pg.StartServerAsync();
         var deadline = DateTime.UtcNow.AddSeconds(20);
