@@ -89,6 +89,7 @@ public static class ProxyApp
         app.UseSerilogRequestLogging(o => Observability.RequestLogging.Configure(o, app.Services));
         app.UseMiddleware<RequestMetricsMiddleware>();
         app.UseMiddleware<ErrorMiddleware>();
+        app.Use(Observability.ManagementListener.GateAsync);
         // Explicitly here, inside the error middleware, so a failing key lookup is an OpenAI error (a store outage:
         // 503 store_unavailable).
         app.UseAuthentication();
@@ -160,7 +161,12 @@ public static class ProxyApp
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Configuration.AddConfiguration(configuration);
-        builder.WebHost.UseUrls(urls);
+        var management = new Observability.ManagementListener();
+        builder.Services.AddSingleton(management);
+        string managementUrls = configuration["LoPA:Management:Urls"]
+            ?? (urls.EndsWith(":0", StringComparison.Ordinal) ? "http://127.0.0.1:0"
+                : Observability.ManagementListener.DefaultUrls);
+        builder.WebHost.ConfigureKestrel(k => management.Configure(k, urls, managementUrls));
         long maxBody = configuration.GetValue<long?>("LoPA:Limits:MaxBodyBytes") ?? new LimitOptions().MaxBodyBytes;
         builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = maxBody);
         builder.Services.Configure<HostOptions>(h =>

@@ -66,7 +66,7 @@ public class UnknownRouteTests(ProxyFixture f) : IClassFixture<ProxyFixture>
     }
 }
 
-/// <summary>/metrics (Prometheus, no key needed) carries the LoPA metrics, and the Grafana dashboard uses exactly
+/// <summary>/metrics (Prometheus, on the management listener only) carries the LoPA metrics, and the Grafana dashboard uses exactly
 /// them.</summary>
 public class MetricsTests
 {
@@ -97,8 +97,17 @@ public class MetricsTests
         using (HttpResponseMessage refused = await c.PostAsJsonAsync("/v1/chat/completions",
             HardeningFixture.Chat("stories260K:story")))
             Assert.Equal(429, (int)refused.StatusCode);
-        using HttpClient anonymous = stack.Client(null);
-        string metrics = await anonymous.GetStringAsync("/metrics");
+        using HttpClient anonymous = stack.Client(null), management = stack.ManagementClient();
+        // #22 item 6: the series name tenants and adapters, so the public port does not serve them.
+        using (HttpResponseMessage hidden = await anonymous.GetAsync("/metrics"))
+        {
+            Assert.Equal(404, (int)hidden.StatusCode);
+            HardeningFixture.IsError(await hidden.Content.ReadAsStringAsync(), "route_not_found");
+        }
+        using (HttpResponseMessage other = await management.GetAsync("/v1/models"))
+            Assert.Equal(404, (int)other.StatusCode); // the management port serves metrics and probes only
+        Assert.Equal(200, (int)(await management.GetAsync("/healthz")).StatusCode);
+        string metrics = await management.GetStringAsync("/metrics");
         string series = $"lopa_requests_total\\{{[^}}]*adapter=\"story\"[^}}]*status=\"200\"[^}}]*" +
             $"tenant=\"{tenant}\"[^}}]*\\}} 3";
         Assert.Matches(series, metrics);

@@ -46,6 +46,7 @@ public sealed class LoPAOptions
     public UsageOptions Usage { get; set; } = new();
     /// <summary>Where metrics and traces go besides /metrics.</summary>
     public TelemetryOptions Telemetry { get; set; } = new();
+    public ManagementOptions Management { get; set; } = new();
 
     public EncoderOptions ToEncoderOptions(Action<string>? warn = null) => new()
     {
@@ -163,6 +164,14 @@ public sealed class EncodingOptions
     public double MaxWaitMs { get; set; } = 10;
     /// <summary>Instance vectors kept for repeated (encoder, text) pairs, in MiB (0: off).</summary>
     public int CacheMiB { get; set; } = 64;
+}
+
+public sealed class ManagementOptions
+{
+    /// <summary>Where /metrics is served (with /healthz and /readyz), ";"-separated; the public port answers 404
+    /// for it. Loopback by default: a Prometheus in the same pod, or set http://0.0.0.0:9464 to scrape it from
+    /// outside. When the proxy itself listens on port 0, so does this, unless set.</summary>
+    public string Urls { get; set; } = Observability.ManagementListener.DefaultUrls;
 }
 
 public sealed class TelemetryOptions

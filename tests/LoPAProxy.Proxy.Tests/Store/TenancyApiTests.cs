@@ -4,6 +4,7 @@ using System.Text.Json;
 using LoPAProxy.Core.Adapters;
 using LoPAProxy.Engine.Tests.Support;
 using LoPAProxy.ModelServer;
+using LoPAProxy.Proxy.Observability;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -69,6 +70,12 @@ public sealed class StoreStack : IAsyncDisposable
         if (key != null) c.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
         return c;
     }
+
+    /// <summary>A client of a replica's management listener (/metrics, /healthz, /readyz).</summary>
+    public HttpClient ManagementClient(int replica = 0) => new()
+    {
+        BaseAddress = new Uri(Proxies[replica].Services.GetRequiredService<ManagementListener>().Urls.First()),
+    };
 
     public async Task<string> NewTenantAsync(string name)
     {

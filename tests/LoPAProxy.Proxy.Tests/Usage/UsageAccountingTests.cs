@@ -105,7 +105,7 @@ public class UsageAccountingTests
         using (HttpResponseMessage forbidden = await globex.GetAsync("/admin/usage"))
             Assert.Equal(401, (int)forbidden.StatusCode);
 
-        string metrics = await stack.Client(null).GetStringAsync("/metrics");
+        string metrics = await stack.ManagementClient().GetStringAsync("/metrics");
         Assert.Matches("lopa_usage_completion_tokens_total\\{[^}]*adapter=\"story\"[^}]*tenant=\"acme\"", metrics);
     }
 
