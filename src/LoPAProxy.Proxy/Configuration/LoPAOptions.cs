@@ -47,6 +47,9 @@ public sealed class LoPAOptions
     /// <summary>Where metrics and traces go besides /metrics.</summary>
     public TelemetryOptions Telemetry { get; set; } = new();
     public ManagementOptions Management { get; set; } = new();
+    /// <summary>Request headers forwarded to the model servers beside the built-in allow-list
+    /// (<see cref="Pipeline.BackendCredentials.ForwardedByDefault"/>); every other header is dropped.</summary>
+    public List<string> ForwardHeaders { get; set; } = new();
 
     public EncoderOptions ToEncoderOptions(Action<string>? warn = null) => new()
     {

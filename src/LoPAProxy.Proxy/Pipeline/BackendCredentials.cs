@@ -6,26 +6,38 @@ using Yarp.ReverseProxy.Transforms.Builder;
 namespace LoPAProxy.Proxy.Pipeline;
 
 /// <summary>
-/// The tenant's credentials stay on the client side of the proxy: Authorization, Proxy-Authorization, cookies, the
-/// API-key headers other gateways use and every X-LoPA-* header are removed from what goes to the model server;
-/// the cluster's own key (LoPA:Clusters:&lt;id&gt;:ApiKey) is sent instead when one is set.
+/// The tenant's credentials stay on the client side of the proxy: only an allow-list of request headers reaches the
+/// model server — content negotiation, the body's type and length, tracing (traceparent, tracestate, baggage), the
+/// request id, the forwarding headers YARP adds — plus any names the operator lists in LoPA:ForwardHeaders. Every
+/// other header (Authorization, cookies, any gateway's or cloud's key header, OpenAI-Organization, X-LoPA-*) is
+/// dropped; the cluster's own key (LoPA:Clusters:&lt;id&gt;:ApiKey) is sent instead when one is set.
 /// </summary>
-public sealed class BackendCredentials(string? backendKey) : RequestTransform
+public sealed class BackendCredentials(string? backendKey, IReadOnlySet<string> allowed) : RequestTransform
 {
-    private static readonly string[] Removed = { "Authorization", "Proxy-Authorization", "Cookie", "X-Api-Key",
-        "Api-Key" };
+    /// <summary>Request headers forwarded without configuration (content headers: Content-Type and
+    /// Content-Length).</summary>
+    public static readonly string[] ForwardedByDefault =
+    [
+        "Accept", "Accept-Language", "User-Agent", "traceparent", "tracestate", "baggage", "x-request-id",
+        "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Forwarded-Prefix",
+    ];
+
+    private static readonly string[] ContentHeaders = ["Content-Type", "Content-Length"];
     public const string LoPAHeaderPrefix = "X-LoPA-";
 
     public override ValueTask ApplyAsync(RequestTransformContext context)
     {
         HttpRequestHeaders headers = context.ProxyRequest.Headers;
-        foreach (string name in Removed) headers.Remove(name);
-        foreach (string name in headers.Select(h => h.Key).Where(IsLoPAHeader).ToList()) headers.Remove(name);
+        foreach (string name in headers.Select(h => h.Key).Where(n => !IsForwarded(n)).ToList()) headers.Remove(name);
         if (context.ProxyRequest.Content?.Headers is { } content)
-            foreach (string name in content.Select(h => h.Key).Where(IsLoPAHeader).ToList()) content.Remove(name);
+            foreach (string name in content.Select(h => h.Key).Where(n => !ContentHeaders.Contains(n,
+                StringComparer.OrdinalIgnoreCase)).ToList())
+                content.Remove(name);
         if (backendKey is not null) headers.Authorization = new AuthenticationHeaderValue("Bearer", backendKey);
         return ValueTask.CompletedTask;
     }
+
+    private bool IsForwarded(string name) => allowed.Contains(name) && !IsLoPAHeader(name);
 
     private static bool IsLoPAHeader(string name) => name.StartsWith(LoPAHeaderPrefix,
         StringComparison.OrdinalIgnoreCase);
@@ -37,6 +49,8 @@ public sealed class BackendCredentials(string? backendKey) : RequestTransform
         string? key = clusterId is not null && options.Clusters.TryGetValue(clusterId, out BackendOptions? backend)
             ? backend.ApiKey
             : null;
-        builder.RequestTransforms.Add(new BackendCredentials(key));
+        var allowed = new HashSet<string>(ForwardedByDefault.Concat(options.ForwardHeaders),
+            StringComparer.OrdinalIgnoreCase);
+        builder.RequestTransforms.Add(new BackendCredentials(key, allowed));
     }
 }

@@ -17,6 +17,8 @@ public sealed class HardeningFixture : IAsyncLifetime
 {
     public const string AcmeKey = "acme-key-0123456789abcdef", GlobexKey = "globex-key-0123456789abcdef";
     public const string EmbedderKey = "embedder-key-0123456789abcdef", BackendKey = "backend-secret-0123456789";
+    /// <summary>A header the operator allows through (LoPA:ForwardHeaders).</summary>
+    public const string ForwardedHeader = "X-Tenant-Region";
 
     public RecordingBackend Backend { get; private set; } = null!;
     public RecordingBackend Dying { get; private set; } = null!;
@@ -46,7 +48,7 @@ public sealed class HardeningFixture : IAsyncLifetime
             ["LoPA:Store:Path"] = storePath,
             ["LoPA:Tenants:acme:ApiKeys:0"] = AcmeKey, ["LoPA:Tenants:globex:ApiKeys:0"] = GlobexKey,
             ["LoPA:Tenants:embedder:ApiKeys:0"] = EmbedderKey, ["LoPA:ClientEmbeds:AllowedTenants:0"] = "embedder",
-            ["LoPA:Limits:BackendTimeoutSeconds"] = "10",
+            ["LoPA:Limits:BackendTimeoutSeconds"] = "10", ["LoPA:ForwardHeaders:0"] = ForwardedHeader,
             ["LoPA:Encoding:MaxBatch"] = "32", ["LoPA:Encoding:MaxWaitMs"] = "5",
         };
         Route(s, "chat", "/v1/chat/completions", "chat");

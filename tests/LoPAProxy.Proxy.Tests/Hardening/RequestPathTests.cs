@@ -20,13 +20,26 @@ public class RequestPathTests(HardeningFixture f) : IClassFixture<HardeningFixtu
                 r.Headers.Add("Cookie", "session=tenant-cookie");
                 r.Headers.Add("X-Api-Key", "tenant-other-key");
                 r.Headers.Add("Proxy-Authorization", "Basic dGVuYW50");
+                // #22 item 8: an allow-list, not a list of known credential headers.
+                r.Headers.Add("Authentication", "tenant-authentication");
+                r.Headers.Add("X-Auth-Token", "tenant-token");
+                r.Headers.Add("X-Amz-Security-Token", "tenant-aws");
+                r.Headers.Add("OpenAI-Organization", "org-tenant");
+                r.Headers.Add("X-Made-Up-Secret", "tenant-made-up");
+                r.Headers.Add("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+                r.Headers.Add("x-request-id", "client-request-7");
+                r.Headers.Add(HardeningFixture.ForwardedHeader, "operator-allowed");
             });
         Assert.Equal(200, status);
         Received got = Assert.Single(f.Backend.Requests);
         Assert.Equal("Bearer " + HardeningFixture.BackendKey, got.Headers["Authorization"]);
         foreach (string header in new[] { "Cookie", "X-Api-Key", "Proxy-Authorization", "X-LoPA-Adapter",
-            "X-LoPA-Anything" })
+            "X-LoPA-Anything", "Authentication", "X-Auth-Token", "X-Amz-Security-Token", "OpenAI-Organization",
+            "X-Made-Up-Secret" })
             Assert.False(got.Headers.ContainsKey(header), $"{header} was forwarded");
+        Assert.True(got.Headers.ContainsKey("traceparent")); // tracing passes (as the proxy's own span, where traced)
+        Assert.Equal("client-request-7", got.Headers["x-request-id"]);
+        Assert.Equal("operator-allowed", got.Headers[HardeningFixture.ForwardedHeader]);
         string everything = string.Join("\n", got.Headers.Select(h => h.Key + ": " + h.Value)) + got.Body;
         Assert.DoesNotContain(HardeningFixture.AcmeKey, everything);
         Assert.DoesNotContain("tenant-cookie", everything);
