@@ -2,7 +2,7 @@ using BenchmarkDotNet.Running;
 
 // dotnet run -c Release --project bench/LoPAProxy.Benchmarks -- --filter '*Gemm*'
 // dotnet run -c Release --project bench/LoPAProxy.Benchmarks -- compare
-// encoders|batching|proxy|proxy-memory|rewrite-memory|store|train|model-server|limits
+// encoders|batching|proxy|proxy-memory|inspection-memory|rewrite-memory|store|train|model-server|limits
 if (args is ["compare", "batching", ..])
     return await LoPAProxy.Benchmarks.BatchingLoad.Run(args.Length > 2 ? int.Parse(args[2]) : 20,
         args.Length > 3 ? double.Parse(args[3], System.Globalization.CultureInfo.InvariantCulture) : 2,
@@ -16,6 +16,9 @@ if (args is ["compare", "rewrite-memory"]) return LoPAProxy.Benchmarks.RewriteMe
 if (args is ["compare", "proxy-memory", ..])
     return await LoPAProxy.Benchmarks.ProxyMemory.Run(args.Length > 2 ? int.Parse(args[2]) : 60, args.Length > 3
         ? int.Parse(args[3]) : 60);
+if (args is ["compare", "inspection-memory", ..])
+    return await LoPAProxy.Benchmarks.InspectionMemory.Run(args.Length > 2 ? int.Parse(args[2]) : 256,
+        args.Length > 3 ? int.Parse(args[3]) : 4000, args.Length > 4 ? int.Parse(args[4]) : 60);
 if (args is ["compare", "proxy", ..]) return await LoPAProxy.Benchmarks.ProxyLoad.Run(args.Length > 2
     ? int.Parse(args[2]) : 60);
 if (args is ["compare", "store", ..]) return await LoPAProxy.Benchmarks.StoreLoad.Run(args.Length > 2

@@ -20,14 +20,10 @@ namespace LoPAProxy.Benchmarks;
 /// </summary>
 public static class ProxyMemory
 {
-    private const string Key = "bench-key-0123456789abcdef";
-
     public static async Task<int> Run(int loadSeconds, int idleSeconds)
     {
         string repo = RepoPaths.RepoDir();
         string model = Path.Combine(repo, "..", "shared", "models", "stories260K", "stories260K.bin");
-        string lopa = Path.Combine(repo, "src", "LoPAProxy.Cli", "bin", "Release", "net10.0", "lopa.dll");
-        if (!File.Exists(lopa)) throw new FileNotFoundException($"build first (dotnet build -c Release): {lopa}");
         WebApplication server = ModelServerApp.Build(new ModelServerOptions { ModelPath = model, Port = 0,
             MaxQueued = 512 });
         await server.StartAsync();
@@ -39,26 +35,12 @@ public static class ProxyMemory
         LopaAdapter.CreateRandom(adapterConfig, 1).SaveDirectory(Path.Combine(dir, "adapters", "bench", "story"));
         await FolderImport.ImportAsync(new StoreOptions { Path = Path.Combine(dir, "lopa.db") },
             Path.Combine(dir, "adapters"), "1");
-        int port = FreePort();
         File.WriteAllText(Path.Combine(dir, "proxy.json"), ProxyConfig(server.Urls.First(), Path.GetFullPath(model)));
-
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true,
-            UseShellExecute = false };
-        foreach (string a in new[] { lopa, "proxy", "--config", Path.Combine(dir, "proxy.json"), "--urls",
-            $"http://127.0.0.1:{port}" })
-            psi.ArgumentList.Add(a);
-        psi.Environment["LoPA__Tenants__bench__ApiKeys__0"] = Key;
-        using Process proxy = Process.Start(psi)!;
-        proxy.OutputDataReceived += (_, _) => { };
-        proxy.ErrorDataReceived += (_, _) => { };
-        proxy.BeginOutputReadLine();
-        proxy.BeginErrorReadLine();
+        using ProxyProcess proxy = await ProxyProcess.StartAsync(Path.Combine(dir, "proxy.json"));
         try
         {
-            string url = $"http://127.0.0.1:{port}";
-            using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 128 });
-            http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", Key);
-            await WaitUntilUpAsync(http, url);
+            string url = proxy.Url;
+            HttpClient http = proxy.Http;
             // Warm: JIT tiers, thread pool and connection pools reach their working size (16 clients, 10 s).
             var warm = DateTime.UtcNow.AddSeconds(10);
             await Task.WhenAll(Enumerable.Range(0, 16).Select(async client =>
@@ -66,10 +48,10 @@ public static class ProxyMemory
                 for (int i = client; DateTime.UtcNow < warm; i += 16) await SendAsync(http, url, i);
             }));
             await Task.Delay(5000);
-            long before = Rss(proxy.Id), peak = before;
+            long before = proxy.Rss(), peak = before;
             var stop = DateTime.UtcNow.AddSeconds(loadSeconds);
             int requests = 0, errors = 0;
-            using var sampler = new Timer(_ => peak = Math.Max(peak, Rss(proxy.Id)), null, 0, 200);
+            using var sampler = new Timer(_ => peak = Math.Max(peak, proxy.Rss()), null, 0, 200);
             await Task.WhenAll(Enumerable.Range(0, 64).Select(async client =>
             {
                 for (int i = client; DateTime.UtcNow < stop; i += 64)
@@ -78,9 +60,9 @@ public static class ProxyMemory
                     Interlocked.Increment(ref requests);
                 }
             }));
-            long atEnd = Rss(proxy.Id);
+            long atEnd = proxy.Rss();
             await Task.Delay(idleSeconds * 1000);
-            long after = Rss(proxy.Id);
+            long after = proxy.Rss();
             Console.WriteLine($"| proxy RSS (64 clients × {loadSeconds} s, {requests} requests, {errors} unexpected) | MiB |");
             Console.WriteLine("|---|---:|");
             Console.WriteLine($"| before (warm) | {before / 1048576.0:F1} |");
@@ -92,7 +74,6 @@ public static class ProxyMemory
         }
         finally
         {
-            proxy.Kill(true);
             await server.StopAsync();
         }
     }
@@ -152,38 +133,4 @@ public static class ProxyMemory
         },
         ["Serilog"] = new { MinimumLevel = "Warning" },
     });
-
-    private static async Task WaitUntilUpAsync(HttpClient http, string url)
-    {
-        for (int i = 0; i < 300; i++)
-        {
-            try
-            {
-                using HttpResponseMessage r = await http.GetAsync(url + "/healthz");
-                if (r.IsSuccessStatusCode) return;
-            }
-            catch (HttpRequestException)
-            {
-            }
-            await Task.Delay(100);
-        }
-        throw new TimeoutException("the proxy did not start");
-    }
-
-    private static long Rss(int pid)
-    {
-        foreach (string line in File.ReadLines($"/proc/{pid}/status"))
-            if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
-                return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
-        return 0;
-    }
-
-    private static int FreePort()
-    {
-        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        listener.Start();
-        int port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
-    }
 }

@@ -16,6 +16,10 @@ public sealed class FmMeanEncoder(ITokenizer tokenizer, float[] embeddingTable, 
     public int Dim => dim;
     public int MaxTokens => maxTokens;
 
+    public int CountTokens(string text) => Math.Min(maxTokens,
+        tokenizer.Encode(InstanceText.Sanitize(InstanceText.Bound(text, maxTokens)), addBos: false, addEos: false)
+            .Length);
+
     public void Encode(IReadOnlyList<string> texts, Span<float> output, CancellationToken cancel = default)
     {
         if (output.Length < texts.Count * dim) throw new ArgumentException("output too small");

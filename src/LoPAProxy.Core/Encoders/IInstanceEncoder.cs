@@ -15,6 +15,10 @@ public interface IInstanceEncoder
     /// <summary>Tokens an instance is cut to (documented per encoder).</summary>
     int MaxTokens { get; }
 
+    /// <summary>The tokens this encoder reads of <paramref name="text"/> (at most <see cref="MaxTokens"/>): what
+    /// encoding it costs.</summary>
+    int CountTokens(string text);
+
     /// <summary>Encodes each text into one row of <paramref name="output"/> [texts, Dim].</summary>
     void Encode(IReadOnlyList<string> texts, Span<float> output, CancellationToken cancel = default);
 }

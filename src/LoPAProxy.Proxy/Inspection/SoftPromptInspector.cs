@@ -1,6 +1,7 @@
 using System.Numerics.Tensors;
 using System.Text.Json.Serialization;
 using LoPAProxy.Core.Adapters;
+using LoPAProxy.Core.Encoders;
 using LoPAProxy.Core.Generation;
 using LoPAProxy.OpenAi;
 using LoPAProxy.Proxy.Configuration;
@@ -35,13 +36,16 @@ public sealed record SoftPromptView(
 /// serve requests. For LoPA the gate σ(u·vᵀ) is the generator's own output for the adapter with Z_S set to ones
 /// (Z = Z_S ∘ gate, so nothing is recomputed differently); the offset per row is ‖Z − Z_S ∘ 0.5‖ (0.5: the gate
 /// with no instance signal). For lopa_add the offset is ‖Z − Z_S‖; prompt tuning has none; IDPG has no Z_S.
-/// Bounded before any work: at most <see cref="MaxTexts"/> texts, m·d within the request value budget, and the
-/// projection's n²·m·d within <see cref="MaxProjectionWork"/>.
+/// Bounded before any work: at most <see cref="MaxTexts"/> texts, m·d within the request value budget, the
+/// projection's n²·m·d within <see cref="MaxProjectionWork"/>, and the tokens the encoder will read — each text cut
+/// first to what the encoder can read — within <see cref="MaxEncoderTokens"/>.
 /// </summary>
 public sealed class SoftPromptInspector(SoftPromptService softPrompts, IOptions<LoPAOptions> options)
 {
     public const int MaxTexts = 256;
     public const long MaxProjectionWork = 400_000_000;
+    /// <summary>Tokens one inspection may have the encoder read: 64 texts at MiniLM's 256, ~3 s on two cores.</summary>
+    public const int MaxEncoderTokens = 16_384;
 
     public async Task<SoftPromptView> InspectAsync(SoftPromptGenerator generator, string? text,
         IReadOnlyList<string> texts, CancellationToken cancel)
@@ -49,6 +53,13 @@ public sealed class SoftPromptInspector(SoftPromptService softPrompts, IOptions<
         AdapterConfig c = generator.Adapter.Config;
         int m = c.NumVirtualTokens, d = c.TokenDim;
         Check(text, texts, m, d);
+        if (c.UsesEncoder)
+        {
+            IInstanceEncoder encoder = softPrompts.EncoderFor(c);
+            text = text is null ? null : InstanceText.Bound(text, encoder.MaxTokens);
+            texts = texts.Select(t => InstanceText.Bound(t, encoder.MaxTokens)).ToArray();
+            CheckEncoderWork(encoder, text, texts);
+        }
         InstanceView? instance = text is null ? null : await InstanceAsync(generator, text, cancel);
         ProjectionResult? projection = null;
         if (texts.Count >= 2)
@@ -74,6 +85,16 @@ public sealed class SoftPromptInspector(SoftPromptService softPrompts, IOptions<
         if (Projection.Cost(texts.Count, m * d) > MaxProjectionWork)
             throw ApiException.BadRequest("too many texts to project for an adapter of this size", "texts",
                 "request_too_large");
+    }
+
+    /// <summary>Counted by the encoder's own tokenizer (cheap beside encoding), before anything is encoded.</summary>
+    private static void CheckEncoderWork(IInstanceEncoder encoder, string? text, IReadOnlyList<string> texts)
+    {
+        long tokens = texts.Sum(t => (long)encoder.CountTokens(t)) + (text is null ? 0 : encoder.CountTokens(text));
+        if (tokens > MaxEncoderTokens)
+            throw ApiException.BadRequest($"the encoder '{encoder.Name}' would read {tokens} tokens of these texts; " +
+                $"one inspection may have it read {MaxEncoderTokens} (send fewer or shorter texts; each is cut to " +
+                $"{encoder.MaxTokens} tokens)", "texts", "request_too_large");
     }
 
     private async Task<InstanceView> InstanceAsync(SoftPromptGenerator generator, string text,

@@ -18,6 +18,7 @@ public class MicroBatcherTests
         public string Name => "gated";
         public int Dim => 4;
         public int MaxTokens => 16;
+        public int CountTokens(string text) => Math.Min(MaxTokens, text.Length);
 
         public void Encode(IReadOnlyList<string> texts, Span<float> output, CancellationToken cancel = default)
         {

@@ -83,6 +83,14 @@ public class SoftPromptInspectionTests
         using HttpResponseMessage many = await c.PostAsJsonAsync("/v1/adapters/story/soft-prompt",
             new { texts = Enumerable.Repeat("x", SoftPromptInspector.MaxTexts + 1) });
         Hardening.HardeningFixture.IsError(await many.Content.ReadAsStringAsync(), "too_many_prompts");
+        // #22 item 9: the encoder's work is bounded before it starts — by the tokens it would read, texts cut first.
+        string longText = string.Concat(Enumerable.Repeat("a gorgeous, witty, seductive movie. ", 110));
+        using HttpResponseMessage heavy = await c.PostAsJsonAsync("/v1/adapters/story/soft-prompt",
+            new { texts = Enumerable.Repeat(longText, 200) });
+        string heavyText = await heavy.Content.ReadAsStringAsync();
+        Assert.Equal(400, (int)heavy.StatusCode);
+        Assert.Contains($"may have it read {SoftPromptInspector.MaxEncoderTokens}",
+            Hardening.HardeningFixture.IsError(heavyText, "request_too_large").GetProperty("message").GetString());
 
         // It is the tenant's encoder's work: the tenant's request limit applies.
         await RateLimitHttpTests.SetLimitsAsync(stack, "acme", new { requests_per_minute = 1 });
