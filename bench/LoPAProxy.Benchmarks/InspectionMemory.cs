@@ -8,7 +8,7 @@ using LoPAProxy.Proxy.Store;
 namespace LoPAProxy.Benchmarks;
 
 /// <summary>
-/// `dotnet run -c Release -- compare inspection-memory [texts] [characters] [idle seconds]`: what one soft-prompt
+/// `dotnet run -c Release -- compare inspection-memory [texts] [characters] [idle seconds] [calls]`: what one soft-prompt
 /// inspection (POST /v1/adapters/{ref}/soft-prompt) of many long texts costs the proxy — wall time, RSS before, right
 /// after and after an idle period — with a LoPA adapter on the MiniLM encoder (ONNX Runtime, 2 intra-op threads,
 /// spinning off: the proxy's defaults). The proxy runs as its own process (`lopa proxy`), so the RSS is its alone.
@@ -16,7 +16,7 @@ namespace LoPAProxy.Benchmarks;
 /// </summary>
 public static class InspectionMemory
 {
-    public static async Task<int> Run(int texts, int characters, int idleSeconds)
+    public static async Task<int> Run(int texts, int characters, int idleSeconds, int repeats = 1)
     {
         string dir = Directory.CreateTempSubdirectory("lopa-inspection-").FullName;
         var config = new AdapterConfig
@@ -37,6 +37,11 @@ public static class InspectionMemory
         int status = await InspectAsync(proxy, body); // 400 past the encoder-token budget (#22 item 9)
         double seconds = watch.Elapsed.TotalSeconds;
         long after = proxy.Rss();
+        for (int i = 1; i < repeats; i++)
+        {
+            await InspectAsync(proxy, body);
+            Console.WriteLine($"RSS after call {i + 1}: {proxy.Rss() / 1048576.0:F1} MiB");
+        }
         await Task.Delay(idleSeconds * 1000);
         long later = proxy.Rss();
         Console.WriteLine($"| soft-prompt inspection, {texts} texts × {characters} characters (status {status}) | |");

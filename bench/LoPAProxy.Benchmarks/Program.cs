@@ -18,7 +18,8 @@ if (args is ["compare", "proxy-memory", ..])
         ? int.Parse(args[3]) : 60);
 if (args is ["compare", "inspection-memory", ..])
     return await LoPAProxy.Benchmarks.InspectionMemory.Run(args.Length > 2 ? int.Parse(args[2]) : 256,
-        args.Length > 3 ? int.Parse(args[3]) : 4000, args.Length > 4 ? int.Parse(args[4]) : 60);
+        args.Length > 3 ? int.Parse(args[3]) : 4000, args.Length > 4 ? int.Parse(args[4]) : 60,
+        args.Length > 5 ? int.Parse(args[5]) : 1);
 if (args is ["compare", "proxy", ..]) return await LoPAProxy.Benchmarks.ProxyLoad.Run(args.Length > 2
     ? int.Parse(args[2]) : 60);
 if (args is ["compare", "store", ..]) return await LoPAProxy.Benchmarks.StoreLoad.Run(args.Length > 2
