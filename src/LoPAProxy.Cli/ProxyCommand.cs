@@ -1,6 +1,8 @@
 using System.CommandLine;
 using LoPAProxy.Proxy;
+using LoPAProxy.Proxy.Observability;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 
 namespace LoPAProxy.Cli;
@@ -34,7 +36,9 @@ internal static class ProxyCommand
             Directory.SetCurrentDirectory(Path.GetDirectoryName(path)!);
             var app = ProxyApp.Build(configuration, p.GetValue(urls)!);
             await app.StartAsync(cancel);
-            Console.WriteLine($"proxy listening on {string.Join(", ", app.Urls)}");
+            Console.WriteLine($"proxy listening on {string.Join(", ", ManagementListener.PublicUrls(app))}");
+            Console.WriteLine("metrics (management listener) on " +
+                string.Join(", ", app.Services.GetRequiredService<ManagementListener>().Urls));
             await app.WaitForShutdownAsync(cancel);
             return 0;
         });

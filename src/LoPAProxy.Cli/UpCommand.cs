@@ -139,7 +139,7 @@ internal static class UpCommand
         var logLevel = Proxy.Observability.ProxyLogLevel.Of(proxy.Services);
         logLevel.MinimumLevel = Serilog.Events.LogEventLevel.Warning;
         await proxy.StartAsync(cancel);
-        string proxyUrl = proxy.Urls.First();
+        string proxyUrl = Proxy.Observability.ManagementListener.PublicUrls(proxy)[0];
         string adminKeyFile = Path.Combine(stateDir, "admin.key");
         bool detached = Environment.GetEnvironmentVariable(DetachedVariable) == "1";
         if (newAdminKey && !detached)

@@ -58,7 +58,7 @@ public static class SglangResponse
                 ["usage"] = new JsonObject { ["prompt_tokens"] = prompt, ["completion_tokens"] = completion, ["total_tokens"] = prompt + completion },
             };
             response.ContentType = "application/json";
-            await response.Body.WriteAsync(JsonSerializer.SerializeToUtf8Bytes(body), http.RequestAborted);
+            await response.Body.WriteAsync(JsonSerializer.SerializeToUtf8Bytes(body, Pipeline.JsonBodies.Outgoing), http.RequestAborted);
             return;
         }
         response.ContentType = "text/event-stream";
@@ -88,7 +88,7 @@ public static class SglangResponse
                 ["id"] = id, ["object"] = "text_completion", ["created"] = created, ["model"] = request.Model,
                 ["choices"] = new JsonArray(new JsonObject { ["index"] = index, ["text"] = delta, ["logprobs"] = null, ["finish_reason"] = finish }),
             };
-            await response.WriteAsync("data: " + chunk.ToJsonString() + "\n\n", http.RequestAborted);
+            await response.WriteAsync("data: " + chunk.ToJsonString(Pipeline.JsonBodies.Outgoing) + "\n\n", http.RequestAborted);
             await response.Body.FlushAsync(http.RequestAborted);
         }
         if (meter.ClientAskedUsage)

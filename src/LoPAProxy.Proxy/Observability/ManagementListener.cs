@@ -23,6 +23,14 @@ public sealed class ManagementListener
     /// <summary>The management listeners' addresses once the server has bound them (port 0 resolved).</summary>
     public IReadOnlyList<string> Urls => _management.Select(o => $"http://{o.IPEndPoint}").ToList();
 
+    /// <summary>The server's addresses that are not management listeners: where the proxy serves.</summary>
+    public static IReadOnlyList<string> PublicUrls(Microsoft.AspNetCore.Builder.WebApplication app)
+    {
+        var management = app.Services.GetService(typeof(ManagementListener)) as ManagementListener;
+        IReadOnlyList<string> excluded = management?.Urls ?? [];
+        return app.Urls.Where(u => !excluded.Contains(u, StringComparer.OrdinalIgnoreCase)).ToList();
+    }
+
     /// <summary>Listens on the public and the management URLs (http only; "*", "+" and "0.0.0.0" mean every
     /// address, "localhost" the loopback ones).</summary>
     public void Configure(KestrelServerOptions kestrel, string publicUrls, string managementUrls)

@@ -92,7 +92,7 @@ public static class AnswerRelay
             if (Parse(json) is not JsonObject o) return null;
             meter?.Observe(o);
             if (model is not null && o.ContainsKey("model")) o["model"] = model;
-            return Encoding.UTF8.GetBytes(o.ToJsonString());
+            return Encoding.UTF8.GetBytes(o.ToJsonString(JsonBodies.Outgoing));
         }
 
         /// <summary>A "data:" line with its edits, or null when the event is to be dropped.</summary>
@@ -106,7 +106,7 @@ public static class AnswerRelay
             if (Parse(Encoding.UTF8.GetBytes(data)) is not JsonObject o) return line;
             if (meter is not null && !meter.Observe(o)) return null;
             if (model is not null && o.ContainsKey("model")) o["model"] = model;
-            return "data: " + o.ToJsonString();
+            return "data: " + o.ToJsonString(JsonBodies.Outgoing);
         }
 
         private static JsonNode? Parse(byte[] json)

@@ -13,6 +13,16 @@ public static class JsonBodies
 {
     public static readonly JsonDocumentOptions Strict = Engine.Formats.StrictJson.Options();
 
+    /// <summary>
+    /// How the proxy writes JSON it sends on (bodies for a backend, answers relayed to clients): escaping only what
+    /// JSON requires. The default encoder escapes every base64 '+' as \u002B (and all non-ASCII), which inflated a
+    /// soft-prompt body by ~26 % and cost ~12× the serialisation time (#26); these bodies are never HTML.
+    /// </summary>
+    public static readonly JsonSerializerOptions Outgoing = new()
+    {
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    };
+
     /// <summary>The body as a JSON object, read whole (at most <paramref name="limit"/> bytes).</summary>
     public static async Task<JsonObject> ReadObjectAsync(HttpRequest request, long limit, CancellationToken cancel)
     {

@@ -276,7 +276,7 @@ public sealed class LoPAMiddleware(RequestDelegate next, IOptions<LoPAOptions> o
 
     private static void Restore(HttpContext http, JsonObject body)
     {
-        byte[] bytes = JsonSerializer.SerializeToUtf8Bytes(body);
+        byte[] bytes = JsonSerializer.SerializeToUtf8Bytes(body, JsonBodies.Outgoing);
         http.Request.Body = new MemoryStream(bytes);
         http.Request.ContentLength = bytes.Length;
         http.Request.Headers.TransferEncoding = default;

@@ -47,6 +47,27 @@ public class RequestPathTests(HardeningFixture f) : IClassFixture<HardeningFixtu
     }
 
     [Fact]
+    public async Task Forwarded_bodies_escape_only_what_json_requires()
+    {
+        // #26: the default encoder wrote every base64 '+' as \u002B (+26 % on the wire for a soft-prompt body).
+        f.Backend.Clear();
+        var (status, text) = await f.PostAsync(HardeningFixture.AcmeKey, "/v1/completions",
+            new { model = "stories260K:story", prompt = "Once upon a time", max_tokens = 2 });
+        Assert.True(status == 200, text);
+        Received completions = Assert.Single(f.Backend.Requests);
+        string embeds = completions.Json.GetProperty("prompt_embeds").GetString()!;
+        Assert.Contains('+', embeds);
+        Assert.Contains(embeds, completions.Body); // the base64 text exactly as it is, unescaped
+        Assert.DoesNotContain("\\u002B", completions.Body);
+        f.Backend.Clear();
+        (status, text) = await f.PostAsync(HardeningFixture.AcmeKey, "/v1/chat/completions",
+            HardeningFixture.Chat("stories260K:story", "Zoë's café <b>naïve</b> & more"));
+        Assert.True(status == 200, text);
+        Received chat = Assert.Single(f.Backend.Requests);
+        Assert.Contains("Zoë's café <b>naïve</b> & more", chat.Body); // as sent, not \u00EB or \u003C
+    }
+
+    [Fact]
     public async Task Without_a_backend_key_no_authorization_is_sent_at_all()
     {
         f.Backend.Clear();
