@@ -78,9 +78,9 @@ internal static class UpCommand
             "Print `export` lines for the running `lopa up`: eval \"$(lopa env)\"") { state };
         command.SetAction(p =>
         {
-            string file = Path.Combine(StateDir(p.GetValue(state)), EnvFile);
-            if (!File.Exists(file))
-                throw new FileNotFoundException("no `lopa up` has run here yet (start one with lopa up --detach)");
+            string dir = StateDir(p.GetValue(state)), file = Path.Combine(dir, EnvFile);
+            if (!File.Exists(file) || !RecordedProcessRuns(dir))
+                throw new FileNotFoundException("no `lopa up` is running here (start one with lopa up --detach)");
             foreach (string line in File.ReadAllLines(file)) Console.WriteLine("export " + line);
             return 0;
         });
@@ -169,8 +169,26 @@ internal static class UpCommand
         }
         await proxy.StopAsync();
         await server.StopAsync();
+        File.Delete(Path.Combine(stateDir, EnvFile)); // its settings point at nothing now
         Console.WriteLine("stopped.");
         return 0;
+    }
+
+    /// <summary>False when a detached `lopa up` was recorded here and its process is gone (killed, crashed).</summary>
+    private static bool RecordedProcessRuns(string stateDir)
+    {
+        string pidFile = Path.Combine(stateDir, PidFile);
+        if (!File.Exists(pidFile)) return true; // a foreground `lopa up` removes its settings when it stops
+        if (!int.TryParse(File.ReadAllText(pidFile).Trim(), out int pid)) return false;
+        try
+        {
+            using Process process = Process.GetProcessById(pid);
+            return !process.HasExited;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
     }
 
     private static IConfiguration ProxyConfiguration(string stateDir, string modelPath,

@@ -100,6 +100,7 @@ public static class ProxyApp
         app.MapOpenApi("/openapi/{documentName}.json");
         app.MapTenancy();
         app.MapInspection();
+        app.MapModelLookup();
         app.MapConsole();
         app.MapReverseProxy(pipeline => pipeline.UseMiddleware<LoPAMiddleware>());
         app.MapFallback(RouteNotFoundAsync);

@@ -251,6 +251,10 @@ public class CliTests
             using var down = new LopaProcess(new[] { "down" }.Concat(common).ToArray());
             Assert.True(down.WaitForExit(60) == 0, down.Stderr);
         }
+        // Stopped: `lopa env` no longer hands out settings that point at nothing.
+        using var stale = new LopaProcess(new[] { "env" }.Concat(common).ToArray());
+        Assert.Equal(1, stale.WaitForExit());
+        Assert.Contains("no `lopa up` is running here", stale.Stderr);
     }
 
     /// <summary>

@@ -142,6 +142,12 @@ public class ProxyRequestTests(ProxyFixture f) : IClassFixture<ProxyFixture>
         Assert.False(string.IsNullOrEmpty(r.GetProperty("streamed").GetString()));
         Assert.Equal(401, r.GetProperty("error").GetProperty("status").GetInt32());
         Assert.Equal("invalid_api_key", r.GetProperty("error").GetProperty("code").GetString());
+        JsonElement retrieved = r.GetProperty("retrieved");
+        Assert.Equal("stories260K:story", retrieved.GetProperty("id").GetString());
+        Assert.Equal("model", retrieved.GetProperty("object").GetString());
+        Assert.Equal("acme", retrieved.GetProperty("owned_by").GetString());
+        Assert.Equal(404, r.GetProperty("missing").GetProperty("status").GetInt32());
+        Assert.Equal("model_not_found", r.GetProperty("missing").GetProperty("code").GetString());
     }
 }
 

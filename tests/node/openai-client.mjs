@@ -12,6 +12,11 @@ for await (const chunk of stream) { streamed += chunk.choices[0]?.delta?.content
 let error = null;
 try { await new OpenAI({ apiKey: "sk-wrong-key-0000000000" }).chat.completions.create({ model, messages: [{ role: "user", content: "x" }] }); }
 catch (e) { error = { status: e.status, code: e.code, type: e.type }; }
+const retrieved = await client.models.retrieve(model); // GET /v1/models/{id}, as SDKs and UIs call it
+let missing = null;
+try { await client.models.retrieve(model + "-nobody-has-this"); }
+catch (e) { missing = { status: e.status, code: e.code }; }
 process.stdout.write(JSON.stringify({
   chat: chat.choices[0].message.content, chatUsage: chat.usage, completion: completion.choices[0].text, streamed, chunks, error,
+  retrieved: { id: retrieved.id, object: retrieved.object, owned_by: retrieved.owned_by }, missing,
 }));

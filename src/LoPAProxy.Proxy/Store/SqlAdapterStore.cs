@@ -46,7 +46,7 @@ public abstract partial class SqlAdapterStore : IAdapterStore, IUsageStore
     public async Task PingAsync(CancellationToken cancel = default)
     {
         await using var c = await OpenAsync(cancel);
-        await Scalar(c, null, "SELECT 1", cancel);
+        await Exec(c, null, "SELECT 1", cancel);
     }
 
     // ---- tenants and keys -------------------------------------------------------------------------

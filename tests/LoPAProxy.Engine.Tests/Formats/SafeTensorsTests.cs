@@ -124,6 +124,9 @@ public class SafeTensorsTests
         BinaryPrimitives.WriteUInt64LittleEndian(file, ulong.MaxValue);
         Assert.Throws<TensorFileException>(() => SafeTensorsFile.FromBytes(file, "f"));
         Assert.Throws<TensorFileException>(() => SafeTensorsFile.FromBytes(new byte[3], "f"));
+        // A file of another kind (here JSON text, as a mistaken config upload) says so, not "header length 7e18".
+        Assert.Contains("not a safetensors file", Assert.Throws<TensorFileException>(() => SafeTensorsFile.FromBytes(
+            System.Text.Encoding.UTF8.GetBytes("{\"peft_type\": \"LOPA\", \"num_virtual_tokens\": 10}"), "f")).Message);
         string dup = "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}";
         // A tensor named twice is a duplicate JSON key, refused by the strict parse and named whole.
         Assert.Contains("duplicate key", Assert.Throws<TensorFileException>(() => SafeTensorsFile.FromBytes(

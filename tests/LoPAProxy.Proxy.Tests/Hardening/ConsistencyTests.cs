@@ -93,5 +93,15 @@ public class ConsistencyTests
         var (ok, okText) = await SendAsync(c, HttpMethod.Post, "/v1/chat/completions",
             JsonContent.Create(HardeningFixture.Chat("stories260K:story")));
         Assert.True(ok == 200, okText);
+
+        // GET /v1/models/{id}: the caller's own models; another tenant's adapter is simply not there.
+        var (mine, mineText) = await SendAsync(c, HttpMethod.Get, "/v1/models/stories260K:story");
+        Assert.True(mine == 200, mineText);
+        Assert.Equal("stories260K:story", JsonDocument.Parse(mineText).RootElement.GetProperty("id").GetString());
+        Assert.Equal(200, (await SendAsync(c, HttpMethod.Get, "/v1/models/stories260K")).Status);
+        using HttpClient globex = stack.Client(await stack.NewTenantAsync("globex"));
+        var (theirs, theirsText) = await SendAsync(globex, HttpMethod.Get, "/v1/models/stories260K:story");
+        Assert.Equal(404, theirs);
+        HardeningFixture.IsError(theirsText, "model_not_found");
     }
 }

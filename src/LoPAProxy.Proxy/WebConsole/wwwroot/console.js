@@ -144,9 +144,9 @@ async function showAdapters() {
   ]);
   const limits = await api("/v1/limits");
   const l = limits.limits;
-  const shown = (n) => (n ? n : "none");
-  $("limits-line").textContent = `Limits: ${shown(l.requests_per_minute)} requests/min, ` +
-    `${shown(l.tokens_per_minute)} tokens/min, ${shown(l.concurrent_requests)} concurrent; ` +
+  const shown = (n, unit) => (n ? `${n} ${unit}` : `no limit on ${unit}`);
+  $("limits-line").textContent = `Limits: ${shown(l.requests_per_minute, "requests/min")}, ` +
+    `${shown(l.tokens_per_minute, "tokens/min")}, ${shown(l.concurrent_requests, "concurrent requests")}; ` +
     `${limits.budget.used_tokens} tokens used this ${l.budget_period}` +
     (l.token_budget ? ` of ${l.token_budget}` : "");
 }
