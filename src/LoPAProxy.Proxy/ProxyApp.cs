@@ -93,6 +93,9 @@ public static class ProxyApp
         // Explicitly here, inside the error middleware, so a failing key lookup is an OpenAI error (a store outage:
         // 503 store_unavailable).
         app.UseAuthentication();
+        // Before routing: a /v1/responses request becomes the chat request it means, and is routed as chat.
+        app.UseMiddleware<Responses.ResponsesBridge>();
+        app.UseRouting();
         app.UseAuthorization();
         app.MapGet("/healthz", () => Results.Ok(new { status = "ok" }));
         app.MapReadiness();

@@ -35,9 +35,51 @@ public static class AnswerRelay
         context.SuppressResponseBody = true;
         http.Response.Headers.ContentLength = null;
         Stream upstream = await context.ProxyResponse.Content.ReadAsStreamAsync(http.RequestAborted);
-        var edit = new AnswerEdit(model, meter);
+        var edit = new AnswerEdit(model, meter, http.Features.Get<Responses.ResponsesAnswer>());
         if (type == "application/json") await RelayJsonAsync(upstream, http.Response, edit, http.RequestAborted);
+        else if (edit.Responses is not null) await RelayResponsesStreamAsync(upstream, http.Response, edit,
+            http.RequestAborted);
         else await RelayStreamAsync(upstream, http.Response, edit, http.RequestAborted);
+    }
+
+    /// <summary>
+    /// A chat stream relayed as the Responses events of a bridged /v1/responses request (event: and data: lines);
+    /// the backend's usage, which the bridge always asks for, goes into response.completed.
+    /// </summary>
+    private static async Task RelayResponsesStreamAsync(Stream upstream, HttpResponse response, AnswerEdit edit,
+        CancellationToken cancel)
+    {
+        Responses.ResponsesAnswer answer = edit.Responses!;
+        using var reader = new StreamReader(upstream, Encoding.UTF8);
+        try
+        {
+            while (await reader.ReadLineAsync(cancel) is { } line)
+            {
+                if (!line.StartsWith("data:", StringComparison.Ordinal)) continue;
+                string data = line[5..].Trim();
+                if (data == "[DONE]") break;
+                if (edit.Chunk(data) is not { } chunk) continue;
+                await WriteEventsAsync(response, answer.OnChunk(chunk), cancel);
+            }
+            await WriteEventsAsync(response, answer.Finish(), cancel);
+        }
+        catch (Exception e) when (e is IOException or HttpRequestException && !cancel.IsCancellationRequested)
+        {
+            const string Failure = "the model server failed in the middle of the stream";
+            await WriteEventsAsync(response, [answer.Failed(Failure)], cancel);
+        }
+    }
+
+    private static async Task WriteEventsAsync(HttpResponse response, IEnumerable<JsonObject> events,
+        CancellationToken cancel)
+    {
+        var text = new StringBuilder();
+        foreach (JsonObject e in events)
+            text.Append("event: ").Append((string?)e["type"]).Append("\ndata: ")
+                .Append(e.ToJsonString(JsonBodies.Outgoing)).Append("\n\n");
+        if (text.Length == 0) return;
+        await response.WriteAsync(text.ToString(), cancel);
+        await response.Body.FlushAsync(cancel);
     }
 
     private static async Task RelayJsonAsync(Stream upstream, HttpResponse response, AnswerEdit edit,
@@ -83,16 +125,33 @@ public static class AnswerRelay
         }
     }
 
-    /// <summary>The edits one answer gets: the client's model name, and the usage meter.</summary>
-    private sealed class AnswerEdit(string? model, AnswerMeter? meter)
+    /// <summary>The edits one answer gets: the client's model name, the usage meter, and — for a bridged
+    /// /v1/responses request — the Responses shape.</summary>
+    private sealed class AnswerEdit(string? model, AnswerMeter? meter, Responses.ResponsesAnswer? responses)
     {
+        public Responses.ResponsesAnswer? Responses => responses;
+
         /// <summary>The answer with its edits, or null to send it as it came.</summary>
         public byte[]? Json(byte[] json)
         {
             if (Parse(json) is not JsonObject o) return null;
             meter?.Observe(o);
-            if (model is not null && o.ContainsKey("model")) o["model"] = model;
+            if (responses is not null) o = responses.FromChat(o);
+            else if (model is not null && o.ContainsKey("model")) o["model"] = model;
             return Encoding.UTF8.GetBytes(o.ToJsonString(JsonBodies.Outgoing));
+        }
+
+        /// <summary>A stream event's JSON, metered (null when it is not a JSON object).</summary>
+        public JsonObject? Chunk(string data)
+        {
+            if (data.Length == 0 || data[0] != '{' || Parse(Encoding.UTF8.GetBytes(data)) is not JsonObject o)
+                return null;
+            if (meter is not null)
+            {
+                meter.Events++;
+                meter.Observe(o);
+            }
+            return o;
         }
 
         /// <summary>A "data:" line with its edits, or null when the event is to be dropped.</summary>
