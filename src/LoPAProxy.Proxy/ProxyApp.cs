@@ -119,9 +119,23 @@ public static class ProxyApp
                 "authentication_error", null, "invalid_api_key");
             return;
         }
-        await ApiException.WriteAsync(h.Response, 404, $"no route for {h.Request.Method} {h.Request.Path}",
-            "not_found_error", null,
-            "route_not_found");
+        await ApiException.WriteAsync(h.Response, 404, NotServed(h), "not_found_error", null, "route_not_found");
+    }
+
+    /// <summary>
+    /// What an unserved path is told: for an OpenAI endpoint (/v1/embeddings, /v1/audio/…) that this deployment
+    /// does not serve it, and which it does — clients otherwise report a bare 404 as "model not found".
+    /// </summary>
+    private static string NotServed(HttpContext h)
+    {
+        string asked = $"{h.Request.Method} {h.Request.Path}";
+        if (!h.Request.Path.StartsWithSegments("/v1", StringComparison.OrdinalIgnoreCase))
+            return $"no route for {asked}";
+        IEnumerable<string> proxied = h.RequestServices.GetRequiredService<IProxyStateLookup>().GetRoutes()
+            .Select(r => r.Config.Match.Path).OfType<string>().Where(p => p.StartsWith("/v1/", StringComparison.Ordinal));
+        string[] served = proxied.Concat(["/v1/responses", "/v1/models/{id}", "/v1/adapters", "/v1/usage",
+            "/v1/limits"]).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToArray();
+        return $"This deployment does not serve {asked}. It serves: {string.Join(", ", served)}.";
     }
 
     /// <summary>

@@ -24,6 +24,41 @@ public class ErrorTests(ServerFixture server) : IClassFixture<ServerFixture>
         Assert.Equal(200, ok);
     }
 
+    /// <summary>#25 item 3: a feature this server does not implement is refused naming it, never ignored.</summary>
+    [Theory]
+    [InlineData("/v1/chat/completions", "tools", """[{"type":"function","function":{"name":"f"}}]""")]
+    [InlineData("/v1/chat/completions", "tool_choice", "\"auto\"")]
+    [InlineData("/v1/chat/completions", "response_format", """{"type":"json_object"}""")]
+    [InlineData("/v1/completions", "response_format", """{"type":"json_schema"}""")]
+    [InlineData("/v1/chat/completions", "logit_bias", """{"42":-100}""")]
+    [InlineData("/v1/chat/completions", "logprobs", "true")]
+    [InlineData("/v1/completions", "logprobs", "2")]
+    [InlineData("/v1/chat/completions", "presence_penalty", "0.5")]
+    [InlineData("/v1/completions", "frequency_penalty", "1")]
+    [InlineData("/v1/chat/completions", "modalities", """["text","audio"]""")]
+    [InlineData("/v1/chat/completions", "reasoning_effort", "\"low\"")]
+    [InlineData("/v1/chat/completions", "store", "true")]
+    [InlineData("/v1/completions", "suffix", "\" the end\"")]
+    public async Task Features_this_server_does_not_implement_are_refused_by_name(string path, string field,
+        string value)
+    {
+        string input = path.Contains("chat") ? "\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]"
+            : "\"prompt\":\"Hi\"";
+        string body = $"{{{input},\"max_tokens\":1,\"{field}\":{value}}}";
+        await Expect(400, "unsupported", field, () => server.PostRawAsync(path, body));
+    }
+
+    [Fact]
+    public async Task Feature_fields_that_ask_for_nothing_are_accepted()
+    {
+        var (status, body) = await server.PostRawAsync("/v1/chat/completions", """
+            {"messages":[{"role":"user","content":"Hi"}],"max_tokens":1,"tools":[],"tool_choice":"none",
+             "response_format":{"type":"text"},"logit_bias":{},"logprobs":false,"presence_penalty":0,
+             "frequency_penalty":0,"modalities":["text"],"store":false}
+            """);
+        Assert.True(status == 200, body.ToString());
+    }
+
     [Fact]
     public async Task Malformed_json_and_wrong_types()
     {

@@ -20,8 +20,7 @@ internal static class ChatCompletionsEndpoint
         ServedModel served = services.Model;
         JsonElement body = await RequestBody.ReadAsync(http, served);
         var sampling = SamplingRequest.Parse(body, services.Options, chat: true);
-        if (JsonFields.Get(body, "logprobs") is { ValueKind: JsonValueKind.True })
-            throw ApiException.BadRequest("logprobs are not supported by this server", "logprobs", "unsupported");
+        FeaturePolicy.Check(body, chat: true);
         if (JsonFields.Get(body, "messages") is not { ValueKind: JsonValueKind.Array } messages
             || messages.GetArrayLength() == 0)
             throw ApiException.BadRequest("'messages' must be a non-empty list", "messages", "missing_messages");

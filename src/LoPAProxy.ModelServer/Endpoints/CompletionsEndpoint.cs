@@ -21,8 +21,7 @@ internal static class CompletionsEndpoint
         JsonElement body = await RequestBody.ReadAsync(http, served);
         var sampling = SamplingRequest.Parse(body, services.Options, chat: false);
         bool echo = JsonFields.Bool(body, "echo") ?? false;
-        if (JsonFields.Get(body, "logprobs") is not null)
-            throw ApiException.BadRequest("logprobs are not supported by this server", "logprobs", "unsupported");
+        FeaturePolicy.Check(body, chat: false);
         bool promptLogprobs = JsonFields.Get(body, "prompt_logprobs") is not null;
         var prompts = new List<Prompt>();
         if (JsonFields.Get(body, "prompt_embeds") is { } embeds)

@@ -64,6 +64,23 @@ public class ConsistencyTests
     }
 
     [Fact]
+    public async Task An_unserved_openai_endpoint_says_so_and_names_what_is_served()
+    {
+        await using StoreStack stack = await StoreStack.StartAsync(RateLimitHttpTests.Sqlite());
+        using HttpClient c = stack.Client(await stack.NewTenantAsync("acme"));
+        foreach (string path in new[] { "/v1/embeddings", "/v1/audio/speech", "/v1/images/generations" })
+        {
+            var (status, text) = await SendAsync(c, HttpMethod.Post, path,
+                JsonContent.Create(new { model = "stories260K", input = "x" }));
+            Assert.Equal(404, status);
+            string message = HardeningFixture.IsError(text, "route_not_found").GetProperty("message").GetString()!;
+            Assert.Contains($"does not serve POST {path}", message);
+            Assert.Contains("/v1/chat/completions", message);
+            Assert.Contains("/v1/responses", message);
+        }
+    }
+
+    [Fact]
     public async Task A_generation_request_names_its_model_and_an_adapter_only_on_its_own_base()
     {
         await using StoreStack stack = await StoreStack.StartAsync(RateLimitHttpTests.Sqlite());

@@ -127,7 +127,6 @@ public class RequestPathTests(HardeningFixture f) : IClassFixture<HardeningFixtu
 
     [Theory]
     [InlineData("POST", "/v1/embeddings")]
-    [InlineData("POST", "/v1/responses")]
     [InlineData("POST", "/generate")]
     [InlineData("GET", "/v1/models")]
     [InlineData("GET", "/v1/chat/completions")]
@@ -142,6 +141,25 @@ public class RequestPathTests(HardeningFixture f) : IClassFixture<HardeningFixtu
         Assert.Equal(400, (int)response.StatusCode);
         HardeningFixture.IsError(await response.Content.ReadAsStringAsync(), "adapter_not_supported");
         Assert.Empty(f.Backend.Requests);
+    }
+
+    /// <summary>/v1/responses carries adapters since it is bridged onto chat (#25): never without the soft
+    /// prompt, in any spelling.</summary>
+    [Theory]
+    [InlineData("/v1/responses")]
+    [InlineData("/V1//Responses/")]
+    [InlineData("/v1/%72esponses")]
+    public async Task A_responses_request_that_names_an_adapter_reaches_the_backend_with_its_soft_prompt(string path)
+    {
+        f.Backend.Clear();
+        var (status, text) = await f.PostAsync(HardeningFixture.AcmeKey, path,
+            new { model = "stories260K:story", input = "Tom had a red kite" });
+        Assert.True(status == 200, $"{path}: {status} {text}");
+        Received got = Assert.Single(f.Backend.Requests);
+        Assert.Equal("/v1/chat/completions", got.Path);
+        Assert.Contains("\"prompt_embeds\"", got.Body);
+        Assert.Equal("response", System.Text.Json.JsonDocument.Parse(text).RootElement.GetProperty("object")
+            .GetString());
     }
 
     [Fact]
