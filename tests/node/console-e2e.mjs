@@ -17,12 +17,24 @@ try {
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   const failures = [];
   page.on("pageerror", (e) => failures.push(e.message));
+  // The console's own files (pages, scripts, styles, the favicon) must all load; the API's deliberate 4xx answers
+  // (a wrong key, an invalid upload) are part of the test, and Chromium reports them as "Failed to load resource".
+  const own = (url) => !/^\/(v1|admin)\//.test(new URL(url).pathname);
+  page.on("response", (r) => { if (r.status() >= 400 && own(r.url())) failures.push(`${r.status()} ${r.url()}`); });
+  page.on("requestfailed", (r) => { if (own(r.url())) failures.push(`failed ${r.url()}`); });
+  page.on("console", (m) => {
+    const text = m.text();
+    if ((m.type() === "error" && !text.startsWith("Failed to load resource")) || text.includes("Pattern attribute"))
+      failures.push(`console: ${text}`);
+  });
   const shot = async (name) => {
     if (shots) await page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
   };
 
   // Sign-in: a wrong key is refused in place; the right one is kept in session storage, never in the URL.
   await page.goto(`${base}/console/`);
+  assert.ok(!(await page.isVisible("#nav")), "the navigation shows before sign-in");
+  assert.ok(!(await page.isVisible("#sign-out")), "Sign out shows before sign-in");
   await page.fill("#key", "not-a-key-0000000000000");
   await page.click("#sign-in-form button");
   await page.waitForFunction(() => document.querySelector("#sign-in-error").textContent.length > 0);
