@@ -23,16 +23,32 @@ public static class TorchFile
     /// <summary>The bytes of torch.save(tensor) for a float tensor stored as F32, F16 or BF16.</summary>
     public static byte[] SaveTensor(Tensor tensor, DType dtype = DType.F32)
     {
-        if (dtype is not (DType.F32 or DType.F16 or DType.BF16)) throw new ArgumentException($"torch writer supports F32, F16 and BF16, not {dtype}");
         Tensor t = tensor.Contiguous();
         var raw = new byte[t.Count * dtype.Size()];
         FloatConvert.Encode(t.Span, dtype, raw);
+        var (before, after) = TensorFrame(dtype, t.Shape, System.IO.Hashing.Crc32.HashToUInt32(raw), raw.Length);
+        return [.. before, .. raw, .. after];
+    }
+
+    /// <summary>
+    /// torch.save's bytes around a tensor's raw data (<paramref name="dataLength"/> little-endian bytes of
+    /// <paramref name="dtype"/>, CRC-32 <paramref name="dataCrc"/>): before + data + after is the whole file, so the
+    /// data can be produced and sent piece by piece (<see cref="TorchTensorStream"/>).
+    /// </summary>
+    public static (byte[] Before, byte[] After) TensorFrame(DType dtype, ReadOnlySpan<int> shape, uint dataCrc,
+        long dataLength)
+    {
+        if (dtype is not (DType.F32 or DType.F16 or DType.BF16))
+            throw new ArgumentException($"torch writer supports F32, F16 and BF16, not {dtype}");
+        long numel = 1;
+        foreach (int n in shape) numel *= n;
+        if (numel * dtype.Size() != dataLength) throw new ArgumentException("data length does not match the shape");
         var zip = new StoredZipWriter();
-        zip.Add($"{Folder}/data.pkl", TensorPickle(dtype, t.Count, t.Shape));
+        zip.Add($"{Folder}/data.pkl", TensorPickle(dtype, checked((int)numel), shape));
         zip.Add($"{Folder}/byteorder", "little"u8);
-        zip.Add($"{Folder}/data/0", raw);
+        zip.AddDeferred($"{Folder}/data/0", dataCrc, dataLength);
         zip.Add($"{Folder}/version", "3\n"u8);
-        return zip.ToArray();
+        return zip.ToParts();
     }
 
     /// <summary>Protocol-2 pickle of _rebuild_tensor_v2(storage '0', offset 0, size, contiguous stride, False, OrderedDict()).</summary>

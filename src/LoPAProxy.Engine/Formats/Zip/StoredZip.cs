@@ -110,21 +110,48 @@ public static class StoredZipReader
     }
 }
 
-/// <summary>Writes an uncompressed zip the way PyTorch's writer does: entry data aligned to 64 bytes.</summary>
+/// <summary>
+/// Writes an uncompressed zip the way PyTorch's writer does: entry data aligned to 64 bytes. One entry's data may
+/// be left out — <see cref="AddDeferred"/> with its CRC-32 and length known in advance — so that the archive comes
+/// as the bytes before that data and the bytes after it (<see cref="ToParts"/>), and the data itself can be streamed
+/// between them without ever being held whole.
+/// </summary>
 public sealed class StoredZipWriter
 {
     private const int Alignment = 64;
-    private readonly MemoryStream _out = new();
-    private readonly List<(string Name, uint Crc, int Size, int Offset)> _entries = new();
+    private MemoryStream _out = new();
+    private MemoryStream? _beforeHole;
+    private long _holeLength;
+    private readonly List<(string Name, uint Crc, long Size, long Offset)> _entries = new();
+
+    /// <summary>Where the next byte lands in the whole archive.</summary>
+    private long Position => (_beforeHole?.Length ?? 0) + _holeLength + _out.Length;
 
     public void Add(string name, ReadOnlySpan<byte> data)
     {
+        WriteLocalHeader(name, System.IO.Hashing.Crc32.HashToUInt32(data), data.Length);
+        _out.Write(data);
+    }
+
+    /// <summary>An entry whose <paramref name="length"/> data bytes (CRC-32 <paramref name="crc"/>) the caller
+    /// supplies between the two parts; at most one per archive.</summary>
+    public void AddDeferred(string name, uint crc, long length)
+    {
+        if (_beforeHole is not null) throw new InvalidOperationException("one deferred entry per archive");
+        if (length > uint.MaxValue) throw new ArgumentOutOfRangeException(nameof(length), "entries over 4 GiB");
+        WriteLocalHeader(name, crc, length);
+        _beforeHole = _out;
+        _out = new MemoryStream();
+        _holeLength = length;
+    }
+
+    private void WriteLocalHeader(string name, uint crc, long length)
+    {
         byte[] nameBytes = Encoding.UTF8.GetBytes(name);
-        int headerEnd = (int)_out.Length + 30 + nameBytes.Length;
+        long offset = Position;
+        long headerEnd = offset + 30 + nameBytes.Length;
         // PyTorch pads with an extra field ('FB' + length) so the data starts on a 64-byte boundary (mmap-friendly).
-        int pad = (Alignment - (headerEnd + 4) % Alignment) % Alignment;
-        int offset = (int)_out.Length;
-        uint crc = System.IO.Hashing.Crc32.HashToUInt32(data);
+        int pad = (int)((Alignment - (headerEnd + 4) % Alignment) % Alignment);
         Span<byte> h = stackalloc byte[30];
         BinaryPrimitives.WriteUInt32LittleEndian(h, 0x04034b50);
         BinaryPrimitives.WriteUInt16LittleEndian(h[4..], 0);   // version needed
@@ -132,8 +159,8 @@ public sealed class StoredZipWriter
         BinaryPrimitives.WriteUInt16LittleEndian(h[8..], 0);   // stored
         BinaryPrimitives.WriteUInt32LittleEndian(h[10..], 0);  // time/date: fixed for deterministic bytes
         BinaryPrimitives.WriteUInt32LittleEndian(h[14..], crc);
-        BinaryPrimitives.WriteUInt32LittleEndian(h[18..], (uint)data.Length);
-        BinaryPrimitives.WriteUInt32LittleEndian(h[22..], (uint)data.Length);
+        BinaryPrimitives.WriteUInt32LittleEndian(h[18..], (uint)length);
+        BinaryPrimitives.WriteUInt32LittleEndian(h[22..], (uint)length);
         BinaryPrimitives.WriteUInt16LittleEndian(h[26..], (ushort)nameBytes.Length);
         BinaryPrimitives.WriteUInt16LittleEndian(h[28..], (ushort)(4 + pad));
         _out.Write(h);
@@ -143,16 +170,24 @@ public sealed class StoredZipWriter
         BinaryPrimitives.WriteUInt16LittleEndian(extra[2..], (ushort)pad);
         _out.Write(extra);
         _out.Write(new byte[pad]);
-        _out.Write(data);
-        _entries.Add((name, crc, data.Length, offset));
+        _entries.Add((name, crc, length, offset));
     }
 
+    /// <summary>The whole archive (no deferred entry).</summary>
     public byte[] ToArray()
     {
-        var result = new MemoryStream();
+        if (_beforeHole is not null) throw new InvalidOperationException("the archive has a deferred entry: ToParts");
+        return ToParts().After;
+    }
+
+    /// <summary>The archive's bytes before the deferred entry's data and after it (everything is After without
+    /// one).</summary>
+    public (byte[] Before, byte[] After) ToParts()
+    {
+        var after = new MemoryStream();
         _out.Position = 0;
-        _out.CopyTo(result);
-        long cdStart = result.Length;
+        _out.CopyTo(after);
+        long cdStart = Position;
         Span<byte> c = stackalloc byte[46];
         foreach (var e in _entries)
         {
@@ -166,10 +201,10 @@ public sealed class StoredZipWriter
             BinaryPrimitives.WriteUInt16LittleEndian(c[28..], (ushort)nameBytes.Length);
             BinaryPrimitives.WriteUInt32LittleEndian(c[38..], 0x81A40000); // -rw-r--r--
             BinaryPrimitives.WriteUInt32LittleEndian(c[42..], (uint)e.Offset);
-            result.Write(c);
-            result.Write(nameBytes);
+            after.Write(c);
+            after.Write(nameBytes);
         }
-        long cdSize = result.Length - cdStart;
+        long cdSize = after.Length - _out.Length;
         Span<byte> end = stackalloc byte[22];
         end.Clear();
         BinaryPrimitives.WriteUInt32LittleEndian(end, 0x06054b50);
@@ -177,7 +212,7 @@ public sealed class StoredZipWriter
         BinaryPrimitives.WriteUInt16LittleEndian(end[10..], (ushort)_entries.Count);
         BinaryPrimitives.WriteUInt32LittleEndian(end[12..], (uint)cdSize);
         BinaryPrimitives.WriteUInt32LittleEndian(end[16..], (uint)cdStart);
-        result.Write(end);
-        return result.ToArray();
+        after.Write(end);
+        return (_beforeHole?.ToArray() ?? [], after.ToArray());
     }
 }

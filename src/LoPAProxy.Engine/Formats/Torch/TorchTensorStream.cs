@@ -1,0 +1,137 @@
+using System.Buffers.Text;
+using LoPAProxy.Engine.Tensors;
+
+namespace LoPAProxy.Engine.Formats.Torch;
+
+/// <summary>Writes row <paramref name="row"/> of a tensor (its <c>dim</c> float32 values) into
+/// <paramref name="destination"/>.</summary>
+public delegate void RowFiller(int row, Span<float> destination);
+
+/// <summary>
+/// The base64 text (UTF-8 bytes) of torch.save(tensor [rows, dim] in a float dtype), produced as it is read: rows
+/// are filled by a callback, converted to the dtype and encoded a piece at a time, so neither the float rows, nor the
+/// file, nor its base64 text is ever held whole. Its length is known before the first byte (the frame is fixed, the
+/// CRC-32 of the data is taken in a first pass over the rows). The bytes equal
+/// <c>Convert.ToBase64String(TorchFile.SaveTensor(tensor, dtype))</c> exactly (tested), so a backend's prefix cache
+/// sees the same text.
+/// </summary>
+public sealed class TorchTensorStream : Stream
+{
+    private const int Chunk = 48 * 1024; // raw bytes per encoded chunk: a multiple of 3
+    private readonly int _rows, _dim, _size;
+    private readonly DType _dtype;
+    private readonly RowFiller _fill;
+    private readonly byte[] _before, _after;
+    private readonly float[] _rowValues;
+    private readonly byte[] _rowBytes, _raw = new byte[Chunk + 2], _encoded = new byte[Chunk / 3 * 4 + 4];
+    private long _rawPosition, _rawLength, _position;
+    private int _carry, _encodedStart, _encodedEnd, _bufferedRow = -1;
+
+    public TorchTensorStream(int rows, int dim, DType dtype, RowFiller fill)
+    {
+        _rows = rows;
+        _dim = dim;
+        _dtype = dtype;
+        _fill = fill;
+        _size = dtype.Size();
+        _rowValues = new float[dim];
+        _rowBytes = new byte[dim * _size];
+        long dataLength = (long)rows * dim * _size;
+        var crc = new System.IO.Hashing.Crc32();
+        for (int r = 0; r < rows; r++) crc.Append(Row(r));
+        (_before, _after) = TorchFile.TensorFrame(dtype, [rows, dim], crc.GetCurrentHashAsUInt32(), dataLength);
+        _rawLength = _before.Length + dataLength + _after.Length;
+        Length = (_rawLength + 2) / 3 * 4;
+    }
+
+    /// <summary>Bytes of the torch.save file the text encodes.</summary>
+    public long FileLength => _rawLength;
+
+    public override long Length { get; }
+    public override bool CanRead => true;
+    public override bool CanSeek => false;
+    public override bool CanWrite => false;
+
+    public override long Position
+    {
+        get => _position;
+        set => throw new NotSupportedException();
+    }
+
+    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+    public override int Read(Span<byte> destination)
+    {
+        if (_encodedStart == _encodedEnd && !EncodeNext()) return 0;
+        int n = Math.Min(destination.Length, _encodedEnd - _encodedStart);
+        _encoded.AsSpan(_encodedStart, n).CopyTo(destination);
+        _encodedStart += n;
+        _position += n;
+        return n;
+    }
+
+    public override ValueTask<int> ReadAsync(Memory<byte> destination, CancellationToken cancel = default) =>
+        ValueTask.FromResult(Read(destination.Span));
+
+    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancel) =>
+        Task.FromResult(Read(buffer.AsSpan(offset, count)));
+
+    /// <summary>Encodes the next chunk of the file into the output buffer; false at the end.</summary>
+    private bool EncodeNext()
+    {
+        int filled = _carry + Produce(_raw.AsSpan(_carry, Chunk - _carry));
+        if (filled == 0) return false;
+        bool final = _rawPosition == _rawLength;
+        int whole = final ? filled : filled / 3 * 3;
+        Base64.EncodeToUtf8(_raw.AsSpan(0, whole), _encoded, out _, out int written, isFinalBlock: final);
+        _carry = filled - whole;
+        _raw.AsSpan(whole, _carry).CopyTo(_raw);
+        _encodedStart = 0;
+        _encodedEnd = written;
+        return written > 0;
+    }
+
+    /// <summary>Copies the file's next bytes (frame or converted rows) into <paramref name="destination"/>.</summary>
+    private int Produce(Span<byte> destination)
+    {
+        int written = 0;
+        long dataStart = _before.Length, dataEnd = dataStart + (long)_rows * _dim * _size;
+        while (written < destination.Length && _rawPosition < _rawLength)
+        {
+            ReadOnlySpan<byte> source;
+            if (_rawPosition < dataStart) source = _before.AsSpan((int)_rawPosition);
+            else if (_rawPosition >= dataEnd) source = _after.AsSpan((int)(_rawPosition - dataEnd));
+            else
+            {
+                long inData = _rawPosition - dataStart;
+                int row = (int)(inData / _rowBytes.Length);
+                source = Row(row)[(int)(inData % _rowBytes.Length)..];
+            }
+            int n = Math.Min(source.Length, destination.Length - written);
+            source[..n].CopyTo(destination[written..]);
+            written += n;
+            _rawPosition += n;
+        }
+        return written;
+    }
+
+    /// <summary>Row <paramref name="row"/> in the wire dtype (kept while it is being copied out).</summary>
+    private ReadOnlySpan<byte> Row(int row)
+    {
+        if (_bufferedRow != row)
+        {
+            _fill(row, _rowValues);
+            FloatConvert.Encode(_rowValues, _dtype, _rowBytes);
+            _bufferedRow = row;
+        }
+        return _rowBytes;
+    }
+
+    public override void Flush()
+    {
+    }
+
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+    public override void SetLength(long value) => throw new NotSupportedException();
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+}
