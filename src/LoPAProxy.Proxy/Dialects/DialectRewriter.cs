@@ -1,13 +1,19 @@
 using System.Text.Json.Nodes;
 using LoPAProxy.Core.Generation;
+using LoPAProxy.Engine.Formats.Torch;
+using LoPAProxy.Engine.Tensors;
 using LoPAProxy.OpenAi;
 using LoPAProxy.Proxy.Configuration;
 using LoPAProxy.Proxy.Limits;
 
 namespace LoPAProxy.Proxy.Dialects;
 
-/// <summary>What the rewrite added, for the request log.</summary>
-public sealed record RewriteResult(int SoftPromptRows, int BytesAdded);
+/// <summary>
+/// What the rewrite added, for the request log; <paramref name="Embedded"/>: streams whose text takes the place of
+/// placeholder strings in the body when it is sent (<see cref="StreamedBody"/>).
+/// </summary>
+public sealed record RewriteResult(int SoftPromptRows, long BytesAdded,
+    IReadOnlyList<(string Placeholder, Stream Text)>? Embedded = null);
 
 /// <summary>
 /// Rewrites an OpenAI request that names an adapter into the backend's dialect (../shared/DESIGN.md §3):
@@ -60,20 +66,25 @@ public sealed class DialectRewriter(SoftPromptService softPrompts, PromptBudget 
                 "model", "dialect_mismatch");
         if (body["prompt_embeds"] is not null)
             throw ApiException.BadRequest("send either an adapter or prompt_embeds, not both", "prompt_embeds");
-        int d = generator.TokenDim;
+        FullSequences sequences = await FullSequencesAsync(backend, generator, prompts, timings, cancel);
+        DType wire = SoftPromptService.WireType(backend.WireDType);
+        // Each sequence's base64 is produced row by row while the body is sent; the body holds a placeholder no
+        // client text can forge (a fresh nonce) until then.
+        string nonce = Guid.NewGuid().ToString("N");
+        var embedded = new List<(string Placeholder, Stream Text)>();
         var embeds = new JsonArray();
-        int bytes = 0;
-        foreach (float[] rows in await FullSequencesAsync(backend, generator, prompts, timings, cancel))
+        for (int i = 0; i < sequences.Count; i++)
         {
-            string data = SoftPromptService.Base64(rows, rows.Length / d, d,
-                SoftPromptService.WireType(backend.WireDType));
-            embeds.Add(data);
-            bytes += data.Length;
+            string placeholder = $"lopa-embeds-{nonce}-{i}";
+            int sequence = i;
+            embedded.Add((placeholder, new TorchTensorStream(sequences.Rows(i), sequences.Dim, wire,
+                (row, values) => sequences.Fill(sequence, row, values))));
+            embeds.Add(placeholder);
         }
         body.Remove("prompt");
         body["prompt_embeds"] = prompts.Count == 1 ? embeds[0]!.DeepClone() : embeds;
         body["model"] = backend.Model;
-        return new RewriteResult(generator.Rows, bytes);
+        return new RewriteResult(generator.Rows, embedded.Sum(e => e.Text.Length), embedded);
     }
 
     /// <summary>
@@ -89,8 +100,10 @@ public sealed class DialectRewriter(SoftPromptService softPrompts, PromptBudget 
             throw ApiException.BadRequest("n > 1 is not supported with an adapter on an SGLang backend", "n");
         int d = generator.TokenDim, bytes = 0;
         var sequences = new List<JsonNode>();
-        foreach (float[] rows in await FullSequencesAsync(backend, generator, prompts, timings, cancel))
+        FullSequences full = await FullSequencesAsync(backend, generator, prompts, timings, cancel);
+        for (int i = 0; i < full.Count; i++)
         {
+            float[] rows = full.Materialise(i);
             sequences.Add(RowsAsJson(rows, d));
             bytes += rows.Length * sizeof(float);
         }
@@ -129,9 +142,37 @@ public sealed class DialectRewriter(SoftPromptService softPrompts, PromptBudget 
 
     /// <summary>
     /// For full-sequence dialects: per prompt, [Z (m×d) ; the FM's embedding rows of BOS + prompt tokens (t×d)],
-    /// row-major, (m+t)×d floats. The total is checked against the per-request budget before anything is built.
+    /// (m+t)×d floats, each row taken when it is asked for — from Z or the FM's table — so the whole sequence need
+    /// never exist at once.
     /// </summary>
-    private async Task<float[][]> FullSequencesAsync(BackendOptions backend, SoftPromptGenerator generator,
+    private sealed class FullSequences(float[] z, int[][] ids, FoundationModel model, int m, int d)
+    {
+        public int Count => ids.Length;
+        public int Dim => d;
+
+        public int Rows(int sequence) => m + ids[sequence].Length;
+
+        /// <summary>Row <paramref name="row"/> of sequence <paramref name="sequence"/> into
+        /// <paramref name="destination"/> [d].</summary>
+        public void Fill(int sequence, int row, Span<float> destination)
+        {
+            if (row < m) z.AsSpan((sequence * m + row) * d, d).CopyTo(destination);
+            else Engine.Kernels.Embedding.Gather(model.Embeddings, model.VocabSize, model.Dim,
+                ids[sequence].AsSpan(row - m, 1), destination);
+        }
+
+        /// <summary>The whole sequence, row-major (SGLang's numbers are written from it).</summary>
+        public float[] Materialise(int sequence)
+        {
+            var rows = new float[Rows(sequence) * d];
+            for (int r = 0; r < Rows(sequence); r++) Fill(sequence, r, rows.AsSpan(r * d, d));
+            return rows;
+        }
+    }
+
+    /// <summary>The prompts' sequences: tokenised, the total checked against the per-request budget, then Z
+    /// computed.</summary>
+    private async Task<FullSequences> FullSequencesAsync(BackendOptions backend, SoftPromptGenerator generator,
         IReadOnlyList<CompletionPrompt> prompts, SoftPromptTimings timings, CancellationToken cancel)
     {
         FoundationModel model = budget.ModelOf(backend)
@@ -145,15 +186,7 @@ public sealed class DialectRewriter(SoftPromptService softPrompts, PromptBudget 
             addEos: false)).ToArray();
         budget.CheckEmbeddingValues(ids.Sum(t => (long)(m + t.Length) * d));
         float[] z = await softPrompts.ComputeAsync(generator, prompts.Select(p => p.Text!).ToArray(), timings, cancel);
-        var sequences = new float[prompts.Count][];
-        for (int i = 0; i < prompts.Count; i++)
-        {
-            var rows = new float[(m + ids[i].Length) * d];
-            z.AsSpan(i * m * d, m * d).CopyTo(rows);
-            Engine.Kernels.Embedding.Gather(model.Embeddings, model.VocabSize, model.Dim, ids[i], rows.AsSpan(m * d));
-            sequences[i] = rows;
-        }
-        return sequences;
+        return new FullSequences(z, ids, model, m, d);
     }
 
     /// <summary>Breaks vLLM's placeholder wherever text appears (a zero-width space splits the token).</summary>

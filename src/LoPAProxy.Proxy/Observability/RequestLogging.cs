@@ -47,7 +47,7 @@ public static class RequestLogging
         context.Set("EncoderMs", r?.Timings.EncoderMs ?? 0);
         context.Set("GeneratorMs", r?.Timings.GeneratorMs ?? 0);
         context.Set("SoftPromptRows", r?.SoftPromptRows ?? 0);
-        context.Set("BytesAdded", r?.BytesAdded ?? 0);
+        context.Set("BytesAdded", r?.BytesAdded ?? 0L);
         context.Set("Streaming", r?.Streaming ?? false);
     }
 }

@@ -25,7 +25,7 @@ public sealed class RequestRecord
     public string? Tenant { get; set; }
     public string? Adapter { get; set; }
     public SoftPromptTimings Timings { get; } = new();
-    public int BytesAdded { get; set; }
+    public long BytesAdded { get; set; }
     public int SoftPromptRows { get; set; }
     public bool Streaming { get; set; }
     /// <summary>The tokens reserved at admission (the usage stand-in when a backend reports none).</summary>
@@ -127,8 +127,9 @@ public sealed class LoPAMiddleware(RequestDelegate next, IOptions<LoPAOptions> o
             return;
         }
         http.Features.Set(AnswerMeter.ForRequest(body!, backend!.StreamUsage));
-        if (plan.Generator is not null) await RewriteAsync(http, body!, route, backend, plan, record);
-        Restore(http, body!);
+        IReadOnlyList<(string Placeholder, Stream Text)>? embedded = plan.Generator is not null
+            ? await RewriteAsync(http, body!, route, backend, plan, record) : null;
+        Restore(http, body!, embedded);
     }
 
     /// <summary>What a generation request will cost and, when it names an adapter, which one.</summary>
@@ -174,8 +175,9 @@ public sealed class LoPAMiddleware(RequestDelegate next, IOptions<LoPAOptions> o
         }
     }
 
-    /// <summary>Computes Z and rewrites the body in place for the backend's dialect.</summary>
-    private async Task RewriteAsync(HttpContext http, JsonObject body, RequestRoute route, BackendOptions backend,
+    /// <summary>Computes Z and rewrites the body in place for the backend's dialect; returns the streams its
+    /// placeholders stand for, if any.</summary>
+    private async Task<IReadOnlyList<(string Placeholder, Stream Text)>?> RewriteAsync(HttpContext http, JsonObject body, RequestRoute route, BackendOptions backend,
         RewritePlan plan, RequestRecord record)
     {
         SoftPromptGenerator generator = plan.Generator!;
@@ -185,6 +187,7 @@ public sealed class LoPAMiddleware(RequestDelegate next, IOptions<LoPAOptions> o
             : await rewriter.RewriteCompletionsAsync(body, plan.Prompts!, backend, generator, record.Timings,
                 http.RequestAborted);
         record.BytesAdded = result.BytesAdded;
+        http.Response.RegisterForDispose(new EmbeddedStreams(result.Embedded));
         record.SoftPromptRows = result.SoftPromptRows;
         IHeaderDictionary headers = http.Response.Headers;
         headers["x-lopa-encoder-ms"] = record.Timings.EncoderMs.ToString("F2", CultureInfo.InvariantCulture);
@@ -197,6 +200,16 @@ public sealed class LoPAMiddleware(RequestDelegate next, IOptions<LoPAOptions> o
             http.Request.Path = "/generate";
             bool stream = body["stream"] is JsonValue sv && sv.TryGetValue(out bool st) && st;
             http.Features.Set(new SglangRequest(plan.AskedModel, stream, plan.Prompts!.Count));
+        }
+        return result.Embedded;
+    }
+
+    /// <summary>Disposes a request's embedded streams with the request.</summary>
+    private sealed class EmbeddedStreams(IReadOnlyList<(string Placeholder, Stream Text)>? streams) : IDisposable
+    {
+        public void Dispose()
+        {
+            foreach (var (_, text) in streams ?? []) text.Dispose();
         }
     }
 
@@ -274,11 +287,15 @@ public sealed class LoPAMiddleware(RequestDelegate next, IOptions<LoPAOptions> o
             "server_error", null, timeout ? "backend_timeout" : "backend_unavailable");
     }
 
-    private static void Restore(HttpContext http, JsonObject body)
+    /// <summary>The (rewritten) body as the request's body; with embedded streams, sent as they are produced
+    /// (<see cref="StreamedBody"/>), with an exact Content-Length.</summary>
+    private static void Restore(HttpContext http, JsonObject body,
+        IReadOnlyList<(string Placeholder, Stream Text)>? embedded = null)
     {
         byte[] bytes = JsonSerializer.SerializeToUtf8Bytes(body, JsonBodies.Outgoing);
-        http.Request.Body = new MemoryStream(bytes);
-        http.Request.ContentLength = bytes.Length;
+        Stream content = embedded is { Count: > 0 } ? StreamedBody.Of(bytes, embedded) : new MemoryStream(bytes);
+        http.Request.Body = content;
+        http.Request.ContentLength = content.Length;
         http.Request.Headers.TransferEncoding = default;
     }
 }

@@ -67,6 +67,42 @@ public class RequestPathTests(HardeningFixture f) : IClassFixture<HardeningFixtu
         Assert.Contains("Zoë's café <b>naïve</b> & more", chat.Body); // as sent, not \u00EB or \u003C
     }
 
+    /// <summary>
+    /// #26: the full sequence is streamed into the body as it is sent, yet the text is bit for bit the base64 of
+    /// torch.save([Z ; the FM's rows]) made whole by hand — per prompt, in order — so vLLM's prefix cache still hits.
+    /// </summary>
+    [Fact]
+    public async Task Streamed_full_sequences_are_bit_identical_to_the_whole_tensor_made_by_hand()
+    {
+        f.Backend.Clear();
+        string[] prompts = ["Tom had a red kite", "Once upon a time there was a dog"];
+        var (status, text) = await f.PostAsync(HardeningFixture.AcmeKey, "/v1/completions",
+            new { model = "stories260K:story", prompt = prompts, max_tokens = 2 });
+        Assert.True(status == 200, text);
+        Received got = Assert.Single(f.Backend.Requests);
+        Assert.Equal(got.Body.Length.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            got.Headers["Content-Length"]);
+        string[] sent = got.Json.GetProperty("prompt_embeds").EnumerateArray().Select(e => e.GetString()!).ToArray();
+        var adapter = LoPAProxy.Core.Adapters.LopaAdapter.Load(Path.Combine(f.AdaptersDir, "acme", "story"));
+        var encoder = LoPAProxy.Core.Encoders.EncoderFactory.Create("fm-mean",
+            new LoPAProxy.Core.Encoders.EncoderOptions { FoundationModel = f.ModelPath });
+        var tokenizer = LoPAProxy.Engine.Tokenizers.SentencePieceBpeTokenizer.Load(
+            LoPAProxy.Engine.Tests.Support.SharedFiles.Path_("models", "stories260K", "tok512.bin"), 512);
+        float[] table = LoPAProxy.Engine.Formats.Llama2c.Llama2cCheckpoint.Load(f.ModelPath).Weights.TokenEmbedding
+            .ToArray();
+        for (int i = 0; i < prompts.Length; i++)
+        {
+            var x = new float[encoder.Dim];
+            encoder.Encode([prompts[i]], x);
+            float[] z = new LoPAProxy.Core.Generation.SoftPromptGenerator(adapter).Generate(x, 1);
+            int[] ids = tokenizer.Encode(prompts[i], true, false);
+            float[] rows = z.Concat(ids.SelectMany(t => table.AsSpan(t * 64, 64).ToArray())).ToArray();
+            string expected = Convert.ToBase64String(LoPAProxy.Engine.Formats.Torch.TorchFile.SaveTensor(
+                LoPAProxy.Engine.Tensors.Tensor.FromArray(rows, rows.Length / 64, 64)));
+            Assert.Equal(expected, sent[i]);
+        }
+    }
+
     [Fact]
     public async Task Without_a_backend_key_no_authorization_is_sent_at_all()
     {

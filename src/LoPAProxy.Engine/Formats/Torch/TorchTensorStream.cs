@@ -62,6 +62,7 @@ public sealed class TorchTensorStream : Stream
 
     public override int Read(Span<byte> destination)
     {
+        if (destination.IsEmpty) return 0;
         if (_encodedStart == _encodedEnd && !EncodeNext()) return 0;
         int n = Math.Min(destination.Length, _encodedEnd - _encodedStart);
         _encoded.AsSpan(_encodedStart, n).CopyTo(destination);
