@@ -126,7 +126,7 @@ public sealed class LimitOptions
     public int MaxPromptsPerRequest { get; set; } = 64;
     /// <summary>
     /// Embedding values (rows × d, all prompts) one request may build for a full-sequence dialect: bounds the proxy's
-    /// memory per request (about 75 bytes per value while rewriting, docs/proxy.md). Raise it for large models.
+    /// work per request (vllm-completions streams them; SGLang still builds ~61 bytes per value, docs/proxy.md).
     /// </summary>
     public long MaxEmbeddingValuesPerRequest { get; set; } = 2L << 20;
     /// <summary>Rows a client-supplied embedding may have when the backend's context length is unknown.</summary>
