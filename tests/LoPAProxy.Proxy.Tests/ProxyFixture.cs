@@ -121,6 +121,25 @@ public class ProxyFixture : IAsyncLifetime
         return app;
     }
 
+    /// <summary>Runs a script of tests/node (the official openai client) against the proxy as acme, with
+    /// OPENAI_BASE_URL, OPENAI_API_KEY and LOPA_MODEL set; returns the JSON it prints.</summary>
+    public async Task<System.Text.Json.JsonElement> RunOpenAiScriptAsync(string script,
+        string model = "stories260K:story")
+    {
+        var psi = new System.Diagnostics.ProcessStartInfo("node", Path.Combine(Node.Directory, script))
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = Node.Directory,
+        };
+        psi.Environment["OPENAI_BASE_URL"] = ProxyUrl + "/v1";
+        psi.Environment["OPENAI_API_KEY"] = AcmeKey;
+        psi.Environment["LOPA_MODEL"] = model;
+        using var node = System.Diagnostics.Process.Start(psi)!;
+        Task<string> stdout = node.StandardOutput.ReadToEndAsync(), stderr = node.StandardError.ReadToEndAsync();
+        Assert.True(node.WaitForExit(120_000), $"node {script} timed out");
+        Assert.True(node.ExitCode == 0, await stderr);
+        return System.Text.Json.JsonDocument.Parse(await stdout).RootElement.Clone();
+    }
+
     public HttpClient Client(string? key)
     {
         var c = new HttpClient { BaseAddress = new Uri(ProxyUrl), Timeout = TimeSpan.FromSeconds(60) };

@@ -123,19 +123,7 @@ public class ProxyRequestTests(ProxyFixture f) : IClassFixture<ProxyFixture>
     [Fact]
     public async Task The_official_openai_client_works_unmodified()
     {
-        var psi = new System.Diagnostics.ProcessStartInfo("node", Path.Combine(Node.Directory, "openai-client.mjs"))
-        {
-            RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = Node.Directory,
-        };
-        psi.Environment["OPENAI_BASE_URL"] = f.ProxyUrl + "/v1";
-        psi.Environment["OPENAI_API_KEY"] = ProxyFixture.AcmeKey;
-        psi.Environment["LOPA_MODEL"] = "stories260K:story";
-        using var node = System.Diagnostics.Process.Start(psi)!;
-        Task<string> stdout = node.StandardOutput.ReadToEndAsync(), stderr = node.StandardError.ReadToEndAsync();
-        Assert.True(node.WaitForExit(120_000), "node timed out");
-        Assert.True(node.ExitCode == 0, await stderr);
-        using var doc = JsonDocument.Parse(await stdout);
-        JsonElement r = doc.RootElement;
+        JsonElement r = await f.RunOpenAiScriptAsync("openai-client.mjs");
         Assert.False(string.IsNullOrEmpty(r.GetProperty("chat").GetString()));
         Assert.False(string.IsNullOrEmpty(r.GetProperty("completion").GetString()));
         Assert.True(r.GetProperty("chunks").GetInt32() > 3);

@@ -8,11 +8,10 @@ namespace LoPAProxy.Proxy.Dialects;
 /// (<see cref="Engine.Formats.Torch.TorchTensorStream"/>) goes to the backend as it is produced, never held whole.
 /// Its length is exact before the first byte (Content-Length).
 /// </summary>
-public sealed class StreamedBody : Stream
+public sealed class StreamedBody : Engine.Formats.ReadOnlyStream
 {
     private readonly IReadOnlyList<Stream> _parts;
     private int _current;
-    private long _position;
 
     private StreamedBody(IReadOnlyList<Stream> parts)
     {
@@ -42,50 +41,17 @@ public sealed class StreamedBody : Stream
     }
 
     public override long Length { get; }
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
 
-    public override long Position
+    protected override int ReadNext(Span<byte> destination)
     {
-        get => _position;
-        set => throw new NotSupportedException();
-    }
-
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
-    public override int Read(Span<byte> destination)
-    {
-        if (destination.IsEmpty) return 0; // a zero-byte read (YARP waits for data so) is not the end of a part
         while (_current < _parts.Count)
         {
             int n = _parts[_current].Read(destination);
-            if (n > 0)
-            {
-                _position += n;
-                return n;
-            }
+            if (n > 0) return n;
             _current++;
         }
         return 0;
     }
-
-    public override ValueTask<int> ReadAsync(Memory<byte> destination, CancellationToken cancel = default)
-    {
-        cancel.ThrowIfCancellationRequested();
-        return ValueTask.FromResult(Read(destination.Span));
-    }
-
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancel) =>
-        ReadAsync(buffer.AsMemory(offset, count), cancel).AsTask();
-
-    public override void Flush()
-    {
-    }
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {

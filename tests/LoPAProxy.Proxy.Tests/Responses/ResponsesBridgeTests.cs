@@ -18,18 +18,7 @@ public class ResponsesBridgeTests(ProxyFixture f) : IClassFixture<ProxyFixture>
     [Fact]
     public async Task The_official_client_gets_the_chat_answer_in_the_responses_shape_whole_and_streamed()
     {
-        var psi = new System.Diagnostics.ProcessStartInfo("node", Path.Combine(Node.Directory, "openai-responses.mjs"))
-        {
-            RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = Node.Directory,
-        };
-        psi.Environment["OPENAI_BASE_URL"] = f.ProxyUrl + "/v1";
-        psi.Environment["OPENAI_API_KEY"] = ProxyFixture.AcmeKey;
-        psi.Environment["LOPA_MODEL"] = "stories260K:story";
-        using var node = System.Diagnostics.Process.Start(psi)!;
-        Task<string> stdout = node.StandardOutput.ReadToEndAsync(), stderr = node.StandardError.ReadToEndAsync();
-        Assert.True(node.WaitForExit(120_000), "node timed out");
-        Assert.True(node.ExitCode == 0, await stderr);
-        JsonElement r = JsonDocument.Parse(await stdout).RootElement;
+        JsonElement r = await f.RunOpenAiScriptAsync("openai-responses.mjs");
         JsonElement chat = r.GetProperty("chat"), created = r.GetProperty("created");
         string text = chat.GetProperty("text").GetString()!;
         Assert.False(string.IsNullOrEmpty(text));

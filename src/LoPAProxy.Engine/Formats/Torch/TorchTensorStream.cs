@@ -15,7 +15,7 @@ public delegate void RowFiller(int row, Span<float> destination);
 /// <c>Convert.ToBase64String(TorchFile.SaveTensor(tensor, dtype))</c> exactly (tested), so a backend's prefix cache
 /// sees the same text.
 /// </summary>
-public sealed class TorchTensorStream : Stream
+public sealed class TorchTensorStream : ReadOnlyStream
 {
     private const int Chunk = 48 * 1024; // raw bytes per encoded chunk: a multiple of 3
     private readonly int _rows, _dim, _size;
@@ -24,7 +24,7 @@ public sealed class TorchTensorStream : Stream
     private readonly byte[] _before, _after;
     private readonly float[] _rowValues;
     private readonly byte[] _rowBytes, _raw = new byte[Chunk + 2], _encoded = new byte[Chunk / 3 * 4 + 4];
-    private long _rawPosition, _rawLength, _position;
+    private long _rawPosition, _rawLength;
     private int _carry, _encodedStart, _encodedEnd, _bufferedRow = -1;
 
     public TorchTensorStream(int rows, int dim, DType dtype, RowFiller fill)
@@ -48,34 +48,15 @@ public sealed class TorchTensorStream : Stream
     public long FileLength => _rawLength;
 
     public override long Length { get; }
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
 
-    public override long Position
+    protected override int ReadNext(Span<byte> destination)
     {
-        get => _position;
-        set => throw new NotSupportedException();
-    }
-
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
-    public override int Read(Span<byte> destination)
-    {
-        if (destination.IsEmpty) return 0;
         if (_encodedStart == _encodedEnd && !EncodeNext()) return 0;
         int n = Math.Min(destination.Length, _encodedEnd - _encodedStart);
         _encoded.AsSpan(_encodedStart, n).CopyTo(destination);
         _encodedStart += n;
-        _position += n;
         return n;
     }
-
-    public override ValueTask<int> ReadAsync(Memory<byte> destination, CancellationToken cancel = default) =>
-        ValueTask.FromResult(Read(destination.Span));
-
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancel) =>
-        Task.FromResult(Read(buffer.AsSpan(offset, count)));
 
     /// <summary>Encodes the next chunk of the file into the output buffer; false at the end.</summary>
     private bool EncodeNext()
@@ -127,12 +108,4 @@ public sealed class TorchTensorStream : Stream
         }
         return _rowBytes;
     }
-
-    public override void Flush()
-    {
-    }
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }
