@@ -8,11 +8,11 @@ using LoPAProxy.Proxy.Store;
 namespace LoPAProxy.Benchmarks;
 
 /// <summary>
-/// `dotnet run -c Release -- compare inspection-memory [texts] [characters] [idle seconds] [calls]`: what one soft-prompt
-/// inspection (POST /v1/adapters/{ref}/soft-prompt) of many long texts costs the proxy — wall time, RSS before, right
-/// after and after an idle period — with a LoPA adapter on the MiniLM encoder (ONNX Runtime, 2 intra-op threads,
-/// spinning off: the proxy's defaults). The proxy runs as its own process (`lopa proxy`), so the RSS is its alone.
-/// Issue 22 item 9 measured 28 s and ~500 MiB kept for 256 texts of 4,000 characters.
+/// `dotnet run -c Release -- compare inspection-memory [texts] [characters] [idle seconds] [calls]`: what one
+/// soft-prompt inspection (POST /v1/adapters/{ref}/soft-prompt) of many long texts costs the proxy — wall time, RSS
+/// before, right after and after an idle period — with a LoPA adapter on the MiniLM encoder (ONNX Runtime, 2
+/// intra-op threads, spinning off: the proxy's defaults). The proxy runs as its own process (`lopa proxy`), so the
+/// RSS is its alone. Issue 22 item 9 measured 28 s and ~500 MiB kept for 256 texts of 4,000 characters.
 /// </summary>
 public static class InspectionMemory
 {

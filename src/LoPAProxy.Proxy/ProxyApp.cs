@@ -132,7 +132,8 @@ public static class ProxyApp
         if (!h.Request.Path.StartsWithSegments("/v1", StringComparison.OrdinalIgnoreCase))
             return $"no route for {asked}";
         IEnumerable<string> proxied = h.RequestServices.GetRequiredService<IProxyStateLookup>().GetRoutes()
-            .Select(r => r.Config.Match.Path).OfType<string>().Where(p => p.StartsWith("/v1/", StringComparison.Ordinal));
+            .Select(r => r.Config.Match.Path).OfType<string>()
+            .Where(p => p.StartsWith("/v1/", StringComparison.Ordinal));
         string[] served = proxied.Concat(["/v1/responses", "/v1/models/{id}", "/v1/adapters", "/v1/usage",
             "/v1/limits"]).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToArray();
         return $"This deployment does not serve {asked}. It serves: {string.Join(", ", served)}.";

@@ -83,7 +83,8 @@ public class DeploymentFilesTests
         // #22 item 6: metrics on the management port, which the pod exposes and annotates for scraping.
         Assert.Contains(c.GetProperty("env").EnumerateArray(), e => e.GetProperty("name").GetString()
             == "LoPA__Management__Urls" && e.GetProperty("value").GetString() == "http://0.0.0.0:9464");
-        Assert.Contains(c.GetProperty("ports").EnumerateArray(), p => p.GetProperty("containerPort").GetInt32() == 9464);
+        Assert.Contains(c.GetProperty("ports").EnumerateArray(),
+            p => p.GetProperty("containerPort").GetInt32() == 9464);
         Assert.Equal("9464", doc.RootElement.GetProperty("spec").GetProperty("template").GetProperty("metadata")
             .GetProperty("annotations").GetProperty("prometheus.io/port").GetString());
         Assert.True(pod.GetProperty("terminationGracePeriodSeconds").GetInt32() > 30,

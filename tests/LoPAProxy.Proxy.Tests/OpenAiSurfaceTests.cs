@@ -66,8 +66,8 @@ public class UnknownRouteTests(ProxyFixture f) : IClassFixture<ProxyFixture>
     }
 }
 
-/// <summary>/metrics (Prometheus, on the management listener only) carries the LoPA metrics, and the Grafana dashboard uses exactly
-/// them.</summary>
+/// <summary>/metrics (Prometheus, on the management listener only) carries the LoPA metrics, and the Grafana
+/// dashboard uses exactly them.</summary>
 public class MetricsTests
 {
     [Fact]

@@ -10,10 +10,12 @@ namespace LoPAProxy.Engine.Formats;
 /// </summary>
 public static class StrictJson
 {
-    /// <summary>The one nesting bound for requests: the proxy forwards nothing the reference server would refuse.</summary>
+    /// <summary>The one nesting bound for requests: the proxy forwards nothing the reference server would
+    /// refuse.</summary>
     public const int MaxRequestDepth = 64;
 
-    /// <summary>Options for a document nested at most <paramref name="maxDepth"/> deep, duplicate keys refused.</summary>
+    /// <summary>Options for a document nested at most <paramref name="maxDepth"/> deep, duplicate keys
+    /// refused.</summary>
     public static JsonDocumentOptions Options(int maxDepth = MaxRequestDepth) =>
         new() { MaxDepth = maxDepth, AllowDuplicateProperties = false };
 

@@ -58,7 +58,8 @@ public static class SglangResponse
                 ["usage"] = new JsonObject { ["prompt_tokens"] = prompt, ["completion_tokens"] = completion, ["total_tokens"] = prompt + completion },
             };
             response.ContentType = "application/json";
-            await response.Body.WriteAsync(JsonSerializer.SerializeToUtf8Bytes(body, Pipeline.JsonBodies.Outgoing), http.RequestAborted);
+            byte[] bytes = JsonSerializer.SerializeToUtf8Bytes(body, Pipeline.JsonBodies.Outgoing);
+            await response.Body.WriteAsync(bytes, http.RequestAborted);
             return;
         }
         response.ContentType = "text/event-stream";
@@ -88,7 +89,8 @@ public static class SglangResponse
                 ["id"] = id, ["object"] = "text_completion", ["created"] = created, ["model"] = request.Model,
                 ["choices"] = new JsonArray(new JsonObject { ["index"] = index, ["text"] = delta, ["logprobs"] = null, ["finish_reason"] = finish }),
             };
-            await response.WriteAsync("data: " + chunk.ToJsonString(Pipeline.JsonBodies.Outgoing) + "\n\n", http.RequestAborted);
+            string sse = "data: " + chunk.ToJsonString(Pipeline.JsonBodies.Outgoing) + "\n\n";
+            await response.WriteAsync(sse, http.RequestAborted);
             await response.Body.FlushAsync(http.RequestAborted);
         }
         if (meter.ClientAskedUsage)

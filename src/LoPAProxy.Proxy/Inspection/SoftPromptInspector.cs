@@ -37,8 +37,8 @@ public sealed record SoftPromptView(
 /// (Z = Z_S ∘ gate, so nothing is recomputed differently); the offset per row is ‖Z − Z_S ∘ 0.5‖ (0.5: the gate
 /// with no instance signal). For lopa_add the offset is ‖Z − Z_S‖; prompt tuning has none; IDPG has no Z_S.
 /// Bounded before any work: at most <see cref="MaxTexts"/> texts, m·d within the request value budget, the
-/// projection's n²·m·d within <see cref="MaxProjectionWork"/>, and the tokens the encoder will read — each text cut
-/// first to what the encoder can read — within <see cref="MaxEncoderTokens"/>.
+/// projection's n²·m·d within <see cref="MaxProjectionWork"/>, and the tokens the encoder will read — each text
+/// cut first to what the encoder can read — within <see cref="MaxEncoderTokens"/>.
 /// </summary>
 public sealed class SoftPromptInspector(SoftPromptService softPrompts, IOptions<LoPAOptions> options)
 {

@@ -23,7 +23,8 @@ public sealed record StatusResponse(
 
 /// <summary>
 /// Readiness: every configured encoder loaded and every backend destination answering /v1/models below 500 (3 s
-/// timeout); the store's state is reported beside them. GET /readyz (open, for probes: 200 or 503) and GET /admin/status (admin key: the same plus where each
+/// timeout); the store's state is reported beside them. GET /readyz (open, for probes: 200 or 503) and GET
+/// /admin/status (admin key: the same plus where each
 /// encoder runs and its batch statistics).
 /// </summary>
 public static class Readiness

@@ -7,7 +7,8 @@ namespace LoPAProxy.Proxy.Pipeline;
 
 /// <summary>
 /// The one way request bodies are read as JSON: bounded in size, nesting and duplicate keys as
-/// <see cref="Engine.Formats.StrictJson"/> says (the same bound as the reference server). Every failure is a typed 400/413.
+/// <see cref="Engine.Formats.StrictJson"/> says (the same bound as the reference server). Every failure is a typed
+/// 400/413.
 /// </summary>
 public static class JsonBodies
 {

@@ -177,8 +177,8 @@ public sealed class LoPAMiddleware(RequestDelegate next, IOptions<LoPAOptions> o
 
     /// <summary>Computes Z and rewrites the body in place for the backend's dialect; returns the streams its
     /// placeholders stand for, if any.</summary>
-    private async Task<IReadOnlyList<(string Placeholder, Stream Text)>?> RewriteAsync(HttpContext http, JsonObject body, RequestRoute route, BackendOptions backend,
-        RewritePlan plan, RequestRecord record)
+    private async Task<IReadOnlyList<(string Placeholder, Stream Text)>?> RewriteAsync(HttpContext http,
+        JsonObject body, RequestRoute route, BackendOptions backend, RewritePlan plan, RequestRecord record)
     {
         SoftPromptGenerator generator = plan.Generator!;
         bool chat = route.Kind == EndpointKind.Chat;

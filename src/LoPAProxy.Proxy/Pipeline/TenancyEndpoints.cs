@@ -199,7 +199,8 @@ public static class TenancyEndpoints
             await result.ExecuteAsync(h);
         }
         catch (ApiException e) when (!h.Response.HasStarted) { await e.WriteAsync(h.Response); }
-        catch (Exception e) when (StoreOutage.Is(e) && !h.Response.HasStarted && !h.RequestAborted.IsCancellationRequested)
+        catch (Exception e) when (StoreOutage.Is(e) && !h.Response.HasStarted
+            && !h.RequestAborted.IsCancellationRequested)
         {
             await h.RequestServices.GetRequiredService<StoreOutage>().Refusal(e).WriteAsync(h.Response);
         }

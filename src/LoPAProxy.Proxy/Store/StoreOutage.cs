@@ -48,7 +48,8 @@ public sealed class StoreOutage(ILogger<StoreOutage> log, TimeProvider clock)
         StoreUnavailableException => true,
         Npgsql.PostgresException p => p.SqlState.Length >= 2 && p.SqlState[..2] is "08" or "53" or "57" or "58",
         Npgsql.NpgsqlException => true,
-        SqliteException s => s.SqliteErrorCode is 5 or 6 or 8 or 10 or 13 or 14, // busy, locked, readonly, I/O, full, can't open
+        // busy, locked, read-only, I/O error, full, cannot open
+        SqliteException s => s.SqliteErrorCode is 5 or 6 or 8 or 10 or 13 or 14,
         DbException => false,
         TimeoutException or System.Net.Sockets.SocketException => true,
         _ => e.InnerException is { } inner && Is(inner),

@@ -69,7 +69,8 @@ public class RequestPathTests(HardeningFixture f) : IClassFixture<HardeningFixtu
 
     /// <summary>
     /// #26: the full sequence is streamed into the body as it is sent, yet the text is bit for bit the base64 of
-    /// torch.save([Z ; the FM's rows]) made whole by hand — per prompt, in order — so vLLM's prefix cache still hits.
+    /// torch.save([Z ; the FM's rows]) made whole by hand — per prompt, in order — so vLLM's prefix cache still
+    /// hits.
     /// </summary>
     [Fact]
     public async Task Streamed_full_sequences_are_bit_identical_to_the_whole_tensor_made_by_hand()

@@ -49,7 +49,8 @@ public sealed class PrivatePostgres : IAsyncDisposable
     private void AsPostgres(string tool, params string[] args)
     {
         string exe = Path.Combine(_bin, tool);
-        if (Environment.UserName == "root") Run("runuser", new[] { "-u", "postgres", "--", exe }.Concat(args).ToArray());
+        if (Environment.UserName == "root")
+            Run("runuser", new[] { "-u", "postgres", "--", exe }.Concat(args).ToArray());
         else Run(exe, args);
     }
 

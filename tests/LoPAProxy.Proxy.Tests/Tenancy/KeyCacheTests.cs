@@ -47,6 +47,7 @@ public class KeyCacheTests
             if (status != 401) await Task.Delay(20);
         } while (status != 401 && watch.Elapsed < TimeSpan.FromSeconds(10));
         Assert.Equal(401, status);
-        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(6), $"the other replica took {watch.Elapsed.TotalSeconds:F1} s");
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(6),
+            $"the other replica took {watch.Elapsed.TotalSeconds:F1} s");
     }
 }
