@@ -12,6 +12,12 @@ public static class MessageText
         _ => "",
     };
 
+    /// <summary>
+    /// A conversation's text as a plain chat template renders it — the messages' texts joined by newlines (what the
+    /// reference server's "plain" template sends a base model) — for measuring prompts in tokens.
+    /// </summary>
+    public static string OfConversation(JsonArray messages) => string.Join("\n", messages.Select(Of));
+
     public static bool IsText(JsonNode? part) => TypeOf(part) == "text";
 
     /// <summary>A content part's "type", or null when it has none (or it is not a string).</summary>

@@ -59,9 +59,7 @@ public sealed class PromptBudget(FoundationModels models, IOptions<LoPAOptions> 
         FoundationModel? model = ModelOf(backend);
         int? context = ContextLength(backend);
         if (model is null || context is null || body["messages"] is not JsonArray messages) return null;
-        var text = new StringBuilder();
-        foreach (JsonNode? message in messages) text.Append(MessageText.Of(message)).Append('\n');
-        int[] ids = Tokenize(text.ToString(), model, context.Value, softPromptRows);
+        int[] ids = Tokenize(MessageText.OfConversation(messages), model, context.Value, softPromptRows);
         Check(ids.Length, softPromptRows, MaxTokens(body), context.Value, "messages");
         return ids.Length;
     }

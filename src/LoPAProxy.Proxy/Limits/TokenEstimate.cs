@@ -58,11 +58,6 @@ public static class TokenEstimate
     private static long? Positive(JsonNode? node) =>
         node is JsonValue v && v.TryGetValue(out long value) && value > 0 ? value : null;
 
-    private static string MessagesText(JsonObject body)
-    {
-        if (body["messages"] is not JsonArray messages) return "";
-        var text = new StringBuilder();
-        foreach (JsonNode? message in messages) text.Append(MessageText.Of(message)).Append('\n');
-        return text.ToString();
-    }
+    private static string MessagesText(JsonObject body) =>
+        body["messages"] is JsonArray messages ? MessageText.OfConversation(messages) : "";
 }

@@ -63,6 +63,38 @@ public class ConsistencyTests
         Assert.Equal(201, (int)(await admin.PostAsJsonAsync("/admin/tenants", new { name = "acme" })).StatusCode);
     }
 
+    /// <summary>#25 item 6: the context error counts the prompt as the backend does (it said 32 where usage said
+    /// 31: the proxy measured a trailing newline the plain template does not add).</summary>
+    [Fact]
+    public async Task The_context_error_counts_the_prompt_tokens_usage_reports()
+    {
+        // With the model's files the proxy measures chat prompts itself and refuses over-context ones before the
+        // backend sees them.
+        await using StoreStack stack = await StoreStack.StartAsync(RateLimitHttpTests.Sqlite(
+            ("LoPA:Clusters:chat:ModelPath", LoPAProxy.Engine.Tests.Support.SharedFiles.Path_("models", "stories260K",
+                "stories260K.bin"))));
+        using HttpClient c = stack.Client(await stack.NewTenantAsync("acme"));
+        object Chat(int maxTokens) => new
+        {
+            model = "stories260K", max_tokens = maxTokens, temperature = 0,
+            messages = new[]
+            {
+                new { role = "user", content = "Tom had a red kite." },
+                new { role = "assistant", content = "It flew high." },
+                new { role = "user", content = "Then what happened?" },
+            },
+        };
+        var (ok, okText) = await SendAsync(c, HttpMethod.Post, "/v1/chat/completions", JsonContent.Create(Chat(2)));
+        Assert.True(ok == 200, okText);
+        int used = JsonDocument.Parse(okText).RootElement.GetProperty("usage").GetProperty("prompt_tokens").GetInt32();
+        var (over, overText) = await SendAsync(c, HttpMethod.Post, "/v1/chat/completions",
+            JsonContent.Create(Chat(512)));
+        Assert.Equal(400, over);
+        string message = HardeningFixture.IsError(overText, "context_length_exceeded").GetProperty("message")
+            .GetString()!;
+        Assert.True(message.Contains($"you requested {used} prompt tokens", StringComparison.Ordinal), message);
+    }
+
     [Fact]
     public async Task An_unserved_openai_endpoint_says_so_and_names_what_is_served()
     {
