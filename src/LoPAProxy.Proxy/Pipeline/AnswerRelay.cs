@@ -22,6 +22,7 @@ public sealed record ClientModel(string Name);
 public static class AnswerRelay
 {
     private const long MaxJsonAnswerBytes = 64L << 20;
+    private const string StreamFailure = "the model server failed in the middle of the stream";
 
     public static async ValueTask TransformAsync(ResponseTransformContext context)
     {
@@ -65,8 +66,7 @@ public static class AnswerRelay
         }
         catch (Exception e) when (e is IOException or HttpRequestException && !cancel.IsCancellationRequested)
         {
-            const string Failure = "the model server failed in the middle of the stream";
-            await WriteEventsAsync(response, [answer.Failed(Failure)], cancel);
+            await WriteEventsAsync(response, [answer.Failed(StreamFailure)], cancel);
         }
     }
 
@@ -120,8 +120,7 @@ public static class AnswerRelay
         }
         catch (Exception e) when (e is IOException or HttpRequestException && !cancel.IsCancellationRequested)
         {
-            const string Failure = "the model server failed in the middle of the stream";
-            await StreamFailureGuard.WriteErrorEventAsync(response, Failure, cancel);
+            await StreamFailureGuard.WriteErrorEventAsync(response, StreamFailure, cancel);
         }
     }
 

@@ -34,6 +34,23 @@ public static class JsonBodies
             "invalid_json");
     }
 
+    /// <summary>
+    /// Makes <paramref name="body"/> the request's body (as <see cref="Outgoing"/> writes it), with an exact
+    /// Content-Length; with embedded streams, they take their placeholders' places as the body is sent
+    /// (<see cref="Dialects.StreamedBody"/>).
+    /// </summary>
+    public static void Replace(HttpRequest request, JsonObject body,
+        IReadOnlyList<(string Placeholder, Stream Text)>? embedded = null)
+    {
+        byte[] bytes = JsonSerializer.SerializeToUtf8Bytes(body, Outgoing);
+        Stream content = embedded is { Count: > 0 } ? Dialects.StreamedBody.Of(bytes, embedded)
+            : new MemoryStream(bytes);
+        request.Body = content;
+        request.ContentLength = content.Length;
+        request.ContentType = "application/json";
+        request.Headers.TransferEncoding = default;
+    }
+
     /// <summary>The body as a JSON document (the admin and tenant APIs).</summary>
     /// <exception cref="ApiException">415 unless the request says its body is JSON.</exception>
     public static async Task<JsonDocument> ReadDocumentAsync(HttpRequest request, long limit, CancellationToken cancel)

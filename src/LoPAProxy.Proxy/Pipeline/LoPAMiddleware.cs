@@ -123,13 +123,13 @@ public sealed class LoPAMiddleware(RequestDelegate next, IOptions<LoPAOptions> o
         await AdmitAsync(http, tenant, record, plan?.Reserved ?? default);
         if (plan is null)
         {
-            if (body is not null) Restore(http, body);
+            if (body is not null) JsonBodies.Replace(http.Request, body);
             return;
         }
         http.Features.Set(AnswerMeter.ForRequest(body!, backend!.StreamUsage));
         IReadOnlyList<(string Placeholder, Stream Text)>? embedded = plan.Generator is not null
             ? await RewriteAsync(http, body!, route, backend, plan, record) : null;
-        Restore(http, body!, embedded);
+        JsonBodies.Replace(http.Request, body!, embedded);
     }
 
     /// <summary>What a generation request will cost and, when it names an adapter, which one.</summary>
@@ -287,17 +287,6 @@ public sealed class LoPAMiddleware(RequestDelegate next, IOptions<LoPAOptions> o
             "server_error", null, timeout ? "backend_timeout" : "backend_unavailable");
     }
 
-    /// <summary>The (rewritten) body as the request's body; with embedded streams, sent as they are produced
-    /// (<see cref="StreamedBody"/>), with an exact Content-Length.</summary>
-    private static void Restore(HttpContext http, JsonObject body,
-        IReadOnlyList<(string Placeholder, Stream Text)>? embedded = null)
-    {
-        byte[] bytes = JsonSerializer.SerializeToUtf8Bytes(body, JsonBodies.Outgoing);
-        Stream content = embedded is { Count: > 0 } ? StreamedBody.Of(bytes, embedded) : new MemoryStream(bytes);
-        http.Request.Body = content;
-        http.Request.ContentLength = content.Length;
-        http.Request.Headers.TransferEncoding = default;
-    }
 }
 
 /// <summary>Request counts and durations as metrics (the log line is Serilog's request logging, see

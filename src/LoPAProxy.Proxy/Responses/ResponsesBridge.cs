@@ -1,4 +1,3 @@
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using LoPAProxy.Proxy.Configuration;
 using LoPAProxy.Proxy.Pipeline;
@@ -34,14 +33,14 @@ public sealed class ResponsesBridge(RequestDelegate next, IOptions<LoPAOptions> 
             || Dialects.JsonAccess.String(body, "model")?.Contains(':') == true;
         if (!namesAdapter && HasNativeRoute())
         {
-            Replace(http, body);
+            JsonBodies.Replace(http.Request, body);
             await next(http);
             return;
         }
         JsonObject chat = ResponsesRequest.ToChat(body);
         http.Features.Set(new ResponsesAnswer(body));
         http.Request.Path = prefix + ChatPath; // a route prefix (/team-a/v1/responses) is kept
-        Replace(http, chat);
+        JsonBodies.Replace(http.Request, chat);
         await next(http);
     }
 
@@ -56,13 +55,4 @@ public sealed class ResponsesBridge(RequestDelegate next, IOptions<LoPAOptions> 
 
     private bool HasNativeRoute() => routes.GetRoutes().Any(r =>
         string.Equals(r.Config.Match.Path, Path, StringComparison.OrdinalIgnoreCase));
-
-    private static void Replace(HttpContext http, JsonObject body)
-    {
-        byte[] bytes = JsonSerializer.SerializeToUtf8Bytes(body, JsonBodies.Outgoing);
-        http.Request.Body = new MemoryStream(bytes);
-        http.Request.ContentLength = bytes.Length;
-        http.Request.ContentType = "application/json";
-        http.Request.Headers.TransferEncoding = default;
-    }
 }

@@ -127,10 +127,8 @@ public sealed unsafe class SafeTensorsFile : IDisposable
             if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new TensorFileException(file, "header is not a JSON object");
             var tensors = new List<SafeTensorInfo>();
             var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
-            var names = new HashSet<string>(StringComparer.Ordinal);
-            foreach (JsonProperty prop in doc.RootElement.EnumerateObject())
+            foreach (JsonProperty prop in doc.RootElement.EnumerateObject()) // names are unique: StrictJson
             {
-                if (!names.Add(prop.Name)) throw new TensorFileException(file, $"header names '{prop.Name}' twice");
                 if (prop.Name == "__metadata__")
                 {
                     if (prop.Value.ValueKind != JsonValueKind.Object) throw new TensorFileException(file, "__metadata__ is not an object");
