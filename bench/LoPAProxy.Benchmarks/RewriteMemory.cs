@@ -25,8 +25,12 @@ public static class RewriteMemory
         var options = Options.Create(new LoPAOptions { EncoderFiles = new EncoderPaths { FoundationModel = model } });
         var budget = new PromptBudget(new FoundationModels(), options);
         var pool = new EncoderPool(options);
-        var rewriter = new DialectRewriter(new SoftPromptService(pool, new InstanceVectors(options)), budget,
-            options.Value);
+        var softPrompts = new SoftPromptService(pool, new InstanceVectors(options));
+        var dialects = new Dictionary<string, IBackendDialect>
+        {
+            ["vllm-completions"] = new VllmCompletionsDialect(softPrompts, budget),
+            ["sglang"] = new SglangDialect(softPrompts, budget),
+        };
         var config = new AdapterConfig { NumVirtualTokens = 10, TokenDim = 64, Rank = 4, HiddenSize = 256,
             Encoder = "fm-mean", EncoderDim = 64 };
         var generator = new SoftPromptGenerator(LopaAdapter.CreateRandom(config, 1));
@@ -34,7 +38,7 @@ public static class RewriteMemory
         Console.WriteLine("| dialect | embedding values | bytes allocated | bytes per value | wire bytes per value |");
         Console.WriteLine("|---|---:|---:|---:|---:|");
         var copy = new byte[81920]; // YARP copies a request body through a pooled buffer of this size
-        foreach (string dialect in new[] { "vllm-completions", "sglang" })
+        foreach (var (dialect, rewriter) in dialects)
         {
             var backend = new BackendOptions { Dialect = dialect, Model = "stories260K", HiddenSize = 64,
                 ModelPath = model };
@@ -44,8 +48,9 @@ public static class RewriteMemory
                     ["prompt"] = new JsonArray(Enumerable.Repeat(prompt, 16).Select(p => (JsonNode?)p).ToArray()) };
                 long before = GC.GetTotalAllocatedBytes(precise: true);
                 var prompts = budget.MeasureCompletions(body, backend, generator.Rows);
-                RewriteResult result = rewriter.RewriteCompletionsAsync(body, prompts, backend, generator,
-                    new SoftPromptTimings(), default).GetAwaiter().GetResult();
+                var request = new DialectRequest(new Microsoft.AspNetCore.Http.DefaultHttpContext(), body, backend,
+                    generator, prompts, new SoftPromptTimings(), "stories260K:x");
+                RewriteResult result = rewriter.RewriteAsync(request, default).GetAwaiter().GetResult();
                 // As the proxy sends it: the JSON around the streamed tensors, read through to the end.
                 byte[] json = JsonSerializer.SerializeToUtf8Bytes(body, LoPAProxy.Proxy.Pipeline.JsonBodies.Outgoing);
                 using Stream forwarded = result.Embedded is { Count: > 0 } embedded

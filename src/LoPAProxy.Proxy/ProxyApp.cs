@@ -53,8 +53,7 @@ public static class ProxyApp
         services.AddSingleton<ClientEmbeddings>();
         services.AddSingleton<Inspection.SoftPromptInspector>();
         services.AddLoPALimits();
-        services.AddSingleton(sp => new DialectRewriter(sp.GetRequiredService<SoftPromptService>(),
-            sp.GetRequiredService<Limits.PromptBudget>(), sp.GetRequiredService<IOptions<LoPAOptions>>().Value));
+        services.AddBackendDialects();
         services.AddReverseProxy().LoadFromConfig(configuration.GetSection("ReverseProxy")).AddConfigFilter<BackendTimeoutFilter>()
             .AddTransforms(AddTransforms);
         services.AddHttpClient("readiness").ConfigureHttpClient(c => c.Timeout = TimeSpan.FromSeconds(3));
@@ -80,7 +79,7 @@ public static class ProxyApp
     {
         var options = builder.Services.GetRequiredService<IOptions<LoPAOptions>>().Value;
         BackendCredentials.Apply(builder, options);
-        builder.AddResponseTransform(SglangResponse.TransformAsync);
+        builder.AddResponseTransform(DialectServices.MapNativeAnswerAsync);
         builder.AddResponseTransform(AnswerRelay.TransformAsync);
     }
 

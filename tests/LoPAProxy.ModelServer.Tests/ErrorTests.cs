@@ -45,7 +45,7 @@ public class ErrorTests(ServerFixture server) : IClassFixture<ServerFixture>
         string input = path.Contains("chat") ? "\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]"
             : "\"prompt\":\"Hi\"";
         string body = $"{{{input},\"max_tokens\":1,\"{field}\":{value}}}";
-        await Expect(400, "unsupported", field, () => server.PostRawAsync(path, body));
+        await Expect(400, "unsupported_parameter", field, () => server.PostRawAsync(path, body));
     }
 
     [Fact]
@@ -70,7 +70,7 @@ public class ErrorTests(ServerFixture server) : IClassFixture<ServerFixture>
         await Expect(400, "invalid_request", "stream", () => server.PostAsync("/v1/completions", new { prompt = "a", stream = "yes" }));
         await Expect(400, "invalid_request", "n", () => server.PostAsync("/v1/completions", new { prompt = "a", n = 0 }));
         await Expect(400, "invalid_request", "messages[0].role", () => server.PostAsync("/v1/chat/completions", new { messages = new[] { new { role = "robot", content = "x" } } }));
-        await Expect(400, "unsupported", "messages[0].content[0]", () => server.PostAsync("/v1/chat/completions", new { messages = new[] { new { role = "user", content = new[] { new { type = "image_url" } } } } }));
+        await Expect(400, "unsupported_parameter", "messages[0].content[0]", () => server.PostAsync("/v1/chat/completions", new { messages = new[] { new { role = "user", content = new[] { new { type = "image_url" } } } } }));
     }
 
     [Fact]
@@ -102,8 +102,8 @@ public class ErrorTests(ServerFixture server) : IClassFixture<ServerFixture>
         float[] inf = new float[2 * 64]; inf[3] = float.PositiveInfinity;
         await Expect(400, "non_finite_prompt_embeds", "prompt_embeds[1]", () => server.PostAsync("/v1/completions", new { prompt_embeds = new[] { good, Embeds(inf, 2, 64) } }));
         await Expect(400, "context_length_exceeded", "prompt", () => server.PostAsync("/v1/completions", new { prompt_embeds = Embeds(new float[513 * 64], 513, 64) }));
-        await Expect(400, "unsupported", "echo", () => server.PostAsync("/v1/completions", new { prompt_embeds = good, echo = true }));
-        await Expect(400, "unsupported", "prompt_logprobs", () => server.PostAsync("/v1/completions", new { prompt_embeds = good, prompt_logprobs = 1 }));
+        await Expect(400, "unsupported_parameter", "echo", () => server.PostAsync("/v1/completions", new { prompt_embeds = good, echo = true }));
+        await Expect(400, "unsupported_parameter", "prompt_logprobs", () => server.PostAsync("/v1/completions", new { prompt_embeds = good, prompt_logprobs = 1 }));
         string stateDict = PyTorch.Run("""
             import io, base64, torch
             buf = io.BytesIO(); torch.save({'prompt_embeddings': torch.zeros(2, 64)}, buf)

@@ -26,7 +26,7 @@ public class DeploymentFilesTests
             .AddInMemoryCollection(secrets).Build();
         var options = new LoPAOptions();
         config.GetSection("LoPA").Bind(options);
-        var result = new LoPAOptionsValidator().Validate(null, options);
+        var result = new LoPAOptionsValidator(Proxy.Dialects.DialectServices.ShippedCatalog()).Validate(null, options);
         Assert.True(result.Succeeded, $"{what}: {result.FailureMessage}");
         Assert.True(config.GetSection("ReverseProxy:Routes").GetChildren().Any(), $"{what}: no routes");
         foreach (var cluster in options.Clusters.Keys)

@@ -4,6 +4,8 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using LoPAProxy.Core.Adapters;
+using LoPAProxy.Core.Encoders;
+using LoPAProxy.Core.Generation;
 using LoPAProxy.Engine.Formats.Llama2c;
 using LoPAProxy.Engine.Tokenizers;
 using LoPAProxy.Engine.Tests.Support;
@@ -44,6 +46,8 @@ public class ProxyFixture : IAsyncLifetime
     public WebApplication Proxy { get; private set; } = null!;
     public WebApplication Sglang { get; private set; } = null!;
     public ConcurrentQueue<string> SglangBodies { get; } = new();
+    public WebApplication Triton { get; private set; } = null!;
+    public ConcurrentQueue<string> TritonBodies { get; } = new();
     public HttpClient Direct { get; private set; } = null!;
     public string ProxyUrl { get; private set; } = "";
     public string AdaptersDir { get; } = TempDir.Create();
@@ -60,6 +64,8 @@ public class ProxyFixture : IAsyncLifetime
         await Capture.StartAsync();
         Sglang = FakeSglang.Build(Stories.Value, SglangBodies);
         await Sglang.StartAsync();
+        Triton = Dialects.FakeTritonTrtLlm.Build(Stories.Value, TritonBodies);
+        await Triton.StartAsync();
         string model = SharedFiles.Path_("models", "stories260K", "stories260K.bin");
         MakeAdapter("acme", "story", 64);
         MakeAdapter("acme", "narrow", 32);
@@ -79,6 +85,17 @@ public class ProxyFixture : IAsyncLifetime
             ["ReverseProxy:Clusters:sglang:Destinations:d1:Address"] = Sglang.Urls.First(),
             ["LoPA:Clusters:sglang:Dialect"] = "sglang", ["LoPA:Clusters:sglang:Model"] = "stories260K", ["LoPA:Clusters:sglang:HiddenSize"] = "64",
             ["LoPA:Clusters:sglang:ModelPath"] = model,
+            ["ReverseProxy:Routes:trtllm:ClusterId"] = "trtllm", ["ReverseProxy:Routes:trtllm:Match:Path"] = "/trtllm/{**rest}",
+            ["ReverseProxy:Routes:trtllm:Transforms:0:PathRemovePrefix"] = "/trtllm",
+            ["ReverseProxy:Clusters:trtllm:Destinations:d1:Address"] = Triton.Urls.First(),
+            ["LoPA:Clusters:trtllm:Dialect"] = "trtllm", ["LoPA:Clusters:trtllm:Model"] = "stories260K",
+            ["LoPA:Clusters:trtllm:HiddenSize"] = "64", ["LoPA:Clusters:trtllm:ModelPath"] = model,
+            ["ReverseProxy:Routes:trtllm16:ClusterId"] = "trtllm16", ["ReverseProxy:Routes:trtllm16:Match:Path"] = "/trtllm16/{**rest}",
+            ["ReverseProxy:Routes:trtllm16:Transforms:0:PathRemovePrefix"] = "/trtllm16",
+            ["ReverseProxy:Clusters:trtllm16:Destinations:d1:Address"] = Triton.Urls.First(),
+            ["LoPA:Clusters:trtllm16:Dialect"] = "trtllm", ["LoPA:Clusters:trtllm16:Model"] = "stories260K-fp16",
+            ["LoPA:Clusters:trtllm16:HiddenSize"] = "64", ["LoPA:Clusters:trtllm16:ModelPath"] = model,
+            ["LoPA:Clusters:trtllm16:WireDType"] = "fp16",
             ["ReverseProxy:Clusters:chat:Destinations:d1:Address"] = Reference.Urls.First(),
             ["ReverseProxy:Clusters:completions:Destinations:d1:Address"] = Reference.Urls.First(),
             ["ReverseProxy:Clusters:capture:Destinations:d1:Address"] = Capture.Urls.First(),
@@ -98,6 +115,16 @@ public class ProxyFixture : IAsyncLifetime
         await Proxy.StartAsync();
         ProxyUrl = Proxy.Urls.First();
         Direct = new HttpClient { BaseAddress = new Uri(Reference.Urls.First()) };
+    }
+
+    /// <summary>Z [4, 64] as the LoPA maths gives it for this adapter and instance (the fm-mean encoder).</summary>
+    public float[] ExpectedZ(string tenant, string adapter, string instance)
+    {
+        var a = LopaAdapter.Load(Path.Combine(AdaptersDir, tenant, adapter));
+        var encoder = EncoderFactory.Create("fm-mean", new EncoderOptions { FoundationModel = StoriesPath });
+        var x = new float[encoder.Dim];
+        encoder.Encode(new[] { instance }, x);
+        return new SoftPromptGenerator(a).Generate(x, 1);
     }
 
     private void MakeAdapter(string tenant, string name, int d)
@@ -167,7 +194,7 @@ public class ProxyFixture : IAsyncLifetime
     public async Task DisposeAsync()
     {
         Direct.Dispose();
-        foreach (var app in new[] { Proxy, Capture, Sglang, Reference }) { await app.StopAsync(); await app.DisposeAsync(); }
+        foreach (var app in new[] { Proxy, Capture, Sglang, Triton, Reference }) { await app.StopAsync(); await app.DisposeAsync(); }
     }
 }
 

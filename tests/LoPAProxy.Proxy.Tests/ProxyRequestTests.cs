@@ -15,14 +15,7 @@ public class ProxyRequestTests(ProxyFixture f) : IClassFixture<ProxyFixture>
     private static string Text(JsonElement body) => body.GetProperty("choices")[0].TryGetProperty("message", out var m) ? m.GetProperty("content").GetString()! : body.GetProperty("choices")[0].GetProperty("text").GetString()!;
 
     /// <summary>Z for an instance, computed the way `lopa encode` does (adapter from disk, fm-mean encoder).</summary>
-    private float[] ExpectedZ(string tenant, string adapter, string instance)
-    {
-        var a = LopaAdapter.Load(Path.Combine(f.AdaptersDir, tenant, adapter));
-        var encoder = EncoderFactory.Create("fm-mean", new EncoderOptions { FoundationModel = SharedFiles.Path_("models", "stories260K", "stories260K.bin") });
-        var x = new float[encoder.Dim];
-        encoder.Encode(new[] { instance }, x);
-        return new SoftPromptGenerator(a).Generate(x, 1);
-    }
+    private float[] ExpectedZ(string tenant, string adapter, string instance) => f.ExpectedZ(tenant, adapter, instance);
 
     [Fact]
     public async Task A_request_without_an_adapter_passes_through_untouched()

@@ -76,7 +76,7 @@ internal static class ChatCompletionsEndpoint
                 return new ChatPart(null, rows, count);
             default:
                 throw ApiException.BadRequest($"content part type '{type}' is not supported (text, prompt_embeds)",
-                    param, "unsupported");
+                    param, "unsupported_parameter");
         }
     }
 

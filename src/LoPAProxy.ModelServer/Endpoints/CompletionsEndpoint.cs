@@ -26,15 +26,15 @@ internal static class CompletionsEndpoint
         var prompts = new List<Prompt>();
         if (JsonFields.Get(body, "prompt_embeds") is { } embeds)
         {
-            if (echo) throw ApiException.BadRequest("echo is not supported with prompt_embeds", "echo", "unsupported");
+            if (echo) throw ApiException.BadRequest("echo is not supported with prompt_embeds", "echo", "unsupported_parameter");
             if (promptLogprobs)
                 throw ApiException.BadRequest("prompt_logprobs is not supported with prompt_embeds", "prompt_logprobs",
-                    "unsupported");
+                    "unsupported_parameter");
             prompts.AddRange(EmbedsPrompts(embeds, served));
         }
         else if (promptLogprobs)
             throw ApiException.BadRequest("prompt_logprobs is not supported by this server", "prompt_logprobs",
-                "unsupported");
+                "unsupported_parameter");
         if (JsonFields.Get(body, "prompt") is { } text) prompts.AddRange(TextPrompts(text, served));
         if (prompts.Count == 0)
             throw ApiException.BadRequest("either 'prompt' or 'prompt_embeds' is required", "prompt", "missing_prompt");

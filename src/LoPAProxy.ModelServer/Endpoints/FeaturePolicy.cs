@@ -58,7 +58,7 @@ internal static class FeaturePolicy
         {
             if ((chat ? !f.Chat : !f.Completions) || JsonFields.Get(body, f.Field) is not { } value) continue;
             if (value.ValueKind == JsonValueKind.Null || f.AsksForNothing(value)) continue;
-            throw ApiException.BadRequest($"'{f.Field}' is not supported: {f.Why}", f.Field, "unsupported");
+            throw Errors.Unsupported(f.Field, f.Why);
         }
     }
 

@@ -26,7 +26,7 @@ internal static class RequestBody
         }
         if (body.ValueKind != JsonValueKind.Object) throw ApiException.BadRequest("the body must be a JSON object", null, "invalid_json");
         string? model = JsonFields.String(body, "model");
-        if (model != null && model != served.Name) throw new ApiException(404, $"The model `{model}` does not exist.", "model", "model_not_found");
+        if (model != null && model != served.Name) throw Errors.ModelNotFound(model);
         return body;
     }
 }

@@ -4,9 +4,8 @@ using Microsoft.Extensions.Options;
 namespace LoPAProxy.Proxy.Configuration;
 
 /// <summary>Start-up validation: every failure names the configuration key that is wrong.</summary>
-public sealed class LoPAOptionsValidator : IValidateOptions<LoPAOptions>
+public sealed class LoPAOptionsValidator(Dialects.DialectCatalog dialects) : IValidateOptions<LoPAOptions>
 {
-    public static readonly string[] Dialects = { "vllm-chat", "vllm-completions", "sglang" };
 
     public ValidateOptionsResult Validate(string? name, LoPAOptions o)
     {
@@ -15,16 +14,17 @@ public sealed class LoPAOptionsValidator : IValidateOptions<LoPAOptions>
         foreach (var (id, c) in o.Clusters)
         {
             string key = $"LoPA:Clusters:{id}";
-            if (!Dialects.Contains(c.Dialect))
-                errors.Add($"{key}:Dialect: '{c.Dialect}' is not one of {string.Join(", ", Dialects)}");
+            if (!dialects.IsKnown(c.Dialect))
+                errors.Add($"{key}:Dialect: '{c.Dialect}' is not one of {string.Join(", ", dialects.Names)}");
             if (string.IsNullOrWhiteSpace(c.Model)) errors.Add($"{key}:Model: the backend's model name is required");
             if (c.HiddenSize <= 0) errors.Add($"{key}:HiddenSize: must be positive");
             if (c.WireDType is not ("fp32" or "bf16" or "fp16"))
                 errors.Add($"{key}:WireDType: '{c.WireDType}' is not fp32, bf16 or fp16");
             if (c.EmbedsPosition is not ("before" or "after"))
                 errors.Add($"{key}:EmbedsPosition: '{c.EmbedsPosition}' is not before or after");
-            if (c.Dialect is "vllm-completions" or "sglang" && string.IsNullOrWhiteSpace(c.ModelPath))
-                errors.Add($"{key}:ModelPath: the {c.Dialect} dialect sends the whole sequence as embeddings and needs the model's tokenizer and embedding table");
+            if (dialects.NeedsModel(c.Dialect) && string.IsNullOrWhiteSpace(c.ModelPath))
+                errors.Add($"{key}:ModelPath: the {c.Dialect} dialect needs the model's tokenizer (and embedding "
+                    + "table)");
             if (c.MaxModelLen is < 1) errors.Add($"{key}:MaxModelLen: must be positive");
             if (c.ApiKey is { Length: 0 })
                 errors.Add($"{key}:ApiKey: empty; leave it unset for a backend without a key");

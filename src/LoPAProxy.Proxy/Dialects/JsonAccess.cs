@@ -14,4 +14,8 @@ public static class JsonAccess
     /// <summary>The field as a string, or null.</summary>
     public static string? String(JsonNode? node, string name) =>
         Field(node, name) is JsonValue v && v.TryGetValue(out string? s) ? s : null;
+
+    /// <summary>True only when the field is the JSON literal true ("stream": "yes" is not a stream).</summary>
+    public static bool Flag(JsonNode? node, string name) =>
+        Field(node, name) is JsonValue v && v.TryGetValue(out bool on) && on;
 }

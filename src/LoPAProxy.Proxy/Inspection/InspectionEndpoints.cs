@@ -66,8 +66,7 @@ public static class InspectionEndpoints
         try
         {
             return await catalog.FindAsync(tenant, reference, h.RequestAborted)
-                ?? throw new ApiException(404, $"The adapter `{reference}` does not exist.", "reference",
-                    "adapter_not_found");
+                ?? throw Errors.AdapterNotFound(reference, "reference");
         }
         catch (AdapterException e)
         {

@@ -30,7 +30,7 @@ public static class AnswerRelay
         string? model = http.Features.Get<ClientModel>()?.Name;
         AnswerMeter? meter = http.Features.Get<AnswerMeter>();
         if ((model is null && meter is null) || context.ProxyResponse is null) return;
-        if (http.Features.Get<SglangRequest>() is not null || !context.ProxyResponse.IsSuccessStatusCode) return;
+        if (http.Features.Get<IDialectAnswer>() is not null || !context.ProxyResponse.IsSuccessStatusCode) return;
         string? type = context.ProxyResponse.Content.Headers.ContentType?.MediaType;
         if (type is not ("application/json" or "text/event-stream")) return;
         context.SuppressResponseBody = true;

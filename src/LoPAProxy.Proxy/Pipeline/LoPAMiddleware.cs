@@ -12,6 +12,7 @@ using LoPAProxy.Proxy.Observability;
 using LoPAProxy.Proxy.Tenancy;
 using LoPAProxy.Proxy.Usage;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Yarp.ReverseProxy.Forwarder;
@@ -51,7 +52,7 @@ public sealed class RequestRecord
 /// recorded and its limiter reservation settled (<see cref="RequestAccounting"/>).
 /// </summary>
 public sealed class LoPAMiddleware(RequestDelegate next, IOptions<LoPAOptions> options,
-    AdapterCatalog adapters, DialectRewriter rewriter, PromptBudget budget, ClientEmbeddings clientEmbeddings,
+    AdapterCatalog adapters, PromptBudget budget, ClientEmbeddings clientEmbeddings,
     RateLimiter limiter, RequestAccounting accounting, ILogger<LoPAMiddleware> log)
 {
     public const string AdapterHeader = "X-LoPA-Adapter";
@@ -63,8 +64,7 @@ public sealed class LoPAMiddleware(RequestDelegate next, IOptions<LoPAOptions> o
         // The route's "tenant" policy admitted the caller (Auth/ApiKeyAuthentication); checked again here so that a
         // route configured with another policy still never forwards without a tenant.
         string tenant = Auth.ApiKeyAuthentication.TenantOf(http.User)
-            ?? throw new ApiException(401, "a valid tenant API key is required (Authorization: Bearer <key>)", null,
-                "invalid_api_key");
+            ?? throw Errors.InvalidApiKey();
         record.Tenant = tenant;
         RequestRoute route = RequestRoute.Classify(http.Request.Path);
         if (route.Kind != EndpointKind.Other) http.Request.Path = route.CanonicalPath;
@@ -114,8 +114,7 @@ public sealed class LoPAMiddleware(RequestDelegate next, IOptions<LoPAOptions> o
         if (generation && body is not null) RequireModel(body, backend, adapterName);
         if (body is not null)
         {
-            record.Streaming = body["stream"] is JsonValue streamFlag && streamFlag.TryGetValue(out bool streaming)
-                && streaming;
+            record.Streaming = JsonAccess.Flag(body, "stream");
             clientEmbeddings.Police(body, tenant, backend);
         }
         RewritePlan? plan = generation && backend is not null && body is not null
@@ -177,15 +176,16 @@ public sealed class LoPAMiddleware(RequestDelegate next, IOptions<LoPAOptions> o
 
     /// <summary>Computes Z and rewrites the body in place for the backend's dialect; returns the streams its
     /// placeholders stand for, if any.</summary>
-    private async Task<IReadOnlyList<(string Placeholder, Stream Text)>?> RewriteAsync(HttpContext http,
+    private static async Task<IReadOnlyList<(string Placeholder, Stream Text)>?> RewriteAsync(HttpContext http,
         JsonObject body, RequestRoute route, BackendOptions backend, RewritePlan plan, RequestRecord record)
     {
-        SoftPromptGenerator generator = plan.Generator!;
-        bool chat = route.Kind == EndpointKind.Chat;
-        RewriteResult result = chat
-            ? await rewriter.RewriteChatAsync(body, backend, generator, record.Timings, http.RequestAborted)
-            : await rewriter.RewriteCompletionsAsync(body, plan.Prompts!, backend, generator, record.Timings,
-                http.RequestAborted);
+        IBackendDialect dialect = http.RequestServices.GetRequiredKeyedService<IBackendDialect>(backend.Dialect);
+        if (route.Kind != dialect.SoftPromptEndpoint)
+            throw Errors.DialectMismatch(backend.Dialect, dialect.SoftPromptEndpoint == EndpointKind.Chat
+                ? "/v1/chat/completions" : "/v1/completions");
+        var request = new DialectRequest(http, body, backend, plan.Generator!, plan.Prompts, record.Timings,
+            plan.AskedModel);
+        RewriteResult result = await dialect.RewriteAsync(request, http.RequestAborted);
         record.BytesAdded = result.BytesAdded;
         http.Response.RegisterForDispose(new EmbeddedStreams(result.Embedded));
         record.SoftPromptRows = result.SoftPromptRows;
@@ -194,13 +194,8 @@ public sealed class LoPAMiddleware(RequestDelegate next, IOptions<LoPAOptions> o
         headers["x-lopa-generator-ms"] = record.Timings.GeneratorMs.ToString("F2", CultureInfo.InvariantCulture);
         headers["x-lopa-soft-prompt-rows"] = result.SoftPromptRows.ToString(CultureInfo.InvariantCulture);
         if (plan.AskedModel != backend.Model) http.Features.Set(new ClientModel(plan.AskedModel));
-        if (!chat && backend.Dialect == "sglang")
-        {
-            // SGLang takes embeddings on its native endpoint; its answer is mapped back by SglangResponse.
-            http.Request.Path = "/generate";
-            bool stream = body["stream"] is JsonValue sv && sv.TryGetValue(out bool st) && st;
-            http.Features.Set(new SglangRequest(plan.AskedModel, stream, plan.Prompts!.Count));
-        }
+        if (result.Path is { } path) http.Request.Path = path;
+        if (result.Answer is { } answer) http.Features.Set(answer);
         return result.Embedded;
     }
 
@@ -227,8 +222,7 @@ public sealed class LoPAMiddleware(RequestDelegate next, IOptions<LoPAOptions> o
                 "adapter_invalid");
         }
         // Unknown, and another tenant's, look the same: 404, never 403.
-        if (generator is null) throw new ApiException(404, $"The adapter `{adapterName}` does not exist.", "model",
-            "adapter_not_found");
+        if (generator is null) throw Errors.AdapterNotFound(adapterName);
         AdapterConfig config = generator.Adapter.Config;
         if (config.TokenDim != backend.HiddenSize)
             throw new ApiException(422,
@@ -259,12 +253,12 @@ public sealed class LoPAMiddleware(RequestDelegate next, IOptions<LoPAOptions> o
     private static void RequireModel(JsonObject body, BackendOptions? backend, string? adapterName)
     {
         if (body["model"] is not JsonValue value || !value.TryGetValue(out string? model) || model.Length == 0)
-            throw ApiException.BadRequest("you must provide a model parameter (a string)", "model", "missing_model");
+            throw Errors.MissingModel();
         if (adapterName is null || backend is null) return;
         int colon = model.IndexOf(':');
         string baseModel = colon > 0 ? model[..colon] : model;
         if (baseModel != backend.Model)
-            throw new ApiException(404, $"The model `{model}` does not exist.", "model", "model_not_found");
+            throw Errors.ModelNotFound(model);
     }
 
     private static string? AdapterOf(string? model) =>

@@ -42,7 +42,7 @@ public static class ModelList
         AdapterCatalog adapters = http.RequestServices.GetRequiredService<AdapterCatalog>();
         IReadOnlyList<ModelEntry> entries = await EntriesAsync(tenant, options, adapters, http.RequestAborted);
         ModelEntry? entry = entries.FirstOrDefault(e => e.Id == id);
-        if (entry is null) throw new ApiException(404, $"The model `{id}` does not exist.", "model", "model_not_found");
+        if (entry is null) throw Errors.ModelNotFound(id);
         await http.Response.WriteAsJsonAsync(Shape(entry), http.RequestAborted);
     }
 

@@ -171,8 +171,7 @@ public static class TenancyEndpoints
     private static ILogger Log(HttpContext h) =>
         h.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("LoPAProxy.Tenancy");
 
-    private static ApiException NotFound(string reference) => new(404, $"The adapter `{reference}` does not exist.",
-        "name", "adapter_not_found");
+    private static ApiException NotFound(string reference) => Errors.AdapterNotFound(reference, "name");
 
     private static (string Name, string? Version) Split(string reference)
     {

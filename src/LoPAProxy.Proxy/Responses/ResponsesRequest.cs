@@ -46,7 +46,7 @@ public static class ResponsesRequest
         return chat;
     }
 
-    public static bool IsStream(JsonObject body) => body["stream"] is JsonValue v && v.TryGetValue(out bool on) && on;
+    public static bool IsStream(JsonObject body) => JsonAccess.Flag(body, "stream");
 
     private static string Why(string name) => name switch
     {
@@ -120,6 +120,5 @@ public static class ResponsesRequest
         return joined.ToString();
     }
 
-    private static ApiException Unsupported(string field, string why) =>
-        ApiException.BadRequest($"'{field}' is not supported: {why}", field, "unsupported_parameter");
+    private static ApiException Unsupported(string field, string why) => Errors.Unsupported(field, why);
 }

@@ -26,7 +26,7 @@ public sealed class AnswerMeter
     /// </summary>
     public static AnswerMeter ForRequest(JsonObject body, bool backendReportsStreamUsage)
     {
-        bool stream = body["stream"] is JsonValue s && s.TryGetValue(out bool on) && on;
+        bool stream = Dialects.JsonAccess.Flag(body, "stream");
         JsonNode? options = body["stream_options"];
         bool asked = options is JsonObject o && o["include_usage"] is JsonValue v && v.TryGetValue(out bool yes)
             && yes;

@@ -1,0 +1,29 @@
+namespace LoPAProxy.OpenAi;
+
+/// <summary>
+/// The errors both servers answer with, each message written once. Unknown and another tenant's look the same:
+/// 404, never 403.
+/// </summary>
+public static class Errors
+{
+    public static ApiException ModelNotFound(string model, string param = "model") =>
+        new(404, $"The model `{model}` does not exist.", param, "model_not_found");
+
+    public static ApiException AdapterNotFound(string reference, string param = "model") =>
+        new(404, $"The adapter `{reference}` does not exist.", param, "adapter_not_found");
+
+    public static ApiException InvalidApiKey() =>
+        new(401, "a valid tenant API key is required (Authorization: Bearer <key>)", null, "invalid_api_key");
+
+    /// <summary>A soft prompt asked on the endpoint its backend's dialect cannot carry it on.</summary>
+    public static ApiException DialectMismatch(string dialect, string carriedOn) =>
+        new(422, $"this route's backend speaks '{dialect}', which carries soft prompts on {carriedOn} only", "model",
+            "dialect_mismatch");
+
+    public static ApiException MissingModel() =>
+        ApiException.BadRequest("you must provide a model parameter (a string)", "model", "missing_model");
+
+    /// <summary>A request field the chosen backend cannot honour: refused by name, never dropped.</summary>
+    public static ApiException Unsupported(string field, string reason) =>
+        ApiException.BadRequest($"'{field}' is not supported: {reason}", field, "unsupported_parameter");
+}

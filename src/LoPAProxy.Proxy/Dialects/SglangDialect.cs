@@ -1,0 +1,138 @@
+using System.Text;
+using System.Text.Json.Nodes;
+using LoPAProxy.OpenAi;
+using LoPAProxy.Proxy.Limits;
+using LoPAProxy.Proxy.Pipeline;
+using Yarp.ReverseProxy.Transforms;
+
+namespace LoPAProxy.Proxy.Dialects;
+
+/// <summary>
+/// sglang: POST /generate with "input_embeds" = [Z ; the FM's embedding rows of BOS + prompt tokens] (a list of
+/// such for several prompts) and the OpenAI sampling fields mapped to "sampling_params". SGLang's answer — {text,
+/// meta_info} (or a list of them), or a stream of cumulative-text events — is mapped back to OpenAI's
+/// text_completion (<see cref="Answer"/>).
+/// </summary>
+public sealed class SglangDialect(SoftPromptService softPrompts, PromptBudget budget) : IBackendDialect, IDialectTraits
+{
+    public static string Name => "sglang";
+    public static bool NeedsModel => true;
+    public EndpointKind SoftPromptEndpoint => EndpointKind.Completions;
+
+    public async Task<RewriteResult> RewriteAsync(DialectRequest request, CancellationToken cancel)
+    {
+        JsonObject body = request.Body;
+        if (body["n"] is JsonValue nValue && nValue.TryGetValue(out int n) && n > 1)
+            throw ApiException.BadRequest("n > 1 is not supported with an adapter on an SGLang backend", "n");
+        FullSequences full = await FullSequences.PrepareAsync(request, budget, softPrompts, rowsTravel: true, cancel);
+        int bytes = 0;
+        var sequences = new List<JsonNode>();
+        for (int i = 0; i < full.Count; i++)
+        {
+            float[] rows = full.Materialise(i);
+            sequences.Add(RowsAsJson(rows, full.Dim));
+            bytes += rows.Length * sizeof(float);
+        }
+        long maxNewTokens = TokenEstimate.MaxCompletionTokens(body) ?? 16;
+        var sampling = new JsonObject { ["max_new_tokens"] = maxNewTokens };
+        foreach (string key in new[] { "temperature", "top_p", "top_k", "stop", "seed" })
+            if (body[key] is { } value) sampling[key == "seed" ? "sampling_seed" : key] = value.DeepClone();
+        bool stream = JsonAccess.Flag(body, "stream");
+        body.Clear();
+        body["input_embeds"] = sequences.Count == 1 ? sequences[0] : new JsonArray(sequences.ToArray<JsonNode?>());
+        body["sampling_params"] = sampling;
+        body["stream"] = stream;
+        return new RewriteResult(full.SoftPromptRows, bytes, Path: "/generate",
+            Answer: new Answer(request.AskedModel, stream));
+    }
+
+    /// <summary>
+    /// [[d floats] × rows] as a JsonNode backed by its UTF-8 text: written once with Utf8JsonWriter and parsed lazily,
+    /// so no node per value is ever built (a JsonValue per float costs ~50 bytes; this ~20).
+    /// </summary>
+    private static JsonNode RowsAsJson(float[] rows, int d)
+    {
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(rows.Length * 12 + 16);
+        using (var writer = new System.Text.Json.Utf8JsonWriter(buffer))
+        {
+            writer.WriteStartArray();
+            for (int r = 0; r < rows.Length / d; r++)
+            {
+                writer.WriteStartArray();
+                foreach (float v in rows.AsSpan(r * d, d)) writer.WriteNumberValue(v);
+                writer.WriteEndArray();
+            }
+            writer.WriteEndArray();
+        }
+        return JsonNode.Parse(buffer.WrittenSpan)!;
+    }
+
+    /// <summary>SGLang's /generate answer as OpenAI's completion: usage from meta_info; a stream of cumulative
+    /// texts becomes deltas.</summary>
+    private sealed class Answer(string model, bool stream) : IDialectAnswer
+    {
+        public async Task WriteAsync(ResponseTransformContext context)
+        {
+            var answer = new NativeCompletion(context, model);
+            if (!await answer.BeginAsync("SGLang", stream)) return;
+            Stream upstream = await answer.ReadUpstreamAsync();
+            if (stream) await RelayStreamAsync(answer, upstream);
+            else await RelayWholeAsync(answer, upstream);
+        }
+
+        private static async Task RelayWholeAsync(NativeCompletion answer, Stream upstream)
+        {
+            JsonNode? parsed = await JsonNode.ParseAsync(upstream, documentOptions: JsonBodies.Strict,
+                cancellationToken: answer.Aborted);
+            JsonNode?[] items = parsed is JsonArray list ? list.ToArray() : [parsed];
+            long prompt = 0;
+            long completion = 0;
+            var choices = new JsonArray();
+            for (int i = 0; i < items.Length; i++)
+            {
+                JsonNode? meta = items[i]?["meta_info"];
+                prompt += (long?)meta?["prompt_tokens"] ?? 0;
+                completion += (long?)meta?["completion_tokens"] ?? 0;
+                choices.Add(NativeCompletion.Choice(i, (string?)items[i]?["text"] ?? "", Finish(meta) ?? "stop"));
+            }
+            await answer.WriteWholeAsync(choices, prompt, completion);
+        }
+
+        private static async Task RelayStreamAsync(NativeCompletion answer, Stream upstream)
+        {
+            var sent = new Dictionary<int, int>();
+            var usage = new Dictionary<int, (long Prompt, long Completion)>();
+            using var reader = new StreamReader(upstream, Encoding.UTF8);
+            while (await reader.ReadLineAsync(answer.Aborted) is { } line)
+            {
+                if (!line.StartsWith("data:", StringComparison.Ordinal)) continue;
+                string data = line[5..].Trim();
+                if (data == "[DONE]") break;
+                JsonNode? ev = JsonNode.Parse(data, documentOptions: JsonBodies.Strict);
+                int index = (int?)ev?["index"] ?? 0;
+                string text = (string?)ev?["text"] ?? "";
+                int already = sent.GetValueOrDefault(index);
+                string delta = text.Length > already ? text[already..] : "";
+                sent[index] = Math.Max(already, text.Length);
+                JsonNode? meta = ev?["meta_info"];
+                usage[index] = ((long?)meta?["prompt_tokens"] ?? 0, (long?)meta?["completion_tokens"] ?? 0);
+                // Kept current at every event, so a stream cut short is still charged what it produced.
+                answer.Meter.Events++;
+                answer.Meter.PromptTokens = usage.Values.Sum(u => u.Prompt);
+                answer.Meter.CompletionTokens = usage.Values.Sum(u => u.Completion);
+                await answer.WriteChunkAsync(index, delta, Finish(meta));
+            }
+            await answer.EndStreamAsync();
+        }
+
+        /// <summary>SGLang's finish_reason {"type": "length" | "stop" | "abort", …} → OpenAI's; null while
+        /// running.</summary>
+        private static string? Finish(JsonNode? meta) => meta?["finish_reason"] switch
+        {
+            null => null,
+            JsonObject o => (string?)o["type"] == "length" ? "length" : "stop",
+            JsonValue v when v.TryGetValue(out string? s) => s == "length" ? "length" : "stop",
+            _ => null,
+        };
+    }
+}
