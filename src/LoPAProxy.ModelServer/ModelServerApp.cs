@@ -11,7 +11,7 @@ using Microsoft.Extensions.Logging;
 namespace LoPAProxy.ModelServer;
 
 /// <summary>Hosting: AddModelServer registers the model, decoder and scheduler; MapModelServer maps the OpenAI
-/// routes.</summary>
+/// routes, behind the shared error boundary (<see cref="ErrorBoundary"/>, which Build puts first).</summary>
 public static class ModelServerApp
 {
     public static IServiceCollection AddModelServer(this IServiceCollection services, ModelServerOptions options,
@@ -28,11 +28,11 @@ public static class ModelServerApp
 
     public static IEndpointRouteBuilder MapModelServer(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/v1/models", (HttpContext http, ServedModel model) => Guard(http, () => ListModels(http, model)));
+        app.MapGet("/v1/models", (HttpContext http, ServedModel model) => ListModels(http, model));
         app.MapPost("/v1/completions", (HttpContext http, ModelServerServices services) =>
-            Guard(http, () => CompletionsEndpoint.HandleAsync(http, services)));
+            CompletionsEndpoint.HandleAsync(http, services));
         app.MapPost("/v1/chat/completions", (HttpContext http, ModelServerServices services) =>
-            Guard(http, () => ChatCompletionsEndpoint.HandleAsync(http, services)));
+            ChatCompletionsEndpoint.HandleAsync(http, services));
         app.MapGet("/health", () => Results.Ok());
         app.MapFallback((HttpContext http) => ApiException.WriteAsync(http.Response, 404,
             $"no route for {http.Request.Method} {http.Request.Path}", "not_found_error", null, "route_not_found"));
@@ -58,6 +58,7 @@ public static class ModelServerApp
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         builder.Services.AddModelServer(options, model);
         WebApplication app = builder.Build();
+        app.UseOpenAiErrors();
         app.MapModelServer();
         // The llama.cpp context (KV cache, compute graph) is made now, not on the first request.
         app.Services.GetRequiredService<BatchDecoder>();
@@ -94,32 +95,4 @@ public static class ModelServerApp
             j.WriteEndArray();
             j.WriteEndObject();
         });
-
-    /// <summary>Turns failures into OpenAI error JSON; a client that went away just ends the request.</summary>
-    private static async Task Guard(HttpContext http, Func<Task> handler)
-    {
-        try
-        {
-            await handler();
-        }
-        catch (OperationCanceledException) when (http.RequestAborted.IsCancellationRequested)
-        {
-        }
-        catch (ApiException e) when (!http.Response.HasStarted)
-        {
-            await e.WriteAsync(http.Response);
-        }
-        catch (BadHttpRequestException e) when (!http.Response.HasStarted)
-        {
-            await ApiException.WriteAsync(http.Response, e.StatusCode, e.Message, "invalid_request_error", null,
-                e.StatusCode == 413 ? "body_too_large" : "bad_request");
-        }
-        catch (Exception e) when (!http.Response.HasStarted)
-        {
-            http.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("LoPAProxy.ModelServer")
-                .LogError(e, "request failed");
-            await ApiException.WriteAsync(http.Response, 500, "internal error: " + e.Message, "server_error", null,
-                "internal_error");
-        }
-    }
 }

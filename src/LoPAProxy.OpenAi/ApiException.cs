@@ -23,7 +23,7 @@ public sealed class ApiException(int status, string message, string? param = nul
         _ => "server_error",
     };
 
-    /// <summary>Headers the answer carries (e.g. Retry-After); they survive the error middleware's reset.</summary>
+    /// <summary>Headers the answer carries (e.g. Retry-After); they survive the error boundary's reset.</summary>
     public IReadOnlyDictionary<string, string> Headers { get; init; } = new Dictionary<string, string>();
 
     public Task WriteAsync(HttpResponse response)

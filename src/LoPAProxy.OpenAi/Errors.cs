@@ -26,4 +26,15 @@ public static class Errors
     /// <summary>A request field the chosen backend cannot honour: refused by name, never dropped.</summary>
     public static ApiException Unsupported(string field, string reason) =>
         ApiException.BadRequest($"'{field}' is not supported: {reason}", field, "unsupported_parameter");
+
+    /// <summary>A body Kestrel refused: 413 over the size limit, else 400 with its reason.</summary>
+    public static ApiException BadHttpRequest(Microsoft.AspNetCore.Http.BadHttpRequestException e) =>
+        e.StatusCode == 413
+            ? new ApiException(413, "the request body is over this route's size limit", null, "body_too_large")
+            : new ApiException(e.StatusCode, e.Message, null, "bad_request") { Type = "invalid_request_error" };
+
+    /// <summary>Anything unexpected: the request id to quote, nothing of the failure itself.</summary>
+    public static ApiException Internal(string requestId) =>
+        new(500, $"The server had an error while processing your request (request id {requestId}).", null,
+            "internal_error");
 }

@@ -36,6 +36,7 @@ public static class ProxyApp
         services.AddSingleton<Store.IAdapterStore>(sp =>
             Store.AdapterStores.Open(sp.GetRequiredService<IOptions<LoPAOptions>>().Value.Store));
         services.AddSingleton<Store.StoreOutage>();
+        services.AddApiErrorMapper<Store.StoreErrors>();
         services.AddSingleton<TenantKeys>();
         services.AddSingleton<AdapterCatalog>();
         services.AddSingleton<EncoderPool>();
@@ -87,9 +88,9 @@ public static class ProxyApp
     {
         app.UseSerilogRequestLogging(o => Observability.RequestLogging.Configure(o, app.Services));
         app.UseMiddleware<RequestMetricsMiddleware>();
-        app.UseMiddleware<ErrorMiddleware>();
+        app.UseOpenAiErrors();
         app.Use(Observability.ManagementListener.GateAsync);
-        // Explicitly here, inside the error middleware, so a failing key lookup is an OpenAI error (a store outage:
+        // Explicitly here, inside the error boundary, so a failing key lookup is an OpenAI error (a store outage:
         // 503 store_unavailable).
         app.UseAuthentication();
         // Before routing: a /v1/responses request becomes the chat request it means, and is routed as chat.

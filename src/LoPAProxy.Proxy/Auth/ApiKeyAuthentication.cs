@@ -40,9 +40,8 @@ public sealed class ApiKeyAuthenticationHandler(IOptionsMonitor<AuthenticationSc
     private bool IsAdminKey(string authorization)
     {
         string? adminKey = options.Value.AdminKey;
-        return adminKey is not null && authorization.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)
-            && CryptographicOperations.FixedTimeEquals(TenantKeys.Hash(adminKey),
-                TenantKeys.Hash(authorization[7..].Trim()));
+        return adminKey is not null && BearerKey.FromHeader(authorization) is { } key
+            && key.Matches(BearerKey.HashOf(adminKey));
     }
 
     private AuthenticateResult Success(Claim claim) =>

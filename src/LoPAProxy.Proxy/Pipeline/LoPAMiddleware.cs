@@ -104,7 +104,7 @@ public sealed class LoPAMiddleware(RequestDelegate next, IOptions<LoPAOptions> o
         JsonObject? body = HasJsonBody(http.Request, route) ? await JsonBodies.ReadObjectAsync(http.Request,
             options.Value.Limits.MaxBodyBytes, http.RequestAborted) : null;
         string? model = body?["model"] is JsonValue mv && mv.TryGetValue(out string? m) ? m : null;
-        string? adapterName = string.IsNullOrEmpty(headerAdapter) ? AdapterOf(model) : headerAdapter;
+        string? adapterName = string.IsNullOrEmpty(headerAdapter) ? AdapterReference.OfModel(model) : headerAdapter;
         BackendOptions? backend = BackendOf(http);
         bool generation = route.TakesAdapter && HttpMethods.IsPost(http.Request.Method);
         if (adapterName is not null && !generation)
@@ -260,10 +260,6 @@ public sealed class LoPAMiddleware(RequestDelegate next, IOptions<LoPAOptions> o
         if (baseModel != backend.Model)
             throw Errors.ModelNotFound(model);
     }
-
-    private static string? AdapterOf(string? model) =>
-        model is not null && model.IndexOf(':') is var colon and > 0 && colon < model.Length - 1
-            ? model[(colon + 1)..] : null;
 
     private BackendOptions? BackendOf(HttpContext http)
     {

@@ -175,58 +175,23 @@ public static class TenancyEndpoints
 
     private static (string Name, string? Version) Split(string reference)
     {
-        int at = reference.IndexOf('@');
-        var (name, version) = at < 0 ? (reference, (string?)null) : (reference[..at], reference[(at + 1)..]);
-        if (!Names.IsValid(name) || (version != null && !Names.IsValid(version))) throw NotFound(reference);
-        return (name, version);
+        if (!AdapterReference.TryParse(reference, out AdapterReference parsed)) throw NotFound(reference);
+        return (parsed.Name, parsed.Version);
     }
 
 
-    /// <summary>Authenticates the caller, runs the action, maps store and validation failures to OpenAI error
-    /// JSON.</summary>
+    /// <summary>Finds the caller's tenant (tenant routes) and the store, runs the action; failures reach the
+    /// error boundary (<see cref="ErrorBoundary"/>, with <see cref="StoreErrors"/>).</summary>
     internal static async Task Guard(HttpContext h, Caller caller, Func<IAdapterStore, string?, Task<IResult>> action)
     {
-        try
-        {
-            IAdapterStore store = h.RequestServices.GetRequiredService<IAdapterStore>();
-            // The route's policy has already admitted the caller; the tenant comes from the key's identity.
-            string? tenant = caller == Caller.Tenant
-                ? ApiKeyAuthentication.TenantOf(h.User) ?? throw new ApiException(401, "a tenant key is required",
-                    null, "invalid_api_key")
-                : null;
-            IResult result = await action(store, tenant);
-            await result.ExecuteAsync(h);
-        }
-        catch (ApiException e) when (!h.Response.HasStarted) { await e.WriteAsync(h.Response); }
-        catch (Exception e) when (StoreOutage.Is(e) && !h.Response.HasStarted
-            && !h.RequestAborted.IsCancellationRequested)
-        {
-            await h.RequestServices.GetRequiredService<StoreOutage>().Refusal(e).WriteAsync(h.Response);
-        }
-        catch (StoreNotFoundException e) when (!h.Response.HasStarted) { await ApiException.WriteAsync(h.Response, 404,
-            e.Message, "not_found_error", null, "not_found"); }
-        catch (StoreConflictException e) when (!h.Response.HasStarted) { await ApiException.WriteAsync(h.Response, 409,
-            e.Message, "invalid_request_error", null, "conflict"); }
-        catch (StoreQuotaException e) when (!h.Response.HasStarted) { await ApiException.WriteAsync(h.Response, 429,
-            e.Message, "invalid_request_error", null, "quota_exceeded"); }
-        catch (AdapterException e) when (!h.Response.HasStarted) { await ApiException.WriteAsync(h.Response, 400,
-            e.Message, "invalid_request_error", "file", "invalid_adapter"); }
-        catch (JsonException e) when (!h.Response.HasStarted) { await ApiException.WriteAsync(h.Response, 400,
-            $"the body is not valid JSON: {e.Message}", "invalid_request_error", null, "invalid_json"); }
-        catch (BadHttpRequestException e) when (!h.Response.HasStarted) { await ApiException.WriteAsync(h.Response,
-            e.StatusCode, e.Message, "invalid_request_error", null, e.StatusCode == 413
-            ? "body_too_large" : "bad_request"); }
-        catch (Exception e) when (!h.Response.HasStarted && IsMalformedForm(e))
-        {
-            await ApiException.WriteAsync(h.Response, 400, $"malformed multipart body: {e.Message}",
-                "invalid_request_error", null, "invalid_multipart");
-        }
+        IAdapterStore store = h.RequestServices.GetRequiredService<IAdapterStore>();
+        // The route's policy has already admitted the caller; the tenant comes from the key's identity.
+        string? tenant = caller == Caller.Tenant
+            ? ApiKeyAuthentication.TenantOf(h.User) ?? throw Errors.InvalidApiKey()
+            : null;
+        IResult result = await action(store, tenant);
+        await result.ExecuteAsync(h);
     }
-
-    /// <summary>What ASP.NET Core's form reader throws for a body that is not well-formed multipart.</summary>
-    private static bool IsMalformedForm(Exception e) =>
-        e is InvalidDataException or InvalidOperationException { Source: "Microsoft.AspNetCore.WebUtilities" }
-        || (e is IOException && e.Message.Contains("Unexpected end of", StringComparison.Ordinal));
 
     /// <summary>
     /// Uploads have their own body limit (Quotas:MaxUploadBytes), not the OpenAI routes' Limits:MaxBodyBytes that

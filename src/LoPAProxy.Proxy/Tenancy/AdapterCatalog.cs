@@ -55,10 +55,8 @@ public sealed class AdapterCatalog
     /// <exception cref="AdapterException">the adapter exists but is broken.</exception>
     public async Task<SoftPromptGenerator?> FindAsync(string tenant, string reference, CancellationToken cancel)
     {
-        int at = reference.IndexOf('@');
-        string name = at < 0 ? reference : reference[..at];
-        string? version = at < 0 ? null : reference[(at + 1)..];
-        if (!Names.IsValid(tenant) || !Names.IsValid(name) || (version != null && !Names.IsValid(version))) return null;
+        if (!Names.IsValid(tenant) || !AdapterReference.TryParse(reference, out AdapterReference parsed)) return null;
+        (string name, string? version) = parsed;
         string key = $"{tenant}/{name}@{version}";
         long generation;
         Entry? cached;

@@ -37,16 +37,15 @@ public sealed class TenantKeys
         };
     }
 
-    public static byte[] Hash(string key) => SHA256.HashData(Encoding.UTF8.GetBytes(key));
+    public static byte[] Hash(string key) => Auth.BearerKey.HashOf(key);
 
     /// <summary>Configured keys first, then the store's (enabled tenants, unrevoked keys; looked up by SHA-256).</summary>
     /// <exception cref="ApiException">503 when the store is down and the key is not remembered.</exception>
     public async Task<string?> AuthenticateAsync(string? authorizationHeader, CancellationToken cancel)
     {
         if (Authenticate(authorizationHeader) is { } tenant) return tenant;
-        if (authorizationHeader is null) return null;
-        if (!authorizationHeader.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)) return null;
-        byte[] hash = Hash(authorizationHeader[7..].Trim());
+        if (Auth.BearerKey.FromHeader(authorizationHeader) is not { } key) return null;
+        byte[] hash = key.Hash();
         string id = Convert.ToHexString(hash);
         if (_remembered.TryGetFresh(id, out string? owner)) return Known(owner);
         if (_outage.SkipStore && _remembered.TryGetAny(id, out owner)) return Known(owner);
@@ -71,12 +70,10 @@ public sealed class TenantKeys
     /// <summary>The tenant whose key this is, or null.</summary>
     public string? Authenticate(string? authorizationHeader)
     {
-        if (authorizationHeader is null) return null;
-        if (!authorizationHeader.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)) return null;
-        byte[] presented = Hash(authorizationHeader[7..].Trim());
+        if (Auth.BearerKey.FromHeader(authorizationHeader) is not { } key) return null;
         string? tenant = null;
         foreach (var (hash, name) in _keys)
-            if (CryptographicOperations.FixedTimeEquals(hash, presented)) tenant = name;
+            if (key.Matches(hash)) tenant = name;
         return tenant;
     }
 

@@ -406,6 +406,8 @@ async function showKeys() {
   const tenant = $("keys-tenant").value;
   if (!tenant) return;
   const keys = (await api(`/admin/tenants/${encodeURIComponent(tenant)}/keys`)).data;
+  // An earlier refresh may answer after the operator picked another tenant: never show its keys over the new ones.
+  if ($("keys-tenant").value !== tenant) return;
   fillTable($("keys-table"), keys, (k) => [
     cell(k.id), cell(when(k.created)), cell(k.revoked ? "revoked" : "active"),
     wrap(k.revoked ? document.createTextNode("") : button("revoke", () => operate($("tenant-error"),
