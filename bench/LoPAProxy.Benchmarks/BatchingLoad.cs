@@ -7,6 +7,7 @@ using LoPAProxy.Core.Adapters;
 using LoPAProxy.ModelServer;
 using LoPAProxy.Proxy;
 using LoPAProxy.Proxy.Configuration;
+using LoPAProxy.Proxy.SoftPrompts;
 using LoPAProxy.Proxy.Store;
 using LoPAProxy.Proxy.Tenancy;
 using Microsoft.AspNetCore.Builder;

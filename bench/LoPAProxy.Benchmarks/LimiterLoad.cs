@@ -103,7 +103,7 @@ public static class LimiterLoad
         foreach (var (key, value) in extra) settings[key] = value;
         WebApplication proxy = ProxyApp.Build(new ConfigurationBuilder().AddInMemoryCollection(settings).Build(),
             "http://127.0.0.1:0");
-        proxy.Services.GetRequiredService<Proxy.Observability.ProxyLogLevel>().Switch.MinimumLevel =
+        proxy.Services.GetRequiredService<LoPAProxy.Proxy.Hosting.ProxyLogLevel>().Switch.MinimumLevel =
             Serilog.Events.LogEventLevel.Warning;
         await proxy.StartAsync();
         return proxy;

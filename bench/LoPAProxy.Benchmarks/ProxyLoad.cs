@@ -10,6 +10,7 @@ using LoPAProxy.ModelServer.Generation;
 using LoPAProxy.Proxy;
 using LoPAProxy.Proxy.Configuration;
 using LoPAProxy.Proxy.Dialects;
+using LoPAProxy.Proxy.SoftPrompts;
 using LoPAProxy.Proxy.Store;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
@@ -86,7 +87,7 @@ public static class ProxyLoad
                 (results.TryGetValue(name, out var l) ? l : results[name] = new()).Add(await Latency(url, modelName));
 
         // The parts measured in-process on the same instance.
-        var pool = new LoPAProxy.Proxy.Tenancy.EncoderPool(Microsoft.Extensions.Options.Options.Create(new LoPAProxy.Proxy.Configuration.LoPAOptions
+        var pool = new LoPAProxy.Proxy.SoftPrompts.EncoderPool(Microsoft.Extensions.Options.Options.Create(new LoPAProxy.Proxy.Configuration.LoPAOptions
         { EncoderFiles = new LoPAProxy.Proxy.Configuration.EncoderPaths { FoundationModel = model } }));
         var use = new SoftPromptGenerator(LopaAdapter.Load(Path.Combine(adapters, "bench", "minilm")));
         IInstanceEncoder encoder = pool.Get("minilm");

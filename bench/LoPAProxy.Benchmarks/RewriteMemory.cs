@@ -5,6 +5,9 @@ using LoPAProxy.Core.Generation;
 using LoPAProxy.Proxy.Configuration;
 using LoPAProxy.Proxy.Dialects;
 using LoPAProxy.Proxy.Limits;
+using LoPAProxy.Proxy.Models;
+using LoPAProxy.Proxy.Requests;
+using LoPAProxy.Proxy.SoftPrompts;
 using LoPAProxy.Proxy.Tenancy;
 using Microsoft.Extensions.Options;
 
@@ -52,7 +55,7 @@ public static class RewriteMemory
                     generator, prompts, new SoftPromptTimings(), "stories260K:x");
                 RewriteResult result = rewriter.RewriteAsync(request, default).GetAwaiter().GetResult();
                 // As the proxy sends it: the JSON around the streamed tensors, read through to the end.
-                byte[] json = JsonSerializer.SerializeToUtf8Bytes(body, LoPAProxy.Proxy.Pipeline.JsonBodies.Outgoing);
+                byte[] json = JsonSerializer.SerializeToUtf8Bytes(body, LoPAProxy.Proxy.Requests.JsonBodies.Outgoing);
                 using Stream forwarded = result.Embedded is { Count: > 0 } embedded
                     ? StreamedBody.Of(json, embedded) : new MemoryStream(json);
                 long sent = 0;

@@ -24,12 +24,12 @@ public static class StoreLoad
         Console.WriteLine();
         Console.WriteLine("| store | seeding s | cold load p50 ms | cold load p99 ms | managed heap before → after cycling (cache 256) |");
         Console.WriteLine("|---|---:|---:|---:|---|");
-        var stores = new List<(string, Func<IAdapterStore>)> { ("SQLite (WAL)", () =>
-            new SqliteAdapterStore(Path.Combine(Path.GetTempPath(), $"lopa-bench-{Guid.NewGuid():N}.db"))) };
-        if (postgres != null) stores.Add(("PostgreSQL", () => new PostgresAdapterStore(postgres)));
+        var stores = new List<(string, Func<ITenancyStore>)> { ("SQLite (WAL)", () =>
+            new SqliteTenancyStore(Path.Combine(Path.GetTempPath(), $"lopa-bench-{Guid.NewGuid():N}.db"))) };
+        if (postgres != null) stores.Add(("PostgreSQL", () => new PostgresTenancyStore(postgres)));
         foreach (var (label, make) in stores)
         {
-            await using IAdapterStore store = make();
+            await using ITenancyStore store = make();
             await store.InitializeAsync();
             string run = Guid.NewGuid().ToString("N")[..8];
             var sw = Stopwatch.StartNew();

@@ -48,14 +48,14 @@ internal static class AdapterImportCommand
     /// folder).</summary>
     private static StoreOptions StoreOf(string configPath, string? sqlite)
     {
-        if (sqlite is not null) return new StoreOptions { Kind = "sqlite", Path = Path.GetFullPath(sqlite) };
+        if (sqlite is not null) return new StoreOptions { Kind = StoreKind.Sqlite, Path = Path.GetFullPath(sqlite) };
         string path = Path.GetFullPath(configPath);
         if (!File.Exists(path)) throw new FileNotFoundException($"configuration not found: {path} (or pass --sqlite)");
         IConfiguration configuration = new ConfigurationBuilder().AddJsonFile(path, optional: false)
             .AddEnvironmentVariables().Build();
         var options = new StoreOptions();
         configuration.GetSection("LoPA:Store").Bind(options);
-        if (options.Kind == "sqlite") options.Path = Path.GetFullPath(options.Path, Path.GetDirectoryName(path)!);
+        if (options.Kind == StoreKind.Sqlite) options.Path = Path.GetFullPath(options.Path, Path.GetDirectoryName(path)!);
         return options;
     }
 

@@ -17,7 +17,6 @@ namespace LoPAProxy.Cli;
 /// </summary>
 internal static class TrainCommands
 {
-    private const string CheckpointFile = "checkpoint.safetensors", MetricsFile = "training.json", ChartFile = "training_curves.svg";
 
     public static Command Train()
     {
@@ -111,107 +110,23 @@ internal static class TrainCommands
         {
             var options = new TrainingOptions
             {
-                Method = TrainingMethods.Parse(p.GetValue(method)!), VirtualTokens = p.GetValue(m), Rank = p.GetValue(r), HiddenSize = p.GetValue(hidden),
-                Epochs = p.GetValue(epochs), BatchSize = p.GetValue(batch), LearningRate = p.GetValue(lr), WarmupRatio = p.GetValue(warmup),
+                Method = TrainingMethods.Parse(p.GetValue(method)!), VirtualTokens = p.GetValue(m),
+                Rank = p.GetValue(r), HiddenSize = p.GetValue(hidden), Epochs = p.GetValue(epochs),
+                BatchSize = p.GetValue(batch), LearningRate = p.GetValue(lr), WarmupRatio = p.GetValue(warmup),
                 MaxGradNorm = p.GetValue(clip), Seed = p.GetValue(seed), MaxSteps = p.GetValue(maxSteps),
-                Threads = p.GetValue(threads), Layout = p.GetValue(layout),
-                Instance = p.GetValue(instance),
+                Threads = p.GetValue(threads), Layout = p.GetValue(layout), Instance = p.GetValue(instance),
                 LoraTargets = p.GetValue(loraTargets)!.Split(',',
                     StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
             };
-            BaseModel fm = BaseModel.Load(p.GetValue(baseModel)!);
-            options = options with { BaseModel = fm.Name };
-            if (options.Epochs <= 0 || options.BatchSize <= 0
-                || options.LearningRate <= 0) throw new ArgumentException("--epochs, --batch-size and --lr must be positive");
-            string outDir = Path.GetFullPath(p.GetValue(output)!);
-            Directory.CreateDirectory(outDir);
-            List<TaskExample> train = TaskData.Load(p.GetValue(data)!, p.GetValue(limit));
-            List<TaskExample>? dev = p.GetValue(evalData) is { } ev ? TaskData.Load(ev, p.GetValue(evalLimit)) : null;
             IInstanceEncoder? encoder = options.Method is TrainingMethod.PromptTuning or TrainingMethod.Lora ? null
                 : EncoderFactory.Create(p.GetValue(encoderName)!, EncodeCommands.Options(p.GetValue(encoderDir),
                     p.GetValue(baseModel), p.GetValue(encoderName)!));
-            using var trainer = new LopaTrainer(fm.Weights, fm.Tokenizer, encoder, options,
-                device: p.GetValue(device)!);
-            long total = trainer.TotalSteps(train.Count), perEpoch = trainer.StepsPerEpoch(train.Count);
-            TrainingOptimizer optimizer = trainer.Optimizer(total);
-            string optionsJson = JsonSerializer.Serialize(new { method = TrainingMethods.Name(options.Method),
-                options.VirtualTokens, options.Rank, options.HiddenSize, options.Epochs,
-                options.BatchSize, options.LearningRate, options.WarmupRatio, options.MaxGradNorm, options.Seed, options.MaxSteps, train = train.Count, encoder = encoder?.Name,
-                layout = options.Layout.ToString().ToLowerInvariant(),
-                instance = options.Instance.ToString().ToLowerInvariant(),
-                lora_targets = options.Method == TrainingMethod.Lora ? string.Join(",", options.LoraTargets) : null });
-            var losses = new List<double>();
-            var accuracy = new List<(int Epoch, double Accuracy)>();
-            var epochSeconds = new List<double>();
-            long start = 0;
-            string checkpointPath = Path.Combine(outDir, CheckpointFile);
-            if (p.GetValue(resume) && File.Exists(checkpointPath))
-                start = LoadCheckpoint(checkpointPath, trainer, optimizer, optionsJson, losses, accuracy, epochSeconds);
-            string metric = dev != null && dev.All(e => e.Choices != null) ? "accuracy" : "exact match";
-            double Evaluate(List<TaskExample> set) => metric == "accuracy" ? trainer.Accuracy(set,
-                cancel: cancel) : trainer.ExactMatch(set, cancel);
-            Console.Error.WriteLine($"lopa train: {TrainingMethods.Name(options.Method)} · {trainer.TrainableParameters:N0} trainable parameters · {train.Count} examples · {total} steps"
-                + $" · libtorch on {trainer.Device.type} ({TorchRuntime.Settings})"
-                + (start > 0 ? $" · resuming at step {start}" : ""));
-            var bar = new ProgressBar();
-            var epochClock = Stopwatch.StartNew();
-            using var plateau = CancellationTokenSource.CreateLinkedTokenSource(cancel);
-            try
-            {
-                trainer.Train(train, start, optimizer, progress =>
-                {
-                    losses.Add(progress.Loss);
-                    bar.Report(progress);
-                    if (progress.Step % perEpoch == 0 || progress.Step == total)
-                    {
-                        epochSeconds.Add(epochClock.Elapsed.TotalSeconds);
-                        if (dev != null)
-                        {
-                            double score = Evaluate(dev);
-                            accuracy.Add(((int)Math.Ceiling(progress.Step / (double)perEpoch), score));
-                            string seconds = $"epoch {epochSeconds[^1]:F1} s";
-                            string epoch = $"epoch {accuracy[^1].Epoch}";
-                            bar.Line($"{epoch}: dev {metric} {score:P2} ({dev.Count} examples), {seconds}");
-                            if (p.GetValue(patience) is > 0 and int wait && EpochsSinceBest(accuracy) >= wait)
-                            {
-                                bar.Line($"dev {metric} has not improved for {wait} epoch(s): stopping (plateau)");
-                                plateau.Cancel();
-                            }
-                        }
-                        epochClock.Restart();
-                    }
-                }, step =>
-                    SaveCheckpoint(checkpointPath, trainer, optimizer, step, optionsJson, losses, accuracy,
-                    epochSeconds), p.GetValue(checkpointEvery), plateau.Token);
-            }
-            catch (OperationCanceledException) when (!cancel.IsCancellationRequested)
-            {
-                trainer.Prompt?.WriteBack(); // stopped at a plateau: the adapter as trained so far
-            }
-            bar.Done();
-
-            if (trainer.Prompt != null)
-            {
-                trainer.Prompt.Adapter.SaveDirectory(outDir);
-                Console.Error.WriteLine($"adapter written to {outDir} ({LopaAdapter.ConfigFile}, {LopaAdapter.WeightsFile})");
-            }
-            var metrics = new JsonObject
-            {
-                ["method"] = TrainingMethods.Name(options.Method), ["options"] = JsonNode.Parse(optionsJson),
-                    ["trainable_parameters"] = trainer.TrainableParameters,
-                ["steps"] = losses.Count, ["loss"] = new JsonArray(losses.Select(l =>
-                    (JsonNode)JsonValue.Create(l)!).ToArray()),
-                ["eval_metric"] = metric, ["eval"] = new JsonArray(accuracy.Select(a =>
-                    (JsonNode)new JsonObject { ["epoch"] = a.Epoch, ["score"] = a.Accuracy }).ToArray()),
-                ["epoch_seconds"] = new JsonArray(epochSeconds.Select(s => (JsonNode)JsonValue.Create(s)!).ToArray()),
-            };
-            File.WriteAllText(Path.Combine(outDir, MetricsFile),
-                metrics.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-            File.WriteAllText(Path.Combine(outDir, ChartFile),
-                TrainingChart.Svg($"{TrainingMethods.Name(options.Method)} on {TaskName(p.GetValue(data)!)}", losses,
-                    accuracy, metric));
-            if (accuracy.Count > 0) Console.WriteLine($"{TrainingMethods.Name(options.Method)}: dev {metric} {accuracy[^1].Accuracy:P2}");
-            return Task.FromResult(0);
+            var settings = new TrainingRunSettings(BaseModel.Load(p.GetValue(baseModel)!), options,
+                TaskData.Load(p.GetValue(data)!, p.GetValue(limit)),
+                p.GetValue(evalData) is { } ev ? TaskData.Load(ev, p.GetValue(evalLimit)) : null, encoder,
+                p.GetValue(output)!, TaskName(p.GetValue(data)!), p.GetValue(device)!, p.GetValue(resume),
+                p.GetValue(patience), p.GetValue(checkpointEvery));
+            return Task.FromResult(Run(settings, cancel));
         });
         return command;
     }
@@ -266,64 +181,23 @@ internal static class TrainCommands
         return command;
     }
 
-    /// <summary>Parameters, optimiser moments, step and the curves so far; written to a temp file and renamed, so a
-    /// kill never leaves half a checkpoint.</summary>
-    private static void SaveCheckpoint(string path, LopaTrainer trainer, TrainingOptimizer optimizer, long step,
-        string optionsJson, List<double> losses, List<(int, double)> accuracy, List<double> epochSeconds)
-    {
-        var (optStep, mm, vv) = optimizer.SaveState();
-        float[][] parameters = trainer.ParameterValues();
-        var w = new SafeTensorsWriter().Metadata("step",
-            step.ToString(CultureInfo.InvariantCulture)).Metadata("optimizer_step", optStep.ToString(CultureInfo.InvariantCulture))
-            .Metadata("options", optionsJson).Metadata("loss", JsonSerializer.Serialize(losses))
-            .Metadata("eval", JsonSerializer.Serialize(accuracy.Select(a => new[] { a.Item1,
-                a.Item2 }))).Metadata("epoch_seconds", JsonSerializer.Serialize(epochSeconds));
-        for (int i = 0; i < parameters.Length; i++)
-        {
-            w.Add($"param.{i}", Tensor.FromArray(parameters[i], parameters[i].Length));
-            w.Add($"adam_m.{i}", Tensor.FromArray(mm[i], mm[i].Length));
-            w.Add($"adam_v.{i}", Tensor.FromArray(vv[i], vv[i].Length));
-        }
-        string temp = path + ".tmp";
-        w.Save(temp);
-        File.Move(temp, path, overwrite: true);
-    }
-
-    private static long LoadCheckpoint(string path, LopaTrainer trainer, TrainingOptimizer optimizer,
-        string optionsJson, List<double> losses, List<(int, double)> accuracy, List<double> epochSeconds)
-    {
-        using var file = SafeTensorsFile.Open(path);
-        if (file.Metadata.GetValueOrDefault("options") != optionsJson)
-            throw new InvalidOperationException($"the checkpoint in {Path.GetDirectoryName(path)} was made with other options ({file.Metadata.GetValueOrDefault("options")}); train into a new --out or drop --resume");
-        int n = trainer.Parameters.Count;
-        var parameters = new float[n][];
-        var mm = new float[n][];
-        var vv = new float[n][];
-        for (int i = 0; i < n; i++)
-        {
-            parameters[i] = file.ReadFloat32($"param.{i}").ToArray();
-            mm[i] = file.ReadFloat32($"adam_m.{i}").ToArray();
-            vv[i] = file.ReadFloat32($"adam_v.{i}").ToArray();
-        }
-        trainer.LoadParameterValues(parameters);
-        long step = long.Parse(file.Metadata["step"], CultureInfo.InvariantCulture);
-        optimizer.LoadState(long.Parse(file.Metadata["optimizer_step"], CultureInfo.InvariantCulture), mm, vv);
-        losses.AddRange(JsonSerializer.Deserialize<List<double>>(file.Metadata["loss"])!);
-        accuracy.AddRange(JsonSerializer.Deserialize<List<double[]>>(file.Metadata["eval"])!.Select(a => ((int)a[0],
-            a[1])));
-        epochSeconds.AddRange(JsonSerializer.Deserialize<List<double>>(file.Metadata["epoch_seconds"])!);
-        return step;
-    }
-
     /// <summary>The task a data file belongs to, by its folder (…/SST-2/train.tsv → SST-2).</summary>
     private static string TaskName(string dataPath) =>
         Path.GetFileName(Path.GetDirectoryName(Path.GetFullPath(dataPath))) ?? dataPath;
 
-    /// <summary>Epochs since the best dev score (the first epoch that reached it).</summary>
-    private static int EpochsSinceBest(List<(int Epoch, double Score)> scores)
+    /// <summary>Runs the training with a progress bar on stderr; prints the last dev score.</summary>
+    private static int Run(TrainingRunSettings settings, CancellationToken cancel)
     {
-        double best = scores.Max(s => s.Score);
-        return scores.Count - 1 - scores.FindIndex(s => s.Score == best);
+        var run = new TrainingRun(settings);
+        var bar = new ProgressBar();
+        run.Reported += bar.Line;
+        run.Stepped += bar.Report;
+        TrainingRunResult result = run.Run(cancel);
+        bar.Done();
+        if (result.Scores.Count > 0)
+            Console.WriteLine($"{TrainingMethods.Name(settings.Options.Method)}: dev {result.Metric} " +
+                $"{result.Scores[^1].Score:P2}");
+        return 0;
     }
 
     /// <summary>--layout completions|chat|both (System.CommandLine parses enum names, any case).</summary>

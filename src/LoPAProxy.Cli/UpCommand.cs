@@ -136,7 +136,7 @@ internal static class UpCommand
             adminKey, logFormat),
             $"http://127.0.0.1:{port}");
         // Set-up calls (tenant, key, adapter) are lopa up's own: keep their log lines off the terminal.
-        var logLevel = Proxy.Observability.ProxyLogLevel.Of(proxy.Services);
+        var logLevel = LoPAProxy.Proxy.Hosting.ProxyLogLevel.Of(proxy.Services);
         logLevel.MinimumLevel = Serilog.Events.LogEventLevel.Warning;
         await proxy.StartAsync(cancel);
         string proxyUrl = Proxy.Observability.ManagementListener.PublicUrls(proxy)[0];

@@ -7,6 +7,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
 namespace LoPAProxy.ModelServer;
 
@@ -66,16 +67,12 @@ public static class ModelServerApp
     }
 
     /// <summary>Refuses settings that cannot work, at start-up rather than on the first request.</summary>
+    /// <exception cref="OptionsValidationException">naming every setting that is wrong.</exception>
     public static void ValidateOptions(ModelServerOptions options)
     {
-        var errors = new List<string>();
-        if (options.MaxConcurrent is < 1 or > 256) errors.Add("MaxConcurrent must be 1 to 256");
-        if (options.MaxQueued < 0) errors.Add("MaxQueued must be ≥ 0");
-        if (options.Threads is < 1 or > 1024) errors.Add("Threads must be 1 to 1024");
-        if (options.ContextLength is < 1) errors.Add("ContextLength must be ≥ 1");
-        if (options.KvCacheType is not ("f32" or "f16" or "q8_0")) errors.Add("KvCacheType must be f32, f16 or q8_0");
-        if (options.MaxTokensLimit < 1) errors.Add("MaxTokensLimit must be ≥ 1");
-        if (errors.Count > 0) throw new ArgumentException("model server options: " + string.Join("; ", errors));
+        ValidateOptionsResult result = new ModelServerOptionsValidator().Validate(Options.DefaultName, options);
+        if (result.Failed)
+            throw new OptionsValidationException(Options.DefaultName, typeof(ModelServerOptions), result.Failures);
     }
 
     private static Task ListModels(HttpContext http, ServedModel model) => OpenAiResponses.WriteJsonAsync(http.Response,

@@ -5,9 +5,13 @@ using LoPAProxy.Proxy.WebConsole;
 using LoPAProxy.Proxy.Inspection;
 using LoPAProxy.Proxy.Observability;
 using LoPAProxy.Proxy.Dialects;
+using LoPAProxy.Proxy.Hosting;
 using LoPAProxy.Proxy.Limits;
+using LoPAProxy.Proxy.Models;
 using LoPAProxy.Proxy.Pipeline;
+using LoPAProxy.Proxy.SoftPrompts;
 using LoPAProxy.Proxy.Tenancy;
+using LoPAProxy.Proxy.Usage;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
@@ -33,8 +37,8 @@ public static class ProxyApp
     {
         services.AddOptions<LoPAOptions>().Bind(configuration.GetSection("LoPA")).ValidateOnStart();
         services.AddSingleton<IValidateOptions<LoPAOptions>, LoPAOptionsValidator>();
-        services.AddSingleton<Store.IAdapterStore>(sp =>
-            Store.AdapterStores.Open(sp.GetRequiredService<IOptions<LoPAOptions>>().Value.Store));
+        services.AddSingleton<Store.ITenancyStore>(sp =>
+            Store.TenancyStores.Open(sp.GetRequiredService<IOptions<LoPAOptions>>().Value.Store));
         services.AddSingleton<Store.StoreOutage>();
         services.AddApiErrorMapper<Store.StoreErrors>();
         services.AddSingleton<TenantKeys>();
@@ -54,8 +58,10 @@ public static class ProxyApp
         services.AddSingleton<ClientEmbeddings>();
         services.AddSingleton<Inspection.SoftPromptInspector>();
         services.AddLoPALimits();
+        services.AddLoPAUsage();
         services.AddBackendDialects();
-        services.AddReverseProxy().LoadFromConfig(configuration.GetSection("ReverseProxy")).AddConfigFilter<BackendTimeoutFilter>()
+        services.AddHostedService<Hosting.StartupWork>();
+        services.AddReverseProxy().LoadFromConfig(configuration.GetSection("ReverseProxy")).AddConfigFilter<Hosting.ProxyRouteDefaults>()
             .AddTransforms(AddTransforms);
         services.AddHttpClient("readiness").ConfigureHttpClient(c => c.Timeout = TimeSpan.FromSeconds(3));
         Observability.Telemetry.Add(services, configuration);
@@ -86,7 +92,7 @@ public static class ProxyApp
 
     public static WebApplication MapLoPAProxy(this WebApplication app)
     {
-        app.UseSerilogRequestLogging(o => Observability.RequestLogging.Configure(o, app.Services));
+        app.UseSerilogRequestLogging(o => Hosting.RequestLogging.Configure(o, app.Services));
         app.UseMiddleware<RequestMetricsMiddleware>();
         app.UseOpenAiErrors();
         app.Use(Observability.ManagementListener.GateAsync);
@@ -102,6 +108,7 @@ public static class ProxyApp
         app.MapPrometheusScrapingEndpoint("/metrics");
         app.MapOpenApi("/openapi/{documentName}.json");
         app.MapTenancy();
+        app.MapUsage();
         app.MapInspection();
         app.MapModelLookup();
         app.MapConsole();
@@ -143,32 +150,40 @@ public static class ProxyApp
     /// Serilog on the console: one JSON object per line (LoPA:LogFormat json — the default in containers, for log
     /// shippers) or readable text lines (text — the default elsewhere).
     /// </summary>
-    private static Serilog.ILogger Logger(IConfiguration configuration, Observability.ProxyLogLevel level)
+    private static Serilog.ILogger Logger(LogFormat? configured, Hosting.ProxyLogLevel level)
     {
         bool inContainer = Environment.GetEnvironmentVariable("DOTNET_RUNNING_IN_CONTAINER") == "true";
-        string format = configuration["LoPA:LogFormat"] ?? (inContainer ? "json" : "text");
+        LogFormat format = configured ?? (inContainer ? LogFormat.Json : LogFormat.Text);
         var logger = new LoggerConfiguration()
             .MinimumLevel.ControlledBy(level.Switch)
             .MinimumLevel.Override("Microsoft", Serilog.Events.LogEventLevel.Warning)
             .MinimumLevel.Override("Yarp", Serilog.Events.LogEventLevel.Warning)
             .Enrich.FromLogContext();
-        logger = format == "json"
+        logger = format == LogFormat.Json
             ? logger.WriteTo.Console(new Serilog.Formatting.Json.JsonFormatter(renderMessage: true))
             : logger.WriteTo.Console(outputTemplate: "{Timestamp:HH:mm:ss} {Level:u3} {Message:lj}{NewLine}{Exception}");
         return logger.CreateLogger();
     }
 
-    /// <summary>Shared counters that cannot be prepared are not fatal: requests meet WhenCountersDown.</summary>
-    private static void PrepareCounters(Limits.IRateCounterStore counters, Microsoft.Extensions.Logging.ILogger log)
+    /// <summary>
+    /// The options that shape the host itself (listeners, body limit, log format), read before the host exists. A
+    /// value the binder cannot convert (a misspelt enum) fails here as a validation failure naming key, value and
+    /// the valid names.
+    /// </summary>
+    private static LoPAOptions BindEarly(IConfiguration configuration)
     {
         try
         {
-            counters.PrepareAsync(CancellationToken.None).GetAwaiter().GetResult();
+            // The binder silently skips a dictionary entry it cannot convert: clusters are bound one by one first,
+            // so a cluster's misspelt value fails too.
+            foreach (IConfigurationSection cluster in configuration.GetSection("LoPA:Clusters").GetChildren())
+                cluster.Get<BackendOptions>();
+            return configuration.GetSection("LoPA").Get<LoPAOptions>() ?? new LoPAOptions();
         }
-        catch (Exception e) when (e is Npgsql.NpgsqlException or TimeoutException or IOException)
+        catch (InvalidOperationException e)
         {
-            log.LogWarning("the {Kind} rate-limit counters are not reachable at start-up: {Message}", counters.Kind,
-                e.Message);
+            string why = e.InnerException is { } inner ? $"{e.Message} ({inner.Message})" : e.Message;
+            throw new OptionsValidationException(Options.DefaultName, typeof(LoPAOptions), [why]);
         }
     }
 
@@ -182,52 +197,22 @@ public static class ProxyApp
         builder.Configuration.AddConfiguration(configuration);
         var management = new Observability.ManagementListener();
         builder.Services.AddSingleton(management);
-        string managementUrls = configuration["LoPA:Management:Urls"]
-            ?? (urls.EndsWith(":0", StringComparison.Ordinal) ? "http://127.0.0.1:0"
-                : Observability.ManagementListener.DefaultUrls);
+        LoPAOptions early = BindEarly(configuration);
+        string managementUrls = early.Management.UrlsFor(urls);
         builder.WebHost.ConfigureKestrel(k => management.Configure(k, urls, managementUrls));
-        long maxBody = configuration.GetValue<long?>("LoPA:Limits:MaxBodyBytes") ?? new LimitOptions().MaxBodyBytes;
-        builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = maxBody);
+        builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = early.Limits.MaxBodyBytes);
         builder.Services.Configure<HostOptions>(h =>
             h.ShutdownTimeout = TimeSpan.FromSeconds(30)); // drain in-flight streams
         builder.Logging.ClearProviders();
-        var logLevel = new Observability.ProxyLogLevel();
+        var logLevel = new Hosting.ProxyLogLevel();
         builder.Services.AddSingleton(logLevel);
-        Serilog.ILogger logger = Logger(configuration, logLevel);
+        Serilog.ILogger logger = Logger(early.LogFormat, logLevel);
         builder.Services.AddSingleton(logger);
         builder.Services.AddSerilog(logger, dispose: true);
         builder.Services.AddLoPA(configuration);
         configure?.Invoke(builder.Services);
         var app = builder.Build();
         app.MapLoPAProxy();
-        var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("LoPAProxy");
-        // Schema, and the tenants named in configuration, before the first request.
-        var store = app.Services.GetRequiredService<Store.IAdapterStore>();
-        var options = app.Services.GetRequiredService<IOptions<LoPAOptions>>().Value;
-        Store.AdapterStores.PrepareOrExplainAsync(store, options.Store, options.Tenants.Keys).GetAwaiter()
-            .GetResult();
-        app.Services.GetRequiredService<EncoderPool>().Preload((name, e) => log.LogError(e,
-            "encoder {Encoder} failed to load", name));
-        PrepareCounters(app.Services.GetRequiredService<Limits.IRateCounterStore>(), log);
         return app;
     }
-}
-
-/// <summary>
-/// Defaults for YARP's configuration: LoPA:Limits:BackendTimeoutSeconds for every cluster that sets no ActivityTimeout
-/// of its own, and the "tenant" authorization policy for every route that names none — so no proxied route is open.
-/// </summary>
-public sealed class BackendTimeoutFilter(IOptions<LoPAOptions> options) : IProxyConfigFilter
-{
-    public ValueTask<ClusterConfig> ConfigureClusterAsync(ClusterConfig cluster, CancellationToken cancel) =>
-        ValueTask.FromResult(cluster.HttpRequest?.ActivityTimeout is not null ? cluster : cluster with
-        {
-            HttpRequest = (cluster.HttpRequest
-                ?? new ForwarderRequestConfig()) with { ActivityTimeout = TimeSpan.FromSeconds(options.Value.Limits.BackendTimeoutSeconds) },
-        });
-
-    public ValueTask<RouteConfig> ConfigureRouteAsync(RouteConfig route,
-        ClusterConfig? cluster, CancellationToken cancel) =>
-        ValueTask.FromResult(route.AuthorizationPolicy is not null ? route
-            : route with { AuthorizationPolicy = Auth.ApiKeyAuthenticationHandler.TenantPolicy });
 }

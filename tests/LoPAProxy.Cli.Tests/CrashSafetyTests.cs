@@ -78,7 +78,7 @@ public class CrashSafetyTests
         var (restarted, url2) = Start(config);
         using (restarted)
         {
-            await using (var store = new SqliteAdapterStore(Path.Combine(dir, "lopa.db")))
+            await using (var store = new SqliteTenancyStore(Path.Combine(dir, "lopa.db")))
             {
                 var versions = await store.ListAdaptersAsync("acme");
                 Assert.True(versions.Count >= succeeded,

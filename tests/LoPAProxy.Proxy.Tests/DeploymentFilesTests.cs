@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json;
 using LoPAProxy.Engine.Tests.Support;
 using LoPAProxy.Proxy.Configuration;
+using LoPAProxy.Proxy.Hosting;
 using Microsoft.Extensions.Configuration;
 
 namespace LoPAProxy.Proxy.Tests;

@@ -32,7 +32,7 @@ public class ProxyLifecycleTests(SlowProxyFixture f) : IClassFixture<SlowProxyFi
     [Fact]
     public async Task The_adapter_cache_is_bounded_and_follows_the_store()
     {
-        await using var store = new LoPAProxy.Proxy.Store.SqliteAdapterStore(Path.Combine(TempDir.Create(), "s.db"));
+        await using var store = new LoPAProxy.Proxy.Store.SqliteTenancyStore(Path.Combine(TempDir.Create(), "s.db"));
         await store.InitializeAsync();
         await store.CreateTenantAsync("t");
         var options = Options.Create(new LoPAOptions { Adapters = new AdapterOptions { CacheSize = 2 } });

@@ -17,7 +17,7 @@ public sealed class LoPAOptions
     public Dictionary<string, TenantOptions> Tenants { get; set; } = new();
     public LimitOptions Limits { get; set; } = new();
     /// <summary>Which text is the instance: "last-user" (default) or "all-user" (every user message, joined).</summary>
-    public string InstanceText { get; set; } = "last-user";
+    public InstanceTextSource InstanceText { get; set; } = InstanceTextSource.LastUser;
     /// <summary>Where tenants, keys and adapters live: "directory" (the per-tenant folders, keys in configuration),
     /// "sqlite" or "postgres".</summary>
     public StoreOptions Store { get; set; } = new();
@@ -27,7 +27,7 @@ public sealed class LoPAOptions
     public QuotaOptions Quotas { get; set; } = new();
     /// <summary>"json" (one object per line; the default in containers) or "text" (readable lines; the default
     /// elsewhere).</summary>
-    public string? LogFormat { get; set; }
+    public LogFormat? LogFormat { get; set; }
     /// <summary>Log prompt text (off by default: it is tenant data).</summary>
     public bool LogPromptText { get; set; }
     /// <summary>Which tenants may send embeddings of their own (refused for everyone else).</summary>
@@ -70,9 +70,9 @@ public sealed class BackendOptions
     /// dialects).</summary>
     public string? ModelPath { get; set; }
     /// <summary>fp32 | bf16 | fp16: the soft prompt's dtype on the wire.</summary>
-    public string WireDType { get; set; } = "fp32";
+    public WireDType WireDType { get; set; } = WireDType.Fp32;
     /// <summary>vllm-chat: the prompt_embeds part goes "before" (default) or "after" the instance text.</summary>
-    public string EmbedsPosition { get; set; } = "before";
+    public EmbedsPosition EmbedsPosition { get; set; } = EmbedsPosition.Before;
     /// <summary>
     /// The backend's context length in tokens (vLLM's --max-model-len). Unset: the model file's (ModelPath);
     /// with neither, prompts are not measured in tokens (the body limit still bounds them).
@@ -144,7 +144,7 @@ public sealed class StoreOptions
 {
     /// <summary>sqlite (one process, or several on one host) or postgres (replicas). Adapters in per-tenant
     /// folders are brought in with `lopa adapter import`.</summary>
-    public string Kind { get; set; } = "sqlite";
+    public StoreKind Kind { get; set; } = StoreKind.Sqlite;
     /// <summary>SQLite database file.</summary>
     public string Path { get; set; } = "lopa.db";
     /// <summary>PostgreSQL connection string (from a secret).</summary>
@@ -174,7 +174,14 @@ public sealed class ManagementOptions
     /// <summary>Where /metrics is served (with /healthz and /readyz), ";"-separated; the public port answers 404
     /// for it. Loopback by default: a Prometheus in the same pod, or set http://0.0.0.0:9464 to scrape it from
     /// outside. When the proxy itself listens on port 0, so does this, unless set.</summary>
-    public string Urls { get; set; } = Observability.ManagementListener.DefaultUrls;
+    public string? Urls { get; set; }
+
+    /// <summary>Loopback only by default: metrics are for the operator's scraper, not the tenants.</summary>
+    public const string DefaultUrls = "http://127.0.0.1:9464";
+
+    /// <summary>The management listener's URLs for a proxy listening on <paramref name="proxyUrls"/>.</summary>
+    public string UrlsFor(string proxyUrls) =>
+        Urls ?? (proxyUrls.EndsWith(":0", StringComparison.Ordinal) ? "http://127.0.0.1:0" : DefaultUrls);
 }
 
 public sealed class TelemetryOptions

@@ -22,14 +22,14 @@ public sealed class RateLimitOptions
     /// Where the counters live: "local" (this process), "postgres" (shared by every replica), or "auto" — postgres
     /// when LoPA:Store:Kind is postgres, else local.
     /// </summary>
-    public string Counters { get; set; } = "auto";
+    public CountersKind Counters { get; set; } = CountersKind.Auto;
     /// <summary>The counters' PostgreSQL database; unset: the store's (LoPA:Store:ConnectionString).</summary>
     public string? ConnectionString { get; set; }
     /// <summary>
     /// When the shared counters cannot be reached: "open" admits the request uncounted, "closed" refuses it with
     /// 503. Either way it is logged (at most every 30 s) and counted in lopa_ratelimit_store_errors_total.
     /// </summary>
-    public string WhenCountersDown { get; set; } = "open";
+    public CountersDownPolicy WhenCountersDown { get; set; } = CountersDownPolicy.Open;
     /// <summary>
     /// How long one admission by the shared counters may take — waiting behind the same tenant's other admissions
     /// included — before the counters count as down.
@@ -44,8 +44,8 @@ public sealed class RateLimitOptions
     public int LeaseSeconds { get; set; } = 60;
 
     /// <summary>The counters in effect: local or postgres.</summary>
-    public string CountersKind(StoreOptions store) => Counters == "auto"
-        ? (store.Kind == "postgres" ? "postgres" : "local") : Counters;
+    public CountersKind EffectiveCounters(StoreOptions store) => Counters == CountersKind.Auto
+        ? (store.Kind == StoreKind.Postgres ? CountersKind.Postgres : CountersKind.Local) : Counters;
 }
 
 /// <summary>LoPA:Usage — how usage is aggregated and written.</summary>

@@ -1,5 +1,7 @@
 using LoPAProxy.OpenAi;
 using LoPAProxy.Proxy.Limits;
+using LoPAProxy.Proxy.Models;
+using LoPAProxy.Proxy.SoftPrompts;
 
 namespace LoPAProxy.Proxy.Dialects;
 

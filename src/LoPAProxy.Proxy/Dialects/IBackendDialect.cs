@@ -3,6 +3,8 @@ using LoPAProxy.Core.Generation;
 using LoPAProxy.Proxy.Configuration;
 using LoPAProxy.Proxy.Limits;
 using LoPAProxy.Proxy.Pipeline;
+using LoPAProxy.Proxy.Requests;
+using LoPAProxy.Proxy.SoftPrompts;
 using Microsoft.AspNetCore.Http;
 
 namespace LoPAProxy.Proxy.Dialects;

@@ -2,6 +2,8 @@ using System.Text.Json.Nodes;
 using LoPAProxy.OpenAi;
 using LoPAProxy.Proxy.Configuration;
 using LoPAProxy.Proxy.Pipeline;
+using LoPAProxy.Proxy.Requests;
+using LoPAProxy.Proxy.SoftPrompts;
 using Microsoft.Extensions.Options;
 
 namespace LoPAProxy.Proxy.Dialects;
@@ -28,7 +30,7 @@ public sealed class VllmChatDialect(SoftPromptService softPrompts, IOptions<LoPA
         List<int> users = UserMessageIndexes(messages);
         if (users.Count == 0)
             throw ApiException.BadRequest("no user message to take the instance from", "messages", "nothing_to_encode");
-        string instance = options.Value.InstanceText == "all-user"
+        string instance = options.Value.InstanceText == InstanceTextSource.AllUser
             ? string.Join("\n", users.Select(i => MessageText.Of(messages[i])))
             : MessageText.Of(messages[users[^1]]);
         if (string.IsNullOrWhiteSpace(instance) && request.Generator.Adapter.Config.UsesEncoder)
@@ -68,7 +70,7 @@ public sealed class VllmChatDialect(SoftPromptService softPrompts, IOptions<LoPA
     }
 
     /// <summary>Puts the prompt_embeds part before the message's first text part (or after all parts).</summary>
-    private static void InsertEmbedsPart(JsonNode message, string data, string position)
+    private static void InsertEmbedsPart(JsonNode message, string data, EmbedsPosition position)
     {
         if (message is not JsonObject)
             throw ApiException.BadRequest("each message must be an object", "messages");
@@ -84,7 +86,7 @@ public sealed class VllmChatDialect(SoftPromptService softPrompts, IOptions<LoPA
         int firstText = -1;
         for (int i = 0; i < parts.Count && firstText < 0; i++)
             if (MessageText.IsText(parts[i])) firstText = i;
-        if (position == "after") parts.Add(embeds);
+        if (position == EmbedsPosition.After) parts.Add(embeds);
         else parts.Insert(Math.Max(0, firstText), embeds);
         message["content"] = parts;
     }

@@ -4,6 +4,8 @@ using LoPAProxy.Engine.Tensors;
 using LoPAProxy.OpenAi;
 using LoPAProxy.Proxy.Limits;
 using LoPAProxy.Proxy.Pipeline;
+using LoPAProxy.Proxy.Requests;
+using LoPAProxy.Proxy.SoftPrompts;
 
 namespace LoPAProxy.Proxy.Dialects;
 

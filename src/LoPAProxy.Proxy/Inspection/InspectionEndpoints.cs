@@ -6,12 +6,13 @@ using LoPAProxy.OpenAi;
 using LoPAProxy.Proxy.Auth;
 using LoPAProxy.Proxy.Limits;
 using LoPAProxy.Proxy.Pipeline;
+using LoPAProxy.Proxy.Requests;
 using LoPAProxy.Proxy.Tenancy;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
-using static LoPAProxy.Proxy.Pipeline.TenancyEndpoints;
+using static LoPAProxy.Proxy.Tenancy.TenancyEndpoints;
 
 namespace LoPAProxy.Proxy.Inspection;
 

@@ -6,6 +6,7 @@ using LoPAProxy.Core.Generation;
 using LoPAProxy.OpenAi;
 using LoPAProxy.Proxy.Configuration;
 using LoPAProxy.Proxy.Dialects;
+using LoPAProxy.Proxy.SoftPrompts;
 using Microsoft.Extensions.Options;
 
 namespace LoPAProxy.Proxy.Inspection;

@@ -1,25 +1,20 @@
 using LoPAProxy.Proxy.Configuration;
-using LoPAProxy.Proxy.Store;
-using LoPAProxy.Proxy.Usage;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 
 namespace LoPAProxy.Proxy.Limits;
 
-/// <summary>DI registration of rate limits and usage accounting.</summary>
+/// <summary>DI registration of rate limits (the tokens already used come from <see cref="UsedTokensSince"/>, which
+/// usage accounting provides).</summary>
 public static class LimitsServices
 {
     public static IServiceCollection AddLoPALimits(this IServiceCollection services)
     {
         services.TryAddSingleton(TimeProvider.System);
-        services.AddSingleton(sp => (IUsageStore)sp.GetRequiredService<IAdapterStore>());
-        services.AddSingleton<UsageRecorder>();
-        services.AddHostedService(sp => sp.GetRequiredService<UsageRecorder>());
         services.AddSingleton<TenantLimitResolver>();
         services.AddSingleton(CounterStore);
         services.AddSingleton<RateLimiter>();
-        services.AddSingleton<RequestAccounting>();
         return services;
     }
 
@@ -27,10 +22,10 @@ public static class LimitsServices
     {
         LoPAOptions o = sp.GetRequiredService<IOptions<LoPAOptions>>().Value;
         TimeProvider clock = sp.GetRequiredService<TimeProvider>();
-        UsageRecorder usage = sp.GetRequiredService<UsageRecorder>();
-        if (o.RateLimits.CountersKind(o.Store) == "local") return new LocalRateCounters(clock, usage.TokensSinceAsync);
+        UsedTokensSince usedSince = sp.GetRequiredService<UsedTokensSince>();
+        if (o.RateLimits.EffectiveCounters(o.Store) == CountersKind.Local) return new LocalRateCounters(clock, usedSince);
         string connection = o.RateLimits.ConnectionString ?? o.Store.ConnectionString!;
-        return new PostgresRateCounters(connection, clock, usage.TokensSinceAsync,
+        return new PostgresRateCounters(connection, clock, usedSince,
             TimeSpan.FromSeconds(o.RateLimits.LeaseSeconds), o.RateLimits.MaxConnections);
     }
 }

@@ -77,7 +77,7 @@ public sealed class RateLimiter(IRateCounterStore counters, TenantLimitResolver 
     private RateTicket? CountersDown(Exception e)
     {
         ProxyTelemetry.RateLimitStoreErrors.Add(1);
-        bool closed = Options.WhenCountersDown == "closed";
+        bool closed = Options.WhenCountersDown == CountersDownPolicy.Closed;
         LogOutage(e, closed ? "requests of limited tenants are refused (WhenCountersDown: closed)"
             : "requests are let through uncounted (WhenCountersDown: open)");
         if (!closed) return null;

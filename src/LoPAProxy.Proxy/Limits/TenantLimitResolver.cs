@@ -18,7 +18,7 @@ public sealed class TenantLimitResolver
     private readonly ExpiringCache<string, TenantLimitOverrides> _cache;
     private readonly StoreOutage? _outage;
 
-    public TenantLimitResolver(IUsageStore store, IAdapterStore changes, TimeProvider clock,
+    public TenantLimitResolver(IUsageStore store, ITenancyStore changes, TimeProvider clock,
         IOptions<LoPAOptions> options, StoreOutage? outage = null)
     {
         _store = store;

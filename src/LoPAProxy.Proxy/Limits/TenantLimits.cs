@@ -52,34 +52,3 @@ public sealed record TenantLimits(long RequestsPerMinute, long TokensPerMinute, 
         o.ConcurrentRequests, o.TokenBudget,
         BudgetPeriods.TryParse(o.BudgetPeriod, out BudgetPeriod p) ? p : BudgetPeriod.Month);
 }
-
-/// <summary>
-/// A tenant's own limits, set through the admin API: each field that is present replaces the default (0: none for
-/// this tenant); an absent (null) field keeps the default.
-/// </summary>
-public sealed record TenantLimitOverrides(
-    [property: JsonPropertyName("requests_per_minute")] long? RequestsPerMinute = null,
-    [property: JsonPropertyName("tokens_per_minute")] long? TokensPerMinute = null,
-    [property: JsonPropertyName("concurrent_requests")] int? ConcurrentRequests = null,
-    [property: JsonPropertyName("token_budget")] long? TokenBudget = null,
-    [property: JsonPropertyName("budget_period")] string? BudgetPeriod = null)
-{
-    public static readonly TenantLimitOverrides None = new();
-
-    public TenantLimits Over(TenantLimits defaults) => new(
-        RequestsPerMinute ?? defaults.RequestsPerMinute,
-        TokensPerMinute ?? defaults.TokensPerMinute,
-        ConcurrentRequests ?? defaults.ConcurrentRequests,
-        TokenBudget ?? defaults.TokenBudget,
-        BudgetPeriods.TryParse(BudgetPeriod, out var period) ? period : defaults.BudgetPeriod);
-
-    /// <summary>What is wrong with these overrides, or null.</summary>
-    public string? Problem()
-    {
-        if (RequestsPerMinute < 0 || TokensPerMinute < 0 || ConcurrentRequests < 0 || TokenBudget < 0)
-            return "limits are 0 (none) or positive";
-        if (BudgetPeriod is not null && !BudgetPeriods.TryParse(BudgetPeriod, out _))
-            return $"budget_period '{BudgetPeriod}' is not one of {string.Join(", ", BudgetPeriods.Names)}";
-        return null;
-    }
-}

@@ -15,7 +15,7 @@ namespace LoPAProxy.Proxy.Observability;
 /// </summary>
 public sealed class ManagementListener
 {
-    public const string DefaultUrls = "http://127.0.0.1:9464";
+    public const string DefaultUrls = Configuration.ManagementOptions.DefaultUrls;
     private const string Mark = "lopa.management";
     private static readonly string[] ManagementPaths = ["/metrics", "/healthz", "/readyz"];
     private readonly List<ListenOptions> _management = new();

@@ -7,6 +7,8 @@ using LoPAProxy.OpenAi;
 using LoPAProxy.Proxy.Configuration;
 using LoPAProxy.Proxy.Dialects;
 using LoPAProxy.Proxy.Limits;
+using LoPAProxy.Proxy.Requests;
+using LoPAProxy.Proxy.SoftPrompts;
 using Microsoft.Extensions.Options;
 
 namespace LoPAProxy.Proxy.Pipeline;
@@ -85,7 +87,7 @@ public sealed class ClientEmbeddings(IOptions<LoPAOptions> options, PromptBudget
         }
         DType wire = SoftPromptService.WireType(backend.WireDType);
         if (tensor.StoredAs != wire)
-            throw Invalid($"prompt_embeds is {tensor.StoredAs}; this backend takes {backend.WireDType}");
+            throw Invalid($"prompt_embeds is {tensor.StoredAs}; this backend takes {OptionNames.Of(backend.WireDType)}");
         ReadOnlySpan<int> shape = tensor.Values.Shape;
         bool batchOfOne = shape.Length == 3 && shape[0] == 1;
         if (!(shape.Length == 2 || batchOfOne))

@@ -9,6 +9,7 @@ using LoPAProxy.Proxy.Configuration;
 using LoPAProxy.Proxy.Dialects;
 using LoPAProxy.Proxy.Limits;
 using LoPAProxy.Proxy.Observability;
+using LoPAProxy.Proxy.Requests;
 using LoPAProxy.Proxy.Tenancy;
 using LoPAProxy.Proxy.Usage;
 using Microsoft.AspNetCore.Http;
@@ -19,26 +20,6 @@ using Yarp.ReverseProxy.Forwarder;
 using Yarp.ReverseProxy.Model;
 
 namespace LoPAProxy.Proxy.Pipeline;
-
-/// <summary>What one request did, for its log line and its usage (never keys or prompt text).</summary>
-public sealed class RequestRecord
-{
-    public string? Tenant { get; set; }
-    public string? Adapter { get; set; }
-    public SoftPromptTimings Timings { get; } = new();
-    public long BytesAdded { get; set; }
-    public int SoftPromptRows { get; set; }
-    public bool Streaming { get; set; }
-    /// <summary>The tokens reserved at admission (the usage stand-in when a backend reports none).</summary>
-    public TokenReservation Reserved { get; set; }
-    /// <summary>The limiter's claim, returned when the answer has ended.</summary>
-    public RateTicket? Ticket { get; set; }
-    public bool RateLimited { get; set; }
-    /// <summary>The request was handed to the backend (from then on, what it produced is charged).</summary>
-    public bool Forwarded { get; set; }
-    /// <summary>When the request arrived here (Stopwatch ticks).</summary>
-    public long Started { get; } = Stopwatch.GetTimestamp();
-}
 
 /// <summary>
 /// Runs inside YARP's pipeline before forwarding: authenticate (Bearer tenant key) → classify the path the way the
@@ -55,8 +36,6 @@ public sealed class LoPAMiddleware(RequestDelegate next, IOptions<LoPAOptions> o
     AdapterCatalog adapters, PromptBudget budget, ClientEmbeddings clientEmbeddings,
     RateLimiter limiter, RequestAccounting accounting, ILogger<LoPAMiddleware> log)
 {
-    public const string AdapterHeader = "X-LoPA-Adapter";
-
     public async Task InvokeAsync(HttpContext http)
     {
         var record = new RequestRecord();
@@ -68,7 +47,7 @@ public sealed class LoPAMiddleware(RequestDelegate next, IOptions<LoPAOptions> o
         record.Tenant = tenant;
         RequestRoute route = RequestRoute.Classify(http.Request.Path);
         if (route.Kind != EndpointKind.Other) http.Request.Path = route.CanonicalPath;
-        if (ModelList.Handles(http.Request, route) && string.IsNullOrEmpty(http.Request.Headers[AdapterHeader]))
+        if (ModelList.Handles(http.Request, route) && string.IsNullOrEmpty(http.Request.Headers[LoPAHeaders.Adapter]))
         {
             await ModelList.WriteAsync(http, tenant, options.Value, adapters);
             return;
@@ -100,7 +79,7 @@ public sealed class LoPAMiddleware(RequestDelegate next, IOptions<LoPAOptions> o
 
     private async Task PrepareAsync(HttpContext http, string tenant, RequestRoute route, RequestRecord record)
     {
-        string? headerAdapter = http.Request.Headers[AdapterHeader].FirstOrDefault();
+        string? headerAdapter = http.Request.Headers[LoPAHeaders.Adapter].FirstOrDefault();
         JsonObject? body = HasJsonBody(http.Request, route) ? await JsonBodies.ReadObjectAsync(http.Request,
             options.Value.Limits.MaxBodyBytes, http.RequestAborted) : null;
         string? model = body?["model"] is JsonValue mv && mv.TryGetValue(out string? m) ? m : null;
@@ -277,42 +256,4 @@ public sealed class LoPAMiddleware(RequestDelegate next, IOptions<LoPAOptions> o
             "server_error", null, timeout ? "backend_timeout" : "backend_unavailable");
     }
 
-}
-
-/// <summary>Request counts and durations as metrics (the log line is Serilog's request logging, see
-/// <see cref="Observability.RequestLogging"/>).</summary>
-public sealed class RequestMetricsMiddleware(RequestDelegate next)
-{
-    public async Task InvokeAsync(HttpContext http)
-    {
-        long started = Stopwatch.GetTimestamp();
-        try
-        {
-            await next(http);
-        }
-        finally
-        {
-            RecordMetrics(http, http.Features.Get<RequestRecord>(), Stopwatch.GetElapsedTime(started).TotalSeconds);
-        }
-    }
-
-    /// <summary>
-    /// Request count and durations, labelled by the matched route's pattern (bounded: never the raw path), status,
-    /// and — once authenticated and found — tenant and adapter (so unknown names cannot blow up label cardinality).
-    /// </summary>
-    private static void RecordMetrics(HttpContext http, RequestRecord? r, double seconds)
-    {
-        string route = (http.GetEndpoint() as Microsoft.AspNetCore.Routing.RouteEndpoint)?.RoutePattern.RawText
-            ?? "none";
-        var tags = new TagList
-        {
-            { "route", route }, { "status", http.Response.StatusCode }, { "tenant", r?.Tenant ?? "none" },
-            { "adapter", r?.Adapter ?? "none" },
-        };
-        ProxyTelemetry.Requests.Add(1, tags);
-        ProxyTelemetry.RequestDuration.Record(seconds, tags);
-        if (r is null || r.Adapter is null) return;
-        ProxyTelemetry.EncoderDuration.Record(r.Timings.EncoderMs / 1000, tags);
-        ProxyTelemetry.GeneratorDuration.Record(r.Timings.GeneratorMs / 1000, tags);
-    }
 }

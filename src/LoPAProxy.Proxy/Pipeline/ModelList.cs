@@ -1,6 +1,7 @@
 using LoPAProxy.OpenAi;
 using LoPAProxy.Proxy.Auth;
 using LoPAProxy.Proxy.Configuration;
+using LoPAProxy.Proxy.Requests;
 using LoPAProxy.Proxy.Tenancy;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;

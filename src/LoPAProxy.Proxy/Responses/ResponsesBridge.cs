@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using LoPAProxy.Proxy.Configuration;
 using LoPAProxy.Proxy.Pipeline;
+using LoPAProxy.Proxy.Requests;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Options;
 using Yarp.ReverseProxy;
@@ -29,8 +30,8 @@ public sealed class ResponsesBridge(RequestDelegate next, IOptions<LoPAOptions> 
         }
         JsonObject body = await JsonBodies.ReadObjectAsync(http.Request, options.Value.Limits.MaxBodyBytes,
             http.RequestAborted);
-        bool namesAdapter = !string.IsNullOrEmpty(http.Request.Headers[LoPAMiddleware.AdapterHeader])
-            || Dialects.JsonAccess.String(body, "model")?.Contains(':') == true;
+        bool namesAdapter = !string.IsNullOrEmpty(http.Request.Headers[Requests.LoPAHeaders.Adapter])
+            || Requests.JsonAccess.String(body, "model")?.Contains(':') == true;
         if (!namesAdapter && HasNativeRoute())
         {
             JsonBodies.Replace(http.Request, body);

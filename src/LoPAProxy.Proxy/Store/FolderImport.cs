@@ -20,12 +20,12 @@ public static class FolderImport
     public static async Task<IReadOnlyList<ImportOutcome>> ImportAsync(Configuration.StoreOptions options,
         string root, string version, string? tenant = null, CancellationToken cancel = default)
     {
-        await using IAdapterStore store = AdapterStores.Open(options);
+        await using ITenancyStore store = TenancyStores.Open(options);
         await store.InitializeAsync(cancel);
         return await ImportAsync(store, root, version, tenant, cancel);
     }
 
-    public static async Task<IReadOnlyList<ImportOutcome>> ImportAsync(IAdapterStore store, string root,
+    public static async Task<IReadOnlyList<ImportOutcome>> ImportAsync(ITenancyStore store, string root,
         string version, string? tenant = null, CancellationToken cancel = default)
     {
         if (!Directory.Exists(root)) throw new DirectoryNotFoundException($"no such folder: {root}");
@@ -41,7 +41,7 @@ public static class FolderImport
                 outcomes.Add(new ImportOutcome(name, "", version, "skipped", "not a valid tenant name"));
                 continue;
             }
-            await AdapterStores.EnsureTenantAsync(store, name, cancel);
+            await TenancyStores.EnsureTenantAsync(store, name, cancel);
             foreach (string adapterFolder in Subfolders(folder))
                 outcomes.Add(await ImportOneAsync(store, name, adapterFolder, version, cancel));
         }
@@ -51,7 +51,7 @@ public static class FolderImport
     private static IEnumerable<string> Subfolders(string folder) =>
         Directory.GetDirectories(folder).Order(StringComparer.Ordinal);
 
-    private static async Task<ImportOutcome> ImportOneAsync(IAdapterStore store, string tenant, string folder,
+    private static async Task<ImportOutcome> ImportOneAsync(ITenancyStore store, string tenant, string folder,
         string version, CancellationToken cancel)
     {
         string name = Path.GetFileName(folder);

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using LoPAProxy.Core.Adapters;
 using LoPAProxy.Core.Generation;
 using LoPAProxy.Proxy.Configuration;
+using LoPAProxy.Proxy.Store;
 using Microsoft.Extensions.Options;
 
 namespace LoPAProxy.Proxy.Tenancy;
@@ -24,14 +25,14 @@ public sealed class AdapterCatalog
     private sealed record Entry(string Key, SoftPromptGenerator Generator, string Version, long CheckedAt);
 
     private readonly IOptions<LoPAOptions> _options;
-    private readonly Store.IAdapterStore _store;
+    private readonly Store.ITenancyStore _store;
     private readonly object _gate = new();
     private readonly LinkedList<Entry> _lru = new();
     private readonly Dictionary<string, LinkedListNode<Entry>> _index = new(StringComparer.Ordinal);
     private readonly Store.StoreOutage? _outage;
     private long _generation;
 
-    public AdapterCatalog(IOptions<LoPAOptions> options, Store.IAdapterStore store, Store.StoreOutage? outage = null)
+    public AdapterCatalog(IOptions<LoPAOptions> options, Store.ITenancyStore store, Store.StoreOutage? outage = null)
     {
         _options = options;
         _store = store;

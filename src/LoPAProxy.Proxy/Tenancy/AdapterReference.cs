@@ -1,3 +1,5 @@
+using LoPAProxy.Proxy.Store;
+
 namespace LoPAProxy.Proxy.Tenancy;
 
 /// <summary>

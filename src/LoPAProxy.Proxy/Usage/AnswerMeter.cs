@@ -26,7 +26,7 @@ public sealed class AnswerMeter
     /// </summary>
     public static AnswerMeter ForRequest(JsonObject body, bool backendReportsStreamUsage)
     {
-        bool stream = Dialects.JsonAccess.Flag(body, "stream");
+        bool stream = Requests.JsonAccess.Flag(body, "stream");
         JsonNode? options = body["stream_options"];
         bool asked = options is JsonObject o && o["include_usage"] is JsonValue v && v.TryGetValue(out bool yes)
             && yes;

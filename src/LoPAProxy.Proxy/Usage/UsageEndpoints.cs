@@ -4,13 +4,15 @@ using LoPAProxy.OpenAi;
 using LoPAProxy.Proxy.Auth;
 using LoPAProxy.Proxy.Limits;
 using LoPAProxy.Proxy.Pipeline;
+using LoPAProxy.Proxy.Requests;
 using LoPAProxy.Proxy.Store;
+using LoPAProxy.Proxy.Tenancy;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
-using static LoPAProxy.Proxy.Pipeline.TenancyEndpoints;
+using static LoPAProxy.Proxy.Tenancy.TenancyEndpoints;
 
 namespace LoPAProxy.Proxy.Usage;
 
@@ -104,7 +106,7 @@ public static class UsageEndpoints
     private static async Task<IResult> LimitsAsync(HttpContext h, string tenant) =>
         Json(await DescribeAsync(h, tenant));
 
-    private static async Task<IResult> AdminLimitsAsync(HttpContext h, IAdapterStore store, string tenant)
+    private static async Task<IResult> AdminLimitsAsync(HttpContext h, ITenancyStore store, string tenant)
     {
         await RequireTenantAsync(store, tenant, h.RequestAborted);
         return Json(await DescribeAsync(h, tenant));
@@ -123,7 +125,7 @@ public static class UsageEndpoints
         return Json(await DescribeAsync(h, tenant));
     }
 
-    private static async Task<IResult> ClearLimitsAsync(HttpContext h, IAdapterStore store, string tenant)
+    private static async Task<IResult> ClearLimitsAsync(HttpContext h, ITenancyStore store, string tenant)
     {
         await Usage(h).SetLimitsAsync(tenant, null, h.RequestAborted);
         Log(h).LogInformation("limits cleared {Tenant}", tenant);
@@ -147,7 +149,7 @@ public static class UsageEndpoints
             new BudgetState(start, limits.BudgetPeriod.End(now), used, remaining));
     }
 
-    private static async Task RequireTenantAsync(IAdapterStore store, string tenant, CancellationToken cancel)
+    private static async Task RequireTenantAsync(ITenancyStore store, string tenant, CancellationToken cancel)
     {
         if (await store.GetTenantAsync(tenant, cancel) is null)
             throw new StoreNotFoundException($"tenant '{tenant}' does not exist");

@@ -44,9 +44,14 @@ public class RateLimiterOutageTests
     {
         var options = Options.Create(new LoPAOptions
         {
-            RateLimits = new RateLimitOptions { RequestsPerMinute = 1, WhenCountersDown = mode },
+            RateLimits = new RateLimitOptions
+            {
+                RequestsPerMinute = 1,
+                WhenCountersDown = OptionNames.TryParse(mode, out CountersDownPolicy policy) ? policy
+                    : throw new ArgumentException(mode),
+            },
         });
-        await using var store = new SqliteAdapterStore(Path.Combine(TempDir.Create(), "lopa.db"));
+        await using var store = new SqliteTenancyStore(Path.Combine(TempDir.Create(), "lopa.db"));
         await store.InitializeAsync();
         var log = new Recorder();
         var limiter = new RateLimiter(new DownCounters(),

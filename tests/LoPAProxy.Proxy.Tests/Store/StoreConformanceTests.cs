@@ -9,9 +9,9 @@ namespace LoPAProxy.Proxy.Tests.Store;
 /// <summary>The same suite against every store: SQLite (a fresh file) and PostgreSQL (a fresh database on the private server CI starts).</summary>
 public abstract class StoreConformanceTests : IAsyncLifetime
 {
-    protected IAdapterStore Store { get; private set; } = null!;
-    protected abstract Task<IAdapterStore> CreateAsync();
-    protected abstract Task<IAdapterStore> SecondReplicaAsync();
+    protected ITenancyStore Store { get; private set; } = null!;
+    protected abstract Task<ITenancyStore> CreateAsync();
+    protected abstract Task<ITenancyStore> SecondReplicaAsync();
 
     public async Task InitializeAsync()
     {
@@ -121,7 +121,7 @@ public abstract class StoreConformanceTests : IAsyncLifetime
     {
         var seen = new List<(string, string?)>();
         Store.Changed += (t, n) => { lock (seen) seen.Add((t, n)); };
-        await using IAdapterStore other = await SecondReplicaAsync();
+        await using ITenancyStore other = await SecondReplicaAsync();
         await other.InitializeAsync();
         var otherSeen = new TaskCompletionSource<(string, string?)>(TaskCreationOptions.RunContinuationsAsynchronously);
         other.Changed += (t, n) => { if (n == "announced") otherSeen.TrySetResult((t, n)); };
@@ -136,8 +136,8 @@ public abstract class StoreConformanceTests : IAsyncLifetime
 public sealed class SqliteStoreTests : StoreConformanceTests
 {
     private readonly string _path = Path.Combine(TempDir.Create(), "lopa.db");
-    protected override Task<IAdapterStore> CreateAsync() => Task.FromResult<IAdapterStore>(new SqliteAdapterStore(_path));
-    protected override Task<IAdapterStore> SecondReplicaAsync() => Task.FromResult<IAdapterStore>(new SqliteAdapterStore(_path));
+    protected override Task<ITenancyStore> CreateAsync() => Task.FromResult<ITenancyStore>(new SqliteTenancyStore(_path));
+    protected override Task<ITenancyStore> SecondReplicaAsync() => Task.FromResult<ITenancyStore>(new SqliteTenancyStore(_path));
 
     [Fact]
     public async Task The_database_runs_in_wal_mode()
@@ -167,8 +167,8 @@ public sealed class PostgresStoreTests : StoreConformanceTests
         return _connection = new NpgsqlConnectionStringBuilder(Server) { Database = _database }.ToString();
     }
 
-    protected override async Task<IAdapterStore> CreateAsync() => new PostgresAdapterStore(await Database());
-    protected override async Task<IAdapterStore> SecondReplicaAsync() => new PostgresAdapterStore(await Database());
+    protected override async Task<ITenancyStore> CreateAsync() => new PostgresTenancyStore(await Database());
+    protected override async Task<ITenancyStore> SecondReplicaAsync() => new PostgresTenancyStore(await Database());
 
     public override async Task DisposeAsync()
     {

@@ -19,9 +19,9 @@ public class AdapterCatalogFreshnessTests
         ScratchDatabase? database = kind == "postgres" ? await ScratchDatabase.CreateAsync("lopa_catalog") : null;
         await using (database)
         {
-            IAdapterStore real = database is null
-                ? new SqliteAdapterStore(Path.Combine(TempDir.Create(), "lopa.db"))
-                : new PostgresAdapterStore(database.ConnectionString);
+            ITenancyStore real = database is null
+                ? new SqliteTenancyStore(Path.Combine(TempDir.Create(), "lopa.db"))
+                : new PostgresTenancyStore(database.ConnectionString);
             await using var store = new SlowReadStore(real);
             await store.InitializeAsync();
             await store.CreateTenantAsync("acme");
@@ -48,8 +48,8 @@ public class AdapterCatalogFreshnessTests
     public async Task A_missed_notification_is_caught_by_revalidation_within_the_bound()
     {
         string path = Path.Combine(TempDir.Create(), "lopa.db");
-        await using var writer = new SqliteAdapterStore(path);
-        await using var reader = new SqliteAdapterStore(path); // another process's view: it hears of no changes
+        await using var writer = new SqliteTenancyStore(path);
+        await using var reader = new SqliteTenancyStore(path); // another process's view: it hears of no changes
         await writer.InitializeAsync();
         await writer.CreateTenantAsync("acme");
         await PutAsync(writer, "1", seed: 1, activate: true);
@@ -75,7 +75,7 @@ public class AdapterCatalogFreshnessTests
         return 0;
     }
 
-    private static Task PutAsync(IAdapterStore store, string version, int seed, bool activate)
+    private static Task PutAsync(ITenancyStore store, string version, int seed, bool activate)
     {
         LopaAdapter adapter = LoPAProxy.Proxy.Tests.Store.StoreStack.Adapter(seed);
         return store.PutAdapterAsync("acme", "story", version, adapter.Config.ToJson(), adapter.ToSingleFile(),

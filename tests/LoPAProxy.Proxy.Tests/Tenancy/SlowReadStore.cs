@@ -7,7 +7,7 @@ namespace LoPAProxy.Proxy.Tests.Tenancy;
 /// for <see cref="Release"/> after reading. That widens the window in which a change can land during a load,
 /// deterministically, so the catalog's handling of that race can be tested.
 /// </summary>
-public sealed class SlowReadStore(IAdapterStore inner) : IAdapterStore
+public sealed class SlowReadStore(ITenancyStore inner) : ITenancyStore
 {
     private TaskCompletionSource? _gate;
 

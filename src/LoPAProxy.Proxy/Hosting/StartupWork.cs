@@ -1,0 +1,42 @@
+using LoPAProxy.Proxy.Configuration;
+using LoPAProxy.Proxy.Limits;
+using LoPAProxy.Proxy.SoftPrompts;
+using LoPAProxy.Proxy.Store;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace LoPAProxy.Proxy.Hosting;
+
+/// <summary>
+/// What must be done before the first request, as the host starts and before the listeners open: the store's
+/// schema and the tenants configuration names (a store that cannot be opened fails the start with one message
+/// naming it), the configured encoders loaded, the shared rate-limit counters prepared (not fatal: requests then
+/// meet WhenCountersDown).
+/// </summary>
+public sealed class StartupWork(ITenancyStore store, IOptions<LoPAOptions> options, EncoderPool encoders,
+    IRateCounterStore counters, ILogger<StartupWork> log) : IHostedService
+{
+    public async Task StartAsync(CancellationToken cancel)
+    {
+        LoPAOptions o = options.Value;
+        await TenancyStores.PrepareOrExplainAsync(store, o.Store, o.Tenants.Keys, cancel);
+        encoders.Preload((name, e) => log.LogError(e, "encoder {Encoder} failed to load", name));
+        await PrepareCountersAsync(cancel);
+    }
+
+    public Task StopAsync(CancellationToken cancel) => Task.CompletedTask;
+
+    private async Task PrepareCountersAsync(CancellationToken cancel)
+    {
+        try
+        {
+            await counters.PrepareAsync(cancel);
+        }
+        catch (Exception e) when (e is Npgsql.NpgsqlException or TimeoutException or IOException)
+        {
+            log.LogWarning("the {Kind} rate-limit counters are not reachable at start-up: {Message}", counters.Kind,
+                e.Message);
+        }
+    }
+}
