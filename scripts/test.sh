@@ -49,7 +49,12 @@ export LOPA_TEST_PG="Host=127.0.0.1;Port=$pgport;Username=lopa;Database=postgres
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 results="$(pwd)/.artifacts/test-results"
 rm -rf "$results"; mkdir -p "$results"
-dotnet build LoPAProxy.sln -c Release -nologo -v quiet
+# Style is enforced, not remembered: formatting as .editorconfig says, and every analyzer warning an error.
+style_failed=0
+if ! dotnet format whitespace --folder --verify-no-changes -v quiet; then
+  echo "formatting differs from .editorconfig: run 'dotnet format whitespace --folder'"; style_failed=1
+fi
+dotnet build LoPAProxy.sln -c Release -nologo -v quiet -p:TreatWarningsAsErrors=true
 set +e
 dotnet test LoPAProxy.sln -c Release --no-build -nologo --logger "trx" --results-directory "$results" "$@"
 status=$?
@@ -66,5 +71,6 @@ for trx in "$results"/*.trx; do
 done
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; echo "dotnet test exited $status without a failing test (build or host error)"; fi
 if [ $((passed + failed)) -eq 0 ]; then echo "no tests ran"; failed=1; fi
+failed=$((failed + style_failed))
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]

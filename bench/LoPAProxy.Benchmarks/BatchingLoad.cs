@@ -35,20 +35,29 @@ public static class BatchingLoad
         string model = Path.Combine(RepoPaths.RepoDir(), "..", "shared", "models", "stories260K",
             "stories260K.bin");
         WebApplication server;
-        if (backend == "instant") server = await InstantBackend.StartAsync();
+        if (backend == "instant")
+        {
+            server = await InstantBackend.StartAsync();
+        }
         else
         {
             // llama.cpp's threads poll for work: given both cores they take CPU from the encoder and the proxy
             // sharing this machine, so the model server gets one thread (a deployment runs it elsewhere).
-            server = ModelServerApp.Build(new ModelServerOptions { ModelPath = model, Port = 0, MaxQueued = 1024,
-                Threads = 1 });
+            server = ModelServerApp.Build(new ModelServerOptions
+            {
+                ModelPath = model, Port = 0, MaxQueued = 1024,
+                Threads = 1
+            });
             await server.StartAsync();
         }
         string described = backend == "instant" ? "instant stand-in" : "stories260K, llama.cpp 1 thread";
         Console.WriteLine($"backend: {described}");
         string adapters = Directory.CreateTempSubdirectory("lopa-batching-").FullName;
-        var config = new AdapterConfig { NumVirtualTokens = 10, TokenDim = 64, Rank = 4, HiddenSize = 256,
-            Encoder = "minilm", EncoderDim = 384 };
+        var config = new AdapterConfig
+        {
+            NumVirtualTokens = 10, TokenDim = 64, Rank = 4, HiddenSize = 256,
+            Encoder = "minilm", EncoderDim = 384
+        };
         LopaAdapter.CreateRandom(config, 1).SaveDirectory(Path.Combine(adapters, "bench", "mini"));
         string store = Path.Combine(adapters, "lopa.db");
         await FolderImport.ImportAsync(new StoreOptions { Path = store }, adapters, "1");
@@ -78,13 +87,13 @@ public static class BatchingLoad
         new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
         {
             ["ReverseProxy:Routes:chat:ClusterId"] = "chat",
-                ["ReverseProxy:Routes:chat:Match:Path"] = "/v1/chat/completions",
+            ["ReverseProxy:Routes:chat:Match:Path"] = "/v1/chat/completions",
             ["ReverseProxy:Clusters:chat:Destinations:m:Address"] = backend,
             ["LoPA:Clusters:chat:Dialect"] = "vllm-chat", ["LoPA:Clusters:chat:Model"] = "stories260K",
-                ["LoPA:Clusters:chat:HiddenSize"] = "64",
+            ["LoPA:Clusters:chat:HiddenSize"] = "64",
             ["LoPA:Encoders:0"] = "minilm", ["LoPA:OnnxEncoders:minilm:Threads"] = "2",
             ["LoPA:Store:Path"] = store, ["LoPA:Tenants:bench:ApiKeys:0"] = Key,
-                ["Serilog:MinimumLevel"] = "Warning",
+            ["Serilog:MinimumLevel"] = "Warning",
             ["LoPA:Encoding:MaxBatch"] = batching
                 ? "32" : "1", ["LoPA:Encoding:MaxWaitMs"] = maxWaitMs.ToString(System.Globalization.CultureInfo.InvariantCulture), ["LoPA:Encoding:CacheMiB"] = "0",
         }).Build();

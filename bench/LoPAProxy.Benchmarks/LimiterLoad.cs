@@ -53,18 +53,24 @@ public static class LimiterLoad
         for (int i = 0; i < 200; i++)
             foreach (WebApplication p in proxies) await OneAsync(http, p.Urls.First()); // warm-up
         for (int i = 0; i < requests; i++)
+        {
             for (int k = 0; k < proxies.Count; k++)
             {
                 int c = (i + k) % proxies.Count; // each configuration takes each place in the round alike
                 samples[c].Add(await OneAsync(http, proxies[c].Urls.First()));
             }
+        }
+
         var throughput = configs.Select(_ => new List<double>()).ToArray();
         for (int round = 0; round < 5; round++)
+        {
             for (int k = 0; k < proxies.Count; k++)
             {
                 int c = (round + k) % proxies.Count;
                 throughput[c].Add(await ThroughputAsync(http, proxies[c].Urls.First(), 16, TimeSpan.FromSeconds(2)));
             }
+        }
+
         double offP50 = Percentile(samples[0], 0.5), offP99 = Percentile(samples[0], 0.99);
         Console.WriteLine("| configuration | p50 ms | p99 ms | added p50 ms | added p99 ms | admission p50 ms | " +
             "admission p99 ms | req/s, 16 clients (median of 5) |");

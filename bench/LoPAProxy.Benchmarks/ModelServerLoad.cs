@@ -86,7 +86,10 @@ public static class ModelServerLoad
             if (!line.StartsWith("data: {", StringComparison.Ordinal) || !line.Contains("\"text\":\"",
                 StringComparison.Ordinal)
                 || line.Contains("\"text\":\"\"", StringComparison.Ordinal))
+            {
                 continue;
+            }
+
             if (tokens++ == 0) first = sw.Elapsed.TotalMilliseconds;
         }
         double decodeSeconds = (sw.Elapsed.TotalMilliseconds - first) / 1000;

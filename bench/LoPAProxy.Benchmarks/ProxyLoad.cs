@@ -29,35 +29,47 @@ public static class ProxyLoad
     public static async Task<int> Run(int seconds)
     {
         string repo = Repo(), model = Path.Combine(repo, "..", "shared", "models", "stories260K", "stories260K.bin");
-        WebApplication server = ModelServerApp.Build(new ModelServerOptions { ModelPath = model, Port = 0,
-            MaxQueued = 256 });
+        WebApplication server = ModelServerApp.Build(new ModelServerOptions
+        {
+            ModelPath = model, Port = 0,
+            MaxQueued = 256
+        });
         await server.StartAsync();
         string adapters = Path.Combine(Path.GetTempPath(), "lopa-bench-adapters");
         foreach (string enc in new[] { "minilm", "fm-mean" })
-            LopaAdapter.CreateRandom(new AdapterConfig { NumVirtualTokens = 10, TokenDim = 64, Rank = 4,
-                HiddenSize = 256, Encoder = enc, EncoderDim = enc == "minilm" ? 384 : 64 }, 1)
+        {
+            LopaAdapter.CreateRandom(new AdapterConfig
+            {
+                NumVirtualTokens = 10, TokenDim = 64, Rank = 4,
+                HiddenSize = 256, Encoder = enc, EncoderDim = enc == "minilm" ? 384 : 64
+            }, 1)
                 .SaveDirectory(Path.Combine(adapters, "bench", enc));
+        }
+
         string store = Path.Combine(Directory.CreateTempSubdirectory("lopa-bench-").FullName, "lopa.db");
         await FolderImport.ImportAsync(new StoreOptions { Path = store }, adapters, "1");
         var settings = new Dictionary<string, string?>
         {
             ["ReverseProxy:Routes:chat:ClusterId"] = "chat",
-                ["ReverseProxy:Routes:chat:Match:Path"] = "/v1/chat/completions",
+            ["ReverseProxy:Routes:chat:Match:Path"] = "/v1/chat/completions",
             ["ReverseProxy:Clusters:chat:Destinations:m:Address"] = server.Urls.First(),
             ["LoPA:Clusters:chat:Dialect"] = "vllm-chat", ["LoPA:Clusters:chat:Model"] = "stories260K",
-                ["LoPA:Clusters:chat:HiddenSize"] = "64",
+            ["LoPA:Clusters:chat:HiddenSize"] = "64",
             ["LoPA:Encoders:0"] = "minilm", ["LoPA:Encoders:1"] = "fm-mean",
-                ["LoPA:EncoderFiles:FoundationModel"] = model,
+            ["LoPA:EncoderFiles:FoundationModel"] = model,
             ["LoPA:Store:Path"] = store, ["LoPA:Tenants:bench:ApiKeys:0"] = Key,
-                ["Serilog:MinimumLevel"] = "Warning",
+            ["Serilog:MinimumLevel"] = "Warning",
         };
         WebApplication proxy = ProxyApp.Build(new ConfigurationBuilder().AddInMemoryCollection(settings).Build(),
             "http://127.0.0.1:0");
         await proxy.StartAsync();
         string direct = server.Urls.First(), viaProxy = proxy.Urls.First();
 
-        using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 128,
-            PooledConnectionLifetime = TimeSpan.FromMinutes(10) });
+        using var http = new HttpClient(new SocketsHttpHandler
+        {
+            MaxConnectionsPerServer = 128,
+            PooledConnectionLifetime = TimeSpan.FromMinutes(10)
+        });
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", Key);
         string Body(string model) => $"{{\"model\":\"{model}\",\"messages\":[{{\"role\":\"user\",\"content\":\"{Instance}\"}}],\"max_tokens\":1,\"temperature\":0}}";
         async Task<double> One(string baseUrl, string model)
@@ -80,11 +92,15 @@ public static class ProxyLoad
         // Interleave the configurations so drift hits all of them alike.
         var results = new Dictionary<string, List<(double, double)>>();
         foreach (int round in Enumerable.Range(0, 3))
+        {
             foreach (var (name, url, modelName) in new[] { ("direct", direct, "stories260K"), ("proxy, no adapter",
                 viaProxy, "stories260K"),
                          ("proxy + fm-mean adapter", viaProxy, "stories260K:fm-mean"), ("proxy + minilm adapter",
                              viaProxy, "stories260K:minilm") })
+            {
                 (results.TryGetValue(name, out var l) ? l : results[name] = new()).Add(await Latency(url, modelName));
+            }
+        }
 
         // The parts measured in-process on the same instance.
         var pool = new LoPAProxy.Proxy.SoftPrompts.EncoderPool(Microsoft.Extensions.Options.Options.Create(new LoPAProxy.Proxy.Configuration.LoPAOptions
@@ -100,15 +116,22 @@ public static class ProxyLoad
         {
             string b64 = SoftPromptService.Base64(z, 10, 64, LoPAProxy.Engine.Tensors.DType.F32);
             var body = JsonNode.Parse(Body("stories260K:minilm"))!.AsObject();
-            body["messages"]![0]!["content"] = new JsonArray(new JsonObject { ["type"] = "prompt_embeds",
-                ["data"] = b64 }, new JsonObject { ["type"] = "text", ["text"] = Instance });
+            body["messages"]![0]!["content"] = new JsonArray(new JsonObject
+            {
+                ["type"] = "prompt_embeds",
+                ["data"] = b64
+            }, new JsonObject { ["type"] = "text", ["text"] = Instance });
             System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(body);
         });
 
         Console.WriteLine("| path (1 token, sequential, 3 × 300 requests) | p50 ms | p99 ms |");
         Console.WriteLine("|---|---:|---:|");
         foreach (var (name,
-            l) in results) Console.WriteLine($"| {name} | {l.Select(v => v.Item1).Average():F3} | {l.Select(v => v.Item2).Average():F3} |");
+            l) in results)
+        {
+            Console.WriteLine($"| {name} | {l.Select(v => v.Item1).Average():F3} | {l.Select(v => v.Item2).Average():F3} |");
+        }
+
         double pass = results["proxy, no adapter"].Average(v => v.Item1) - results["direct"].Average(v => v.Item1);
         Console.WriteLine();
         Console.WriteLine("| added by the proxy | ms |");

@@ -24,8 +24,11 @@ public static class ProxyMemory
     {
         string repo = RepoPaths.RepoDir();
         string model = Path.Combine(repo, "..", "shared", "models", "stories260K", "stories260K.bin");
-        WebApplication server = ModelServerApp.Build(new ModelServerOptions { ModelPath = model, Port = 0,
-            MaxQueued = 512 });
+        WebApplication server = ModelServerApp.Build(new ModelServerOptions
+        {
+            ModelPath = model, Port = 0,
+            MaxQueued = 512
+        });
         await server.StartAsync();
         string dir = Directory.CreateTempSubdirectory("lopa-memory-").FullName;
         var adapterConfig = new AdapterConfig
@@ -86,8 +89,11 @@ public static class ProxyMemory
         object body = hostile
             ? new { model = "stories260K:story", prompt = new string('a', 1 << 20), max_tokens = 1 }
             : i % 2 == 0
-                ? new { model = "stories260K:story", messages = new[] { new { role = "user",
-                    content = $"Tom had a red kite {i}" } }, max_tokens = 1 }
+                ? new
+                {
+                    model = "stories260K:story", messages = new[] { new { role = "user",
+                    content = $"Tom had a red kite {i}" } }, max_tokens = 1
+                }
                 : new { model = "stories260K:story", prompt = $"Once upon a time {i}", max_tokens = 1 };
         string path = hostile || i % 2 == 1 ? "/v1/completions" : "/v1/chat/completions";
         try
@@ -124,8 +130,11 @@ public static class ProxyMemory
             Clusters = new Dictionary<string, object>
             {
                 ["chat"] = new { Dialect = "vllm-chat", Model = "stories260K", HiddenSize = 64 },
-                ["completions"] = new { Dialect = "vllm-completions", Model = "stories260K", HiddenSize = 64,
-                    ModelPath = model },
+                ["completions"] = new
+                {
+                    Dialect = "vllm-completions", Model = "stories260K", HiddenSize = 64,
+                    ModelPath = model
+                },
             },
             Encoders = new[] { "fm-mean" },
             EncoderFiles = new { FoundationModel = model },

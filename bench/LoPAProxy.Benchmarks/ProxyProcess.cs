@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Diagnostics;
 using System.Net.Http.Headers;
 
@@ -34,8 +35,11 @@ public sealed class ProxyProcess : IDisposable
             "lopa.dll");
         if (!File.Exists(lopa)) throw new FileNotFoundException($"build first (dotnet build -c Release): {lopa}");
         int port = FreePort();
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true,
-            UseShellExecute = false };
+        var psi = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true,
+            UseShellExecute = false
+        };
         foreach (string a in new[] { lopa, "proxy", "--config", configFile, "--urls", $"http://127.0.0.1:{port}" })
             psi.ArgumentList.Add(a);
         psi.Environment["LoPA__Tenants__bench__ApiKeys__0"] = Key;
@@ -54,8 +58,11 @@ public sealed class ProxyProcess : IDisposable
     public long Rss()
     {
         foreach (string line in File.ReadLines($"/proc/{_process.Id}/status"))
+        {
             if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
-                return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
+                return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024;
+        }
+
         return 0;
     }
 

@@ -34,8 +34,11 @@ public static class RewriteMemory
             ["vllm-completions"] = new VllmCompletionsDialect(softPrompts, budget),
             ["sglang"] = new SglangDialect(softPrompts, budget),
         };
-        var config = new AdapterConfig { NumVirtualTokens = 10, TokenDim = 64, Rank = 4, HiddenSize = 256,
-            Encoder = "fm-mean", EncoderDim = 64 };
+        var config = new AdapterConfig
+        {
+            NumVirtualTokens = 10, TokenDim = 64, Rank = 4, HiddenSize = 256,
+            Encoder = "fm-mean", EncoderDim = 64
+        };
         var generator = new SoftPromptGenerator(LopaAdapter.CreateRandom(config, 1));
         string prompt = string.Join(" ", Enumerable.Repeat("Tom had a red kite and Lily saw a big cat.", 25));
         Console.WriteLine("| dialect | embedding values | bytes allocated | bytes per value | wire bytes per value |");
@@ -43,12 +46,18 @@ public static class RewriteMemory
         var copy = new byte[81920]; // YARP copies a request body through a pooled buffer of this size
         foreach (var (dialect, rewriter) in dialects)
         {
-            var backend = new BackendOptions { Dialect = dialect, Model = "stories260K", HiddenSize = 64,
-                ModelPath = model };
+            var backend = new BackendOptions
+            {
+                Dialect = dialect, Model = "stories260K", HiddenSize = 64,
+                ModelPath = model
+            };
             for (int round = 0; round < 3; round++)
             {
-                var body = new JsonObject { ["model"] = "stories260K:x",
-                    ["prompt"] = new JsonArray(Enumerable.Repeat(prompt, 16).Select(p => (JsonNode?)p).ToArray()) };
+                var body = new JsonObject
+                {
+                    ["model"] = "stories260K:x",
+                    ["prompt"] = new JsonArray(Enumerable.Repeat(prompt, 16).Select(p => (JsonNode?)p).ToArray())
+                };
                 long before = GC.GetTotalAllocatedBytes(precise: true);
                 var prompts = budget.MeasureCompletions(body, backend, generator.Rows);
                 var request = new DialectRequest(new Microsoft.AspNetCore.Http.DefaultHttpContext(), body, backend,
@@ -63,8 +72,10 @@ public static class RewriteMemory
                 long allocated = GC.GetTotalAllocatedBytes(precise: true) - before;
                 long values = prompts.Sum(p => (long)(p.Ids!.Length + generator.Rows) * 64);
                 if (round == 2)
+                {
                     Console.WriteLine($"| {dialect} | {values} | {allocated} | {(double)allocated / values:F1} | " +
                         $"{(double)sent / values:F2} |");
+                }
             }
         }
         return 0;

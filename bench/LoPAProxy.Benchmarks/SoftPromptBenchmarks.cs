@@ -26,8 +26,11 @@ public class SoftPromptBenchmarks
     {
         _encoder = (LoPAProxy.Core.Encoders.Onnx.OnnxSentenceEncoder)EncoderFactory.Create("minilm",
             new EncoderOptions());
-        var config = new AdapterConfig { NumVirtualTokens = 10, TokenDim = D, Rank = 4, HiddenSize = 256,
-            Encoder = "minilm", EncoderDim = 384 };
+        var config = new AdapterConfig
+        {
+            NumVirtualTokens = 10, TokenDim = D, Rank = 4, HiddenSize = 256,
+            Encoder = "minilm", EncoderDim = 384
+        };
         _generator = new SoftPromptGenerator(LopaAdapter.CreateRandom(config, 1));
         _workspace = _generator.NewWorkspace();
         _texts = Enumerable.Range(0, Batch).Select(i => EncoderComparison.SentenceOfTokens(_encoder, Tokens,

@@ -16,8 +16,11 @@ public static class StoreLoad
 {
     public static async Task<int> Run(int count, string? postgres)
     {
-        var config = new AdapterConfig { NumVirtualTokens = 10, TokenDim = 64, Rank = 4, HiddenSize = 16,
-            Encoder = "fm-mean", EncoderDim = 64 };
+        var config = new AdapterConfig
+        {
+            NumVirtualTokens = 10, TokenDim = 64, Rank = 4, HiddenSize = 16,
+            Encoder = "fm-mean", EncoderDim = 64
+        };
         byte[] weights = LopaAdapter.CreateRandom(config, 1).ToSingleFile();
         string configJson = config.ToJson();
         Console.WriteLine($"{count} adapters of {weights.Length / 1024.0:F1} KiB ({config.TrainableParameters:N0} parameters each), 100 tenants");
@@ -49,7 +52,11 @@ public static class StoreLoad
                 var fresh = new AdapterCatalog(Options.Create(new LoPAOptions { Adapters = new AdapterOptions { CacheSize = 1 } }), store); // always a miss
                 var s = Stopwatch.StartNew();
                 if (await fresh.FindAsync($"t{i % 100}-{run}", $"a{i / 100}",
-                    default) is null) throw new InvalidOperationException("missing adapter");
+                    default) is null)
+                {
+                    throw new InvalidOperationException("missing adapter");
+                }
+
                 samples.Add(s.Elapsed.TotalMilliseconds);
             }
             samples.Sort();

@@ -50,8 +50,12 @@ internal static class AdapterApiCommands
                 form.Add(new ByteArrayContent(await File.ReadAllBytesAsync(Path.Combine(source,
                     LopaAdapter.WeightsFile), cancel)), "weights", LopaAdapter.WeightsFile);
             }
-            else form.Add(new ByteArrayContent(await File.ReadAllBytesAsync(source, cancel)), "file",
+            else
+            {
+                form.Add(new ByteArrayContent(await File.ReadAllBytesAsync(source, cancel)), "file",
                 Path.GetFileName(source));
+            }
+
             using var c = Client(p, url, key);
             return await ApiOutput.PrintAsync(await c.PostAsync("v1/adapters", form, cancel), p.GetValue(json));
         });

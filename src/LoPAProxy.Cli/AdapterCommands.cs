@@ -53,8 +53,11 @@ internal static class AdapterCommands
         {
             string enc = p.GetValue(encoder)!;
             if (!EncoderFactory.BuiltIn.Contains(enc) && p.GetValue(encoderDim) is null)
+            {
                 throw new ArgumentException($"unknown encoder '{enc}' (built in: {string.Join(", ", EncoderFactory.BuiltIn)}); " +
                     "for an ONNX encoder directory of your own, give its width with --encoder-dim");
+            }
+
             Composition comp = AdapterConfig.ParseComposition(p.GetValue(composition)!);
             int h = p.GetValue(encoderDim) ?? EncoderFactory.KnownDim(enc) ?? (comp == Composition.PromptTuning ? 0
                 : throw new ArgumentException($"--encoder-dim is required for the {enc} encoder"));
@@ -128,8 +131,11 @@ internal static class AdapterCommands
         command.SetAction(p =>
         {
             LopaAdapter a;
-            try { a = ReferenceCheckpointConverter.Convert(p.GetValue(peft), p.GetValue(heads), p.GetValue(encoder),
-                p.GetValue(baseModel), p.GetValue(additive), p.GetValue(m)); }
+            try
+            {
+                a = ReferenceCheckpointConverter.Convert(p.GetValue(peft), p.GetValue(heads), p.GetValue(encoder),
+                p.GetValue(baseModel), p.GetValue(additive), p.GetValue(m));
+            }
             catch (AdapterException e) { throw new InvalidOperationException(e.Message, e); }
             a.SaveDirectory(p.GetValue(output)!);
             Console.WriteLine($"wrote {p.GetValue(output)}: {AdapterConfig.CompositionName(a.Config.Composition)}, m={a.Config.NumVirtualTokens}, d={a.Config.TokenDim}, {a.Config.TrainableParameters:N0} parameters");

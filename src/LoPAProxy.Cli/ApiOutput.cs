@@ -75,10 +75,15 @@ internal static class ApiOutput
         var fields = new List<(string Name, JsonElement Value)>();
         foreach (JsonProperty p in item.EnumerateObject())
         {
-            if (IsScalar(p.Value)) fields.Add((p.Name, p.Value));
+            if (IsScalar(p.Value))
+            {
+                fields.Add((p.Name, p.Value));
+            }
             else if (p.Value.ValueKind == JsonValueKind.Object)
+            {
                 fields.AddRange(p.Value.EnumerateObject().Where(c => IsScalar(c.Value))
                     .Select(c => ($"{p.Name}.{c.Name}", c.Value)));
+            }
         }
         int width = fields.Count == 0 ? 0 : fields.Max(f => f.Name.Length);
         var lines = fields.Select(f => $"{f.Name.PadRight(width)}  {Text(f.Value)}");

@@ -61,7 +61,9 @@ internal static class EncodeCommands
             catch (AdapterException e) { throw new InvalidOperationException(e.Message, e); }
             DType wire = p.GetValue(dtype) switch
             {
-                "fp32" => DType.F32, "bf16" => DType.BF16, "fp16" => DType.F16,
+                "fp32" => DType.F32,
+                "bf16" => DType.BF16,
+                "fp16" => DType.F16,
                 var d => throw new ArgumentException($"--dtype must be fp32, bf16 or fp16, not '{d}'"),
             };
             float[] x = Array.Empty<float>();

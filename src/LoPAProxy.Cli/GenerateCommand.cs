@@ -78,7 +78,10 @@ internal static class GenerateCommand
         Console.Write(text);
         await foreach (TextDelta delta in ChoiceRunner.RunAsync(served, decoder, prompt, max, sampling,
                            Array.Empty<string>(), cancel))
+        {
             Console.Write(delta.Text);
+        }
+
         Console.WriteLine();
         return 0;
     }

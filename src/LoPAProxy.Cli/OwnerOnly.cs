@@ -19,7 +19,7 @@ internal static class OwnerOnly
     /// <summary>From now on, files and folders this process creates are its owner's alone.</summary>
     public static void ForThisProcess()
     {
-        if (!OperatingSystem.IsWindows()) umask(0b000_111_111);
+        if (!OperatingSystem.IsWindows()) _ = umask(0b000_111_111); // returns the old mask, never fails
     }
 
     /// <summary>Creates the folder (or tightens it) with mode 0700, and every file already in it to 0600.</summary>

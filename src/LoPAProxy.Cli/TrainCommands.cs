@@ -195,8 +195,11 @@ internal static class TrainCommands
         TrainingRunResult result = run.Run(cancel);
         bar.Done();
         if (result.Scores.Count > 0)
+        {
             Console.WriteLine($"{TrainingMethods.Name(settings.Options.Method)}: dev {result.Metric} " +
                 $"{result.Scores[^1].Score:P2}");
+        }
+
         return 0;
     }
 

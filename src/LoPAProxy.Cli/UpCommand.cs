@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.CommandLine;
 using System.Diagnostics;
 using System.Net.Http.Headers;
@@ -96,7 +97,7 @@ internal static class UpCommand
         {
             string pidFile = Path.Combine(StateDir(p.GetValue(state)), PidFile);
             if (!File.Exists(pidFile)) throw new FileNotFoundException("no detached `lopa up` is recorded here");
-            using Process process = Process.GetProcessById(int.Parse(File.ReadAllText(pidFile).Trim()));
+            using Process process = Process.GetProcessById(int.Parse(File.ReadAllText(pidFile).Trim(), CultureInfo.InvariantCulture));
             Signals.Terminate(process.Id);
             if (!process.WaitForExit(30_000))
                 throw new IOException($"lopa up (pid {process.Id}) did not stop within 30 s");
@@ -167,8 +168,9 @@ internal static class UpCommand
         catch (OperationCanceledException)
         {
         }
-        await proxy.StopAsync();
-        await server.StopAsync();
+        // Not the cancelled token: stopping must run to its end (drain, then dispose) after Ctrl-C.
+        await proxy.StopAsync(CancellationToken.None);
+        await server.StopAsync(CancellationToken.None);
         File.Delete(Path.Combine(stateDir, EnvFile)); // its settings point at nothing now
         Console.WriteLine("stopped.");
         return 0;
@@ -195,20 +197,20 @@ internal static class UpCommand
         ModelServer.Generation.ServedModel served,
         string backend, string adminKey, string? logFormat)
     {
-        string hidden = served.HiddenSize.ToString();
+        string hidden = served.HiddenSize.ToString(CultureInfo.InvariantCulture);
         var settings = new Dictionary<string, string?>
         {
             ["ReverseProxy:Routes:chat:ClusterId"] = "chat",
-                ["ReverseProxy:Routes:chat:Match:Path"] = "/v1/chat/completions",
+            ["ReverseProxy:Routes:chat:Match:Path"] = "/v1/chat/completions",
             ["ReverseProxy:Routes:completions:ClusterId"] = "completions",
-                ["ReverseProxy:Routes:completions:Match:Path"] = "/v1/completions",
+            ["ReverseProxy:Routes:completions:Match:Path"] = "/v1/completions",
             ["ReverseProxy:Routes:models:ClusterId"] = "chat", ["ReverseProxy:Routes:models:Match:Path"] = "/v1/models",
             ["ReverseProxy:Clusters:chat:Destinations:model:Address"] = backend,
             ["ReverseProxy:Clusters:completions:Destinations:model:Address"] = backend,
             ["LoPA:Clusters:chat:Dialect"] = "vllm-chat", ["LoPA:Clusters:chat:Model"] = served.Name,
             ["LoPA:Clusters:chat:HiddenSize"] = hidden, ["LoPA:Clusters:chat:ModelPath"] = modelPath,
             ["LoPA:Clusters:completions:Dialect"] = "vllm-completions",
-                ["LoPA:Clusters:completions:Model"] = served.Name,
+            ["LoPA:Clusters:completions:Model"] = served.Name,
             ["LoPA:Clusters:completions:HiddenSize"] = hidden, ["LoPA:Clusters:completions:ModelPath"] = modelPath,
             ["LoPA:Encoders:0"] = "minilm", ["LoPA:EncoderFiles:FoundationModel"] = modelPath,
             ["LoPA:Store:Kind"] = "sqlite", ["LoPA:Store:Path"] = Path.Combine(stateDir, "lopa.db"),
@@ -232,8 +234,12 @@ internal static class UpCommand
                 StringComparison.OrdinalIgnoreCase)
                 && p.Value.GetString() == DemoTenant));
         if (exists && File.Exists(keyFile)) return File.ReadAllText(keyFile).Trim();
-        if (!exists) await Ensure(await admin.PostAsJsonAsync("/admin/tenants", new { name = DemoTenant }, cancel),
+        if (!exists)
+        {
+            await Ensure(await admin.PostAsJsonAsync("/admin/tenants", new { name = DemoTenant }, cancel),
             "create the demo tenant");
+        }
+
         using HttpResponseMessage issued = await admin.PostAsync($"/admin/tenants/{DemoTenant}/keys", null, cancel);
         await Ensure(issued, "issue the demo key");
         using JsonDocument issuedKey = JsonDocument.Parse(await issued.Content.ReadAsStringAsync(cancel));
@@ -317,12 +323,15 @@ internal static class UpCommand
             await Task.Delay(100, cancel);
         }
         if (!File.Exists(env)) throw new TimeoutException($"lopa up did not come up within 120 s; see {log}");
-        OwnerOnly.Write(Path.Combine(stateDir, PidFile), child.Id.ToString());
+        OwnerOnly.Write(Path.Combine(stateDir, PidFile), child.Id.ToString(CultureInfo.InvariantCulture));
         foreach (string line in File.ReadAllLines(env)) Console.WriteLine(line);
         string adminKeyFile = Path.Combine(stateDir, "admin.key");
         if (newAdminKey)
+        {
             Console.WriteLine($"admin key (shown once; kept owner-only in {adminKeyFile}): "
                 + File.ReadAllText(adminKeyFile).Trim());
+        }
+
         Console.WriteLine($"running in the background (pid {child.Id}, log {log}); "
             + "eval \"$(lopa env)\" loads these; lopa down stops it");
         return 0;
@@ -345,12 +354,15 @@ internal static class UpCommand
     private static string? FindStories()
     {
         for (var d = new DirectoryInfo(AppContext.BaseDirectory); d != null; d = d.Parent)
+        {
             foreach (string root in new[] { Path.Combine(d.FullName, "shared"), Path.Combine(d.FullName, "..",
                 "shared") })
             {
                 string path = Path.Combine(root, "models", "stories260K", "stories260K.bin");
                 if (File.Exists(path)) return Path.GetFullPath(path);
             }
+        }
+
         return null;
     }
 
@@ -376,5 +388,6 @@ internal static class Signals
     [System.Runtime.InteropServices.DllImport("libc", SetLastError = true)]
     private static extern int kill(int pid, int signal);
 
-    public static void Terminate(int pid) => kill(pid, 15);
+    /// <summary>SIGTERM; a process that has already gone is not an error here.</summary>
+    public static void Terminate(int pid) => _ = kill(pid, 15);
 }

@@ -1,17 +1,18 @@
+using System.Globalization;
 using LoPAProxy.OpenAi;
 using LoPAProxy.Proxy.Auth;
 using LoPAProxy.Proxy.Configuration;
-using LoPAProxy.Proxy.WebConsole;
-using LoPAProxy.Proxy.Inspection;
-using LoPAProxy.Proxy.Observability;
 using LoPAProxy.Proxy.Dialects;
 using LoPAProxy.Proxy.Hosting;
+using LoPAProxy.Proxy.Inspection;
 using LoPAProxy.Proxy.Limits;
 using LoPAProxy.Proxy.Models;
+using LoPAProxy.Proxy.Observability;
 using LoPAProxy.Proxy.Pipeline;
 using LoPAProxy.Proxy.SoftPrompts;
 using LoPAProxy.Proxy.Tenancy;
 using LoPAProxy.Proxy.Usage;
+using LoPAProxy.Proxy.WebConsole;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
@@ -79,7 +80,9 @@ public static class ProxyApp
         foreach (ServiceDescriptor policy in services.Where(d => d.ServiceType ==
             typeof(Microsoft.AspNetCore.Routing.MatcherPolicy) && d.ImplementationType?.Name == "AcceptsMatcherPolicy")
             .ToList())
+        {
             services.Remove(policy);
+        }
     }
 
     private static void AddTransforms(TransformBuilderContext builder)
@@ -161,7 +164,8 @@ public static class ProxyApp
             .Enrich.FromLogContext();
         logger = format == LogFormat.Json
             ? logger.WriteTo.Console(new Serilog.Formatting.Json.JsonFormatter(renderMessage: true))
-            : logger.WriteTo.Console(outputTemplate: "{Timestamp:HH:mm:ss} {Level:u3} {Message:lj}{NewLine}{Exception}");
+            : logger.WriteTo.Console(outputTemplate: "{Timestamp:HH:mm:ss} {Level:u3} {Message:lj}{NewLine}{Exception}",
+                formatProvider: CultureInfo.InvariantCulture);
         return logger.CreateLogger();
     }
 

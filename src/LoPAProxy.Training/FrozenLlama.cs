@@ -115,8 +115,11 @@ public sealed class FrozenLlama : IDisposable
     public void Dispose()
     {
         foreach (Layer l in _layers)
+        {
             foreach (Tensor t in new[] { l.AttentionNorm, l.Wq, l.Wk, l.Wv, l.Wo, l.FfnNorm, l.W1, l.W2, l.W3 })
                 t.Dispose();
+        }
+
         foreach (Tensor t in new[] { Embedding, _classifier, _finalNorm, _cos, _sin }) t.Dispose();
     }
 }

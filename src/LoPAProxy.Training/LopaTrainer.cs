@@ -45,8 +45,10 @@ public sealed class LopaTrainer : IDisposable
         _tokenizer = tokenizer;
         Options = options;
         if (options.Method == TrainingMethod.Lora)
+        {
             Lora = new LoraUpdates(fm.Config, options.Rank, options.LoraAlpha, options.LoraTargets, options.Seed,
                 Device);
+        }
         else
         {
             Composition composition = TrainingMethods.Composition(options.Method)!.Value;
@@ -280,8 +282,11 @@ public sealed class LopaTrainer : IDisposable
     private TokenizedExample Tokens(string prompt, string target)
     {
         if (!_tokens.TryGetValue((prompt, target), out var t))
+        {
             _tokens[(prompt, target)] = t = TokenizedExample.Create(_tokenizer, prompt, target,
                 _fm.Config.MaxSeqLen - PromptRows);
+        }
+
         return t;
     }
 
@@ -362,12 +367,15 @@ public sealed class LopaTrainer : IDisposable
         var targets = new List<long>();
         var owner = new List<long>();
         for (int i = 0; i < items.Count; i++)
+        {
             for (int j = items[i].PromptLength; j < items[i].Ids.Length; j++)
             {
                 rows.Add(i * length + PromptRows + j - 1);   // the position before token j predicts it
                 targets.Add(items[i].Ids[j]);
                 owner.Add(i);
             }
+        }
+
         return (tensor(rows.ToArray(), device: Device), tensor(targets.ToArray(), device: Device),
             tensor(owner.ToArray(), device: Device));
     }

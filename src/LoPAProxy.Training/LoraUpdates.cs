@@ -28,11 +28,15 @@ public sealed class LoraUpdates : IDisposable
         if (rank <= 0) throw new ArgumentOutOfRangeException(nameof(rank), "LoRA rank must be positive");
         var rng = new Random(seed);
         for (int l = 0; l < c.Layers; l++)
+        {
             foreach (string p in projections)
             {
                 (int inDim, int outDim) = p switch
                 {
-                    "q" => (c.Dim, c.QDim), "k" => (c.Dim, c.KvDim), "v" => (c.Dim, c.KvDim), "o" => (c.QDim, c.Dim),
+                    "q" => (c.Dim, c.QDim),
+                    "k" => (c.Dim, c.KvDim),
+                    "v" => (c.Dim, c.KvDim),
+                    "o" => (c.QDim, c.Dim),
                     _ => throw new ArgumentException($"LoRA target '{p}' is not an attention projection (q, k, v, o)"),
                 };
                 float bound = 1f / MathF.Sqrt(inDim);
@@ -44,6 +48,7 @@ public sealed class LoraUpdates : IDisposable
                 _parameters.Add(update.A);
                 _parameters.Add(update.B);
             }
+        }
     }
 
     /// <summary>A and B of every update, in (layer, projection) order.</summary>

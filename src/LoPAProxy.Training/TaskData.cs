@@ -30,7 +30,9 @@ public static class TaskData
         string folder = Path.GetFileName(Path.GetDirectoryName(Path.GetFullPath(path)) ?? "").ToUpperInvariant();
         return folder switch
         {
-            "SST-2" => "sst2", "RTE" => "rte", "MRPC" => "mrpc",
+            "SST-2" => "sst2",
+            "RTE" => "rte",
+            "MRPC" => "mrpc",
             _ => throw new ArgumentException($"cannot tell the task of '{path}': expected a GLUE SST-2, RTE or MRPC .tsv in its task folder, or a .jsonl file"),
         };
     }
@@ -67,7 +69,10 @@ public static class TaskData
             };
             int label = labelText switch
             {
-                "0" => 0, "1" => 1, "entailment" => 0, "not_entailment" => 1,
+                "0" => 0,
+                "1" => 1,
+                "entailment" => 0,
+                "not_entailment" => 1,
                 _ => throw new FormatException($"{path}:{lineNo}: label '{labelText}' is not one of the task's labels"),
             };
             examples.Add(new TaskExample(instance, prompt, words[label], words, label));

@@ -50,12 +50,16 @@ public static class TorchRuntime
         if (name != "cuda" && !name.StartsWith("cuda:", StringComparison.Ordinal))
             throw new ArgumentException($"--device '{name}' is not cpu, cuda or cuda:N");
         if (!torch.cuda.is_available())
+        {
             throw new InvalidOperationException("--device cuda: this build's libtorch has no CUDA (it references " +
                 "libtorch-cpu-linux-x64). On a CUDA machine reference libtorch-cuda-12.8-linux-x64 instead " +
                 "(docs/training.md, \"On a GPU\") — or train with --device cpu.");
+        }
+
         return new torch.Device(name);
     }
 
-    [DllImport("libc", SetLastError = true)]
+    [DllImport("libc", SetLastError = true, CharSet = CharSet.Ansi, BestFitMapping = false,
+        ThrowOnUnmappableChar = true)]
     private static extern int setenv(string name, string value, int overwrite);
 }

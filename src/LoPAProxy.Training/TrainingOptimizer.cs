@@ -55,8 +55,11 @@ public sealed class TrainingOptimizer(AdamW optimizer, IReadOnlyList<Parameter> 
     {
         List<AdamW.State> states = optimizer.state_dict().State.Cast<AdamW.State>().ToList();
         if (states.Count != parameters.Count)
+        {
             throw new InvalidOperationException(
                 $"AdamW holds state for {states.Count} of {parameters.Count} parameters");
+        }
+
         return states;
     }
 }

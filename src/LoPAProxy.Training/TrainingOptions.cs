@@ -9,15 +9,21 @@ public static class TrainingMethods
 {
     public static TrainingMethod Parse(string name) => name switch
     {
-        "prompt_tuning" => TrainingMethod.PromptTuning, "idpg" => TrainingMethod.Idpg, "lopa_add" => TrainingMethod.LopaAdd,
-        "lopa" => TrainingMethod.Lopa, "lora" => TrainingMethod.Lora,
+        "prompt_tuning" => TrainingMethod.PromptTuning,
+        "idpg" => TrainingMethod.Idpg,
+        "lopa_add" => TrainingMethod.LopaAdd,
+        "lopa" => TrainingMethod.Lopa,
+        "lora" => TrainingMethod.Lora,
         _ => throw new ArgumentException($"unknown method '{name}' (prompt_tuning, idpg, lopa_add, lopa, lora)"),
     };
 
     public static string Name(TrainingMethod m) => m switch
     {
-        TrainingMethod.PromptTuning => "prompt_tuning", TrainingMethod.Idpg => "idpg", TrainingMethod.LopaAdd => "lopa_add",
-        TrainingMethod.Lopa => "lopa", _ => "lora",
+        TrainingMethod.PromptTuning => "prompt_tuning",
+        TrainingMethod.Idpg => "idpg",
+        TrainingMethod.LopaAdd => "lopa_add",
+        TrainingMethod.Lopa => "lopa",
+        _ => "lora",
     };
 
     /// <summary>The method that trains adapters of <paramref name="c"/>.</summary>
@@ -25,7 +31,8 @@ public static class TrainingMethods
     {
         Core.Adapters.Composition.PromptTuning => TrainingMethod.PromptTuning,
         Core.Adapters.Composition.Idpg => TrainingMethod.Idpg,
-        Core.Adapters.Composition.LopaAdd => TrainingMethod.LopaAdd, _ => TrainingMethod.Lopa,
+        Core.Adapters.Composition.LopaAdd => TrainingMethod.LopaAdd,
+        _ => TrainingMethod.Lopa,
     };
 
     public static Composition? Composition(TrainingMethod m) => m switch
@@ -69,7 +76,7 @@ public sealed record TrainingOptions
     /// <summary>Fraction of steps warming up linearly (0 = constant schedule). GLUE: 0.06.</summary>
     public double WarmupRatio { get; init; } = 0.06;
     public double MaxGradNorm { get; init; } = 1.0;
-    public int Seed { get; init; } = 0;
+    public int Seed { get; init; }
     /// <summary>LoRA's α (scale α/r); PEFT's default is 8.</summary>
     public float LoraAlpha { get; init; } = 8f;
     /// <summary>The attention projections LoRA updates (PEFT's default for Llama: q and v).</summary>

@@ -174,8 +174,11 @@ public sealed class TrainingRun(TrainingRunSettings settings)
     {
         using var file = SafeTensorsFile.Open(path);
         if (file.Metadata.GetValueOrDefault("options") != optionsJson)
+        {
             throw new InvalidOperationException($"the checkpoint in {Path.GetDirectoryName(path)} was made with " +
                 $"other options ({file.Metadata.GetValueOrDefault("options")}); train into a new --out or drop --resume");
+        }
+
         int n = trainer.Parameters.Count;
         var parameters = new float[n][];
         var mm = new float[n][];

@@ -14,7 +14,10 @@ public class AdapterCliTests
         string dir = Path.Combine(TempDir.Create(), "adapter");
         using (var create = new LopaProcess("adapter", "new", "--encoder", "minilm", "--token-dim", "64", "--out", dir,
             "--seed", "7", "--base-model", "stories260K"))
+        {
             Assert.True(create.WaitForExit() == 0, create.Stderr);
+        }
+
         using (var inspect = new LopaProcess("adapter", "inspect", dir))
         {
             Assert.Equal(0, inspect.WaitForExit());
@@ -28,7 +31,9 @@ public class AdapterCliTests
             string zPath = Path.Combine(Path.GetDirectoryName(dir)!, $"z-{dtype}.pt");
             using (var encode = new LopaProcess("encode", "--adapter", dir, "--text", text, "--out", zPath, "--dtype",
                 dtype))
+            {
                 Assert.True(encode.WaitForExit(120) == 0, encode.Stderr);
+            }
             // What vLLM does with it: torch.load(weights_only=True).
             string[] loaded = PyTorch.Run("""
                 import sys, torch
@@ -42,8 +47,12 @@ public class AdapterCliTests
             var x = new float[384];
             EncoderFactory.Create("minilm", new EncoderOptions()).Encode(new[] { text }, x);
             float[] z = new SoftPromptGenerator(LopaAdapter.Load(dir)).Generate(x, 1);
-            if (dtype == "bf16") z = z.Select(v =>
+            if (dtype == "bf16")
+            {
+                z = z.Select(v =>
                 LoPAProxy.Engine.Tensors.FloatConvert.FromBFloat16Bits(LoPAProxy.Engine.Tensors.FloatConvert.ToBFloat16Bits(v))).ToArray();
+            }
+
             Assert.Equal(z, fromTorch);
         }
         using var embed = new LopaProcess("embed", "--encoder", "minilm", "--text", text, "--json");

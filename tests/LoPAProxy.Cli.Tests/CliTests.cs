@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 using LoPAProxy.Engine.Tests.Support;
 
@@ -15,7 +16,7 @@ public class CliTests
             "tok512.bin"), 512);
         int newTokens = 48 - tok.Encode("Tom had a red kite", true, false).Length + 1;
         using var lopa = new LopaProcess("generate", "--model", Stories, "--prompt", "Tom had a red kite",
-            "--max-tokens", newTokens.ToString());
+            "--max-tokens", newTokens.ToString(CultureInfo.InvariantCulture));
         Assert.Equal(0, lopa.WaitForExit());
         Assert.Equal("Tom had a red kite. He liked to play with his toys and run around the room. He liked to play with his toys and run arou", lopa.Stdout.Trim());
     }
@@ -29,8 +30,11 @@ public class CliTests
         string url = System.Text.RegularExpressions.Regex.Match(line, @"http://\S+").Value.TrimEnd(',');
         using var client = new HttpClient { BaseAddress = new Uri(url) };
         using var response = await client.PostAsync("/v1/completions",
-            System.Net.Http.Json.JsonContent.Create(new { prompt = "Tom had a red kite", max_tokens = 6,
-            temperature = 0 }));
+            System.Net.Http.Json.JsonContent.Create(new
+            {
+                prompt = "Tom had a red kite", max_tokens = 6,
+                temperature = 0
+            }));
         string body = await response.Content.ReadAsStringAsync();
         Assert.True(response.IsSuccessStatusCode, body);
         Assert.StartsWith(". He liked",
@@ -113,7 +117,11 @@ public class CliTests
             string text = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement
                 .GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString()!.TrimStart();
             if (text.StartsWith("positive", StringComparison.Ordinal) || text.StartsWith("negative",
-                StringComparison.Ordinal)) words++;
+                StringComparison.Ordinal))
+            {
+                words++;
+            }
+
             if (text.StartsWith(review[1] == "1" ? "positive" : "negative", StringComparison.Ordinal)) right++;
         }
         Assert.True(words >= 24, $"{words} of 40 chat answers start with a sentiment word");
@@ -241,8 +249,11 @@ public class CliTests
             client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", settings["OPENAI_API_KEY"]);
             using var response = await client.PostAsync(settings["OPENAI_BASE_URL"] + "/chat/completions",
                 System.Net.Http.Json.JsonContent.Create(
-                new { model = settings["LOPA_MODEL"], messages = new[] { new { role = "user",
-                    content = "Tom had a red kite" } }, max_tokens = 4 }));
+                new
+                {
+                    model = settings["LOPA_MODEL"], messages = new[] { new { role = "user",
+                    content = "Tom had a red kite" } }, max_tokens = 4
+                }));
             Assert.True(response.IsSuccessStatusCode, await response.Content.ReadAsStringAsync());
             SecretsStayPrivate(state, upOutput, adminKey, settings["OPENAI_API_KEY"]);
         }

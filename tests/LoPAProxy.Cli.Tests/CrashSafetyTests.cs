@@ -48,8 +48,11 @@ public class CrashSafetyTests
                 null)).Content.ReadAsStringAsync()).RootElement.GetProperty("key").GetString()!;
         }
         // ~1.5 MB adapters, uploaded by 8 writers until the process dies under them.
-        var adapter = LopaAdapter.CreateRandom(new AdapterConfig { NumVirtualTokens = 10, TokenDim = 64, Rank = 4,
-            HiddenSize = 2048, Encoder = "fm-mean", EncoderDim = 64 }, 1);
+        var adapter = LopaAdapter.CreateRandom(new AdapterConfig
+        {
+            NumVirtualTokens = 10, TokenDim = 64, Rank = 4,
+            HiddenSize = 2048, Encoder = "fm-mean", EncoderDim = 64
+        }, 1);
         byte[] file = adapter.ToSingleFile();
         int succeeded = 0;
         using var cts = new CancellationTokenSource();
@@ -61,8 +64,14 @@ public class CrashSafetyTests
             {
                 var form = new MultipartFormDataContent { { new StringContent($"w{w}"), "name" },
                     { new StringContent($"{i}"), "version" }, { new ByteArrayContent(file), "f", "a.safetensors" } };
-                try { if ((await c.PostAsync("/v1/adapters", form,
-                    cts.Token)).IsSuccessStatusCode) Interlocked.Increment(ref succeeded); }
+                try
+                {
+                    if ((await c.PostAsync("/v1/adapters", form,
+                    cts.Token)).IsSuccessStatusCode)
+                    {
+                        Interlocked.Increment(ref succeeded);
+                    }
+                }
                 catch (Exception) { return; } // the process died under us
             }
         })).ToArray();
@@ -96,13 +105,24 @@ public class CrashSafetyTests
 
             // The CLI against the restarted proxy.
             string adapterDir = Path.Combine(dir, "cli-adapter");
-            LopaAdapter.CreateRandom(new AdapterConfig { NumVirtualTokens = 4, TokenDim = 64, Rank = 2,
-                HiddenSize = 16, Encoder = "fm-mean", EncoderDim = 64 }, 2).SaveDirectory(adapterDir);
+            LopaAdapter.CreateRandom(new AdapterConfig
+            {
+                NumVirtualTokens = 4, TokenDim = 64, Rank = 2,
+                HiddenSize = 16, Encoder = "fm-mean", EncoderDim = 64
+            }, 2).SaveDirectory(adapterDir);
             string[] common = { "--url", url2, "--key", key };
             using (var up = new LopaProcess(new[] { "adapter", "upload", adapterDir, "--name", "cli", "--version",
-                "1" }.Concat(common).ToArray())) Assert.True(up.WaitForExit() == 0, up.Stderr);
+                "1" }.Concat(common).ToArray()))
+            {
+                Assert.True(up.WaitForExit() == 0, up.Stderr);
+            }
+
             using (var up2 = new LopaProcess(new[] { "adapter", "upload", adapterDir, "--name", "cli", "--version",
-                "2", "--no-activate" }.Concat(common).ToArray())) Assert.Equal(0, up2.WaitForExit());
+                "2", "--no-activate" }.Concat(common).ToArray()))
+            {
+                Assert.Equal(0, up2.WaitForExit());
+            }
+
             using (var dup = new LopaProcess(new[] { "adapter", "upload", adapterDir, "--name", "cli", "--version",
                 "1" }.Concat(common).ToArray()))
             {
@@ -110,7 +130,11 @@ public class CrashSafetyTests
                 Assert.Contains("409", dup.Stderr);
             }
             using (var act = new LopaProcess(new[] { "adapter", "activate", "cli",
-                "2" }.Concat(common).ToArray())) Assert.Equal(0, act.WaitForExit());
+                "2" }.Concat(common).ToArray()))
+            {
+                Assert.Equal(0, act.WaitForExit());
+            }
+
             using (var list = new LopaProcess(new[] { "adapter", "list", "--json" }.Concat(common).ToArray()))
             {
                 Assert.Equal(0, list.WaitForExit());
@@ -120,9 +144,17 @@ public class CrashSafetyTests
                     (a.GetProperty("version").GetString()!, a.GetProperty("active").GetBoolean())));
             }
             using (var del = new LopaProcess(new[] { "adapter", "delete",
-                "cli" }.Concat(common).ToArray())) Assert.Equal(0, del.WaitForExit());
+                "cli" }.Concat(common).ToArray()))
+            {
+                Assert.Equal(0, del.WaitForExit());
+            }
+
             using (var gone = new LopaProcess(new[] { "adapter", "delete",
-                "cli" }.Concat(common).ToArray())) Assert.Equal(1, gone.WaitForExit());
+                "cli" }.Concat(common).ToArray()))
+            {
+                Assert.Equal(1, gone.WaitForExit());
+            }
+
             restarted.Terminate();
             restarted.WaitForExit(30);
         }

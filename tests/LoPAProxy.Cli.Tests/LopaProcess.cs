@@ -52,10 +52,14 @@ internal sealed class LopaProcess : IDisposable
     private static extern int kill(int pid, int signal);
 
     /// <summary>SIGTERM, as a process manager or Ctrl-C would stop it.</summary>
-    public void Terminate() => kill(_process.Id, 15);
+    public void Terminate() => _ = kill(_process.Id, 15);
 
     /// <summary>SIGKILL: no shutdown code runs (a crash, an OOM kill).</summary>
-    public void Kill9() { kill(_process.Id, 9); _process.WaitForExit(10_000); }
+    public void Kill9()
+    {
+        _ = kill(_process.Id, 9);
+        _process.WaitForExit(10_000);
+    }
 
     public void Dispose()
     {

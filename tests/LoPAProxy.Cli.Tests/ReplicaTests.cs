@@ -117,8 +117,11 @@ public class ReplicaTests
         using var two = replicas.Client(1, key);
         foreach (var (version, seed, activate) in new[] { ("1", 1, "true"), ("2", 2, "false") })
         {
-            var a = LopaAdapter.CreateRandom(new AdapterConfig { NumVirtualTokens = 4, TokenDim = 64, Rank = 2,
-                HiddenSize = 16, Encoder = "fm-mean", EncoderDim = 64 }, seed);
+            var a = LopaAdapter.CreateRandom(new AdapterConfig
+            {
+                NumVirtualTokens = 4, TokenDim = 64, Rank = 2,
+                HiddenSize = 16, Encoder = "fm-mean", EncoderDim = 64
+            }, seed);
             var form = new MultipartFormDataContent { { new StringContent("story"), "name" },
                 { new StringContent(version), "version" }, { new StringContent(activate), "activate" },
                 { new ByteArrayContent(a.ToSingleFile()), "f", "a.safetensors" } };
@@ -147,8 +150,11 @@ public class ReplicaTests
         await using Replicas replicas = await Replicas.StartAsync();
         string key = await replicas.NewTenantAsync();
         using (HttpClient admin = replicas.Client(1, AdminKey))
+        {
             Assert.True((await admin.PutAsJsonAsync("/admin/tenants/acme/limits", new { requests_per_minute = 10 }))
                 .IsSuccessStatusCode);
+        }
+
         using HttpClient one = replicas.Client(0, key), two = replicas.Client(1, key);
         var clock = System.Diagnostics.Stopwatch.StartNew();
         HttpResponseMessage[] answers = await Task.WhenAll(Enumerable.Range(0, 64).Select(i =>

@@ -55,8 +55,11 @@ public class AdapterFormatTests
     public void Trainable_parameters_follow_the_papers_formula()
     {
         // DESIGN §2: GLUE, d = h = 1024, H = 256, m = 10: r = 4 → 1.60 M, r = 1 → 0.80 M.
-        var c = new AdapterConfig { NumVirtualTokens = 10, TokenDim = 1024, EncoderDim = 1024, HiddenSize = 256,
-            Rank = 4, Encoder = "x" };
+        var c = new AdapterConfig
+        {
+            NumVirtualTokens = 10, TokenDim = 1024, EncoderDim = 1024, HiddenSize = 256,
+            Rank = 4, Encoder = "x"
+        };
         Assert.Equal(10 * 1024 + (1024 * 256 + 256 + 256 * 40 + 40) + (1024 * 256 + 256 + 256 * 4096 + 4096),
             c.TrainableParameters);
         Assert.Equal(1.60, c.TrainableParameters / 1e6, 2);
@@ -71,8 +74,10 @@ public class AdapterFormatTests
         LopaAdapter good = GeneratorTests.Random(GeneratorTests.Config(Composition.Lopa), 1);
         string cfg = good.Config.ToJson();
         byte[] weights;
-        { string d = TempDir.Create(); good.SaveDirectory(d); weights = File.ReadAllBytes(Path.Combine(d,
-            LopaAdapter.WeightsFile)); }
+        {
+            string d = TempDir.Create(); good.SaveDirectory(d); weights = File.ReadAllBytes(Path.Combine(d,
+            LopaAdapter.WeightsFile));
+        }
 
         Assert.Contains("shape", Expect(() => LopaAdapter.FromParts(cfg.Replace("\"token_dim\": 64",
             "\"token_dim\": 65"), weights, "w")));
@@ -133,10 +138,17 @@ public class AdapterFormatTests
             byte[] b = (byte[])valid.Clone();
             switch (rng.Next(3))
             {
-                case 0: for (int k = 0,
-                    n = 1 + rng.Next(6); k < n; k++) b[rng.Next(b.Length)] ^= (byte)(1 << rng.Next(8)); break;
+                case 0:
+                    for (int k = 0,
+                    n = 1 + rng.Next(6); k < n; k++)
+                    {
+                        b[rng.Next(b.Length)] ^= (byte)(1 << rng.Next(8));
+                    }
+
+                    break;
                 case 1: b = b[..rng.Next(b.Length)]; break;
-                default: int at = rng.Next(Math.Min(b.Length,
+                default:
+                    int at = rng.Next(Math.Min(b.Length,
                     600)); b[at] = (byte)rng.Next(256); break; // header and config region
             }
             try { LopaAdapter.FromSingleFile(b, "mutant"); }

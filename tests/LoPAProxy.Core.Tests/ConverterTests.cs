@@ -59,8 +59,10 @@ public class ConverterTests
         float[] z = new SoftPromptGenerator(a).Generate(x, 3);
         string[] lines = output.Trim().Split('\n');
         for (int b = 0; b < 3; b++)
+        {
             Rand.AssertClose(lines[b].Split(' ').Select(s => float.Parse(s, CultureInfo.InvariantCulture)).ToArray(),
                 z.AsSpan(b * 320, 320), 1e-5f, $"instance {b}");
+        }
         // The converted adapter survives a save/load round trip.
         string saved = TempDir.Create();
         a.SaveDirectory(saved);

@@ -17,11 +17,24 @@ public class EncoderTests
             "UPPER CASE SHOUTING", "MiXeD cAsE", "it's a 'quoted' \"string\"", "e-mail: someone@example.com", "https://example.com/a?b=c",
             "def f(x): return x * 2", "SELECT * FROM t WHERE a = 1;", "a", "Z", "the the the the the",
         };
-        s.Add(string.Join(" ", Enumerable.Range(0, 200).Select(i => (i % 7) switch { 0 => "story", 1 => "about", 2 =>
-            "a", 3 => "little", 4 => "dog", 5 => "named", _ => "Rex" })));
+        s.Add(string.Join(" ", Enumerable.Range(0, 200).Select(i => (i % 7) switch
+        {
+            0 => "story",
+            1 => "about",
+            2 =>
+            "a",
+            3 => "little",
+            4 => "dog",
+            5 => "named",
+            _ => "Rex"
+        })));
         s.Add(new string('x', 3000));
         foreach (string line in File.ReadLines(SharedFiles.Path_("data", "glue", "SST-2",
-            "dev.tsv")).Skip(1).Take(20)) s.Add(line.Split('\t')[0]);
+            "dev.tsv")).Skip(1).Take(20))
+        {
+            s.Add(line.Split('\t')[0]);
+        }
+
         return s;
     }
 

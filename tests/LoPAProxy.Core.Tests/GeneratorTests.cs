@@ -50,8 +50,10 @@ public class GeneratorTests
         var rng = new Random(seed + 1);
         MlpHead? Bump(MlpHead? h) => h is null ? null : h with
         {
-            DenseWeight = Rand.Floats(rng, h.DenseWeight.Length, 0.3f), DenseBias = Rand.Floats(rng, h.Hidden, 0.2f),
-            OutWeight = Rand.Floats(rng, h.OutWeight.Length, 0.3f), OutBias = Rand.Floats(rng, h.Out, 0.2f),
+            DenseWeight = Rand.Floats(rng, h.DenseWeight.Length, 0.3f),
+            DenseBias = Rand.Floats(rng, h.Hidden, 0.2f),
+            OutWeight = Rand.Floats(rng, h.OutWeight.Length, 0.3f),
+            OutBias = Rand.Floats(rng, h.Out, 0.2f),
         };
         return new LopaAdapter(c, a.PromptEmbeddings, Bump(a.U), Bump(a.V), Bump(a.Idpg));
     }
@@ -80,8 +82,10 @@ public class GeneratorTests
             double[] expected = lines[b].Split(' ').Select(s => double.Parse(s,
                 CultureInfo.InvariantCulture)).ToArray();
             for (int i = 0; i < md; i++)
+            {
                 Assert.True(Math.Abs(expected[i] - z[b * md + i]) <= 1e-5,
                     $"{composition} instance {b} element {i}: {expected[i]} vs {z[b * md + i]}");
+            }
         }
     }
 

@@ -28,8 +28,11 @@ public class ChatTemplateTests
 
         // The whole rendered conversation as a completions prompt gives the same tokens, so the same answer.
         string rendered = "<|im_start|>user\nTom had a red kite<|im_end|>\n<|im_start|>assistant\n";
-        JsonElement viaText = await Post(client, "/v1/completions", new { prompt = rendered, max_tokens = 8,
-            temperature = 0 });
+        JsonElement viaText = await Post(client, "/v1/completions", new
+        {
+            prompt = rendered, max_tokens = 8,
+            temperature = 0
+        });
         JsonElement viaChat = await Post(client, "/v1/chat/completions", new
         {
             messages = new[] { new { role = "user", content = "Tom had a red kite" } }, max_tokens = 8, temperature = 0,

@@ -32,8 +32,11 @@ public class FaithfulnessTests(ServerFixture server) : IClassFixture<ServerFixtu
         var (_, viaTokens) = await server.PostAsync("/v1/completions",
             new { prompt, max_tokens = 60, temperature = 0, ignore_eos = true });
         var (status, viaEmbeds) = await server.PostAsync("/v1/completions",
-            new { prompt_embeds = ServerFixture.EmbedsBase64(prompt), max_tokens = 60, temperature = 0,
-                ignore_eos = true });
+            new
+            {
+                prompt_embeds = ServerFixture.EmbedsBase64(prompt), max_tokens = 60, temperature = 0,
+                ignore_eos = true
+            });
         Assert.Equal(200, status);
         Assert.Equal(60, viaEmbeds.GetProperty("usage").GetProperty("completion_tokens").GetInt32());
         Assert.Equal(Text(viaTokens), Text(viaEmbeds));
@@ -55,8 +58,10 @@ public class FaithfulnessTests(ServerFixture server) : IClassFixture<ServerFixtu
         // Tokenization: llama.cpp over the converted vocabulary equals run.c's tokenizer.
         foreach (string text in new[] { "Tom had a red kite", "Once upon a time, Lily's mom said \"hi\"!",
             "naïve 😀 日本" })
+        {
             Assert.Equal(ServerFixture.Tokenizer.Value.Encode(text, true, false),
                 ServerFixture.Stories.Value.Tokenize(text, true));
+        }
     }
 
     [Fact]

@@ -3,9 +3,9 @@ using LLama;
 using LLama.Native;
 using LoPAProxy.Core.FoundationModels;
 using LoPAProxy.Engine.Formats.Gguf;
-using LoPAProxy.Engine.Tests.Support;
 using LoPAProxy.Engine.Formats.Torch;
 using LoPAProxy.Engine.Tensors;
+using LoPAProxy.Engine.Tests.Support;
 using LoPAProxy.ModelServer.Generation;
 
 namespace LoPAProxy.ModelServer.Tests;
@@ -30,8 +30,11 @@ public class QuantizedModelTests
         var floats = new List<float>();
         void Normal(long n)
         {
-            for (long i = 0; i < n; i++) floats.Add((float)(0.1 * Math.Sqrt(-2 * Math.Log(1 - random.NextDouble()))
+            for (long i = 0; i < n; i++)
+            {
+                floats.Add((float)(0.1 * Math.Sqrt(-2 * Math.Log(1 - random.NextDouble()))
                 * Math.Cos(2 * Math.PI * random.NextDouble())));
+            }
         }
         void Ones(long n) => floats.AddRange(Enumerable.Repeat(1f, (int)n));
         Normal(vocab * dim);
@@ -83,10 +86,16 @@ public class QuantizedModelTests
         using var client = new HttpClient { BaseAddress = new Uri(app.Urls.First()) };
         float[] rows = ids.SelectMany(t => vocabulary.Embeddings.AsSpan(t * 64, 64).ToArray()).ToArray();
         string embeds = Convert.ToBase64String(TorchFile.SaveTensor(Tensor.FromArray(rows, ids.Length, 64)));
-        string viaTokens = await Complete(client, new { prompt = ids, max_tokens = 40, temperature = 0,
-            ignore_eos = true });
-        string viaEmbeds = await Complete(client, new { prompt_embeds = embeds, max_tokens = 40, temperature = 0,
-            ignore_eos = true });
+        string viaTokens = await Complete(client, new
+        {
+            prompt = ids, max_tokens = 40, temperature = 0,
+            ignore_eos = true
+        });
+        string viaEmbeds = await Complete(client, new
+        {
+            prompt_embeds = embeds, max_tokens = 40, temperature = 0,
+            ignore_eos = true
+        });
         Assert.False(string.IsNullOrEmpty(viaTokens));
         Assert.Equal(viaTokens, viaEmbeds);
     }

@@ -1,6 +1,6 @@
-using LoPAProxy.Engine.Tests.Support;
 using System.Reflection;
 using System.Text.RegularExpressions;
+using LoPAProxy.Engine.Tests.Support;
 using LoPAProxy.Proxy.Configuration;
 
 namespace LoPAProxy.Proxy.Tests;
@@ -35,7 +35,10 @@ public class ConfigurationReferenceTests
             {
                 foreach (string inner in Keys(t, key)) yield return inner;
             }
-            else yield return key;
+            else
+            {
+                yield return key;
+            }
         }
     }
 

@@ -31,15 +31,20 @@ public class DeploymentFilesTests
         Assert.True(result.Succeeded, $"{what}: {result.FailureMessage}");
         Assert.True(config.GetSection("ReverseProxy:Routes").GetChildren().Any(), $"{what}: no routes");
         foreach (var cluster in options.Clusters.Keys)
+        {
             Assert.True(config.GetSection($"ReverseProxy:Clusters:{cluster}:Destinations").GetChildren().Any(),
                 $"{what}: LoPA cluster {cluster} has no YARP destinations");
+        }
     }
 
     [Fact]
     public void Yaml_is_lint_clean()
     {
-        var psi = new ProcessStartInfo("yamllint", "-f parsable deploy docker/compose.yaml") { WorkingDirectory = Repo,
-            RedirectStandardOutput = true, RedirectStandardError = true };
+        var psi = new ProcessStartInfo("yamllint", "-f parsable deploy docker/compose.yaml")
+        {
+            WorkingDirectory = Repo,
+            RedirectStandardOutput = true, RedirectStandardError = true
+        };
         using var p = Process.Start(psi)
             ?? throw new InvalidOperationException("yamllint is not installed (scripts/test.sh installs it)");
         string output = p.StandardOutput.ReadToEnd() + p.StandardError.ReadToEnd();
@@ -117,7 +122,11 @@ public class DeploymentFilesTests
         File.WriteAllText(config, File.ReadAllText(repoConfig).Replace("../shared", shared));
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (string a in new[] { Path.Combine(AppContext.BaseDirectory, "lopa.dll"), "proxy", "--config", config,
-            "--urls", "http://127.0.0.1:18931" }) psi.ArgumentList.Add(a);
+            "--urls", "http://127.0.0.1:18931" })
+        {
+            psi.ArgumentList.Add(a);
+        }
+
         using var p = Process.Start(psi)!;
         try
         {

@@ -37,7 +37,10 @@ public static class FakeSglang
         JsonNode body = JsonNode.Parse(raw)!;
         if (body["input_embeds"] is not JsonArray embeds || embeds.Count == 0 || embeds[0] is not JsonArray first
             || first[0] is not JsonValue)
+        {
             return Results.BadRequest(new { error = "input_embeds must be [[d floats], ...]" });
+        }
+
         if (first.Count != model.HiddenSize)
             return Results.BadRequest(new { error = $"hidden size {first.Count} != {model.HiddenSize}" });
         float[] rows = embeds.SelectMany(r => r!.AsArray().Select(v => (float)v!.GetValue<double>())).ToArray();

@@ -1,6 +1,6 @@
-using LoPAProxy.Engine.Tests.Support;
 using System.Net.Http.Json;
 using System.Text.Json;
+using LoPAProxy.Engine.Tests.Support;
 using LoPAProxy.Proxy.Tests.Hardening;
 
 namespace LoPAProxy.Proxy.Tests;
@@ -78,14 +78,14 @@ public class MetricsTests
             ["LoPA:Store:Kind"] = "sqlite", ["LoPA:Store:Path"] = Path.Combine(Engine.Tests.Support.TempDir.Create(),
                 "lopa.db"),
         };
-        await using Store.StoreStack stack = await Store.StoreStack.StartAsync(settings);
+        await using Store.StoreRig stack = await Store.StoreRig.StartAsync(settings);
         // The meters are process-wide and other tests' proxies run in this process: a tenant of its own keeps the
         // count exact.
         string tenant = "metrics-" + Guid.NewGuid().ToString("N")[..12];
         string key = await stack.NewTenantAsync(tenant);
         using HttpClient c = stack.Client(key);
-        Assert.Equal(201, (int)(await c.PostAsync("/v1/adapters", Store.StoreStack.Upload("story", "1",
-            Store.StoreStack.Adapter(1)))).StatusCode);
+        Assert.Equal(201, (int)(await c.PostAsync("/v1/adapters", Store.StoreRig.Upload("story", "1",
+            Store.StoreRig.Adapter(1)))).StatusCode);
         await Limits.RateLimitHttpTests.SetLimitsAsync(stack, tenant, new { requests_per_minute = 3 });
         foreach (bool stream in new[] { false, true, false })
         {
@@ -96,7 +96,10 @@ public class MetricsTests
         }
         using (HttpResponseMessage refused = await c.PostAsJsonAsync("/v1/chat/completions",
             HardeningFixture.Chat("stories260K:story")))
+        {
             Assert.Equal(429, (int)refused.StatusCode);
+        }
+
         using HttpClient anonymous = stack.Client(null), management = stack.ManagementClient();
         // #22 item 6: the series name tenants and adapters, so the public port does not serve them.
         using (HttpResponseMessage hidden = await anonymous.GetAsync("/metrics"))
@@ -135,7 +138,7 @@ public class OpenApiTests
             ["LoPA:Store:Kind"] = "sqlite", ["LoPA:Store:Path"] = Path.Combine(Engine.Tests.Support.TempDir.Create(),
                 "lopa.db"),
         };
-        await using Store.StoreStack stack = await Store.StoreStack.StartAsync(settings);
+        await using Store.StoreRig stack = await Store.StoreRig.StartAsync(settings);
         using HttpClient anonymous = stack.Client(null);
         JsonElement doc = JsonDocument.Parse(await anonymous.GetStringAsync("/openapi/v1.json")).RootElement;
         Assert.StartsWith("3.", doc.GetProperty("openapi").GetString());
@@ -144,12 +147,18 @@ public class OpenApiTests
             "/v1/adapters/{reference}",
                      "/v1/adapters/{name}/activate", "/v1/usage", "/v1/limits", "/admin/usage",
                      "/admin/tenants/{tenant}/limits", "/v1/adapters/{reference}/soft-prompt", "/admin/status" })
+        {
             Assert.True(paths.TryGetProperty(path, out _), $"{path} is not described");
+        }
+
         JsonElement schemas = doc.GetProperty("components").GetProperty("schemas");
         foreach (string schema in new[] { "AdapterResponse", "AdapterEnvelope", "IssuedKeyResponse", "ErrorResponse",
             "ActivateRequest", "UsageResponse", "LimitsResponse", "TenantLimitOverrides", "SoftPromptView",
             "StatusResponse" })
+        {
             Assert.True(schemas.TryGetProperty(schema, out _), $"no schema {schema}");
+        }
+
         JsonElement adapter = schemas.GetProperty("AdapterResponse").GetProperty("properties");
         Assert.True(adapter.TryGetProperty("size_bytes", out _)); // the names clients see on the wire
     }

@@ -57,12 +57,18 @@ public sealed record AdapterConfig
 
     public static string CompositionName(Composition c) => c switch
     {
-        Composition.Lopa => "lopa", Composition.LopaAdd => "lopa_add", Composition.PromptTuning => "prompt_tuning", _ => "idpg",
+        Composition.Lopa => "lopa",
+        Composition.LopaAdd => "lopa_add",
+        Composition.PromptTuning => "prompt_tuning",
+        _ => "idpg",
     };
 
     public static Composition ParseComposition(string s) => s switch
     {
-        "lopa" => Composition.Lopa, "lopa_add" => Composition.LopaAdd, "prompt_tuning" => Composition.PromptTuning, "idpg" => Composition.Idpg,
+        "lopa" => Composition.Lopa,
+        "lopa_add" => Composition.LopaAdd,
+        "prompt_tuning" => Composition.PromptTuning,
+        "idpg" => Composition.Idpg,
         _ => throw new AdapterException($"unknown composition '{s}' (lopa, lopa_add, prompt_tuning, idpg)"),
     };
 

@@ -39,7 +39,9 @@ public sealed class LopaAdapter
         if (config.Composition == Composition.Idpg) CheckHead(idpg, "idpg", config.EncoderDim, config.HiddenSize, m * d);
         foreach (float[]? t in new[] { promptEmbeddings, u?.DenseWeight, u?.DenseBias, u?.OutWeight, u?.OutBias, v?.DenseWeight, v?.DenseBias, v?.OutWeight, v?.OutBias,
                      idpg?.DenseWeight, idpg?.DenseBias, idpg?.OutWeight, idpg?.OutBias })
+        {
             if (t != null && !TensorPrimitives.IsFiniteAll<float>(t)) throw new AdapterException("adapter weights contain NaN or infinite values");
+        }
     }
 
     private static void CheckHead(MlpHead? head, string name, int h, int hidden, int output)

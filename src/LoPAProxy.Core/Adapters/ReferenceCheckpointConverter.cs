@@ -53,7 +53,11 @@ public static class ReferenceCheckpointConverter
             idpgHead = Head("layer_down_project", "layer_up_project") ?? throw new AdapterException("incomplete IDPG head");
             if (zs is { Shape: [var zm, var zd] }) { m = zm; d = zd; }
             else if (numVirtualTokens is > 0 and var nv && idpgHead.Out % nv == 0) { m = nv; d = idpgHead.Out / nv; }
-            else throw new AdapterException("an IDPG checkpoint does not say m: pass --m (the number of virtual tokens)");
+            else
+            {
+                throw new AdapterException("an IDPG checkpoint does not say m: pass --m (the number of virtual tokens)");
+            }
+
             hidden = idpgHead.Hidden; h = idpgHead.In;
             zs = null;
         }

@@ -39,8 +39,11 @@ public static class EncoderFactory
         OnnxEncoderSettings? onnx = options.Onnx.GetValueOrDefault(name);
         if (onnx?.Directory is { } directory) return OnnxSentenceEncoder.Load(name, directory, onnx, options.Warn);
         if (PackagedEncoders.Find(name) is { } package)
+        {
             return OnnxSentenceEncoder.Load(name, PackagedEncoders.Directory(package), onnx
                 ?? new OnnxEncoderSettings(), options.Warn);
+        }
+
         return name switch
         {
             FmMeanEncoder.EncoderName => FmMean(options.FoundationModel

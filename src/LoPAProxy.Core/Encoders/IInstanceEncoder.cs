@@ -63,7 +63,10 @@ public static class InstanceText
                 sb ??= new System.Text.StringBuilder(text, 0, i, text.Length);
                 sb.Append('\uFFFD');
             }
-            else sb?.Append(c);
+            else
+            {
+                sb?.Append(c);
+            }
         }
         return sb?.ToString() ?? text;
     }

@@ -39,8 +39,11 @@ public sealed record FoundationModelVocabulary(ITokenizer Tokenizer, float[] Emb
         using var file = SafeTensorsFile.Open(Path.Combine(directory, "model.safetensors"));
         float[] embeddings = file.ReadFloat32("model.embed_tokens.weight").Span.ToArray();
         if (embeddings.Length != (long)config.VocabSize * config.HiddenSize)
+        {
             throw new TensorFileException(directory, $"model.embed_tokens.weight does not hold [{config.VocabSize}, " +
                 $"{config.HiddenSize}]");
+        }
+
         ITokenizer tokenizer = TokenizerFiles.ForModel(directory, config.VocabSize);
         return new FoundationModelVocabulary(tokenizer, embeddings, config.HiddenSize,
             config.MaxPositionEmbeddings ?? 2048);
@@ -82,8 +85,11 @@ public sealed record FoundationModelVocabulary(ITokenizer Tokenizer, float[] Emb
         float[] scores = gguf.GetArray<float>("tokenizer.ggml.scores") ?? new float[tokens.Length];
         int[] types = gguf.GetArray<int>("tokenizer.ggml.token_type") ?? new int[tokens.Length];
         if (tokens.Length != vocab || scores.Length != vocab || types.Length != vocab)
+        {
             throw new TensorFileException(gguf.Path, $"the vocabulary ({tokens.Length} tokens) does not match " +
                 $"token_embd.weight ({vocab} rows)");
+        }
+
         var pieces = new byte[vocab][];
         for (int i = 0; i < vocab; i++)
         {

@@ -84,7 +84,10 @@ public sealed class SoftPromptGenerator
                             TensorPrimitives.Sigmoid(zi, zi);
                             TensorPrimitives.Multiply(zi, _adapter.PromptEmbeddings, zi);
                         }
-                        else TensorPrimitives.Add(zi, _adapter.PromptEmbeddings, zi);
+                        else
+                        {
+                            TensorPrimitives.Add(zi, _adapter.PromptEmbeddings, zi);
+                        }
                     }
                     break;
             }

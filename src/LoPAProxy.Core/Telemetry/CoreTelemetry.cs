@@ -18,8 +18,11 @@ public static class CoreTelemetry
     /// <summary>Instances per encoder run (micro-batching).</summary>
     public static readonly Histogram<int> BatchSize = Meter.CreateHistogram<int>("lopa.encoder.batch_size",
         "{instance}",
-        "instances per encoder run", advice: new InstrumentAdvice<int> { HistogramBucketBoundaries = [1, 2, 4, 8, 16,
-            32, 64] });
+        "instances per encoder run", advice: new InstrumentAdvice<int>
+        {
+            HistogramBucketBoundaries = [1, 2, 4, 8, 16,
+            32, 64]
+        });
 
     /// <summary>How long an instance waited in the micro-batcher's queue.</summary>
     public static readonly Histogram<double> QueueWait = Meter.CreateHistogram<double>("lopa.encoder.queue_wait", "s",

@@ -179,7 +179,10 @@ public sealed unsafe class ManagedGemm : GemmBackend
                             float* src = _a + (long)(i0 + s + r) * _lda + p0;
                             for (int p = 0; p < kc; p++) d[p * MR + r] = src[p];
                         }
-                        else for (int p = 0; p < kc; p++) d[p * MR + r] = 0f;
+                        else
+                        {
+                            for (int p = 0; p < kc; p++) d[p * MR + r] = 0f;
+                        }
                     }
                 }
             }
@@ -202,7 +205,10 @@ public sealed unsafe class ManagedGemm : GemmBackend
                             float* src = _b + (long)(j0 + t + c) * _ldb + p0;
                             for (int p = 0; p < kc; p++) d[p * NR + c] = src[p];
                         }
-                        else for (int p = 0; p < kc; p++) d[p * NR + c] = 0f;
+                        else
+                        {
+                            for (int p = 0; p < kc; p++) d[p * NR + c] = 0f;
+                        }
                     }
                 }
                 else
@@ -278,8 +284,10 @@ public sealed unsafe class ManagedGemm : GemmBackend
         Accumulate(dst, c70, c71, al, full);
         if (full) return;
         for (int i = 0; i < mr; i++)
+        {
             for (int j = 0; j < nr; j++)
                 c[(long)i * ldc + j] += tile[i * NR + j];
+        }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -43,15 +43,25 @@ public static class ShapeMath
         for (int i = 0; i < s.Length; i++)
         {
             if (s[i] == -1) { if (infer >= 0) throw new ArgumentException("only one dimension may be -1"); infer = i; }
-            else if (s[i] < 0) throw new ArgumentException($"invalid dimension {s[i]}");
-            else known *= s[i];
+            else if (s[i] < 0)
+            {
+                throw new ArgumentException($"invalid dimension {s[i]}");
+            }
+            else
+            {
+                known *= s[i];
+            }
         }
         if (infer >= 0)
         {
             if (known == 0 || count % known != 0) throw new ArgumentException($"cannot reshape {count} elements into [{string.Join(", ", shape)}]");
             s[infer] = (int)(count / known);
         }
-        else if (known != count) throw new ArgumentException($"cannot reshape {count} elements into [{string.Join(", ", shape)}]");
+        else if (known != count)
+        {
+            throw new ArgumentException($"cannot reshape {count} elements into [{string.Join(", ", shape)}]");
+        }
+
         return s;
     }
 }

@@ -25,6 +25,9 @@ public sealed class HfBpeTokenizer : ITokenizer
     private readonly Dictionary<string, int> _vocab;
     private readonly string[] _idToToken;
     private readonly Dictionary<(int, int), (int Merged, int Rank)> _merges;
+    /// <summary>Special tokens that mark a sequence's start and end when the file names none.</summary>
+    private static readonly string[] BosCandidates = ["<|begin_of_text|>", "<s>", "<|endoftext|>"];
+    private static readonly string[] EosCandidates = ["<|end_of_text|>", "</s>", "<|endoftext|>"];
     private readonly Dictionary<string, int> _added;
     private readonly HashSet<int> _addedIds;
     private readonly Regex? _addedSplit;
@@ -75,8 +78,8 @@ public sealed class HfBpeTokenizer : ITokenizer
         if (!byteLevel) throw new TensorFileException(file, "only byte-level BPE is supported (no ByteLevel pre-tokenizer found)");
         if (root.TryGetProperty("decoder", out var dec) && dec.ValueKind == JsonValueKind.Object && Str(dec, "type") is not ("ByteLevel" or null))
             throw new TensorFileException(file, $"decoder '{Str(dec, "type")}' is not supported (ByteLevel only)");
-        BosId = bos != null && _added.TryGetValue(bos, out int b1) ? b1 : new[] { "<|begin_of_text|>", "<s>", "<|endoftext|>" }.Select(t => _added.GetValueOrDefault(t, -1)).FirstOrDefault(i => i >= 0, -1);
-        EosId = eos != null && _added.TryGetValue(eos, out int e1) ? e1 : new[] { "<|end_of_text|>", "</s>", "<|endoftext|>" }.Select(t => _added.GetValueOrDefault(t, -1)).FirstOrDefault(i => i >= 0, -1);
+        BosId = bos != null && _added.TryGetValue(bos, out int b1) ? b1 : BosCandidates.Select(t => _added.GetValueOrDefault(t, -1)).FirstOrDefault(i => i >= 0, -1);
+        EosId = eos != null && _added.TryGetValue(eos, out int e1) ? e1 : EosCandidates.Select(t => _added.GetValueOrDefault(t, -1)).FirstOrDefault(i => i >= 0, -1);
     }
 
     /// <summary>Loads tokenizer.json; special tokens come from tokenizer_config.json beside it when present.</summary>
@@ -155,12 +158,15 @@ public sealed class HfBpeTokenizer : ITokenizer
         if (addBos && BosId >= 0) ids.Add(BosId);
         int pos = 0;
         if (_addedSplit != null)
+        {
             foreach (Match m in _addedSplit.Matches(text))
             {
                 EncodeSegment(text[pos..m.Index], ids, continuation || pos > 0);
                 ids.Add(_added[m.Value]);
                 pos = m.Index + m.Length;
             }
+        }
+
         EncodeSegment(text[pos..], ids, continuation || pos > 0);
         if (addEos && EosId >= 0) ids.Add(EosId);
         return ids.ToArray();

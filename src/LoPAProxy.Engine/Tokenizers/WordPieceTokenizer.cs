@@ -49,8 +49,12 @@ public sealed class WordPieceTokenizer
             {
                 using var doc = JsonDocument.Parse(File.ReadAllBytes(path));
                 JsonElement model = doc.RootElement.GetProperty("model");
-                if (model.GetProperty("type").GetString() != "WordPiece") throw new TensorFileException(path,
+                if (model.GetProperty("type").GetString() != "WordPiece")
+                {
+                    throw new TensorFileException(path,
                     "the tokenizer model is not WordPiece");
+                }
+
                 var vocab = model.GetProperty("vocab").EnumerateObject().ToDictionary(p => p.Name, p =>
                     p.Value.GetInt32(), StringComparer.Ordinal);
                 bool lower = true; bool? strip = null;
@@ -58,7 +62,10 @@ public sealed class WordPieceTokenizer
                 {
                     if (n.TryGetProperty("lowercase", out var l)) lower = l.ValueKind == JsonValueKind.True;
                     if (n.TryGetProperty("strip_accents", out var s)
-                        && s.ValueKind != JsonValueKind.Null) strip = s.ValueKind == JsonValueKind.True;
+                        && s.ValueKind != JsonValueKind.Null)
+                    {
+                        strip = s.ValueKind == JsonValueKind.True;
+                    }
                 }
                 return new WordPieceTokenizer(vocab, lower, strip);
             }
@@ -71,7 +78,10 @@ public sealed class WordPieceTokenizer
             {
                 using var c = JsonDocument.Parse(File.ReadAllBytes(cfg));
                 if (c.RootElement.TryGetProperty("do_lower_case",
-                    out var l)) lowercase = l.ValueKind == JsonValueKind.True;
+                    out var l))
+                {
+                    lowercase = l.ValueKind == JsonValueKind.True;
+                }
             }
             return new WordPieceTokenizer(v, lowercase);
         }
@@ -125,7 +135,10 @@ public sealed class WordPieceTokenizer
                     if (current.Length > 0) { yield return current.ToString(); current.Clear(); }
                     yield return r.ToString();
                 }
-                else current.Append(r.ToString());
+                else
+                {
+                    current.Append(r.ToString());
+                }
             }
             if (current.Length > 0) yield return current.ToString();
         }

@@ -23,7 +23,10 @@ internal static class ChatCompletionsEndpoint
         FeaturePolicy.Check(body, chat: true);
         if (JsonFields.Get(body, "messages") is not { ValueKind: JsonValueKind.Array } messages
             || messages.GetArrayLength() == 0)
+        {
             throw ApiException.BadRequest("'messages' must be a non-empty list", "messages", "missing_messages");
+        }
+
         var parsed = new List<ChatMessage>();
         int index = 0;
         foreach (JsonElement message in messages.EnumerateArray())

@@ -28,13 +28,19 @@ internal static class CompletionsEndpoint
         {
             if (echo) throw ApiException.BadRequest("echo is not supported with prompt_embeds", "echo", "unsupported_parameter");
             if (promptLogprobs)
+            {
                 throw ApiException.BadRequest("prompt_logprobs is not supported with prompt_embeds", "prompt_logprobs",
                     "unsupported_parameter");
+            }
+
             prompts.AddRange(EmbedsPrompts(embeds, served));
         }
         else if (promptLogprobs)
+        {
             throw ApiException.BadRequest("prompt_logprobs is not supported by this server", "prompt_logprobs",
                 "unsupported_parameter");
+        }
+
         if (JsonFields.Get(body, "prompt") is { } text) prompts.AddRange(TextPrompts(text, served));
         if (prompts.Count == 0)
             throw ApiException.BadRequest("either 'prompt' or 'prompt_embeds' is required", "prompt", "missing_prompt");
@@ -115,8 +121,11 @@ internal static class CompletionsEndpoint
             bool valid = e.ValueKind == JsonValueKind.Number && e.TryGetInt32(out tokens[i]) &&
                 (uint)tokens[i] < (uint)served.VocabSize;
             if (!valid)
+            {
                 throw ApiException.BadRequest($"token ids must be integers in [0, {served.VocabSize})", param,
                     "invalid_token_id");
+            }
+
             i++;
         }
         return new Prompt(new PromptInput(new[] { PromptPiece.OfTokens(tokens) }), served.Decode(tokens));

@@ -43,13 +43,19 @@ internal static class GenerationResponder
         string param = count > 1 ? $"prompt[{index}]" : chat ? "messages" : "prompt";
         int limit = served.ContextLength;
         if (p.Count > limit)
+        {
             throw ApiException.BadRequest($"This model's maximum context length is {limit} tokens; the prompt has " +
                 $"{p.Count}", param, "context_length_exceeded");
+        }
+
         int max = s.MaxTokens ?? limit - p.Count;
         if (max < 1 || p.Count + max > limit)
+        {
             throw ApiException.BadRequest($"This model's maximum context length is {limit} tokens. However, you " +
                 $"requested {p.Count + max} tokens ({p.Count} in the prompt, {max} in the completion)", "max_tokens",
                 "context_length_exceeded");
+        }
+
         return new Plan(p, max);
     }
 
@@ -94,7 +100,11 @@ internal static class GenerationResponder
                 j.WriteString("content", answer.Text);
                 j.WriteEndObject();
             }
-            else j.WriteString("text", answer.Text);
+            else
+            {
+                j.WriteString("text", answer.Text);
+            }
+
             j.WriteNull("logprobs");
             j.WriteString("finish_reason", answer.Finish);
             j.WriteEndObject();
@@ -129,8 +139,11 @@ internal static class GenerationResponder
             }
         }
         if (sampling.IncludeUsage)
+        {
             await OpenAiResponses.WriteEventAsync(reply.Response, j => UsageChunk(j, reply, promptTokens,
                 completionTokens), reply.Cancel);
+        }
+
         await OpenAiResponses.WriteDoneAsync(reply.Response, reply.Cancel);
     }
 

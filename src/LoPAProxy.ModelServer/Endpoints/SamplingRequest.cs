@@ -34,6 +34,6 @@ internal sealed record SamplingRequest(int? MaxTokens, float Temperature, float 
 
     /// <summary>The sampling of choice <paramref name="index"/> (prompt × n order): the seed advances per choice, so
     /// a seeded request's n choices differ from each other and repeat exactly.</summary>
-    public SamplingSettings ForChoice(int index) => 
+    public SamplingSettings ForChoice(int index) =>
         new(Temperature, TopP, TopK, unchecked(Seed + (uint)index), IgnoreEos);
 }

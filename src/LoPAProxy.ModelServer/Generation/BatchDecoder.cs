@@ -80,7 +80,7 @@ public sealed class BatchDecoder : IDisposable
         var output = Channel.CreateUnbounded<int>(single);
         var handle = new GenerationHandle(output.Reader);
         var sequence = new Sequence(prompt, maxTokens, sampling, output.Writer, handle, cancel);
-        if (!_incoming.Writer.TryWrite(sequence)) throw new ObjectDisposedException(nameof(BatchDecoder));
+        ObjectDisposedException.ThrowIf(!_incoming.Writer.TryWrite(sequence), this);
         return handle;
     }
 

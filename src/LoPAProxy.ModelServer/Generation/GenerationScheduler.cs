@@ -6,7 +6,9 @@ namespace LoPAProxy.ModelServer.Generation;
 /// Admits at most MaxConcurrent generations at once and MaxQueued waiting; a request past that gets 503
 /// at once rather than an unbounded wait. A waiter whose client leaves gives up its place.
 /// </summary>
+#pragma warning disable CA1001 // a SemaphoreSlim whose wait handle is never asked for holds nothing to release
 public sealed class GenerationScheduler(ModelServerOptions options)
+#pragma warning restore CA1001
 {
     private readonly SemaphoreSlim _slots = new(Math.Max(1, options.MaxConcurrent));
     private int _admitted;

@@ -16,8 +16,11 @@ public static class ModelFiles
     public static string ResolveGguf(string path, string? tokenizerPath = null, string? cacheDirectory = null)
     {
         if (Directory.Exists(path))
+        {
             throw new InvalidOperationException($"{path} is a directory: the model server runs GGUF files. Convert a " +
                 "Hugging Face model with llama.cpp's convert_hf_to_gguf.py (see docs/model-server.md)");
+        }
+
         if (!File.Exists(path)) throw new FileNotFoundException($"model not found: {path}");
         if (GgufFile.HasMagic(path)) return path;
         tokenizerPath ??= Llama2cTokenizerBeside(path);

@@ -44,7 +44,7 @@ public sealed class ApiKeyAuthenticationHandler(IOptionsMonitor<AuthenticationSc
             && key.Matches(BearerKey.HashOf(adminKey));
     }
 
-    private AuthenticateResult Success(Claim claim) =>
+    private static AuthenticateResult Success(Claim claim) =>
         AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(new ClaimsIdentity([claim],
             SchemeName)), SchemeName));
 

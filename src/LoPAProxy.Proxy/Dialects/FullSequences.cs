@@ -26,9 +26,15 @@ public sealed class FullSequences(float[] z, int[][] ids, FoundationModel model,
     /// <paramref name="destination"/> [d].</summary>
     public void Fill(int sequence, int row, Span<float> destination)
     {
-        if (row < m) z.AsSpan((sequence * m + row) * d, d).CopyTo(destination);
-        else Engine.Kernels.Embedding.Gather(model.Embeddings, model.VocabSize, model.Dim,
+        if (row < m)
+        {
+            z.AsSpan((sequence * m + row) * d, d).CopyTo(destination);
+        }
+        else
+        {
+            Engine.Kernels.Embedding.Gather(model.Embeddings, model.VocabSize, model.Dim,
             ids[sequence].AsSpan(row - m, 1), destination);
+        }
     }
 
     /// <summary>The whole sequence, row-major.</summary>

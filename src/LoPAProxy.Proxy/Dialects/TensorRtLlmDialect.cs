@@ -66,8 +66,11 @@ public sealed class TensorRtLlmDialect(SoftPromptService softPrompts, PromptBudg
     private static void RefuseUncarried(JsonObject body, int prompts)
     {
         if (prompts > 1)
+        {
             throw ApiException.BadRequest("a TensorRT-LLM backend takes one prompt per request with an adapter",
                 "prompt", "unsupported_parameter");
+        }
+
         if (body["n"] is JsonValue n && n.TryGetValue(out int count) && count > 1)
             throw Errors.Unsupported("n", "the trtllm dialect makes one choice per request with an adapter");
         foreach (string field in Unsupported)

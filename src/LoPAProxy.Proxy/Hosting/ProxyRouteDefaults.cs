@@ -15,7 +15,8 @@ public sealed class ProxyRouteDefaults(IOptions<LoPAOptions> options) : IProxyCo
         ValueTask.FromResult(cluster.HttpRequest?.ActivityTimeout is not null ? cluster : cluster with
         {
             HttpRequest = (cluster.HttpRequest
-                ?? new ForwarderRequestConfig()) with { ActivityTimeout = TimeSpan.FromSeconds(options.Value.Limits.BackendTimeoutSeconds) },
+                ?? new ForwarderRequestConfig()) with
+            { ActivityTimeout = TimeSpan.FromSeconds(options.Value.Limits.BackendTimeoutSeconds) },
         });
 
     public ValueTask<RouteConfig> ConfigureRouteAsync(RouteConfig route,

@@ -86,11 +86,14 @@ public static class Readiness
     {
         var backends = new Dictionary<string, bool>();
         foreach (var cluster in state.GetClusters())
+        {
             foreach (var destination in cluster.Destinations.Values)
             {
                 string address = destination.Model.Config.Address.TrimEnd('/') + "/v1/models";
                 backends[$"{cluster.ClusterId}:{destination.DestinationId}"] = await AnswersAsync(http, address);
             }
+        }
+
         return backends;
     }
 

@@ -55,6 +55,7 @@ public static class Projection
             for (int c = 0; c < length; c++) centred[i * length + c] = rows[i * length + c] - mean[c];
         var gram = new double[n, n];
         for (int i = 0; i < n; i++)
+        {
             for (int j = i; j < n; j++)
             {
                 double dot = 0;
@@ -62,6 +63,8 @@ public static class Projection
                 gram[i, j] = dot;
                 gram[j, i] = dot;
             }
+        }
+
         return gram;
     }
 
@@ -74,15 +77,20 @@ public static class Projection
         {
             double off = 0, total = 0;
             for (int p = 0; p < n; p++)
+            {
                 for (int q = 0; q < n; q++)
                 {
                     total += a[p, q] * a[p, q];
                     if (p != q) off += a[p, q] * a[p, q];
                 }
+            }
+
             if (off <= 1e-30 * Math.Max(total, 1e-300)) break;
             for (int p = 0; p < n - 1; p++)
+            {
                 for (int q = p + 1; q < n; q++)
                     Rotate(a, v, n, p, q);
+            }
         }
         var values = new double[n];
         for (int i = 0; i < n; i++) values[i] = a[i, i];

@@ -81,11 +81,16 @@ public sealed class SoftPromptInspector(SoftPromptService softPrompts, IOptions<
             throw ApiException.BadRequest($"at most {MaxTexts} texts per request", "texts", "too_many_prompts");
         long values = (long)m * d * Math.Max(1, texts.Count);
         if (values * 3 > options.Value.Limits.MaxEmbeddingValuesPerRequest)
+        {
             throw ApiException.BadRequest($"{values} soft-prompt values are more than one request may build here " +
                 "(send fewer texts)", "texts", "request_too_large");
+        }
+
         if (Projection.Cost(texts.Count, m * d) > MaxProjectionWork)
+        {
             throw ApiException.BadRequest("too many texts to project for an adapter of this size", "texts",
                 "request_too_large");
+        }
     }
 
     /// <summary>Counted by the encoder's own tokenizer (cheap beside encoding), before anything is encoded.</summary>
@@ -93,9 +98,11 @@ public sealed class SoftPromptInspector(SoftPromptService softPrompts, IOptions<
     {
         long tokens = texts.Sum(t => (long)encoder.CountTokens(t)) + (text is null ? 0 : encoder.CountTokens(text));
         if (tokens > MaxEncoderTokens)
+        {
             throw ApiException.BadRequest($"the encoder '{encoder.Name}' would read {tokens} tokens of these texts; " +
                 $"one inspection may have it read {MaxEncoderTokens} (send fewer or shorter texts; each is cut to " +
                 $"{encoder.MaxTokens} tokens)", "texts", "request_too_large");
+        }
     }
 
     private async Task<InstanceView> InstanceAsync(SoftPromptGenerator generator, string text,
@@ -114,7 +121,11 @@ public sealed class SoftPromptInspector(SoftPromptService softPrompts, IOptions<
             reference = new float[zs.Length];
             TensorPrimitives.Multiply(zs, 0.5f, reference);
         }
-        else if (c.Composition == Composition.LopaAdd) reference = zs;
+        else if (c.Composition == Composition.LopaAdd)
+        {
+            reference = zs;
+        }
+
         return new InstanceView(text, Rows(z, m, d), gate is null ? null : Rows(gate, m, d), RowNorms(z, null, m, d),
             reference is null ? null : RowNorms(z, reference, m, d), timings.EncoderMs, timings.GeneratorMs);
     }

@@ -27,7 +27,9 @@ public static class Admission
         double retryAfter = 0;
         if ((limits.TokensPerMinute > 0 && tokens > limits.TokensPerMinute)
             || (limits.TokenBudget > 0 && tokens > limits.TokenBudget))
+        {
             refusal = Refusal.TooLarge;
+        }
         else if (limits.TokenBudget > 0 && budgetUsed > limits.TokenBudget)
         {
             refusal = Refusal.Budget;
@@ -67,7 +69,9 @@ public static class Admission
         if (counters.BudgetPeriodStart == admittedPeriodStart) budgetUsed = Math.Max(0, budgetUsed + delta);
         return counters with
         {
-            TokensTat = tokensTat, BudgetUsed = budgetUsed, InFlight = Math.Max(0, counters.InFlight - 1),
+            TokensTat = tokensTat,
+            BudgetUsed = budgetUsed,
+            InFlight = Math.Max(0, counters.InFlight - 1),
         };
     }
 
@@ -89,7 +93,8 @@ public static class Admission
         long start = PeriodStart(limits, now);
         return counters.BudgetPeriodStart == start ? counters : counters with
         {
-            BudgetPeriodStart = start, BudgetUsed = 0,
+            BudgetPeriodStart = start,
+            BudgetUsed = 0,
         };
     }
 

@@ -40,8 +40,11 @@ public sealed class LocalRateCounters(TimeProvider clock, UsedTokensSince usedSi
         Slot slot = _tenants.GetOrAdd(ticket.Tenant, _ => new Slot());
         double now = Admission.Seconds(clock.GetUtcNow());
         lock (slot)
+        {
             slot.Counters = Admission.Settle(ticket.Limits, slot.Counters, ticket.ReservedTokens, usedTokens,
                 ticket.BudgetPeriodStart, now);
+        }
+
         return Task.CompletedTask;
     }
 

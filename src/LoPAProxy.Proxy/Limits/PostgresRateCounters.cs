@@ -55,11 +55,13 @@ public sealed class PostgresRateCounters : IRateCounterStore, IAsyncDisposable
             counters = await LockAndReadAsync(c, tenant, now, cancel);
             long period = Admission.PeriodStart(limits, now);
             if (limits.TokenBudget > 0 && counters.BudgetPeriodStart != period)
+            {
                 counters = counters with
                 {
                     BudgetPeriodStart = period,
                     BudgetUsed = await _usedSince(tenant, DateTimeOffset.FromUnixTimeSeconds(period), cancel),
                 };
+            }
         }
         catch
         {
@@ -70,8 +72,11 @@ public sealed class PostgresRateCounters : IRateCounterStore, IAsyncDisposable
         await using NpgsqlBatch write = new(c);
         if (decision.Admitted) write.BatchCommands.Add(Upsert(tenant, decision.Next));
         if (decision.Admitted && limits.ConcurrentRequests > 0)
+        {
             write.BatchCommands.Add(Command("INSERT INTO rate_leases (lease, tenant, expires) VALUES (@l, @t, @e)",
                 ("l", lease), ("t", tenant), ("e", now + _lease.TotalSeconds)));
+        }
+
         write.BatchCommands.Add(Command("COMMIT"));
         await write.ExecuteNonQueryAsync(cancel);
         if (decision.Admitted && limits.ConcurrentRequests > 0) Hold(lease);
@@ -92,6 +97,7 @@ public sealed class PostgresRateCounters : IRateCounterStore, IAsyncDisposable
         await using NpgsqlBatch write = new(c);
         write.BatchCommands.Add(Lock(ticket.Tenant));
         if (recount)
+        {
             write.BatchCommands.Add(Command(
                 "UPDATE rate_counters SET tokens_tat = CASE WHEN @shift >= 0 " +
                 "THEN GREATEST(tokens_tat, @now) + @shift ELSE GREATEST(tokens_tat + @shift, @now) END, " +
@@ -100,6 +106,8 @@ public sealed class PostgresRateCounters : IRateCounterStore, IAsyncDisposable
                 ("shift", Admission.TokensShift(ticket.Limits, delta)),
                 ("now", Admission.Seconds(_clock.GetUtcNow())), ("p", ticket.BudgetPeriodStart), ("d", delta),
                 ("t", ticket.Tenant)));
+        }
+
         if (leased) write.BatchCommands.Add(Command("DELETE FROM rate_leases WHERE lease = @l", ("l", ticket.Lease)));
         await write.ExecuteNonQueryAsync(cancel);
     }
@@ -186,8 +194,10 @@ public sealed class PostgresRateCounters : IRateCounterStore, IAsyncDisposable
     {
         _held[lease] = 0;
         if (_renewer is null)
+        {
             lock (_held)
                 _renewer ??= Task.Run(() => RenewLeasesAsync(_stop.Token));
+        }
     }
 
     /// <summary>Pushes the expiry of this replica's leases forward, three times per lease period.</summary>

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text;
 using System.Text.Json.Nodes;
 using LoPAProxy.OpenAi;
@@ -71,18 +72,23 @@ public sealed class PromptBudget(FoundationModels models, IOptions<LoPAOptions> 
     public void CheckEmbeddingValues(long values)
     {
         if (values > Limits.MaxEmbeddingValuesPerRequest)
+        {
             throw ApiException.BadRequest(
                 $"the request would build {values} embedding values; the limit is {Limits.MaxEmbeddingValuesPerRequest} " +
                 "(send fewer or shorter prompts)", "prompt", "request_too_large");
+        }
     }
 
     private List<CompletionPrompt> ParsePrompts(JsonNode? prompt)
     {
         bool tokenIds = prompt is JsonArray { Count: > 0 } flat && flat.All(IsInteger);
         if (!tokenIds && prompt is JsonArray many && many.Count > Limits.MaxPromptsPerRequest)
+        {
             throw ApiException.BadRequest(
                 $"the request has {many.Count} prompts; at most {Limits.MaxPromptsPerRequest} are allowed per request",
                 "prompt", "too_many_prompts");
+        }
+
         return prompt switch
         {
             null => throw ApiException.BadRequest("'prompt' is required", "prompt", "nothing_to_encode"),
@@ -121,7 +127,7 @@ public sealed class PromptBudget(FoundationModels models, IOptions<LoPAOptions> 
     private static void Check(int tokens, int softPromptRows, int maxTokens, int context, string param)
     {
         if (tokens + softPromptRows + maxTokens > context)
-            throw OverContext(context, tokens.ToString(), softPromptRows, maxTokens, param);
+            throw OverContext(context, tokens.ToString(CultureInfo.InvariantCulture), softPromptRows, maxTokens, param);
     }
 
     private static ApiException OverContext(int context, string tokens, int softPromptRows, int maxTokens, string param)

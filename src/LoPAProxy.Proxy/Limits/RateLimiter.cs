@@ -82,7 +82,8 @@ public sealed class RateLimiter(IRateCounterStore counters, TenantLimitResolver 
             : "requests are let through uncounted (WhenCountersDown: open)");
         if (!closed) return null;
         throw new ApiException(503, "the rate limiter's counters are unreachable; retry shortly", null,
-            "rate_limiter_unavailable") { Headers = new Dictionary<string, string> { ["retry-after"] = "1" } };
+            "rate_limiter_unavailable")
+        { Headers = new Dictionary<string, string> { ["retry-after"] = "1" } };
     }
 
     private void LogOutage(Exception e, string consequence)
@@ -107,7 +108,8 @@ public sealed class RateLimiter(IRateCounterStore counters, TenantLimitResolver 
         {
             Refusal.Requests => new ApiException(429,
                 $"Rate limit reached for tenant {tenant} on requests per min (RPM): Limit {l.RequestsPerMinute}. " +
-                wait, null, "rate_limit_exceeded") { Type = "requests", Headers = headers },
+                wait, null, "rate_limit_exceeded")
+            { Type = "requests", Headers = headers },
             Refusal.Tokens => new ApiException(429,
                 $"Rate limit reached for tenant {tenant} on tokens per min (TPM): Limit {l.TokensPerMinute}, " +
                 $"Remaining {d.Snapshot.RemainingTokens}, Requested {tokens}. {wait}", null, "rate_limit_exceeded")
@@ -116,7 +118,8 @@ public sealed class RateLimiter(IRateCounterStore counters, TenantLimitResolver 
             },
             Refusal.Concurrency => new ApiException(429,
                 $"Too many requests in flight for tenant {tenant}: Limit {l.ConcurrentRequests}. {wait}", null,
-                "concurrency_limit_exceeded") { Type = "requests", Headers = headers },
+                "concurrency_limit_exceeded")
+            { Type = "requests", Headers = headers },
             Refusal.Budget => new ApiException(429,
                 $"Tenant {tenant} has used its token budget for this {l.BudgetPeriod.Name()} " +
                 $"({l.TokenBudget} tokens, {d.Snapshot.BudgetRemaining} left, {tokens} requested); it renews at " +
@@ -128,7 +131,8 @@ public sealed class RateLimiter(IRateCounterStore counters, TenantLimitResolver 
                 $"Request too large for tenant {tenant}: it may use {tokens} tokens (prompt, soft prompt and " +
                 $"max_tokens), over the whole {TooLargeLimit(l, tokens)}. Send a shorter prompt or a smaller " +
                 "max_tokens.", "max_tokens",
-                "request_too_large") { Type = "tokens", Headers = headers },
+                "request_too_large")
+            { Type = "tokens", Headers = headers },
         };
     }
 

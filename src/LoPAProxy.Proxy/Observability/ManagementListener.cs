@@ -1,9 +1,9 @@
 using System.Net;
+using LoPAProxy.OpenAi;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
-using LoPAProxy.OpenAi;
 
 namespace LoPAProxy.Proxy.Observability;
 
@@ -37,6 +37,7 @@ public sealed class ManagementListener
     {
         foreach (string url in Split(publicUrls)) Listen(kestrel, url, _ => { });
         foreach (string url in Split(managementUrls))
+        {
             Listen(kestrel, url, options =>
             {
                 _management.Add(options);
@@ -46,6 +47,7 @@ public sealed class ManagementListener
                     return next(connection);
                 });
             });
+        }
     }
 
     /// <summary>Middleware: /metrics only on a management connection, only the management paths there.</summary>
@@ -70,8 +72,11 @@ public sealed class ManagementListener
     {
         string normalised = url.Replace("://*:", "://0.0.0.0:").Replace("://+:", "://0.0.0.0:");
         if (!Uri.TryCreate(normalised, UriKind.Absolute, out Uri? uri) || uri.Scheme != "http")
+        {
             throw new InvalidOperationException($"'{url}' is not an http://host:port address (TLS ends in front of " +
                 "the proxy: an ingress or a sidecar)");
+        }
+
         if (uri.Host == "localhost") kestrel.ListenLocalhost(uri.Port, configure);
         else if (IPAddress.TryParse(uri.Host, out IPAddress? address)) kestrel.Listen(address, uri.Port, configure);
         else kestrel.ListenAnyIP(uri.Port, configure);

@@ -38,10 +38,18 @@ public static class AnswerRelay
         http.Response.Headers.ContentLength = null;
         Stream upstream = await context.ProxyResponse.Content.ReadAsStreamAsync(http.RequestAborted);
         var edit = new AnswerEdit(model, meter, http.Features.Get<Responses.ResponsesAnswer>());
-        if (type == "application/json") await RelayJsonAsync(upstream, http.Response, edit, http.RequestAborted);
-        else if (edit.Responses is not null) await RelayResponsesStreamAsync(upstream, http.Response, edit,
-            http.RequestAborted);
-        else await RelayStreamAsync(upstream, http.Response, edit, http.RequestAborted);
+        if (type == "application/json")
+        {
+            await RelayJsonAsync(upstream, http.Response, edit, http.RequestAborted);
+        }
+        else if (edit.Responses is not null)
+        {
+            await RelayResponsesStreamAsync(upstream, http.Response, edit, http.RequestAborted);
+        }
+        else
+        {
+            await RelayStreamAsync(upstream, http.Response, edit, http.RequestAborted);
+        }
     }
 
     /// <summary>
@@ -76,8 +84,11 @@ public static class AnswerRelay
     {
         var text = new StringBuilder();
         foreach (JsonObject e in events)
+        {
             text.Append("event: ").Append((string?)e["type"]).Append("\ndata: ")
                 .Append(e.ToJsonString(JsonBodies.Outgoing)).Append("\n\n");
+        }
+
         if (text.Length == 0) return;
         await response.WriteAsync(text.ToString(), cancel);
         await response.Body.FlushAsync(cancel);

@@ -30,9 +30,14 @@ public sealed class BackendCredentials(string? backendKey, IReadOnlySet<string> 
         HttpRequestHeaders headers = context.ProxyRequest.Headers;
         foreach (string name in headers.Select(h => h.Key).Where(n => !IsForwarded(n)).ToList()) headers.Remove(name);
         if (context.ProxyRequest.Content?.Headers is { } content)
+        {
             foreach (string name in content.Select(h => h.Key).Where(n => !ContentHeaders.Contains(n,
                 StringComparer.OrdinalIgnoreCase)).ToList())
+            {
                 content.Remove(name);
+            }
+        }
+
         if (backendKey is not null) headers.Authorization = new AuthenticationHeaderValue("Bearer", backendKey);
         return ValueTask.CompletedTask;
     }

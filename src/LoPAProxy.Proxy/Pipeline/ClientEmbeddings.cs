@@ -32,17 +32,27 @@ public sealed class ClientEmbeddings(IOptions<LoPAOptions> options, PromptBudget
         bool any = body.ContainsKey(PromptEmbeds) || body.ContainsKey(InputEmbeds) || chatParts.Count > 0;
         if (!any) return;
         if (!options.Value.ClientEmbeds.AllowedTenants.Contains(tenant, StringComparer.Ordinal))
+        {
             throw ApiException.BadRequest(
                 "client-supplied embeddings (prompt_embeds, input_embeds) are not accepted for this tenant; " +
                 "name an adapter instead", body.ContainsKey(InputEmbeds) ? InputEmbeds : PromptEmbeds,
                 "prompt_embeds_not_allowed");
+        }
+
         if (backend is null)
+        {
             throw new ApiException(422, "this route's backend has no LoPA settings to check embeddings against",
                 PromptEmbeds, "backend_not_configured");
+        }
+
         int maxRows = budget.ContextLength(backend) ?? options.Value.Limits.MaxClientEmbeddingRows;
         if (body[PromptEmbeds] is { } field) body[PromptEmbeds] = CheckField(field, backend, maxRows);
-        foreach (JsonNode part in chatParts) part["data"] = CheckBase64(JsonAccess.Field(part, "data"), backend,
+        foreach (JsonNode part in chatParts)
+        {
+            part["data"] = CheckBase64(JsonAccess.Field(part, "data"), backend,
             maxRows);
+        }
+
         if (body[InputEmbeds] is { } rows) CheckInputEmbeds(rows, backend.HiddenSize, maxRows);
     }
 
@@ -62,8 +72,11 @@ public sealed class ClientEmbeddings(IOptions<LoPAOptions> options, PromptBudget
     {
         if (field is not JsonArray list) return CheckBase64(field, backend, maxRows);
         if (list.Count == 0 || list.Count > options.Value.Limits.MaxPromptsPerRequest)
+        {
             throw ApiException.BadRequest(
                 $"'prompt_embeds' must hold 1 to {options.Value.Limits.MaxPromptsPerRequest} tensors", PromptEmbeds);
+        }
+
         return new JsonArray(list.Select(item => (JsonNode?)CheckBase64(item, backend, maxRows)).ToArray());
     }
 
@@ -103,8 +116,12 @@ public sealed class ClientEmbeddings(IOptions<LoPAOptions> options, PromptBudget
 
     private static void CheckInputEmbeds(JsonNode node, int d, int maxRows)
     {
-        if (node is not JsonArray outer || outer.Count == 0) throw Invalid("input_embeds must be a non-empty list",
+        if (node is not JsonArray outer || outer.Count == 0)
+        {
+            throw Invalid("input_embeds must be a non-empty list",
             InputEmbeds);
+        }
+
         bool batch = outer[0] is JsonArray first && first.Count > 0 && first[0] is JsonArray;
         IEnumerable<JsonNode?> sequences = batch ? outer : new JsonNode?[] { outer };
         foreach (JsonNode? sequence in sequences)

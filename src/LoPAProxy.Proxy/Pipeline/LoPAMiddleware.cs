@@ -87,9 +87,12 @@ public sealed class LoPAMiddleware(RequestDelegate next, IOptions<LoPAOptions> o
         BackendOptions? backend = BackendOf(http);
         bool generation = route.TakesAdapter && HttpMethods.IsPost(http.Request.Method);
         if (adapterName is not null && !generation)
+        {
             throw ApiException.BadRequest(
                 $"adapters apply to POST /v1/chat/completions and /v1/completions only, not {http.Request.Method} {route.CanonicalPath}",
                 "model", "adapter_not_supported");
+        }
+
         if (generation && body is not null) RequireModel(body, backend, adapterName);
         if (body is not null)
         {
@@ -160,8 +163,11 @@ public sealed class LoPAMiddleware(RequestDelegate next, IOptions<LoPAOptions> o
     {
         IBackendDialect dialect = http.RequestServices.GetRequiredKeyedService<IBackendDialect>(backend.Dialect);
         if (route.Kind != dialect.SoftPromptEndpoint)
+        {
             throw Errors.DialectMismatch(backend.Dialect, dialect.SoftPromptEndpoint == EndpointKind.Chat
                 ? "/v1/chat/completions" : "/v1/completions");
+        }
+
         var request = new DialectRequest(http, body, backend, plan.Generator!, plan.Prompts, record.Timings,
             plan.AskedModel);
         RewriteResult result = await dialect.RewriteAsync(request, http.RequestAborted);
@@ -204,14 +210,20 @@ public sealed class LoPAMiddleware(RequestDelegate next, IOptions<LoPAOptions> o
         if (generator is null) throw Errors.AdapterNotFound(adapterName);
         AdapterConfig config = generator.Adapter.Config;
         if (config.TokenDim != backend.HiddenSize)
+        {
             throw new ApiException(422,
                 $"adapter '{adapterName}' makes {config.TokenDim}-wide prompts; the backend model '{backend.Model}' has hidden size {backend.HiddenSize}",
                 "model", "adapter_incompatible");
+        }
+
         if (config.UsesEncoder && !Core.Encoders.EncoderFactory.IsKnown(config.Encoder!,
             options.Value.ToEncoderOptions()))
+        {
             throw new ApiException(422,
                 $"adapter '{adapterName}' needs encoder '{config.Encoder}', which this proxy does not have",
                 "model", "adapter_incompatible");
+        }
+
         return generator;
     }
 

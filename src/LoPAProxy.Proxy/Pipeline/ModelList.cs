@@ -55,11 +55,17 @@ public static class ModelList
         var owned = await adapters.ListAsync(tenant, cancel);
         var entries = bases.Select(b => new ModelEntry(b, 0, "lopaproxy")).ToList();
         foreach (string b in bases)
+        {
             entries.AddRange(owned.Select(a => new ModelEntry($"{b}:{a.Reference}", a.Created.ToUnixTimeSeconds(),
                 tenant)));
+        }
+
         return entries;
     }
 
-    private static object Shape(ModelEntry e) => new { id = e.Id, @object = "model", created = e.Created,
-        owned_by = e.Owner };
+    private static object Shape(ModelEntry e) => new
+    {
+        id = e.Id, @object = "model", created = e.Created,
+        owned_by = e.Owner
+    };
 }

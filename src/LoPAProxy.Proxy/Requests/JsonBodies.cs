@@ -56,11 +56,14 @@ public static class JsonBodies
     public static async Task<JsonDocument> ReadDocumentAsync(HttpRequest request, long limit, CancellationToken cancel)
     {
         if (!request.HasJsonContentType())
+        {
             throw new ApiException(415, $"send this body as JSON (Content-Type: application/json), not " +
                 $"'{request.ContentType ?? "none"}'", null, "unsupported_media_type")
             {
                 Type = "invalid_request_error",
             };
+        }
+
         await BodyLimit.ApplyAsync(request.HttpContext, limit, "the request body");
         MemoryStream buffer = await ReadBoundedAsync(request, limit, cancel);
         RequireUtf8(buffer);
@@ -80,7 +83,10 @@ public static class JsonBodies
         if (document.RootElement.ValueKind == JsonValueKind.Object
             && document.RootElement.TryGetProperty(name, out JsonElement value)
             && value.ValueKind == JsonValueKind.String)
+        {
             return value.GetString()!;
+        }
+
         throw ApiException.BadRequest($"'{name}' is required (a string)", name);
     }
 

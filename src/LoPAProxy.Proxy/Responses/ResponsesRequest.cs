@@ -66,7 +66,10 @@ public static class ResponsesRequest
             throw Unsupported("store", "responses are not stored here (send store: false or leave it out)");
         if (body["text"] is JsonObject text && text["format"] is JsonObject format
             && JsonAccess.String(format, "type") != "text")
+        {
             throw Unsupported("text.format", "structured output is not bridged here");
+        }
+
         if (body["truncation"] is JsonValue truncation && JsonAccess.String(body, "truncation") != "disabled")
             throw Unsupported("truncation", $"only \"disabled\" is supported, not {truncation.ToJsonString()}");
         if (body["metadata"] is not (null or JsonObject))

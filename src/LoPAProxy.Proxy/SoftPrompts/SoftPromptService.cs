@@ -1,10 +1,10 @@
 using System.Diagnostics;
 using LoPAProxy.Core.Adapters;
 using LoPAProxy.Core.Encoders;
-using LoPAProxy.OpenAi;
 using LoPAProxy.Core.Generation;
 using LoPAProxy.Engine.Formats.Torch;
 using LoPAProxy.Engine.Tensors;
+using LoPAProxy.OpenAi;
 using LoPAProxy.Proxy.Tenancy;
 
 namespace LoPAProxy.Proxy.SoftPrompts;
@@ -55,9 +55,12 @@ public sealed class SoftPromptService(EncoderPool encoders, InstanceVectors vect
                 "model", "encoder_unavailable");
         }
         if (encoder.Dim != config.EncoderDim)
+        {
             throw new ApiException(422,
                 $"the adapter expects {config.EncoderDim}-wide instance vectors; encoder '{config.Encoder}' here makes {encoder.Dim}",
                 "model", "adapter_incompatible");
+        }
+
         return encoder;
     }
 

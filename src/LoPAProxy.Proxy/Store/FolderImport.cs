@@ -60,8 +60,11 @@ public static class FolderImport
         if (!Names.IsValid(name) || name.Contains('@'))
             return new ImportOutcome(tenant, name, version, "skipped", "not a valid adapter name");
         if (!File.Exists(configPath) || !File.Exists(weightsPath))
+        {
             return new ImportOutcome(tenant, name, version, "skipped",
                 "no adapter_config.json + adapter_model.safetensors");
+        }
+
         string configJson = await File.ReadAllTextAsync(configPath, cancel);
         byte[] weights = await File.ReadAllBytesAsync(weightsPath, cancel);
         AdapterConfig config;

@@ -15,9 +15,13 @@ public sealed record UsageCounts(string Tenant, string Adapter, long HourStart, 
 
     public UsageCounts Plus(UsageCounts o) => this with
     {
-        Requests = Requests + o.Requests, Errors = Errors + o.Errors, RateLimited = RateLimited + o.RateLimited,
-        PromptTokens = PromptTokens + o.PromptTokens, CompletionTokens = CompletionTokens + o.CompletionTokens,
-        SoftPromptRows = SoftPromptRows + o.SoftPromptRows, LatencyMs = LatencyMs + o.LatencyMs,
+        Requests = Requests + o.Requests,
+        Errors = Errors + o.Errors,
+        RateLimited = RateLimited + o.RateLimited,
+        PromptTokens = PromptTokens + o.PromptTokens,
+        CompletionTokens = CompletionTokens + o.CompletionTokens,
+        SoftPromptRows = SoftPromptRows + o.SoftPromptRows,
+        LatencyMs = LatencyMs + o.LatencyMs,
     };
 }
 

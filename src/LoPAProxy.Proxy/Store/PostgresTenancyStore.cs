@@ -29,7 +29,7 @@ public sealed class PostgresTenancyStore(string connectionString) : SqlTenancySt
         await base.InitializeAsync(cancel);
         await using (var c = await OpenAsync(cancel))
             await Exec(c, null, "SELECT pg_advisory_unlock_all()", cancel);
-        _listener = Task.Run(() => ListenAsync(_stop.Token));
+        _listener = Task.Run(() => ListenAsync(_stop.Token), CancellationToken.None);
     }
 
     protected override async Task<DbConnection> OpenAsync(CancellationToken cancel) =>
@@ -71,8 +71,18 @@ public sealed class PostgresTenancyStore(string connectionString) : SqlTenancySt
                 while (!stop.IsCancellationRequested) await c.WaitAsync(stop);
             }
             catch (OperationCanceledException) { return; }
-            catch (NpgsqlException) { await Task.Delay(1000, stop).ContinueWith(_ =>
-                { }); } // reconnect after an outage
+            catch (NpgsqlException)
+            {
+                // Reconnect after an outage, unless the store is being disposed meanwhile.
+                try
+                {
+                    await Task.Delay(1000, stop);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
         }
     }
 
@@ -81,8 +91,9 @@ public sealed class PostgresTenancyStore(string connectionString) : SqlTenancySt
         // Registered under two service types (adapters, usage), so the container may dispose it twice.
         if (Interlocked.Exchange(ref _disposed, 1) == 1) return;
         _stop.Cancel();
-        if (_listener != null) await _listener.ContinueWith(_ => { });
+        if (_listener != null) await _listener.ContinueWith(_ => { }, TaskScheduler.Default);
         await _source.DisposeAsync();
         _stop.Dispose();
+        await base.DisposeAsync();
     }
 }

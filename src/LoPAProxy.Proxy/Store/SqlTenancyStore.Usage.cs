@@ -34,9 +34,12 @@ public abstract partial class SqlTenancyStore
         await using DbConnection c = await OpenAsync(cancel);
         await using DbTransaction t = await c.BeginTransactionAsync(cancel);
         foreach (UsageCounts d in deltas)
+        {
             await Exec(c, t, AddUsageSql, cancel, ("t", d.Tenant), ("a", d.Adapter), ("h", d.HourStart),
                 ("r", d.Requests), ("e", d.Errors), ("l", d.RateLimited), ("p", d.PromptTokens),
                 ("c", d.CompletionTokens), ("s", d.SoftPromptRows), ("ms", d.LatencyMs));
+        }
+
         await t.CommitAsync(cancel);
     }
 

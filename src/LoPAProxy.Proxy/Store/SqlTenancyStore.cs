@@ -40,7 +40,9 @@ public abstract partial class SqlTenancyStore : ITenancyStore, IUsageStore
             $"CREATE TABLE IF NOT EXISTS adapters (tenant TEXT NOT NULL REFERENCES tenants(name), name TEXT NOT NULL, version TEXT NOT NULL, config TEXT NOT NULL, weights {BinaryType} NOT NULL, sha256 TEXT NOT NULL, parameters BIGINT NOT NULL, size BIGINT NOT NULL, created TEXT NOT NULL, PRIMARY KEY (tenant, name, version))",
             "CREATE TABLE IF NOT EXISTS active (tenant TEXT NOT NULL, name TEXT NOT NULL, version TEXT NOT NULL, PRIMARY KEY (tenant, name))",
         }.Concat(UsageSchema))
+        {
             await Exec(c, null, ddl, cancel);
+        }
     }
 
     public async Task PingAsync(CancellationToken cancel = default)
@@ -57,7 +59,10 @@ public abstract partial class SqlTenancyStore : ITenancyStore, IUsageStore
         {
             if (await Scalar(c, t, "SELECT COUNT(*) FROM tenants WHERE name = @n", cancel, ("n", name)) is long n
                 && n > 0)
+            {
                 throw new StoreConflictException($"tenant '{name}' exists");
+            }
+
             await Exec(c, t, "INSERT INTO tenants (name, disabled, created) VALUES (@n, 0, @c)", cancel, ("n", name),
                 ("c", Now()));
         }, cancel);
@@ -77,7 +82,9 @@ public abstract partial class SqlTenancyStore : ITenancyStore, IUsageStore
         {
             if (await Exec(c, t, "UPDATE tenants SET disabled = @d WHERE name = @n", cancel, ("d", disabled ? 1L : 0L),
                 ("n", name)) == 0)
+            {
                 throw new StoreNotFoundException($"tenant '{name}' does not exist");
+            }
         }, cancel);
 
     public async Task<KeyRecord> AddKeyAsync(string tenant, byte[] keyHash, CancellationToken cancel = default)
@@ -126,7 +133,10 @@ public abstract partial class SqlTenancyStore : ITenancyStore, IUsageStore
             if (quota is not null) await CheckQuota(c, t, tenant, weights.Length, quota, cancel);
             if (await Scalar(c, t, "SELECT COUNT(*) FROM adapters WHERE tenant = @t AND name = @n AND version = @v",
                 cancel, ("t", tenant), ("n", name), ("v", version)) is long n && n > 0)
+            {
                 throw new StoreConflictException($"adapter '{name}@{version}' exists; versions are immutable");
+            }
+
             await Exec(c, t,
                 "INSERT INTO adapters (tenant, name, version, config, weights, sha256, parameters, size, created) VALUES (@t, @n, @v, @cfg, @w, @s, @p, @z, @c)", cancel,
                 ("t", tenant), ("n", name), ("v", version), ("cfg", configJson), ("w", weights), ("s", sha), ("p",
@@ -221,7 +231,7 @@ public abstract partial class SqlTenancyStore : ITenancyStore, IUsageStore
         new(r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetInt64(4), r.GetInt64(5),
             Time(r.GetString(6)), Convert.ToInt64(r[7], CultureInfo.InvariantCulture) != 0);
 
-    private Task SetActive(DbConnection c, DbTransaction t, string tenant, string name,
+    private static Task SetActive(DbConnection c, DbTransaction t, string tenant, string name,
         string version, CancellationToken cancel) =>
         Exec(c, t,
             "INSERT INTO active (tenant, name, version) VALUES (@t, @n, @v) ON CONFLICT (tenant, name) DO UPDATE SET version = EXCLUDED.version", cancel, ("t", tenant), ("n", name), ("v", version));
@@ -241,16 +251,20 @@ public abstract partial class SqlTenancyStore : ITenancyStore, IUsageStore
         long bytes = await Scalar(c, t, "SELECT COALESCE(SUM(size), 0) FROM adapters WHERE tenant = @t", cancel, ("t",
             tenant)) ?? 0;
         if (count + 1 > quota.MaxAdapters || bytes + adding > quota.MaxBytes)
+        {
             throw new StoreQuotaException(
                 $"quota: at most {quota.MaxAdapters} adapter versions and {quota.MaxBytes} bytes per tenant " +
                 $"(now {count}, {bytes} bytes)");
+        }
     }
 
     private static async Task RequireTenant(DbConnection c, DbTransaction t, string tenant, CancellationToken cancel)
     {
         if (await Scalar(c, t, "SELECT COUNT(*) FROM tenants WHERE name = @n", cancel, ("n", tenant)) is not long n
             || n == 0)
+        {
             throw new StoreNotFoundException($"tenant '{tenant}' does not exist");
+        }
     }
 
     /// <summary>One transaction: all of <paramref name="work"/> or none of it; announced, then raised, after
@@ -319,5 +333,9 @@ public abstract partial class SqlTenancyStore : ITenancyStore, IUsageStore
     private static DateTimeOffset Time(string s) => DateTimeOffset.Parse(s, CultureInfo.InvariantCulture,
         DateTimeStyles.RoundtripKind);
 
-    public virtual ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    public virtual ValueTask DisposeAsync()
+    {
+        GC.SuppressFinalize(this);
+        return ValueTask.CompletedTask;
+    }
 }

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Data.Common;
 using LoPAProxy.OpenAi;
 using Microsoft.Data.Sqlite;
@@ -61,7 +62,7 @@ public sealed class StoreOutage(ILogger<StoreOutage> log, TimeProvider clock)
         Report(e);
         return new ApiException(503, "the tenant store is unavailable; retry shortly", null, "store_unavailable")
         {
-            Headers = new Dictionary<string, string> { ["retry-after"] = RetryAfterSeconds.ToString() },
+            Headers = new Dictionary<string, string> { ["retry-after"] = RetryAfterSeconds.ToString(CultureInfo.InvariantCulture) },
         };
     }
 

@@ -9,12 +9,12 @@ using LoPAProxy.Proxy.Configuration;
 using LoPAProxy.Proxy.Dialects;
 using LoPAProxy.Proxy.Requests;
 using LoPAProxy.Proxy.SoftPrompts;
-using Microsoft.AspNetCore.Http.Features;
 using LoPAProxy.Proxy.Store;
 using LoPAProxy.Proxy.Tenancy;
 using LoPAProxy.Proxy.Usage;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -219,15 +219,23 @@ public static class TenancyEndpoints
     private static async Task<IResult> Upload(HttpContext h, ITenancyStore store, string tenant)
     {
         LoPAOptions o = h.RequestServices.GetRequiredService<IOptions<LoPAOptions>>().Value;
-        if (!h.Request.HasFormContentType) throw ApiException.BadRequest("upload as multipart/form-data", null,
+        if (!h.Request.HasFormContentType)
+        {
+            throw ApiException.BadRequest("upload as multipart/form-data", null,
             "invalid_multipart");
+        }
+
         IFormCollection form = await ReadUploadFormAsync(h, o.Quotas.MaxUploadBytes);
         string name = form["name"].FirstOrDefault() ?? throw ApiException.BadRequest("the 'name' field is required",
             "name");
         string version = form["version"].FirstOrDefault()
             ?? throw ApiException.BadRequest("the 'version' field is required (versions are immutable)", "version");
         if (!Names.IsValid(name)
-            || name.Contains('@')) throw ApiException.BadRequest("adapter names are 1–64 of [A-Za-z0-9._-]", "name");
+            || name.Contains('@'))
+        {
+            throw ApiException.BadRequest("adapter names are 1–64 of [A-Za-z0-9._-]", "name");
+        }
+
         if (!Names.IsValid(version)) throw ApiException.BadRequest("versions are 1–64 of [A-Za-z0-9._-]", "version");
         bool activate = form["activate"].FirstOrDefault() switch
         {
@@ -240,8 +248,12 @@ public static class TenancyEndpoints
         {
             IFormFile? f = form.Files.FirstOrDefault(match);
             if (f is null) return null;
-            if (f.Length > o.Quotas.MaxUploadBytes) throw new ApiException(413,
+            if (f.Length > o.Quotas.MaxUploadBytes)
+            {
+                throw new ApiException(413,
                 $"'{f.FileName}' is over the {o.Quotas.MaxUploadBytes}-byte limit", "file", "body_too_large");
+            }
+
             using var ms = new MemoryStream();
             await f.CopyToAsync(ms, h.RequestAborted);
             return ms.ToArray();

@@ -99,7 +99,10 @@ public static class UsageEndpoints
         if (text is null) return null;
         if (!long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out long value)
             || value > 253402300799)
+        {
             throw ApiException.BadRequest($"{name} is a Unix time in seconds", name);
+        }
+
         return value;
     }
 

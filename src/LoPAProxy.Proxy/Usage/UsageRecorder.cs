@@ -69,8 +69,11 @@ public sealed class UsageRecorder(IUsageStore store, TimeProvider clock, IOption
             catch (Exception)
             {
                 lock (_gate)
+                {
                     foreach (var (key, counts) in batch)
                         _pending[key] = _pending.TryGetValue(key, out UsageCounts? sum) ? sum.Plus(counts) : counts;
+                }
+
                 throw;
             }
         }

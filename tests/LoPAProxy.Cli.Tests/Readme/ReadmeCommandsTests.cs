@@ -56,7 +56,10 @@ public partial class ReadmeCommandsTests
         psi.Environment["LOPA_DLL"] = Path.Combine(AppContext.BaseDirectory, "lopa.dll");
         foreach (string name in new[] { "OPENAI_API_KEY", "OPENAI_BASE_URL", "LOPA_URL", "LOPA_ADMIN_KEY",
             "LOPA_CACHE_DIR" })
+        {
             psi.Environment.Remove(name);
+        }
+
         using var p = Process.Start(psi)!;
         var output = new StringBuilder();
         p.OutputDataReceived += (_, e) => { lock (output) output.AppendLine(e.Data); };
@@ -80,6 +83,7 @@ public partial class ReadmeCommandsTests
     {
         var lines = new List<string> { "set -euo pipefail", "set -x" };
         foreach (Match block in BashBlock().Matches(readme))
+        {
             foreach (string line in block.Groups[1].Value.Split('\n'))
             {
                 string command = line.Trim();
@@ -87,6 +91,8 @@ public partial class ReadmeCommandsTests
                 if (LeftOut.Keys.Any(k => command.StartsWith(k, StringComparison.Ordinal))) continue;
                 lines.Add(line);
             }
+        }
+
         return string.Join("\n", lines) + "\n";
     }
 

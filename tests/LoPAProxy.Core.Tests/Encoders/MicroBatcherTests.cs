@@ -24,7 +24,7 @@ public class MicroBatcherTests
         {
             lock (Runs) Runs.Add(texts.ToArray());
             Started.TrySetResult();
-            Hold.Wait(TimeSpan.FromSeconds(10));
+            Hold.Wait(TimeSpan.FromSeconds(10), CancellationToken.None);
             for (int i = 0; i < texts.Count; i++)
                 for (int k = 0; k < Dim; k++) output[i * Dim + k] = texts[i].Length * (k + 1);
         }

@@ -54,8 +54,11 @@ public class OnnxBpeEncoderTests
         string llama3 = Path.Combine(Node.Directory, "node_modules", "@lenml", "tokenizer-llama3", "models",
             "tokenizer.json");
         File.Copy(llama3, Path.Combine(dir, "tokenizer.json"));
-        new OnnxEncoderConfig { Pooling = "last-token", Normalize = true, MaxTokens = 64, AddBos = true,
-            AddEos = true }.Save(dir);
+        new OnnxEncoderConfig
+        {
+            Pooling = "last-token", Normalize = true, MaxTokens = 64, AddBos = true,
+            AddEos = true
+        }.Save(dir);
         string[] texts = { "The movie was great.", "naïve café — 日本語 😀", "def f(x): return x * 2", "a" };
 
         // Hugging Face's ids (no specials), framed as configured: BOS first, EOS last.
@@ -68,8 +71,14 @@ public class OnnxBpeEncoderTests
         PyTorch.Run(ExportAndEncode, dir, "128256", idsPath, outPath);
         double[][] reference = JsonSerializer.Deserialize<double[][]>(File.ReadAllText(outPath))!;
 
-        var settings = new Dictionary<string, OnnxEncoderSettings> { ["tiny"] = new() { Directory = dir,
-            Threads = 1 } };
+        var settings = new Dictionary<string, OnnxEncoderSettings>
+        {
+            ["tiny"] = new()
+            {
+                Directory = dir,
+                Threads = 1
+            }
+        };
         var encoder = (OnnxSentenceEncoder)EncoderFactory.Create("tiny", new EncoderOptions { Onnx = settings });
         Assert.Equal(16, encoder.Dim);
         var batched = new float[texts.Length * 16];

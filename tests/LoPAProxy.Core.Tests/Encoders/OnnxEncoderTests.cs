@@ -67,8 +67,11 @@ public class OnnxEncoderTests
         float[] ours = EncodeOneByOne(arctic, corpus);
         double[][] reference = PyTorchReference(PackagedEncoders.Directory(PackagedEncoders.ArcticXs),
             corpus.Select(arctic.Tokenize).ToArray(), "cls");
-        for (int i = 0; i < corpus.Count; i++) Assert.True(Cosine(ours.AsSpan(i * 384, 384), reference[i]) >= 0.99999,
+        for (int i = 0; i < corpus.Count; i++)
+        {
+            Assert.True(Cosine(ours.AsSpan(i * 384, 384), reference[i]) >= 0.99999,
             corpus[i]);
+        }
     }
 
     [Fact]
@@ -113,8 +116,14 @@ public class OnnxEncoderTests
             onnx.save(m, sys.argv[2])
             """, Path.Combine(MiniLmDir, "model.onnx"), Path.Combine(dir, "model.onnx"));
         new OnnxEncoderConfig { Pooling = "cls", Normalize = true, MaxTokens = 128 }.Save(dir);
-        var settings = new Dictionary<string, OnnxEncoderSettings> { ["mine"] = new() { Directory = dir,
-            Threads = 1 } };
+        var settings = new Dictionary<string, OnnxEncoderSettings>
+        {
+            ["mine"] = new()
+            {
+                Directory = dir,
+                Threads = 1
+            }
+        };
         var mine = (OnnxSentenceEncoder)EncoderFactory.Create("mine", new EncoderOptions { Onnx = settings });
         Assert.Equal(384, mine.Dim);
         Assert.Equal(128, mine.MaxTokens);
@@ -132,8 +141,11 @@ public class OnnxEncoderTests
             new OnnxEncoderSettings { Device = "cuda:0" }));
         Assert.Matches(@"lib[a-zA-Z_]+\.so", failure.Message); // the library the loader could not find
         var warnings = new List<string>();
-        var (session, device) = OnnxSessions.Create(model, new OnnxEncoderSettings { Device = "cuda",
-            FallbackToCpu = true }, warnings.Add);
+        var (session, device) = OnnxSessions.Create(model, new OnnxEncoderSettings
+        {
+            Device = "cuda",
+            FallbackToCpu = true
+        }, warnings.Add);
         using (session)
         {
             Assert.Equal("cpu", device);
@@ -186,8 +198,11 @@ public class OnnxEncoderTests
             {
                 id = ids[t], content = t, single_word = false, lstrip = false, rstrip = false, normalized = false, special = true,
             }),
-            normalizer = new { type = "BertNormalizer", clean_text = true, handle_chinese_chars = true,
-                strip_accents = (bool?)null, lowercase = true },
+            normalizer = new
+            {
+                type = "BertNormalizer", clean_text = true, handle_chinese_chars = true,
+                strip_accents = (bool?)null, lowercase = true
+            },
             pre_tokenizer = new { type = "BertPreTokenizer" },
             post_processor = new
             {
@@ -206,8 +221,11 @@ public class OnnxEncoderTests
                 },
             },
             decoder = new { type = "WordPiece", prefix = "##", cleanup = true },
-            model = new { type = "WordPiece", unk_token = "[UNK]", continuing_subword_prefix = "##",
-                max_input_chars_per_word = 100, vocab = ids },
+            model = new
+            {
+                type = "WordPiece", unk_token = "[UNK]", continuing_subword_prefix = "##",
+                max_input_chars_per_word = 100, vocab = ids
+            },
         };
         string dir = TempDir.Create();
         string tj = Path.Combine(dir, "tokenizer.json"), tc = Path.Combine(dir,

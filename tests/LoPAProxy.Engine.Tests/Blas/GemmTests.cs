@@ -15,12 +15,14 @@ public class GemmTests
     private static void Reference(bool ta, bool tb, int m, int n, int k, float alpha, float[] a, int lda, float[] b, int ldb, float beta, float[] c, int ldc)
     {
         for (int i = 0; i < m; i++)
+        {
             for (int j = 0; j < n; j++)
             {
                 double s = 0;
                 for (int p = 0; p < k; p++) s += (double)(ta ? a[p * lda + i] : a[i * lda + p]) * (tb ? b[j * ldb + p] : b[p * ldb + j]);
                 c[i * ldc + j] = (float)(alpha * s + (beta == 0 ? 0 : beta * c[i * ldc + j]));
             }
+        }
     }
 
     [Theory]
@@ -34,16 +36,18 @@ public class GemmTests
         {
             int m = sizes[rng.Next(sizes.Length)], n = sizes[rng.Next(sizes.Length)], k = sizes[rng.Next(sizes.Length)];
             foreach (bool ta in new[] { false, true })
-            foreach (bool tb in new[] { false, true })
             {
-                int pad = rng.Next(3);
-                int lda = (ta ? m : k) + pad, ldb = (tb ? k : n) + pad, ldc = n + pad;
-                float[] a = Rand.Floats(rng, (ta ? k : m) * lda), b = Rand.Floats(rng, (tb ? n : k) * ldb);
-                float[] c = Rand.Floats(rng, m * ldc), expected = (float[])c.Clone();
-                float alpha = trial % 3 == 0 ? 1f : 0.75f, beta = trial % 4 switch { 0 => 0f, 1 => 1f, _ => -0.5f };
-                Reference(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, expected, ldc);
-                gemm.Sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-                Rand.AssertClose(expected, c, 2e-5f * MathF.Sqrt(k), $"{backend} m={m} n={n} k={k} tA={ta} tB={tb}");
+                foreach (bool tb in new[] { false, true })
+                {
+                    int pad = rng.Next(3);
+                    int lda = (ta ? m : k) + pad, ldb = (tb ? k : n) + pad, ldc = n + pad;
+                    float[] a = Rand.Floats(rng, (ta ? k : m) * lda), b = Rand.Floats(rng, (tb ? n : k) * ldb);
+                    float[] c = Rand.Floats(rng, m * ldc), expected = (float[])c.Clone();
+                    float alpha = trial % 3 == 0 ? 1f : 0.75f, beta = trial % 4 switch { 0 => 0f, 1 => 1f, _ => -0.5f };
+                    Reference(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, expected, ldc);
+                    gemm.Sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+                    Rand.AssertClose(expected, c, 2e-5f * MathF.Sqrt(k), $"{backend} m={m} n={n} k={k} tA={ta} tB={tb}");
+                }
             }
         }
     }

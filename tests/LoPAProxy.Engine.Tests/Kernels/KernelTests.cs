@@ -27,18 +27,22 @@ public class KernelTests
     {
         var rng = new Random(8);
         foreach (int inF in Sizes.Take(6))
-        foreach (int outF in new[] { 1, 3, 33 })
         {
-            int rows = 1 + rng.Next(5);
-            float[] x = Rand.Floats(rng, rows * inF), w = Rand.Floats(rng, outF * inF), bias = Rand.Floats(rng,
-                outF), y = new float[rows * outF];
-            Linear.Forward(x, rows, inF, w, outF, bias, y);
-            for (int r = 0; r < rows; r++)
-            for (int o = 0; o < outF; o++)
+            foreach (int outF in new[] { 1, 3, 33 })
             {
-                double s = bias[o];
-                for (int i = 0; i < inF; i++) s += (double)x[r * inF + i] * w[o * inF + i];
-                Assert.Equal(s, y[r * outF + o], 4);
+                int rows = 1 + rng.Next(5);
+                float[] x = Rand.Floats(rng, rows * inF), w = Rand.Floats(rng, outF * inF), bias = Rand.Floats(rng,
+                    outF), y = new float[rows * outF];
+                Linear.Forward(x, rows, inF, w, outF, bias, y);
+                for (int r = 0; r < rows; r++)
+                {
+                    for (int o = 0; o < outF; o++)
+                    {
+                        double s = bias[o];
+                        for (int i = 0; i < inF; i++) s += (double)x[r * inF + i] * w[o * inF + i];
+                        Assert.Equal(s, y[r * outF + o], 4);
+                    }
+                }
             }
         }
     }

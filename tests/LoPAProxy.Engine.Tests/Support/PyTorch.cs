@@ -19,8 +19,11 @@ public static class PyTorch
         string dir = TempDir.Create();
         string path = Path.Combine(dir, "script.py");
         File.WriteAllText(path, script);
-        var psi = new ProcessStartInfo(Interpreter) { RedirectStandardOutput = true, RedirectStandardError = true,
-            UseShellExecute = false };
+        var psi = new ProcessStartInfo(Interpreter)
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true,
+            UseShellExecute = false
+        };
         psi.ArgumentList.Add(path);
         foreach (string a in args) psi.ArgumentList.Add(a);
         psi.Environment["OMP_NUM_THREADS"] = "1";
@@ -130,9 +133,16 @@ public static class Node
     {
         string dir = Directory;
         if (!System.IO.Directory.Exists(Path.Combine(dir,
-            "node_modules"))) throw new InvalidOperationException($"{dir}/node_modules is missing: run scripts/test.sh (it runs npm ci there)");
-        var psi = new ProcessStartInfo("node") { RedirectStandardOutput = true, RedirectStandardError = true,
-            UseShellExecute = false, WorkingDirectory = dir };
+            "node_modules")))
+        {
+            throw new InvalidOperationException($"{dir}/node_modules is missing: run scripts/test.sh (it runs npm ci there)");
+        }
+
+        var psi = new ProcessStartInfo("node")
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true,
+            UseShellExecute = false, WorkingDirectory = dir
+        };
         psi.ArgumentList.Add(Path.Combine(dir, script));
         foreach (string a in args) psi.ArgumentList.Add(a);
         foreach (var (name, value) in environment) psi.Environment[name] = value;

@@ -20,8 +20,15 @@ public class TensorTests
         Tensor tr = t.Transpose(0, 2); // [4, 3, 2]
         Assert.Equal(new[] { 4, 3, 2 }, tr.Shape.ToArray());
         Assert.False(tr.IsContiguous);
-        for (int a = 0; a < 2; a++) for (int b = 0; b < 3; b++) for (int c = 0; c < 4; c++)
-            Assert.Equal(t[a, b, c], tr[c, b, a]);
+        for (int a = 0; a < 2; a++)
+        {
+            for (int b = 0; b < 3; b++)
+            {
+                for (int c = 0; c < 4; c++)
+                    Assert.Equal(t[a, b, c], tr[c, b, a]);
+            }
+        }
+
         Tensor s = t.Slice(2, 1, 2); // [2, 3, 2]
         Assert.Equal(t[1, 2, 2], s[1, 2, 1]);
         s[0, 0, 0] = -1;

@@ -52,7 +52,7 @@ public class AccountingAttackTests
     [Fact]
     public async Task A_stream_the_client_resets_is_charged_the_tokens_it_was_sent()
     {
-        await using StoreStack stack = await StoreStack.StartAsync(RateLimitHttpTests.Sqlite(),
+        await using StoreRig stack = await StoreRig.StartAsync(RateLimitHttpTests.Sqlite(),
             delayPerTokenMs: 40);
         string key = await stack.NewTenantAsync("acme");
         await RateLimitHttpTests.SetLimitsAsync(stack, "acme", new { token_budget = 100_000, budget_period = "day" });
@@ -81,7 +81,7 @@ public class AccountingAttackTests
     [Fact]
     public async Task Max_completion_tokens_on_completions_cannot_shrink_the_reservation()
     {
-        await using StoreStack stack = await StoreStack.StartAsync(RateLimitHttpTests.Sqlite());
+        await using StoreRig stack = await StoreRig.StartAsync(RateLimitHttpTests.Sqlite());
         string key = await stack.NewTenantAsync("acme");
         await RateLimitHttpTests.SetLimitsAsync(stack, "acme", new { token_budget = 1000, budget_period = "day" });
         using HttpClient c = stack.Client(key);

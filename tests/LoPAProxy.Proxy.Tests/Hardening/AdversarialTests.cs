@@ -95,11 +95,11 @@ public class AdversarialTests(HardeningFixture f) : IClassFixture<HardeningFixtu
         {
             ["LoPA:Store:Kind"] = "sqlite", ["LoPA:Store:Path"] = Path.Combine(TempDir.Create(), "lopa.db"),
         };
-        await using StoreStack stack = await StoreStack.StartAsync(settings);
+        await using StoreRig stack = await StoreRig.StartAsync(settings);
         string acme = await stack.NewTenantAsync("acme"), globex = await stack.NewTenantAsync("globex");
         using HttpClient a = stack.Client(acme), g = stack.Client(globex);
-        Assert.Equal(201, (int)(await a.PostAsync("/v1/adapters", StoreStack.Upload("private", "1",
-            StoreStack.Adapter(1)))).StatusCode);
+        Assert.Equal(201, (int)(await a.PostAsync("/v1/adapters", StoreRig.Upload("private", "1",
+            StoreRig.Adapter(1)))).StatusCode);
         string missing = await ErrorMessageAsync(g, HttpMethod.Get, "/v1/adapters/nothing-here", null);
 
         var attempts = new (HttpMethod Method, string Path, HttpContent? Body, Action<HttpRequestMessage>? Tweak)[]
@@ -135,8 +135,8 @@ public class AdversarialTests(HardeningFixture f) : IClassFixture<HardeningFixtu
         JsonElement mine = JsonDocument.Parse(await a.GetStringAsync("/v1/adapters/private")).RootElement.GetProperty("adapter");
         Assert.True(mine.GetProperty("active").GetBoolean());
         // The same name in globex's own namespace is globex's, and does not disturb acme's.
-        Assert.Equal(201, (int)(await g.PostAsync("/v1/adapters", StoreStack.Upload("private", "1",
-            StoreStack.Adapter(2)))).StatusCode);
+        Assert.Equal(201, (int)(await g.PostAsync("/v1/adapters", StoreRig.Upload("private", "1",
+            StoreRig.Adapter(2)))).StatusCode);
         Assert.Equal(mine.GetProperty("sha256").GetString(),
             JsonDocument.Parse(await a.GetStringAsync("/v1/adapters/private")).RootElement.GetProperty("adapter").GetProperty("sha256").GetString());
     }
@@ -159,9 +159,9 @@ public class AdversarialTests(HardeningFixture f) : IClassFixture<HardeningFixtu
             ["LoPA:Store:Kind"] = "sqlite", ["LoPA:Store:Path"] = Path.Combine(TempDir.Create(), "lopa.db"),
             ["LoPA:Quotas:MaxAdaptersPerTenant"] = "5000", ["LoPA:Quotas:MaxUploadBytes"] = "1000000",
         };
-        await using StoreStack stack = await StoreStack.StartAsync(settings);
+        await using StoreRig stack = await StoreRig.StartAsync(settings);
         string key = await stack.NewTenantAsync("acme");
-        LopaAdapter seed = StoreStack.Adapter(9);
+        LopaAdapter seed = StoreRig.Adapter(9);
         byte[] single = seed.ToSingleFile();
         string config = seed.Config.ToJson();
         var rng = new Random(20261202);

@@ -20,13 +20,13 @@ public class ConsistencyTests
     {
         { new StringContent("story"), "name" }, { new StringContent(version), "version" },
         { new StringContent(activate), "activate" },
-        { new ByteArrayContent(StoreStack.Adapter(1).ToSingleFile()), "file", "adapter.safetensors" },
+        { new ByteArrayContent(StoreRig.Adapter(1).ToSingleFile()), "file", "adapter.safetensors" },
     };
 
     [Fact]
     public async Task Activate_is_true_or_false_and_nothing_else()
     {
-        await using StoreStack stack = await StoreStack.StartAsync(RateLimitHttpTests.Sqlite());
+        await using StoreRig stack = await StoreRig.StartAsync(RateLimitHttpTests.Sqlite());
         using HttpClient c = stack.Client(await stack.NewTenantAsync("acme"));
         foreach (string wrong in new[] { "0", "no", "1", "yes", "" })
         {
@@ -46,8 +46,8 @@ public class ConsistencyTests
     [Fact]
     public async Task Admin_calls_on_unknown_tenants_and_bodies_without_json_are_typed_errors()
     {
-        await using StoreStack stack = await StoreStack.StartAsync(RateLimitHttpTests.Sqlite());
-        using HttpClient admin = stack.Client(StoreStack.AdminKey);
+        await using StoreRig stack = await StoreRig.StartAsync(RateLimitHttpTests.Sqlite());
+        using HttpClient admin = stack.Client(StoreRig.AdminKey);
         var (keys, keysText) = await SendAsync(admin, HttpMethod.Get, "/admin/tenants/nobody/keys");
         Assert.Equal(404, keys);
         HardeningFixture.IsError(keysText, "not_found");
@@ -70,7 +70,7 @@ public class ConsistencyTests
     {
         // With the model's files the proxy measures chat prompts itself and refuses over-context ones before the
         // backend sees them.
-        await using StoreStack stack = await StoreStack.StartAsync(RateLimitHttpTests.Sqlite(
+        await using StoreRig stack = await StoreRig.StartAsync(RateLimitHttpTests.Sqlite(
             ("LoPA:Clusters:chat:ModelPath", LoPAProxy.Engine.Tests.Support.SharedFiles.Path_("models", "stories260K",
                 "stories260K.bin"))));
         using HttpClient c = stack.Client(await stack.NewTenantAsync("acme"));
@@ -98,7 +98,7 @@ public class ConsistencyTests
     [Fact]
     public async Task An_unserved_openai_endpoint_says_so_and_names_what_is_served()
     {
-        await using StoreStack stack = await StoreStack.StartAsync(RateLimitHttpTests.Sqlite());
+        await using StoreRig stack = await StoreRig.StartAsync(RateLimitHttpTests.Sqlite());
         using HttpClient c = stack.Client(await stack.NewTenantAsync("acme"));
         foreach (string path in new[] { "/v1/embeddings", "/v1/audio/speech", "/v1/images/generations" })
         {
@@ -115,10 +115,10 @@ public class ConsistencyTests
     [Fact]
     public async Task A_generation_request_names_its_model_and_an_adapter_only_on_its_own_base()
     {
-        await using StoreStack stack = await StoreStack.StartAsync(RateLimitHttpTests.Sqlite());
+        await using StoreRig stack = await StoreRig.StartAsync(RateLimitHttpTests.Sqlite());
         using HttpClient c = stack.Client(await stack.NewTenantAsync("acme"));
-        Assert.Equal(201, (int)(await c.PostAsync("/v1/adapters", StoreStack.Upload("story", "1",
-            StoreStack.Adapter(1)))).StatusCode);
+        Assert.Equal(201, (int)(await c.PostAsync("/v1/adapters", StoreRig.Upload("story", "1",
+            StoreRig.Adapter(1)))).StatusCode);
         var (other, otherText) = await SendAsync(c, HttpMethod.Post, "/v1/chat/completions",
             JsonContent.Create(HardeningFixture.Chat("other-model:story")));
         Assert.Equal(404, other);

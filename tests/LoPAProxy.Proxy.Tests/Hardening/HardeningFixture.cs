@@ -102,8 +102,11 @@ public sealed class HardeningFixture : IAsyncLifetime
         Action<HttpRequestMessage>? tweak = null)
     {
         using HttpClient c = Client(key);
-        var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = new StringContent(json, Encoding.UTF8,
-            "application/json") };
+        var request = new HttpRequestMessage(HttpMethod.Post, path)
+        {
+            Content = new StringContent(json, Encoding.UTF8,
+            "application/json")
+        };
         tweak?.Invoke(request);
         using HttpResponseMessage response = await c.SendAsync(request);
         return ((int)response.StatusCode, await response.Content.ReadAsStringAsync());

@@ -36,7 +36,10 @@ public class RequestPathTests(HardeningFixture f) : IClassFixture<HardeningFixtu
         foreach (string header in new[] { "Cookie", "X-Api-Key", "Proxy-Authorization", "X-LoPA-Adapter",
             "X-LoPA-Anything", "Authentication", "X-Auth-Token", "X-Amz-Security-Token", "OpenAI-Organization",
             "X-Made-Up-Secret" })
+        {
             Assert.False(got.Headers.ContainsKey(header), $"{header} was forwarded");
+        }
+
         Assert.True(got.Headers.ContainsKey("traceparent")); // tracing passes (as the proxy's own span, where traced)
         Assert.Equal("client-request-7", got.Headers["x-request-id"]);
         Assert.Equal("operator-allowed", got.Headers[HardeningFixture.ForwardedHeader]);
@@ -301,8 +304,11 @@ public class RequestPathTests(HardeningFixture f) : IClassFixture<HardeningFixtu
             HardeningFixture.Chat("stories260K:story", huge[..200_000]));
         Assert.Equal(400, chatStatus);
         HardeningFixture.IsError(chatText, "context_length_exceeded");
-        string many = JsonSerializer.Serialize(new { model = "stories260K:story",
-            prompt = Enumerable.Repeat("Tom had a red kite", 5000) });
+        string many = JsonSerializer.Serialize(new
+        {
+            model = "stories260K:story",
+            prompt = Enumerable.Repeat("Tom had a red kite", 5000)
+        });
         double bestList = await FastestRefusalAsync(many, "too_many_prompts");
         Assert.True(bestList < 100, $"refusal took {bestList:F0} ms");
         Assert.Empty(f.Backend.Requests);
@@ -336,8 +342,11 @@ public class RequestPathTests(HardeningFixture f) : IClassFixture<HardeningFixtu
         Assert.InRange(tokens, 509, 512); // too long once the adapter's 4 rows are added
 
         f.Backend.Clear();
-        var (s1, t1) = await f.PostAsync(HardeningFixture.AcmeKey, "/v1/completions", new { model = "stories260K",
-            prompt = Toms(words) });
+        var (s1, t1) = await f.PostAsync(HardeningFixture.AcmeKey, "/v1/completions", new
+        {
+            model = "stories260K",
+            prompt = Toms(words)
+        });
         var (s2, t2) = await f.PostAsync(HardeningFixture.AcmeKey, "/v1/completions",
             new { model = "stories260K", prompt = Toms(words), max_tokens = 512 - tokens + 1 });
         var (s3, t3) = await f.PostAsync(HardeningFixture.AcmeKey, "/v1/completions",

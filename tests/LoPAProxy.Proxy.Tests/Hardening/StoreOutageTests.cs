@@ -25,12 +25,12 @@ public class StoreOutageTests
             ["LoPA:Store:Kind"] = "postgres", ["LoPA:Store:ConnectionString"] = pg.ConnectionString,
             ["LoPA:Adapters:RevalidateSeconds"] = "1", ["LoPA:RateLimits:CountersTimeoutMs"] = "1000",
         };
-        await using StoreStack stack = await StoreStack.StartAsync(settings);
+        await using StoreRig stack = await StoreRig.StartAsync(settings);
         string key = await stack.NewTenantAsync("acme");
         string unused = await stack.NewTenantAsync("globex"); // a valid key never seen by the proxy: not cached
         using HttpClient c = stack.Client(key), stranger = stack.Client(unused), anonymous = stack.Client(null);
-        Assert.Equal(201, (int)(await c.PostAsync("/v1/adapters", StoreStack.Upload("story", "1",
-            StoreStack.Adapter(1)))).StatusCode);
+        Assert.Equal(201, (int)(await c.PostAsync("/v1/adapters", StoreRig.Upload("story", "1",
+            StoreRig.Adapter(1)))).StatusCode);
         await RateLimitHttpTests.SetLimitsAsync(stack, "acme", new { requests_per_minute = 100_000 });
 
         var statuses = new ConcurrentBag<int>();
@@ -57,8 +57,8 @@ public class StoreOutageTests
             HardeningFixture.IsError(await r.Content.ReadAsStringAsync(), "store_unavailable");
             Assert.Equal(TimeSpan.FromSeconds(StoreOutage.RetryAfterSeconds), r.Headers.RetryAfter!.Delta);
         }
-        using (HttpResponseMessage r = await c.PostAsync("/v1/adapters", StoreStack.Upload("story", "2",
-            StoreStack.Adapter(2))))
+        using (HttpResponseMessage r = await c.PostAsync("/v1/adapters", StoreRig.Upload("story", "2",
+            StoreRig.Adapter(2))))
         {
             Assert.Equal(503, (int)r.StatusCode);
             HardeningFixture.IsError(await r.Content.ReadAsStringAsync(), "store_unavailable");
@@ -90,8 +90,8 @@ public class StoreOutageTests
         JsonElement list = JsonDocument.Parse(await c.GetStringAsync("/v1/adapters")).RootElement;
         Assert.Equal(new[] { "story@1" }, list.GetProperty("data").EnumerateArray()
             .Select(a => a.GetProperty("id").GetString()));
-        Assert.Equal(201, (int)(await c.PostAsync("/v1/adapters", StoreStack.Upload("story", "2",
-            StoreStack.Adapter(2)))).StatusCode);
+        Assert.Equal(201, (int)(await c.PostAsync("/v1/adapters", StoreRig.Upload("story", "2",
+            StoreRig.Adapter(2)))).StatusCode);
     }
 
     private sealed class Lines : ILogger<StoreOutage>

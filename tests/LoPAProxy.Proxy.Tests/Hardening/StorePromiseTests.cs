@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Diagnostics;
 using System.Net.Http.Json;
 using System.Text.Json;
@@ -14,8 +15,14 @@ public class StorePromiseTests
         IAsyncDisposable? Database)> StoreAsync(string kind)
     {
         if (kind == "sqlite")
-            return (new() { ["LoPA:Store:Kind"] = "sqlite", ["LoPA:Store:Path"] = Path.Combine(TempDir.Create(),
-                "lopa.db") }, null);
+        {
+            return (new()
+            {
+                ["LoPA:Store:Kind"] = "sqlite", ["LoPA:Store:Path"] = Path.Combine(TempDir.Create(),
+                "lopa.db")
+            }, null);
+        }
+
         ScratchDatabase db = await ScratchDatabase.CreateAsync("lopa_promises");
         return (new() { ["LoPA:Store:Kind"] = "postgres", ["LoPA:Store:ConnectionString"] = db.ConnectionString }, db);
     }
@@ -35,11 +42,11 @@ public class StorePromiseTests
         var (settings, database) = await StoreAsync(kind);
         await using (database)
         {
-            await using StoreStack stack = await StoreStack.StartAsync(settings); // quota: 3 versions per tenant
+            await using StoreRig stack = await StoreRig.StartAsync(settings); // quota: 3 versions per tenant
             string key = await stack.NewTenantAsync("acme");
             using HttpClient c = stack.Client(key);
             var results = await Task.WhenAll(Enumerable.Range(0, 16).Select(i =>
-                SendAsync(c, HttpMethod.Post, "/v1/adapters", StoreStack.Upload($"a{i}", "1", StoreStack.Adapter(i)))));
+                SendAsync(c, HttpMethod.Post, "/v1/adapters", StoreRig.Upload($"a{i}", "1", StoreRig.Adapter(i)))));
             Assert.Equal(3, results.Count(r => r.Status == 201));
             Assert.All(results.Where(r => r.Status != 201), r =>
             {
@@ -59,13 +66,13 @@ public class StorePromiseTests
         var (settings, database) = await StoreAsync(kind);
         await using (database)
         {
-            await using StoreStack stack = await StoreStack.StartAsync(settings);
+            await using StoreRig stack = await StoreRig.StartAsync(settings);
             string key = await stack.NewTenantAsync("acme");
             using HttpClient c = stack.Client(key);
-            Assert.Equal(201, (await SendAsync(c, HttpMethod.Post, "/v1/adapters", StoreStack.Upload("story", "1",
-                StoreStack.Adapter(6)))).Status);
+            Assert.Equal(201, (await SendAsync(c, HttpMethod.Post, "/v1/adapters", StoreRig.Upload("story", "1",
+                StoreRig.Adapter(6)))).Status);
             Assert.Equal(201, (await SendAsync(c, HttpMethod.Post, "/v1/adapters",
-                StoreStack.Upload("story", "2", StoreStack.Adapter(7), activate: false))).Status);
+                StoreRig.Upload("story", "2", StoreRig.Adapter(7), activate: false))).Status);
             string[] expected = { await AnswerAsync(c, "stories260K:story@1"), await AnswerAsync(c,
                 "stories260K:story@2") };
             Assert.NotEqual(expected[0], expected[1]);
@@ -77,7 +84,7 @@ public class StorePromiseTests
             {
                 int version = flip % 2 == 0 ? 2 : 1;
                 var (status, text) = await SendAsync(c, HttpMethod.Post, "/v1/adapters/story/activate",
-                    JsonContent.Create(new { version = version.ToString() }));
+                    JsonContent.Create(new { version = version.ToString(CultureInfo.InvariantCulture) }));
                 Assert.True(status == 200, text);
                 if (await AnswerAsync(c, "stories260K:story") != expected[version - 1]) stale++;
             }
@@ -98,13 +105,13 @@ public class StorePromiseTests
         {
             // Two proxies on one store: PostgreSQL tells the other at once; on one SQLite file it revalidates (1 s
             // here).
-            await using StoreStack stack = await StoreStack.StartAsync(settings, replicas: 2);
+            await using StoreRig stack = await StoreRig.StartAsync(settings, replicas: 2);
             string key = await stack.NewTenantAsync("acme");
             using HttpClient one = stack.Client(key, 0), two = stack.Client(key, 1);
-            Assert.Equal(201, (await SendAsync(one, HttpMethod.Post, "/v1/adapters", StoreStack.Upload("story", "1",
-                StoreStack.Adapter(6)))).Status);
+            Assert.Equal(201, (await SendAsync(one, HttpMethod.Post, "/v1/adapters", StoreRig.Upload("story", "1",
+                StoreRig.Adapter(6)))).Status);
             Assert.Equal(201, (await SendAsync(one, HttpMethod.Post, "/v1/adapters",
-                StoreStack.Upload("story", "2", StoreStack.Adapter(7), activate: false))).Status);
+                StoreRig.Upload("story", "2", StoreRig.Adapter(7), activate: false))).Status);
             string[] expected = { await AnswerAsync(two, "stories260K:story@1"), await AnswerAsync(two,
                 "stories260K:story@2") };
             using var stop = new CancellationTokenSource();
@@ -116,7 +123,7 @@ public class StorePromiseTests
             {
                 int version = flip % 2 == 0 ? 2 : 1;
                 Assert.Equal(200, (await SendAsync(one, HttpMethod.Post, "/v1/adapters/story/activate",
-                    JsonContent.Create(new { version = version.ToString() }))).Status);
+                    JsonContent.Create(new { version = version.ToString(CultureInfo.InvariantCulture) }))).Status);
                 var sinceAck = Stopwatch.StartNew();
                 while (true)
                 {
@@ -156,16 +163,19 @@ public class StorePromiseTests
     public async Task An_adapter_over_the_openai_body_limit_uploads_under_the_upload_limit()
     {
         var (settings, _) = await StoreAsync("sqlite");
-        settings["LoPA:Quotas:MaxUploadBytes"] = (256L << 20).ToString(); // the documented default
-        await using StoreStack stack = await StoreStack.StartAsync(settings);
+        settings["LoPA:Quotas:MaxUploadBytes"] = (256L << 20).ToString(CultureInfo.InvariantCulture); // the documented default
+        await using StoreRig stack = await StoreRig.StartAsync(settings);
         string key = await stack.NewTenantAsync("acme");
         using HttpClient c = stack.Client(key);
-        var config = new AdapterConfig { NumVirtualTokens = 10, TokenDim = 64, Rank = 4, HiddenSize = 8192,
-            Encoder = "fm-mean", EncoderDim = 64 };
+        var config = new AdapterConfig
+        {
+            NumVirtualTokens = 10, TokenDim = 64, Rank = 4, HiddenSize = 8192,
+            Encoder = "fm-mean", EncoderDim = 64
+        };
         LopaAdapter big = LopaAdapter.CreateRandom(config, 3);
         byte[] file = big.ToSingleFile();
         Assert.True(file.Length > 9 << 20, $"{file.Length} bytes"); // over Limits:MaxBodyBytes (4 MiB)
-        var (status, text) = await SendAsync(c, HttpMethod.Post, "/v1/adapters", StoreStack.Upload("big", "1", big,
+        var (status, text) = await SendAsync(c, HttpMethod.Post, "/v1/adapters", StoreRig.Upload("big", "1", big,
             single: true));
         Assert.True(status == 201, text);
         // The OpenAI routes keep their own, smaller limit.
@@ -179,21 +189,21 @@ public class StorePromiseTests
     public async Task An_upload_that_could_never_be_served_is_a_422_that_says_why()
     {
         var (settings, _) = await StoreAsync("sqlite");
-        await using StoreStack stack = await StoreStack.StartAsync(settings);
+        await using StoreRig stack = await StoreRig.StartAsync(settings);
         string key = await stack.NewTenantAsync("acme");
         using HttpClient c = stack.Client(key);
         LopaAdapter wrongWidth = LoPAProxy.Core.Tests.GeneratorTests.Random(new AdapterConfig
         {
             NumVirtualTokens = 4, TokenDim = 64, Rank = 2, HiddenSize = 16, Encoder = "fm-mean", EncoderDim = 512,
         }, 1);
-        var (s1, t1) = await SendAsync(c, HttpMethod.Post, "/v1/adapters", StoreStack.Upload("wide", "1", wrongWidth));
+        var (s1, t1) = await SendAsync(c, HttpMethod.Post, "/v1/adapters", StoreRig.Upload("wide", "1", wrongWidth));
         Assert.Equal(422, s1);
         Assert.Contains("512", HardeningFixture.IsError(t1, "adapter_incompatible").GetProperty("message").GetString());
         LopaAdapter needsBert = LoPAProxy.Core.Tests.GeneratorTests.Random(new AdapterConfig
         {
             NumVirtualTokens = 4, TokenDim = 64, Rank = 2, HiddenSize = 16, Encoder = "bert", EncoderDim = 384,
         }, 2);
-        var (s2, t2) = await SendAsync(c, HttpMethod.Post, "/v1/adapters", StoreStack.Upload("bert", "1", needsBert));
+        var (s2, t2) = await SendAsync(c, HttpMethod.Post, "/v1/adapters", StoreRig.Upload("bert", "1", needsBert));
         Assert.Equal(422, s2); // "bert" (the retired engine encoder) is not an encoder this proxy has
         Assert.Contains("does not have", HardeningFixture.IsError(t2,
             "adapter_incompatible").GetProperty("message").GetString());
@@ -219,7 +229,7 @@ public class StorePromiseTests
     public async Task Malformed_multipart_bodies_are_a_400(string contentType, string body)
     {
         var (settings, _) = await StoreAsync("sqlite");
-        await using StoreStack stack = await StoreStack.StartAsync(settings);
+        await using StoreRig stack = await StoreRig.StartAsync(settings);
         string key = await stack.NewTenantAsync("acme");
         using HttpClient c = stack.Client(key);
         var content = new ByteArrayContent(System.Text.Encoding.UTF8.GetBytes(body));
@@ -234,15 +244,15 @@ public class StorePromiseTests
     public async Task Duplicate_keys_in_admin_and_activation_bodies_are_a_400()
     {
         var (settings, _) = await StoreAsync("sqlite");
-        await using StoreStack stack = await StoreStack.StartAsync(settings);
+        await using StoreRig stack = await StoreRig.StartAsync(settings);
         string key = await stack.NewTenantAsync("acme");
-        using HttpClient admin = stack.Client(StoreStack.AdminKey), tenant = stack.Client(key);
+        using HttpClient admin = stack.Client(StoreRig.AdminKey), tenant = stack.Client(key);
         var (s1, t1) = await SendAsync(admin, HttpMethod.Post, "/admin/tenants",
             new StringContent("""{"name":"a","name":"b"}""", System.Text.Encoding.UTF8, "application/json"));
         Assert.Equal(400, s1);
         HardeningFixture.IsError(t1, "invalid_json");
-        Assert.Equal(201, (await SendAsync(tenant, HttpMethod.Post, "/v1/adapters", StoreStack.Upload("s", "1",
-            StoreStack.Adapter(1)))).Status);
+        Assert.Equal(201, (await SendAsync(tenant, HttpMethod.Post, "/v1/adapters", StoreRig.Upload("s", "1",
+            StoreRig.Adapter(1)))).Status);
         var (s2, t2) = await SendAsync(tenant, HttpMethod.Post, "/v1/adapters/s/activate",
             new StringContent("""{"version":"1","version":"2"}""", System.Text.Encoding.UTF8, "application/json"));
         Assert.Equal(400, s2);
@@ -253,13 +263,20 @@ public class StorePromiseTests
     public async Task An_unexpected_failure_is_an_openai_500_naming_the_request_id()
     {
         string dir = TempDir.Create(), path = Path.Combine(dir, "lopa.db");
-        await using StoreStack stack = await StoreStack.StartAsync(new() { ["LoPA:Store:Kind"] = "sqlite",
-            ["LoPA:Store:Path"] = path });
+        await using StoreRig stack = await StoreRig.StartAsync(new()
+        {
+            ["LoPA:Store:Kind"] = "sqlite",
+            ["LoPA:Store:Path"] = path
+        });
         string key = await stack.NewTenantAsync("acme");
         // The database file turns to garbage under the running proxy (a disk fault, a bad restore).
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-        foreach (string file in Directory.GetFiles(dir)) File.WriteAllBytes(file, new byte[64 * 1024].Select((_, i) =>
+        foreach (string file in Directory.GetFiles(dir))
+        {
+            File.WriteAllBytes(file, new byte[64 * 1024].Select((_, i) =>
             (byte)(i * 7)).ToArray());
+        }
+
         using HttpClient c = stack.Client(key);
         using HttpResponseMessage r = await c.GetAsync("/v1/adapters");
         string text = await r.Content.ReadAsStringAsync();

@@ -55,10 +55,10 @@ public class StrictJsonTests
     [Fact]
     public async Task A_duplicate_key_anywhere_is_a_400_that_names_it_and_nothing_is_stored()
     {
-        await using StoreStack stack = await StoreStack.StartAsync(RateLimitHttpTests.Sqlite());
+        await using StoreRig stack = await StoreRig.StartAsync(RateLimitHttpTests.Sqlite());
         string key = await stack.NewTenantAsync("acme");
-        using HttpClient c = stack.Client(key), admin = stack.Client(StoreStack.AdminKey);
-        LopaAdapter adapter = StoreStack.Adapter(3);
+        using HttpClient c = stack.Client(key), admin = stack.Client(StoreRig.AdminKey);
+        LopaAdapter adapter = StoreRig.Adapter(3);
 
         string config = DuplicateFirstKey(adapter.Config.ToJson(), out string configKey);
         var twoFiles = new MultipartFormDataContent
@@ -102,7 +102,7 @@ public class StrictJsonTests
     [Fact]
     public async Task The_proxy_and_the_model_server_share_one_nesting_bound()
     {
-        await using StoreStack stack = await StoreStack.StartAsync(RateLimitHttpTests.Sqlite());
+        await using StoreRig stack = await StoreRig.StartAsync(RateLimitHttpTests.Sqlite());
         string key = await stack.NewTenantAsync("acme");
         using HttpClient c = stack.Client(key);
         // 48 deep: within the bound — the proxy forwards it and the model server takes it (it refused past 32).

@@ -20,11 +20,11 @@ public class SoftPromptInspectionTests
     [Fact]
     public async Task Z_the_gate_and_the_offsets_are_the_generators_own()
     {
-        await using StoreStack stack = await StoreStack.StartAsync(RateLimitHttpTests.Sqlite());
+        await using StoreRig stack = await StoreRig.StartAsync(RateLimitHttpTests.Sqlite());
         string key = await stack.NewTenantAsync("acme");
-        LopaAdapter adapter = StoreStack.Adapter(5);
+        LopaAdapter adapter = StoreRig.Adapter(5);
         using HttpClient c = stack.Client(key);
-        Assert.Equal(201, (int)(await c.PostAsync("/v1/adapters", StoreStack.Upload("story", "1", adapter)))
+        Assert.Equal(201, (int)(await c.PostAsync("/v1/adapters", StoreRig.Upload("story", "1", adapter)))
             .StatusCode);
         const string Text = "Tom had a red kite";
         string[] texts = ["a gorgeous movie", "a dull movie", "the actors were wonderful", "far too long"];

@@ -21,9 +21,9 @@ public class RateLimitHttpTests
         return settings;
     }
 
-    public static async Task SetLimitsAsync(StoreStack stack, string tenant, object limits)
+    public static async Task SetLimitsAsync(StoreRig stack, string tenant, object limits)
     {
-        using HttpClient admin = stack.Client(StoreStack.AdminKey);
+        using HttpClient admin = stack.Client(StoreRig.AdminKey);
         using HttpResponseMessage r = await admin.PutAsJsonAsync($"/admin/tenants/{tenant}/limits", limits);
         Assert.True(r.IsSuccessStatusCode, await r.Content.ReadAsStringAsync());
     }
@@ -35,7 +35,7 @@ public class RateLimitHttpTests
     [Fact]
     public async Task Sixty_four_concurrent_requests_against_ten_a_minute_admit_exactly_ten()
     {
-        await using StoreStack stack = await StoreStack.StartAsync(Sqlite(), clock: new ManualClock());
+        await using StoreRig stack = await StoreRig.StartAsync(Sqlite(), clock: new ManualClock());
         string key = await stack.NewTenantAsync("acme");
         await SetLimitsAsync(stack, "acme", new { requests_per_minute = 10 });
         using HttpClient c = stack.Client(key);
@@ -77,7 +77,7 @@ public class RateLimitHttpTests
             ["LoPA:Store:Kind"] = "postgres", ["LoPA:Store:ConnectionString"] = db.ConnectionString,
         };
         // One frozen clock for both replicas: no refill can sneak in however long the burst takes here.
-        await using StoreStack stack = await StoreStack.StartAsync(settings, replicas: 2, clock: new ManualClock());
+        await using StoreRig stack = await StoreRig.StartAsync(settings, replicas: 2, clock: new ManualClock());
         string key = await stack.NewTenantAsync("acme");
         await SetLimitsAsync(stack, "acme", new { requests_per_minute = 10 });
         using HttpClient one = stack.Client(key, 0), two = stack.Client(key, 1);
@@ -91,11 +91,11 @@ public class RateLimitHttpTests
     [Fact]
     public async Task Token_limits_count_the_soft_prompt_rows_and_refuse_a_request_over_the_whole_limit()
     {
-        await using StoreStack stack = await StoreStack.StartAsync(Sqlite());
+        await using StoreRig stack = await StoreRig.StartAsync(Sqlite());
         string key = await stack.NewTenantAsync("acme");
         using HttpClient c = stack.Client(key);
-        Assert.Equal(201, (int)(await c.PostAsync("/v1/adapters", StoreStack.Upload("story", "1",
-            StoreStack.Adapter(1)))).StatusCode);
+        Assert.Equal(201, (int)(await c.PostAsync("/v1/adapters", StoreRig.Upload("story", "1",
+            StoreRig.Adapter(1)))).StatusCode);
         await SetLimitsAsync(stack, "acme", new { tokens_per_minute = 5 });
         async Task<long> Requested(string model)
         {
@@ -119,7 +119,7 @@ public class RateLimitHttpTests
     public async Task A_spent_budget_is_refused_until_its_period_renews()
     {
         var clock = new ManualClock(new DateTimeOffset(2026, 12, 2, 10, 15, 0, TimeSpan.Zero));
-        await using StoreStack stack = await StoreStack.StartAsync(Sqlite(), clock: clock);
+        await using StoreRig stack = await StoreRig.StartAsync(Sqlite(), clock: clock);
         string key = await stack.NewTenantAsync("acme");
         await SetLimitsAsync(stack, "acme", new { token_budget = 40, budget_period = "hour" });
         using HttpClient c = stack.Client(key);
@@ -129,7 +129,10 @@ public class RateLimitHttpTests
             HttpResponseMessage r = await c.PostAsJsonAsync("/v1/chat/completions",
                 HardeningFixture.Chat("stories260K"));
             await r.Content.ReadAsStringAsync();
-            if ((int)r.StatusCode == 429) refused = r;
+            if ((int)r.StatusCode == 429)
+            {
+                refused = r;
+            }
             else
             {
                 Assert.Equal(200, (int)r.StatusCode);
@@ -159,7 +162,7 @@ public class RateLimitHttpTests
     [Fact]
     public async Task Concurrent_streams_are_capped_while_they_run()
     {
-        await using StoreStack stack = await StoreStack.StartAsync(Sqlite(), delayPerTokenMs: 100);
+        await using StoreRig stack = await StoreRig.StartAsync(Sqlite(), delayPerTokenMs: 100);
         string key = await stack.NewTenantAsync("acme");
         await SetLimitsAsync(stack, "acme", new { concurrent_requests = 2 });
         using HttpClient c = stack.Client(key);
@@ -195,10 +198,10 @@ public class RateLimitHttpTests
     [Fact]
     public async Task Limits_are_set_per_tenant_by_the_admin_and_read_by_the_tenant()
     {
-        await using StoreStack stack = await StoreStack.StartAsync(Sqlite(("LoPA:RateLimits:RequestsPerMinute",
+        await using StoreRig stack = await StoreRig.StartAsync(Sqlite(("LoPA:RateLimits:RequestsPerMinute",
             "100"), ("LoPA:RateLimits:TokenBudget", "5000")));
         string acme = await stack.NewTenantAsync("acme");
-        using HttpClient admin = stack.Client(StoreStack.AdminKey), tenant = stack.Client(acme);
+        using HttpClient admin = stack.Client(StoreRig.AdminKey), tenant = stack.Client(acme);
         JsonElement defaults = JsonDocument.Parse(await tenant.GetStringAsync("/v1/limits")).RootElement;
         Assert.Equal(100, defaults.GetProperty("limits").GetProperty("requests_per_minute").GetInt64());
         Assert.Equal("month", defaults.GetProperty("limits").GetProperty("budget_period").GetString());
@@ -219,18 +222,30 @@ public class RateLimitHttpTests
 
         using (HttpResponseMessage bad = await admin.PutAsJsonAsync("/admin/tenants/acme/limits",
             new { requests_per_minute = -1 }))
+        {
             HardeningFixture.IsError(await bad.Content.ReadAsStringAsync(), "invalid_limits");
+        }
+
         using (HttpResponseMessage bad = await admin.PutAsJsonAsync("/admin/tenants/acme/limits",
             new { budget_period = "fortnight" }))
+        {
             Assert.Equal(400, (int)bad.StatusCode);
+        }
+
         using (HttpResponseMessage missing = await admin.GetAsync("/admin/tenants/nobody/limits"))
             Assert.Equal(404, (int)missing.StatusCode);
         using (HttpResponseMessage missing = await admin.PutAsJsonAsync("/admin/tenants/nobody/limits",
             new { requests_per_minute = 1 }))
+        {
             Assert.Equal(404, (int)missing.StatusCode);
+        }
+
         using (HttpResponseMessage forbidden = await tenant.PutAsJsonAsync("/admin/tenants/acme/limits",
             new { requests_per_minute = 0 }))
+        {
             Assert.Equal(401, (int)forbidden.StatusCode);
+        }
+
         using (HttpResponseMessage cleared = await admin.DeleteAsync("/admin/tenants/acme/limits"))
         {
             JsonElement back = JsonDocument.Parse(await cleared.Content.ReadAsStringAsync()).RootElement;
@@ -243,7 +258,7 @@ public class RateLimitHttpTests
     [InlineData("closed", 503)]
     public async Task Unreachable_shared_counters_fail_open_or_closed_as_configured(string mode, int status)
     {
-        await using StoreStack stack = await StoreStack.StartAsync(Sqlite(
+        await using StoreRig stack = await StoreRig.StartAsync(Sqlite(
             ("LoPA:RateLimits:Counters", "postgres"),
             ("LoPA:RateLimits:ConnectionString", "Host=127.0.0.1;Port=9;Username=x;Timeout=2"),
             ("LoPA:RateLimits:WhenCountersDown", mode), ("LoPA:RateLimits:RequestsPerMinute", "1")));
@@ -266,7 +281,7 @@ public class OpenAiClientRetryTests
     [Fact]
     public async Task The_openai_client_waits_as_retry_after_says_then_succeeds()
     {
-        await using StoreStack stack = await StoreStack.StartAsync(RateLimitHttpTests.Sqlite());
+        await using StoreRig stack = await StoreRig.StartAsync(RateLimitHttpTests.Sqlite());
         string key = await stack.NewTenantAsync("acme");
         await RateLimitHttpTests.SetLimitsAsync(stack, "acme", new { requests_per_minute = 30 }); // one per 2 s
         var psi = new System.Diagnostics.ProcessStartInfo("node", Path.Combine(Node.Directory, "openai-retry.mjs"))

@@ -1,8 +1,8 @@
+using LoPAProxy.Engine.Tests.Support;
 using LoPAProxy.OpenAi;
 using LoPAProxy.Proxy.Configuration;
 using LoPAProxy.Proxy.Limits;
 using LoPAProxy.Proxy.Store;
-using LoPAProxy.Engine.Tests.Support;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -59,7 +59,10 @@ public class RateLimiterOutageTests
         for (int i = 0; i < 5; i++)
         {
             var http = new DefaultHttpContext();
-            if (mode == "open") Assert.Null(await limiter.AdmitAsync(http, "acme", 10));
+            if (mode == "open")
+            {
+                Assert.Null(await limiter.AdmitAsync(http, "acme", 10));
+            }
             else
             {
                 ApiException e = await Assert.ThrowsAsync<ApiException>(() => limiter.AdmitAsync(http, "acme", 10));

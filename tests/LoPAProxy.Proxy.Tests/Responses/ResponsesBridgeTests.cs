@@ -84,11 +84,11 @@ public class ResponsesAccountingTests
     [Fact]
     public async Task A_bridged_request_is_limited_and_counted_like_chat()
     {
-        await using StoreStack stack = await StoreStack.StartAsync(RateLimitHttpTests.Sqlite());
+        await using StoreRig stack = await StoreRig.StartAsync(RateLimitHttpTests.Sqlite());
         string key = await stack.NewTenantAsync("acme");
         using HttpClient c = stack.Client(key);
-        Assert.Equal(201, (int)(await c.PostAsync("/v1/adapters", StoreStack.Upload("story", "1",
-            StoreStack.Adapter(1)))).StatusCode);
+        Assert.Equal(201, (int)(await c.PostAsync("/v1/adapters", StoreRig.Upload("story", "1",
+            StoreRig.Adapter(1)))).StatusCode);
         await RateLimitHttpTests.SetLimitsAsync(stack, "acme", new { requests_per_minute = 1 });
         using HttpResponseMessage first = await c.PostAsJsonAsync("/v1/responses",
             new { model = "stories260K:story", input = "Tom had a red kite", max_output_tokens = 5, temperature = 0 });

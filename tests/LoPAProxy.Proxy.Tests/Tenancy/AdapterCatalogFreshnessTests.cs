@@ -71,13 +71,13 @@ public class AdapterCatalogFreshnessTests
     {
         float[] zs = generator!.Adapter.PromptEmbeddings!;
         for (int version = 1; version <= 2; version++)
-            if (zs.SequenceEqual(LoPAProxy.Proxy.Tests.Store.StoreStack.Adapter(version).PromptEmbeddings!)) return version;
+            if (zs.SequenceEqual(LoPAProxy.Proxy.Tests.Store.StoreRig.Adapter(version).PromptEmbeddings!)) return version;
         return 0;
     }
 
     private static Task PutAsync(ITenancyStore store, string version, int seed, bool activate)
     {
-        LopaAdapter adapter = LoPAProxy.Proxy.Tests.Store.StoreStack.Adapter(seed);
+        LopaAdapter adapter = LoPAProxy.Proxy.Tests.Store.StoreRig.Adapter(seed);
         return store.PutAdapterAsync("acme", "story", version, adapter.Config.ToJson(), adapter.ToSingleFile(),
             adapter.Config.TrainableParameters, activate);
     }

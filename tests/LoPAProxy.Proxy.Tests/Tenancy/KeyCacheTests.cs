@@ -21,10 +21,10 @@ public class KeyCacheTests
         {
             ["LoPA:Store:Kind"] = "postgres", ["LoPA:Store:ConnectionString"] = db.ConnectionString,
         };
-        await using StoreStack stack = await StoreStack.StartAsync(settings, replicas: 2);
+        await using StoreRig stack = await StoreRig.StartAsync(settings, replicas: 2);
         string key = await stack.NewTenantAsync("acme");
         using HttpClient here = stack.Client(key, 0), there = stack.Client(key, 1);
-        using HttpClient admin = stack.Client(StoreStack.AdminKey, 0);
+        using HttpClient admin = stack.Client(StoreRig.AdminKey, 0);
         // Both replicas have the key remembered.
         Assert.Equal(200, (int)(await here.GetAsync("/v1/adapters")).StatusCode);
         Assert.Equal(200, (int)(await there.GetAsync("/v1/adapters")).StatusCode);

@@ -42,16 +42,18 @@ public class UsageAccountingTests
     [Fact]
     public async Task Usage_totals_equal_the_sum_of_the_backends_usage_fields()
     {
-        await using StoreStack stack = await StoreStack.StartAsync(RateLimitHttpTests.Sqlite());
+        await using StoreRig stack = await StoreRig.StartAsync(RateLimitHttpTests.Sqlite());
         string key = await stack.NewTenantAsync("acme");
         string other = await stack.NewTenantAsync("globex");
         using HttpClient c = stack.Client(key);
-        Assert.Equal(201, (int)(await c.PostAsync("/v1/adapters", StoreStack.Upload("story", "1",
-            StoreStack.Adapter(1)))).StatusCode);
+        Assert.Equal(201, (int)(await c.PostAsync("/v1/adapters", StoreRig.Upload("story", "1",
+            StoreRig.Adapter(1)))).StatusCode);
         string[] texts = ["Tom had a red kite", "Lily saw a cat", "The sun was hot and the sky was blue"];
         var expected = new Dictionary<string, (long Requests, long Prompt, long Completion)>();
         foreach (string model in new[] { "stories260K", "stories260K:story" })
+        {
             foreach (string text in texts)
+            {
                 foreach (var (stream, include) in new[] { (false, false), (true, true), (true, false) })
                 {
                     var (usage, raw) = await SendAsync(c, Chat(model, stream, include, text));
@@ -71,9 +73,14 @@ public class UsageAccountingTests
                     expected[adapter] = (sum.Requests + requests, sum.Prompt + p * requests,
                         sum.Completion + q * requests);
                 }
+            }
+        }
+
         using (HttpResponseMessage bad = await c.PostAsync("/v1/chat/completions",
             new StringContent("{", Encoding.UTF8, "application/json")))
+        {
             Assert.Equal(400, (int)bad.StatusCode);
+        }
 
         JsonElement page = JsonDocument.Parse(await c.GetStringAsync("/v1/usage?bucket_width=1h")).RootElement;
         JsonElement[] totals = page.GetProperty("totals").EnumerateArray().ToArray();
@@ -95,7 +102,7 @@ public class UsageAccountingTests
         Assert.Equal(totals.Sum(t => t.GetProperty("total_tokens").GetInt64()), bucketed);
 
         // The admin sees the same figures; another tenant sees none of them.
-        using HttpClient admin = stack.Client(StoreStack.AdminKey);
+        using HttpClient admin = stack.Client(StoreRig.AdminKey);
         JsonElement adminPage = JsonDocument.Parse(await admin.GetStringAsync("/admin/usage?tenant=acme"))
             .RootElement;
         Assert.Equal(page.GetProperty("totals").GetRawText(), adminPage.GetProperty("totals").GetRawText());
@@ -114,7 +121,7 @@ public class UsageAccountingTests
     {
         Dictionary<string, string?> settings = RateLimitHttpTests.Sqlite(("LoPA:Usage:FlushSeconds", "3600"));
         string key;
-        await using (StoreStack first = await StoreStack.StartAsync(settings))
+        await using (StoreRig first = await StoreRig.StartAsync(settings))
         {
             key = await first.NewTenantAsync("acme");
             using HttpClient c = first.Client(key);
@@ -125,7 +132,7 @@ public class UsageAccountingTests
             Assert.True(used > 0);
             await RateLimitHttpTests.SetLimitsAsync(first, "acme", new { token_budget = used + 5 });
         } // stopping writes what the hour-long flush interval had not
-        await using StoreStack second = await StoreStack.StartAsync(settings);
+        await using StoreRig second = await StoreRig.StartAsync(settings);
         using HttpClient again = second.Client(key);
         string after = JsonDocument.Parse(await again.GetStringAsync("/v1/usage")).RootElement.GetProperty("totals")
             .GetRawText();

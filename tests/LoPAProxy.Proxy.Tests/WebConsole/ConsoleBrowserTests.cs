@@ -13,18 +13,24 @@ public class ConsoleBrowserTests
     [Fact]
     public async Task The_console_works_in_a_real_browser_for_a_tenant_and_an_operator()
     {
-        await using StoreStack stack = await StoreStack.StartAsync(RateLimitHttpTests.Sqlite());
+        await using StoreRig stack = await StoreRig.StartAsync(RateLimitHttpTests.Sqlite());
         string acme = await stack.NewTenantAsync("acme");
         string globex = await stack.NewTenantAsync("globex");
         using (HttpClient c = stack.Client(acme))
-            Assert.Equal(201, (int)(await c.PostAsync("/v1/adapters", StoreStack.Upload("story", "1",
-                StoreStack.Adapter(1)))).StatusCode);
+        {
+            Assert.Equal(201, (int)(await c.PostAsync("/v1/adapters", StoreRig.Upload("story", "1",
+                StoreRig.Adapter(1)))).StatusCode);
+        }
+
         using (HttpClient c = stack.Client(globex))
-            Assert.Equal(201, (int)(await c.PostAsync("/v1/adapters", StoreStack.Upload("secret", "1",
-                StoreStack.Adapter(2)))).StatusCode);
+        {
+            Assert.Equal(201, (int)(await c.PostAsync("/v1/adapters", StoreRig.Upload("secret", "1",
+                StoreRig.Adapter(2)))).StatusCode);
+        }
+
         string files = TempDir.Create();
         string valid = Path.Combine(files, "story.safetensors"), invalid = Path.Combine(files, "broken.safetensors");
-        File.WriteAllBytes(valid, StoreStack.Adapter(3).ToSingleFile());
+        File.WriteAllBytes(valid, StoreRig.Adapter(3).ToSingleFile());
         File.WriteAllBytes(invalid, "not a safetensors file at all"u8.ToArray());
 
         var psi = new ProcessStartInfo("node", Path.Combine(Node.Directory, "console-e2e.mjs"))
@@ -33,7 +39,7 @@ public class ConsoleBrowserTests
         };
         psi.Environment["LOPA_URL"] = stack.Proxies[0].Urls.First();
         psi.Environment["TENANT_KEY"] = acme;
-        psi.Environment["ADMIN_KEY"] = StoreStack.AdminKey;
+        psi.Environment["ADMIN_KEY"] = StoreRig.AdminKey;
         psi.Environment["OTHER_ADAPTER"] = "secret@1";
         psi.Environment["VALID_ADAPTER"] = valid;
         psi.Environment["INVALID_ADAPTER"] = invalid;
@@ -77,7 +83,7 @@ public class ConsoleBrowserTests
     [Fact]
     public async Task The_console_is_served_without_a_key_under_a_strict_content_policy()
     {
-        await using StoreStack stack = await StoreStack.StartAsync(RateLimitHttpTests.Sqlite());
+        await using StoreRig stack = await StoreRig.StartAsync(RateLimitHttpTests.Sqlite());
         using HttpClient anonymous = stack.Client(null);
         using (HttpResponseMessage bare = await anonymous.GetAsync("/console"))
             Assert.Equal("/console/", bare.RequestMessage!.RequestUri!.AbsolutePath); // redirected to the folder

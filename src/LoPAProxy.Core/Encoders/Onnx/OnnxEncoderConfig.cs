@@ -52,11 +52,10 @@ public sealed record OnnxEncoderConfig
         return config;
     }
 
-    public void Save(string directory)
-    {
-        var indented = new JsonSerializerOptions { WriteIndented = true };
-        File.WriteAllText(Path.Combine(directory, FileName), JsonSerializer.Serialize(this, indented));
-    }
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+
+    public void Save(string directory) =>
+        File.WriteAllText(Path.Combine(directory, FileName), JsonSerializer.Serialize(this, Indented));
 }
 
 /// <summary>Where an ONNX encoder's files are and how ONNX Runtime runs it (proxy.json:

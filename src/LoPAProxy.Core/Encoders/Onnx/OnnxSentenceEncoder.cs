@@ -43,8 +43,11 @@ public sealed class OnnxSentenceEncoder : IInstanceEncoder, IDisposable
         _tokenize = tokenize;
         _config = config;
         foreach (string required in new[] { "input_ids", "attention_mask" })
+        {
             if (!session.InputMetadata.ContainsKey(required))
                 throw new InvalidOperationException($"encoder '{name}': model.onnx has no '{required}' input");
+        }
+
         _feedTokenTypes = session.InputMetadata.ContainsKey("token_type_ids");
         _output = HiddenStateOutput(session, name);
         Dim = session.OutputMetadata[_output].Dimensions[^1];
@@ -203,7 +206,7 @@ public sealed class OnnxSentenceEncoder : IInstanceEncoder, IDisposable
         };
         if (_feedTokenTypes) inputs.Add(ZeroTokenTypes(1, probe.Length));
         using var results = Run(inputs, probe.Length);
-        return results.First().AsTensor<float>().Dimensions[^1];
+        return results[0].AsTensor<float>().Dimensions[^1];
     }
 
     /// <summary>Segment ids: every token is in the first (only) segment.</summary>

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Buffers.Binary;
 using System.Text;
 
@@ -81,7 +82,7 @@ public sealed class GgufFile
         }
         var tensors = new List<GgufTensorInfo>((int)tensorCount);
         for (long i = 0; i < tensorCount; i++) tensors.Add(r.TensorInfo());
-        long alignment = metadata.TryGetValue("general.alignment", out object? a) ? Convert.ToInt64(a) : 32;
+        long alignment = metadata.TryGetValue("general.alignment", out object? a) ? Convert.ToInt64(a, CultureInfo.InvariantCulture) : 32;
         if (alignment <= 0 || alignment > 1 << 16 || (alignment & (alignment - 1)) != 0)
             throw r.Error($"general.alignment {alignment} is not a power of two up to 65536");
         long dataStart = (stream.Position + alignment - 1) / alignment * alignment;
@@ -104,7 +105,7 @@ public sealed class GgufFile
 
     public long? GetInteger(string key) => Metadata.GetValueOrDefault(key) switch
     {
-        byte or sbyte or ushort or short or uint or int or long => Convert.ToInt64(Metadata[key]),
+        byte or sbyte or ushort or short or uint or int or long => Convert.ToInt64(Metadata[key], CultureInfo.InvariantCulture),
         ulong u when u <= long.MaxValue => (long)u,
         _ => null,
     };

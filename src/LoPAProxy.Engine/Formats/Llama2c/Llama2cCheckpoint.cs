@@ -63,8 +63,12 @@ public sealed record Llama2cCheckpoint(Llama2cConfig Config, Llama2cWeights Weig
     public static (Llama2cConfig Config, Stream? Body) ReadHeader(string path, bool keepOpen = false)
     {
         long length = new FileInfo(path).Length;
-        if (length < HeaderBytes) throw new TensorFileException(path,
+        if (length < HeaderBytes)
+        {
+            throw new TensorFileException(path,
             $"{length} bytes is shorter than the 28-byte llama2.c header");
+        }
+
         var stream = File.OpenRead(path);
         var header = new byte[HeaderBytes];
         stream.ReadExactly(header);

@@ -109,9 +109,12 @@ public sealed unsafe class SafeTensorsFile : IDisposable
     {
         ulong n = BinaryPrimitives.ReadUInt64LittleEndian(head);
         if (n > MaxHeaderBytes)
+        {
             throw new TensorFileException(file, n >= 1UL << 40 // text, a zip, a pickle: no header is a terabyte
                 ? "not a safetensors file (it does not start with a header length and a JSON header)"
                 : $"header length {n} exceeds the {MaxHeaderBytes}-byte limit");
+        }
+
         if (8 + (long)n > length) throw new TensorFileException(file, $"header length {n} runs past the end of the file ({length} bytes)");
         long dataStart = 8 + (long)n, dataLength = length - dataStart;
         ReadOnlySpan<byte> json = head.Slice(8, (int)n);

@@ -57,13 +57,13 @@ internal sealed class RestrictedUnpickler
                 case (byte)'}': Push(new PickleDict()); break;
                 case (byte)'s': { var v = Pop(); var k = Pop(); SetItem(Peek(), k, v); break; }
                 case (byte)'u':
-                {
-                    var items = PopToMark();
-                    if (items.Count % 2 != 0) throw Error("SETITEMS with an odd number of values");
-                    object? target = Peek();
-                    for (int i = 0; i < items.Count; i += 2) SetItem(target, items[i], items[i + 1]);
-                    break;
-                }
+                    {
+                        var items = PopToMark();
+                        if (items.Count % 2 != 0) throw Error("SETITEMS with an odd number of values");
+                        object? target = Peek();
+                        for (int i = 0; i < items.Count; i += 2) SetItem(target, items[i], items[i + 1]);
+                        break;
+                    }
                 case (byte)'N': Push(null); break;
                 case 0x88: Push(true); break;
                 case 0x89: Push(false); break;

@@ -177,7 +177,9 @@ public static class TorchFile
             ReadOnlySpan<byte> storage = file.AsSpan(entry.DataOffset, entry.Length);
             bool contiguous = t.Stride.SequenceEqual(ShapeMath.ContiguousStrides(shape).Select(s => (long)s));
             if (contiguous || count <= 1)
+            {
                 FloatConvert.Decode(storage.Slice((int)(t.StorageOffset * elem), (int)count * elem), t.Storage.DType, values);
+            }
             else
             {
                 var index = new long[shape.Length];

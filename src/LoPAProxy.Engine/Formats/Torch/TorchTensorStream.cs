@@ -24,7 +24,8 @@ public sealed class TorchTensorStream : ReadOnlyStream
     private readonly byte[] _before, _after;
     private readonly float[] _rowValues;
     private readonly byte[] _rowBytes, _raw = new byte[Chunk + 2], _encoded = new byte[Chunk / 3 * 4 + 4];
-    private long _rawPosition, _rawLength;
+    private long _rawPosition;
+    private readonly long _rawLength;
     private int _carry, _encodedStart, _encodedEnd, _bufferedRow = -1;
 
     public TorchTensorStream(int rows, int dim, DType dtype, RowFiller fill)
@@ -81,8 +82,14 @@ public sealed class TorchTensorStream : ReadOnlyStream
         while (written < destination.Length && _rawPosition < _rawLength)
         {
             ReadOnlySpan<byte> source;
-            if (_rawPosition < dataStart) source = _before.AsSpan((int)_rawPosition);
-            else if (_rawPosition >= dataEnd) source = _after.AsSpan((int)(_rawPosition - dataEnd));
+            if (_rawPosition < dataStart)
+            {
+                source = _before.AsSpan((int)_rawPosition);
+            }
+            else if (_rawPosition >= dataEnd)
+            {
+                source = _after.AsSpan((int)(_rawPosition - dataEnd));
+            }
             else
             {
                 long inData = _rawPosition - dataStart;

@@ -116,7 +116,9 @@ public static class StoredZipReader
 /// as the bytes before that data and the bytes after it (<see cref="ToParts"/>), and the data itself can be streamed
 /// between them without ever being held whole.
 /// </summary>
+#pragma warning disable CA1001 // its streams are MemoryStreams over managed arrays: nothing to release
 public sealed class StoredZipWriter
+#pragma warning restore CA1001
 {
     private const int Alignment = 64;
     private MemoryStream _out = new();
