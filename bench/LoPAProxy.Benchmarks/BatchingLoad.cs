@@ -9,7 +9,6 @@ using LoPAProxy.Proxy;
 using LoPAProxy.Proxy.Configuration;
 using LoPAProxy.Proxy.SoftPrompts;
 using LoPAProxy.Proxy.Store;
-using LoPAProxy.Proxy.Tenancy;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;

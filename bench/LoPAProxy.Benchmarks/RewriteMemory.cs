@@ -8,7 +8,6 @@ using LoPAProxy.Proxy.Limits;
 using LoPAProxy.Proxy.Models;
 using LoPAProxy.Proxy.Requests;
 using LoPAProxy.Proxy.SoftPrompts;
-using LoPAProxy.Proxy.Tenancy;
 using Microsoft.Extensions.Options;
 
 namespace LoPAProxy.Benchmarks;

@@ -1,9 +1,8 @@
-using System.Globalization;
 using System.Diagnostics;
+using System.Globalization;
 using System.Text.Json;
 using LoPAProxy.Core.Encoders;
 using LoPAProxy.Engine.Formats.Llama2c;
-using LoPAProxy.Engine.Kernels;
 using LoPAProxy.Engine.Networks.Llama;
 using LoPAProxy.Engine.Tokenizers;
 using LoPAProxy.Training;

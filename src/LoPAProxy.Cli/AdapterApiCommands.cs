@@ -1,7 +1,6 @@
 using System.CommandLine;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
-using System.Text.Json;
 using LoPAProxy.Core.Adapters;
 
 namespace LoPAProxy.Cli;

@@ -1,12 +1,8 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
-using System.Text.Json;
-using System.Text.Json.Nodes;
 using LoPAProxy.Core.Adapters;
 using LoPAProxy.Core.Encoders;
-using LoPAProxy.Engine.Formats.SafeTensors;
-using LoPAProxy.Engine.Tensors;
 using LoPAProxy.Training;
 
 namespace LoPAProxy.Cli;

@@ -1,6 +1,6 @@
-using System.Globalization;
 using System.CommandLine;
 using System.Diagnostics;
+using System.Globalization;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Security.Cryptography;
@@ -380,14 +380,4 @@ internal static class UpCommand
     /// <summary>Where the build puts the shipped demo adapter (assets/demo-adapter: LoPA trained on SST-2 by lopa
     /// train).</summary>
     private static string ShippedAdapter => Path.Combine(AppContext.BaseDirectory, "demo-adapter");
-}
-
-/// <summary>POSIX signals for stopping processes the CLI started.</summary>
-internal static class Signals
-{
-    [System.Runtime.InteropServices.DllImport("libc", SetLastError = true)]
-    private static extern int kill(int pid, int signal);
-
-    /// <summary>SIGTERM; a process that has already gone is not an error here.</summary>
-    public static void Terminate(int pid) => _ = kill(pid, 15);
 }

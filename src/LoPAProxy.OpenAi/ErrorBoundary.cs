@@ -1,16 +1,7 @@
-using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
 namespace LoPAProxy.OpenAi;
-
-/// <summary>Turns an exception an app knows into the OpenAI error it means; null when it is not one of its
-/// own.</summary>
-public interface IApiErrorMapper
-{
-    ApiException? Map(Exception error, HttpContext http);
-}
 
 /// <summary>
 /// The one error boundary of both servers, outermost: every response carries x-request-id (the id in the request
@@ -55,16 +46,4 @@ public sealed class ErrorBoundary(RequestDelegate next, IEnumerable<IApiErrorMap
         log.LogError(e, "request {RequestId} failed unexpectedly", http.TraceIdentifier);
         return Errors.Internal(http.TraceIdentifier);
     }
-}
-
-/// <summary>Registration of the boundary.</summary>
-public static class ErrorBoundaryExtensions
-{
-    /// <summary>Adds an app's own exception mapping (any number; the first that answers wins).</summary>
-    public static IServiceCollection AddApiErrorMapper<T>(this IServiceCollection services)
-        where T : class, IApiErrorMapper => services.AddSingleton<IApiErrorMapper, T>();
-
-    /// <summary>The boundary, to be used before anything that can fail.</summary>
-    public static IApplicationBuilder UseOpenAiErrors(this IApplicationBuilder app) =>
-        app.UseMiddleware<ErrorBoundary>();
 }

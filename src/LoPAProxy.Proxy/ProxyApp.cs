@@ -7,7 +7,6 @@ using LoPAProxy.Proxy.Hosting;
 using LoPAProxy.Proxy.Inspection;
 using LoPAProxy.Proxy.Limits;
 using LoPAProxy.Proxy.Models;
-using LoPAProxy.Proxy.Observability;
 using LoPAProxy.Proxy.Pipeline;
 using LoPAProxy.Proxy.SoftPrompts;
 using LoPAProxy.Proxy.Tenancy;
@@ -23,8 +22,6 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Serilog;
 using Yarp.ReverseProxy;
-using Yarp.ReverseProxy.Configuration;
-using Yarp.ReverseProxy.Forwarder;
 using Yarp.ReverseProxy.Transforms;
 using Yarp.ReverseProxy.Transforms.Builder;
 

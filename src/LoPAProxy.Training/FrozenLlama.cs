@@ -1,6 +1,4 @@
-using LoPAProxy.Engine.Kernels;
 using LoPAProxy.Engine.Networks.Llama;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace LoPAProxy.Training;

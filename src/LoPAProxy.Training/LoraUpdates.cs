@@ -1,5 +1,4 @@
 using LoPAProxy.Engine.Networks.Llama;
-using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 

@@ -1,5 +1,4 @@
 using LoPAProxy.Core.Adapters;
-using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 

@@ -1,4 +1,3 @@
-using System.Text;
 using LoPAProxy.Core.Adapters;
 using LoPAProxy.Core.Generation;
 using LoPAProxy.Engine.Formats.SafeTensors;

@@ -1,5 +1,3 @@
-using System.Text;
-using System.Text.Json;
 using LoPAProxy.Core.Encoders;
 using LoPAProxy.Engine.Tests.Support;
 

@@ -1,6 +1,3 @@
-using System.Text.Json;
-using LoPAProxy.Engine.Tests.Support;
-
 namespace LoPAProxy.ModelServer.Tests;
 
 public class ConcurrencyTests

@@ -1,5 +1,4 @@
 using System.Text.Json;
-using LLama;
 using LLama.Native;
 using LoPAProxy.Core.FoundationModels;
 using LoPAProxy.Engine.Formats.Gguf;

@@ -6,7 +6,6 @@ using LoPAProxy.Engine.Formats.Torch;
 using LoPAProxy.Engine.Tensors;
 using LoPAProxy.Engine.Tests.Support;
 using LoPAProxy.Engine.Tokenizers;
-using LoPAProxy.ModelServer;
 using LoPAProxy.ModelServer.Generation;
 using Microsoft.AspNetCore.Builder;
 

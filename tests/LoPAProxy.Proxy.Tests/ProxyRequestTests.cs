@@ -1,9 +1,6 @@
 using System.Globalization;
 using System.Net.Http.Json;
 using System.Text.Json;
-using LoPAProxy.Core.Adapters;
-using LoPAProxy.Core.Encoders;
-using LoPAProxy.Core.Generation;
 using LoPAProxy.Engine.Formats.Torch;
 using LoPAProxy.Engine.Tensors;
 using LoPAProxy.Engine.Tests.Support;

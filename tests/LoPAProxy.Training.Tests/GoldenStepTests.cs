@@ -1,9 +1,7 @@
 using System.Text.Json;
 using LoPAProxy.Core.Encoders;
-using LoPAProxy.Engine.Kernels;
 using LoPAProxy.Engine.Networks.Llama;
 using LoPAProxy.Engine.Tests.Support;
-using LoPAProxy.Engine.Tokenizers;
 
 namespace LoPAProxy.Training.Tests;
 

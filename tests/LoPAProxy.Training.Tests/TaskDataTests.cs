@@ -1,5 +1,4 @@
 using LoPAProxy.Engine.Tests.Support;
-using LoPAProxy.Engine.Tokenizers;
 
 namespace LoPAProxy.Training.Tests;
 

@@ -152,6 +152,3 @@ public sealed record AdapterConfig
         _ => throw new AdapterException($"'{key}' must be an integer"),
     };
 }
-
-/// <summary>An adapter is malformed, inconsistent, oversize or unsupported. The message says what and where.</summary>
-public sealed class AdapterException(string message, Exception? inner = null) : Exception(message, inner);

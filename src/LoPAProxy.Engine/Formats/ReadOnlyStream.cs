@@ -2,7 +2,7 @@ namespace LoPAProxy.Engine.Formats;
 
 /// <summary>
 /// A forward-only stream of known length whose bytes are produced as they are read: subclasses supply
-/// <see cref="Read(Span{byte})"/> and <see cref="Length"/>; everything else is the Stream contract's ceremony. A
+/// <see cref="Read(Span{byte})"/> and <see cref="Stream.Length"/>; everything else is the Stream contract's ceremony. A
 /// zero-byte read returns 0 without moving (readers such as YARP's body copy use one to wait for data).
 /// </summary>
 public abstract class ReadOnlyStream : Stream

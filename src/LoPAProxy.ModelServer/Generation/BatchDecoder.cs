@@ -5,16 +5,6 @@ using LLama.Native;
 
 namespace LoPAProxy.ModelServer.Generation;
 
-/// <summary>A running generation: its tokens as they are sampled, then how it finished.</summary>
-public sealed class GenerationHandle
-{
-    internal GenerationHandle(ChannelReader<int> tokens) { Tokens = tokens; }
-
-    public ChannelReader<int> Tokens { get; }
-    /// <summary>Valid once <see cref="Tokens"/> has completed without an error.</summary>
-    public FinishReason Finish { get; internal set; } = FinishReason.Length;
-}
-
 /// <summary>
 /// Decodes every admitted sequence together in one llama.cpp context (continuous batching): one thread owns the
 /// context; each turn it prefills newly admitted prompts (token pieces as token batches, client embeddings as

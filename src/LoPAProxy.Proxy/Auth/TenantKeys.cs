@@ -1,5 +1,3 @@
-using System.Security.Cryptography;
-using System.Text;
 using LoPAProxy.Proxy.Configuration;
 using LoPAProxy.Proxy.Store;
 using Microsoft.Extensions.Options;
@@ -40,7 +38,7 @@ public sealed class TenantKeys
     public static byte[] Hash(string key) => Auth.BearerKey.HashOf(key);
 
     /// <summary>Configured keys first, then the store's (enabled tenants, unrevoked keys; looked up by SHA-256).</summary>
-    /// <exception cref="ApiException">503 when the store is down and the key is not remembered.</exception>
+    /// <exception cref="OpenAi.ApiException">503 when the store is down and the key is not remembered.</exception>
     public async Task<string?> AuthenticateAsync(string? authorizationHeader, CancellationToken cancel)
     {
         if (Authenticate(authorizationHeader) is { } tenant) return tenant;

@@ -1,5 +1,3 @@
-using System.ComponentModel;
-using System.Globalization;
 using System.Text;
 
 namespace LoPAProxy.Proxy.Configuration;
@@ -40,48 +38,3 @@ public static class OptionNames
         return text.ToString();
     }
 }
-
-/// <summary>Converts an options enum from and to its configuration spelling (<see cref="OptionNames"/>).</summary>
-public sealed class OptionNameConverter<T> : EnumConverter where T : struct, Enum
-{
-    public OptionNameConverter() : base(typeof(T))
-    {
-    }
-
-    public override object ConvertFrom(ITypeDescriptorContext? context, CultureInfo? culture, object value) =>
-        value is string text && OptionNames.TryParse(text, out T parsed) ? parsed
-            : throw new FormatException($"'{value}' is not one of {string.Join(", ", OptionNames.All<T>())}");
-
-    public override object? ConvertTo(ITypeDescriptorContext? context, CultureInfo? culture, object? value,
-        Type destinationType) =>
-        destinationType == typeof(string) && value is T member ? OptionNames.Of(member)
-            : base.ConvertTo(context, culture, value, destinationType);
-}
-
-/// <summary>The soft prompt's dtype on the wire.</summary>
-[TypeConverter(typeof(OptionNameConverter<WireDType>))]
-public enum WireDType { Fp32, Bf16, Fp16 }
-
-/// <summary>vllm-chat: where the prompt_embeds part goes relative to the instance text.</summary>
-[TypeConverter(typeof(OptionNameConverter<EmbedsPosition>))]
-public enum EmbedsPosition { Before, After }
-
-/// <summary>Which chat text is the instance the encoder reads.</summary>
-[TypeConverter(typeof(OptionNameConverter<InstanceTextSource>))]
-public enum InstanceTextSource { LastUser, AllUser }
-
-/// <summary>Where tenants, keys and adapters live. Directory is gone (named only to explain the migration).</summary>
-[TypeConverter(typeof(OptionNameConverter<StoreKind>))]
-public enum StoreKind { Sqlite, Postgres, Directory }
-
-/// <summary>Where the rate-limit counters live: auto (postgres with a postgres store, else local).</summary>
-[TypeConverter(typeof(OptionNameConverter<CountersKind>))]
-public enum CountersKind { Auto, Local, Postgres }
-
-/// <summary>What a request meets while shared counters are unreachable.</summary>
-[TypeConverter(typeof(OptionNameConverter<CountersDownPolicy>))]
-public enum CountersDownPolicy { Open, Closed }
-
-/// <summary>The console log's format.</summary>
-[TypeConverter(typeof(OptionNameConverter<LogFormat>))]
-public enum LogFormat { Json, Text }

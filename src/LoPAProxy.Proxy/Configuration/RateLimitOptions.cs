@@ -47,10 +47,3 @@ public sealed class RateLimitOptions
     public CountersKind EffectiveCounters(StoreOptions store) => Counters == CountersKind.Auto
         ? (store.Kind == StoreKind.Postgres ? CountersKind.Postgres : CountersKind.Local) : Counters;
 }
-
-/// <summary>LoPA:Usage — how usage is aggregated and written.</summary>
-public sealed class UsageOptions
-{
-    /// <summary>Usage is summed in memory and written to the store this often (and when the proxy stops).</summary>
-    public double FlushSeconds { get; set; } = 5;
-}

@@ -1,6 +1,5 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using LoPAProxy.Proxy.Pipeline;
 using LoPAProxy.Proxy.Requests;
 using LoPAProxy.Proxy.Usage;
 using Microsoft.AspNetCore.Http;

@@ -2,7 +2,6 @@ using System.Text;
 using System.Text.Json.Nodes;
 using LoPAProxy.OpenAi;
 using LoPAProxy.Proxy.Limits;
-using LoPAProxy.Proxy.Pipeline;
 using LoPAProxy.Proxy.Requests;
 using LoPAProxy.Proxy.SoftPrompts;
 using Yarp.ReverseProxy.Transforms;

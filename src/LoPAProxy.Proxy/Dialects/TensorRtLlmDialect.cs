@@ -7,7 +7,6 @@ using LoPAProxy.Engine.Tokenizers;
 using LoPAProxy.OpenAi;
 using LoPAProxy.Proxy.Limits;
 using LoPAProxy.Proxy.Models;
-using LoPAProxy.Proxy.Pipeline;
 using LoPAProxy.Proxy.Requests;
 using LoPAProxy.Proxy.SoftPrompts;
 using Yarp.ReverseProxy.Transforms;

@@ -1,7 +1,6 @@
 using System.Text.Json.Nodes;
 using LoPAProxy.OpenAi;
 using LoPAProxy.Proxy.Configuration;
-using LoPAProxy.Proxy.Pipeline;
 using LoPAProxy.Proxy.Requests;
 using LoPAProxy.Proxy.SoftPrompts;
 using Microsoft.Extensions.Options;

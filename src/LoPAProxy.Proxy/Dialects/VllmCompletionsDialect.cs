@@ -3,7 +3,6 @@ using LoPAProxy.Engine.Formats.Torch;
 using LoPAProxy.Engine.Tensors;
 using LoPAProxy.OpenAi;
 using LoPAProxy.Proxy.Limits;
-using LoPAProxy.Proxy.Pipeline;
 using LoPAProxy.Proxy.Requests;
 using LoPAProxy.Proxy.SoftPrompts;
 

@@ -1,7 +1,6 @@
 using System.Text.Json.Serialization;
 using LoPAProxy.Proxy.Auth;
 using LoPAProxy.Proxy.SoftPrompts;
-using LoPAProxy.Proxy.Tenancy;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;

@@ -1,10 +1,8 @@
-using LoPAProxy.Proxy.Pipeline;
 using LoPAProxy.Proxy.Usage;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Serilog;
 using Serilog.AspNetCore;
-using Serilog.Core;
 using Serilog.Events;
 
 namespace LoPAProxy.Proxy.Hosting;
@@ -51,16 +49,4 @@ public static class RequestLogging
         context.Set("BytesAdded", r?.BytesAdded ?? 0L);
         context.Set("Streaming", r?.Streaming ?? false);
     }
-}
-
-/// <summary>
-/// The proxy's minimum log level, switchable at run time: `lopa up` raises it to Warning while it makes its own
-/// set-up calls (tenant, key, adapter), so the terminal shows progress and settings, not those calls' log lines.
-/// </summary>
-public sealed class ProxyLogLevel
-{
-    public LoggingLevelSwitch Switch { get; } = new(LogEventLevel.Information);
-
-    public static LoggingLevelSwitch Of(IServiceProvider services) =>
-        services.GetRequiredService<ProxyLogLevel>().Switch;
 }

@@ -6,7 +6,7 @@ using Microsoft.AspNetCore.Http;
 namespace LoPAProxy.Proxy.Hosting;
 
 /// <summary>Request counts and durations as metrics (the log line is Serilog's request logging, see
-/// <see cref="Observability.RequestLogging"/>).</summary>
+/// <see cref="RequestLogging"/>).</summary>
 public sealed class RequestMetricsMiddleware(RequestDelegate next)
 {
     public async Task InvokeAsync(HttpContext http)

@@ -5,7 +5,6 @@ using LoPAProxy.Core.Generation;
 using LoPAProxy.OpenAi;
 using LoPAProxy.Proxy.Auth;
 using LoPAProxy.Proxy.Limits;
-using LoPAProxy.Proxy.Pipeline;
 using LoPAProxy.Proxy.Requests;
 using LoPAProxy.Proxy.Tenancy;
 using Microsoft.AspNetCore.Builder;

@@ -5,7 +5,6 @@ using LoPAProxy.Core.Encoders;
 using LoPAProxy.Core.Generation;
 using LoPAProxy.OpenAi;
 using LoPAProxy.Proxy.Configuration;
-using LoPAProxy.Proxy.Dialects;
 using LoPAProxy.Proxy.SoftPrompts;
 using Microsoft.Extensions.Options;
 

@@ -3,7 +3,6 @@ using System.Text;
 using System.Text.Json.Nodes;
 using LoPAProxy.OpenAi;
 using LoPAProxy.Proxy.Configuration;
-using LoPAProxy.Proxy.Dialects;
 using LoPAProxy.Proxy.Models;
 using LoPAProxy.Proxy.Requests;
 using Microsoft.Extensions.Options;

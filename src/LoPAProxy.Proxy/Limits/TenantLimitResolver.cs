@@ -1,6 +1,5 @@
 using LoPAProxy.Proxy.Configuration;
 using LoPAProxy.Proxy.Store;
-using LoPAProxy.Proxy.Tenancy;
 using Microsoft.Extensions.Options;
 
 namespace LoPAProxy.Proxy.Limits;

@@ -1,4 +1,3 @@
-using System.Text.Json.Serialization;
 using LoPAProxy.Proxy.Configuration;
 
 namespace LoPAProxy.Proxy.Limits;

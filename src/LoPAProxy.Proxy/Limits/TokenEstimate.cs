@@ -1,6 +1,5 @@
 using System.Text;
 using System.Text.Json.Nodes;
-using LoPAProxy.Proxy.Dialects;
 using LoPAProxy.Proxy.Requests;
 
 namespace LoPAProxy.Proxy.Limits;

@@ -1,6 +1,4 @@
 using System.Collections.Concurrent;
-using LoPAProxy.Core.FoundationModels;
-using LoPAProxy.Engine.Tokenizers;
 
 namespace LoPAProxy.Proxy.Models;
 

@@ -8,10 +8,6 @@ using Yarp.ReverseProxy.Transforms;
 
 namespace LoPAProxy.Proxy.Pipeline;
 
-/// <summary>The model name the client asked for ("base:adapter"), when the rewrite replaced it with the
-/// backend's.</summary>
-public sealed record ClientModel(string Name);
-
 /// <summary>
 /// Relays a generation answer, JSON or event stream — event by event, never buffering a stream — so that the
 /// proxy can (1) put "model" back to the "base:adapter" the client asked for, as OpenAI's API names the model asked

@@ -5,7 +5,6 @@ using LoPAProxy.Engine.Formats.Torch;
 using LoPAProxy.Engine.Tensors;
 using LoPAProxy.OpenAi;
 using LoPAProxy.Proxy.Configuration;
-using LoPAProxy.Proxy.Dialects;
 using LoPAProxy.Proxy.Limits;
 using LoPAProxy.Proxy.Requests;
 using LoPAProxy.Proxy.SoftPrompts;

@@ -37,7 +37,7 @@ public static class JsonBodies
     /// <summary>
     /// Makes <paramref name="body"/> the request's body (as <see cref="Outgoing"/> writes it), with an exact
     /// Content-Length; with embedded streams, they take their placeholders' places as the body is sent
-    /// (<see cref="Dialects.StreamedBody"/>).
+    /// (<see cref="StreamedBody"/>).
     /// </summary>
     public static void Replace(HttpRequest request, JsonObject body,
         IReadOnlyList<(string Placeholder, Stream Text)>? embedded = null)

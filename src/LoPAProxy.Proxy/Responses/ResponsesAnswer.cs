@@ -1,6 +1,5 @@
 using System.Security.Cryptography;
 using System.Text.Json.Nodes;
-using LoPAProxy.Proxy.Dialects;
 using LoPAProxy.Proxy.Requests;
 
 namespace LoPAProxy.Proxy.Responses;

@@ -1,6 +1,5 @@
 using System.Text.Json.Nodes;
 using LoPAProxy.OpenAi;
-using LoPAProxy.Proxy.Dialects;
 using LoPAProxy.Proxy.Requests;
 
 namespace LoPAProxy.Proxy.Responses;

@@ -5,7 +5,6 @@ using LoPAProxy.Core.Generation;
 using LoPAProxy.Engine.Formats.Torch;
 using LoPAProxy.Engine.Tensors;
 using LoPAProxy.OpenAi;
-using LoPAProxy.Proxy.Tenancy;
 
 namespace LoPAProxy.Proxy.SoftPrompts;
 

@@ -1,6 +1,5 @@
 using System.Security.Cryptography;
 using LoPAProxy.Core.Adapters;
-using LoPAProxy.Proxy.Tenancy;
 
 namespace LoPAProxy.Proxy.Store;
 

@@ -1,27 +1,5 @@
 namespace LoPAProxy.Proxy.Store;
 
-public sealed record TenantRecord(string Name, bool Disabled, DateTimeOffset Created);
-
-public sealed record KeyRecord(string Id, string Tenant, DateTimeOffset Created, bool Revoked);
-
-/// <summary>One immutable adapter version; <see cref="Active"/> marks the version "name" alone resolves to.</summary>
-public sealed record AdapterVersionInfo(string Tenant, string Name, string Version, string Sha256, long Parameters,
-    long SizeBytes, DateTimeOffset Created, bool Active);
-
-public sealed record StoredAdapter(AdapterVersionInfo Info, string ConfigJson, byte[] Weights);
-
-/// <summary>The thing asked for does not exist (callers answer 404).</summary>
-public sealed class StoreNotFoundException(string message) : Exception(message);
-
-/// <summary>The write would take the tenant over a quota (callers answer 429).</summary>
-public sealed class StoreQuotaException(string message) : Exception(message);
-
-/// <summary>Per-tenant limits a write must stay within, checked inside its transaction.</summary>
-public sealed record AdapterQuota(int MaxAdapters, long MaxBytes);
-
-/// <summary>The thing to create exists already (callers answer 409).</summary>
-public sealed class StoreConflictException(string message) : Exception(message);
-
 /// <summary>
 /// Tenants, their API keys (hashes only) and their adapters (immutable versions, one active per name). Every
 /// method is scoped by tenant: no call reads or changes another tenant's rows. Writes are atomic: a failed or

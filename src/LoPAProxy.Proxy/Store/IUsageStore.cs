@@ -1,5 +1,3 @@
-using LoPAProxy.Proxy.Limits;
-
 namespace LoPAProxy.Proxy.Store;
 
 /// <summary>

@@ -1,6 +1,5 @@
 using System.Data.Common;
 using System.Text.Json;
-using LoPAProxy.Proxy.Limits;
 
 namespace LoPAProxy.Proxy.Store;
 

@@ -1,13 +1,10 @@
-using System.Globalization;
 using System.Data.Common;
+using System.Globalization;
 using LoPAProxy.OpenAi;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging;
 
 namespace LoPAProxy.Proxy.Store;
-
-/// <summary>The store cannot be reached or opened (callers answer 503 store_unavailable with Retry-After).</summary>
-public sealed class StoreUnavailableException(string message, Exception? inner = null) : IOException(message, inner);
 
 /// <summary>
 /// Store outages: which failures are one (the server gone or refusing, a connection or I/O failure — not a

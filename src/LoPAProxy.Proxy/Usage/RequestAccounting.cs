@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using LoPAProxy.Proxy.Limits;
-using LoPAProxy.Proxy.Pipeline;
 using LoPAProxy.Proxy.Store;
 using Microsoft.AspNetCore.Http;
 using Yarp.ReverseProxy.Forwarder;

@@ -3,7 +3,6 @@ using System.Text.Json;
 using LoPAProxy.OpenAi;
 using LoPAProxy.Proxy.Auth;
 using LoPAProxy.Proxy.Limits;
-using LoPAProxy.Proxy.Pipeline;
 using LoPAProxy.Proxy.Requests;
 using LoPAProxy.Proxy.Store;
 using LoPAProxy.Proxy.Tenancy;

@@ -2,7 +2,6 @@ using System.Text.Json;
 using LoPAProxy.Core.Encoders;
 using LoPAProxy.Core.Encoders.Onnx;
 using LoPAProxy.Engine.Tests.Support;
-using LoPAProxy.Engine.Tokenizers;
 
 namespace LoPAProxy.Core.Tests.Encoders;
 

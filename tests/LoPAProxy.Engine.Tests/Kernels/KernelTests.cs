@@ -1,6 +1,4 @@
-using System.Globalization;
 using LoPAProxy.Engine.Kernels;
-using LoPAProxy.Engine.Tensors;
 using LoPAProxy.Engine.Tests.Support;
 
 namespace LoPAProxy.Engine.Tests.Kernels;

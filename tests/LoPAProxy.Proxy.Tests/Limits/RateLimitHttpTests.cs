@@ -21,7 +21,7 @@ public class RateLimitHttpTests
         return settings;
     }
 
-    public static async Task SetLimitsAsync(StoreRig stack, string tenant, object limits)
+    internal static async Task SetLimitsAsync(StoreRig stack, string tenant, object limits)
     {
         using HttpClient admin = stack.Client(StoreRig.AdminKey);
         using HttpResponseMessage r = await admin.PutAsJsonAsync($"/admin/tenants/{tenant}/limits", limits);

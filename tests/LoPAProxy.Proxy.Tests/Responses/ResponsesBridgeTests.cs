@@ -1,7 +1,6 @@
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
-using LoPAProxy.Engine.Tests.Support;
 using LoPAProxy.Proxy.Tests.Hardening;
 using LoPAProxy.Proxy.Tests.Limits;
 using LoPAProxy.Proxy.Tests.Store;

@@ -5,7 +5,6 @@ using LoPAProxy.Core.Encoders;
 using LoPAProxy.Core.Generation;
 using LoPAProxy.Engine.Formats.Torch;
 using LoPAProxy.Proxy.SoftPrompts;
-using LoPAProxy.Proxy.Tenancy;
 using LoPAProxy.Proxy.Tests.Hardening;
 using Microsoft.Extensions.DependencyInjection;
 

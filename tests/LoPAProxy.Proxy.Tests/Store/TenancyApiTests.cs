@@ -8,7 +8,6 @@ using LoPAProxy.Proxy.Observability;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
-using Npgsql;
 
 namespace LoPAProxy.Proxy.Tests.Store;
 

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Net.Http.Json;
 using System.Text.Json;
 using LoPAProxy.Engine.Tests.Support;
 using LoPAProxy.Proxy.Tests.Limits;

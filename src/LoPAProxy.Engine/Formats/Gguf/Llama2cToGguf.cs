@@ -1,6 +1,5 @@
 using System.Text;
 using LoPAProxy.Engine.Formats.Llama2c;
-using LoPAProxy.Engine.Tensors;
 
 namespace LoPAProxy.Engine.Formats.Gguf;
 

@@ -1,6 +1,5 @@
 using System.IO.MemoryMappedFiles;
 using System.Runtime.InteropServices;
-using LoPAProxy.Engine.Tensors;
 
 namespace LoPAProxy.Engine.Formats.Llama2c;
 

@@ -2,7 +2,6 @@ using LoPAProxy.Engine.Formats;
 using LoPAProxy.Engine.Formats.HuggingFace;
 using LoPAProxy.Engine.Formats.Llama2c;
 using LoPAProxy.Engine.Formats.SafeTensors;
-using LoPAProxy.Engine.Tensors;
 
 namespace LoPAProxy.Engine.Networks.Llama;
 

@@ -1,0 +1,13 @@
+using System.Threading.Channels;
+
+namespace LoPAProxy.ModelServer.Generation;
+
+/// <summary>A running generation: its tokens as they are sampled, then how it finished.</summary>
+public sealed class GenerationHandle
+{
+    internal GenerationHandle(ChannelReader<int> tokens) { Tokens = tokens; }
+
+    public ChannelReader<int> Tokens { get; }
+    /// <summary>Valid once <see cref="Tokens"/> has completed without an error.</summary>
+    public FinishReason Finish { get; internal set; } = FinishReason.Length;
+}
