@@ -37,4 +37,26 @@ public static class Errors
     public static ApiException Internal(string requestId) =>
         new(500, $"The server had an error while processing your request (request id {requestId}).", null,
             "internal_error");
+
+    /// <summary>A body that is not JSON (or not the JSON the endpoint reads), with the parser's reason.</summary>
+    public static ApiException InvalidJson(string why) =>
+        ApiException.BadRequest($"the body is not valid JSON: {why}", null, "invalid_json");
+
+    public static ApiException NotAJsonObject() =>
+        ApiException.BadRequest("the body must be a JSON object", null, "invalid_json");
+
+    public static ApiException EmptyPrompt(string param = "prompt", string code = "empty_prompt") =>
+        ApiException.BadRequest("the prompt is empty", param, code);
+
+    public static ApiException TooManyPrompts(int max, string param = "prompt") =>
+        ApiException.BadRequest($"at most {max} prompts per request", param);
+
+    public static ApiException PromptShape(string param = "prompt") =>
+        ApiException.BadRequest("'prompt' must be a string, a list of strings, or token ids", param);
+
+    public static ApiException MessagesMissing(string code = "invalid_request") =>
+        ApiException.BadRequest("'messages' must be a non-empty list", "messages", code);
+
+    public static ApiException MessageNotObject(string param = "messages") =>
+        ApiException.BadRequest("each message must be an object", param);
 }

@@ -24,7 +24,7 @@ internal static class ChatCompletionsEndpoint
         if (JsonFields.Get(body, "messages") is not { ValueKind: JsonValueKind.Array } messages
             || messages.GetArrayLength() == 0)
         {
-            throw ApiException.BadRequest("'messages' must be a non-empty list", "messages", "missing_messages");
+            throw Errors.MessagesMissing("missing_messages");
         }
 
         var parsed = new List<ChatMessage>();
@@ -40,7 +40,7 @@ internal static class ChatCompletionsEndpoint
     private static ChatMessage Message(JsonElement message, string param, ServedModel served)
     {
         if (message.ValueKind != JsonValueKind.Object)
-            throw ApiException.BadRequest("each message must be an object", param);
+            throw Errors.MessageNotObject(param);
         string role = JsonFields.String(message, "role")
             ?? throw ApiException.BadRequest("a message needs a 'role'", param + ".role");
         if (!Roles.Contains(role)) throw ApiException.BadRequest($"unknown role '{role}'", param + ".role");

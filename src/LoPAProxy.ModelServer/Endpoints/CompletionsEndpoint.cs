@@ -45,7 +45,7 @@ internal static class CompletionsEndpoint
         if (prompts.Count == 0)
             throw ApiException.BadRequest("either 'prompt' or 'prompt_embeds' is required", "prompt", "missing_prompt");
         if (prompts.Count > MaxPrompts)
-            throw ApiException.BadRequest($"at most {MaxPrompts} prompts per request", "prompt");
+            throw Errors.TooManyPrompts(MaxPrompts);
         await GenerationResponder.RespondAsync(http, services, prompts, sampling, chat: false, echo);
     }
 
@@ -78,15 +78,15 @@ internal static class CompletionsEndpoint
             case JsonValueKind.String:
                 return new[] { FromText(p.GetString()!, "prompt", served) };
             case JsonValueKind.Array when p.GetArrayLength() == 0:
-                throw ApiException.BadRequest("the prompt is empty", "prompt", "empty_prompt");
+                throw Errors.EmptyPrompt();
             case JsonValueKind.Array when p[0].ValueKind == JsonValueKind.Number:
                 return new[] { FromIds(p, "prompt", served) };
             case JsonValueKind.Array when p.GetArrayLength() > MaxPrompts:
-                throw ApiException.BadRequest($"at most {MaxPrompts} prompts per request", "prompt");
+                throw Errors.TooManyPrompts(MaxPrompts);
             case JsonValueKind.Array:
                 return p.EnumerateArray().Select((e, i) => FromListItem(e, $"prompt[{i}]", served)).ToList();
             default:
-                throw ApiException.BadRequest("'prompt' must be a string, a list of strings, or token ids", "prompt");
+                throw Errors.PromptShape();
         }
     }
 
@@ -94,20 +94,20 @@ internal static class CompletionsEndpoint
     {
         JsonValueKind.String => FromText(e.GetString()!, param, served),
         JsonValueKind.Array => FromIds(e, param, served),
-        _ => throw ApiException.BadRequest("'prompt' must be a string, a list of strings, or token ids", param),
+        _ => throw Errors.PromptShape(param),
     };
 
     private static Prompt FromText(string text, string param, ServedModel served)
     {
-        if (text.Length == 0) throw ApiException.BadRequest("the prompt is empty", param, "empty_prompt");
+        if (text.Length == 0) throw Errors.EmptyPrompt(param);
         int[] tokens = served.Tokenize(text, addBos: true);
-        if (tokens.Length == 0) throw ApiException.BadRequest("the prompt is empty", param, "empty_prompt");
+        if (tokens.Length == 0) throw Errors.EmptyPrompt(param);
         return new Prompt(new PromptInput(new[] { PromptPiece.OfTokens(tokens) }), text);
     }
 
     private static Prompt FromIds(JsonElement ids, string param, ServedModel served)
     {
-        if (ids.GetArrayLength() == 0) throw ApiException.BadRequest("the prompt is empty", param, "empty_prompt");
+        if (ids.GetArrayLength() == 0) throw Errors.EmptyPrompt(param);
         if (ids.GetArrayLength() > served.ContextLength)
         {
             string message = $"This model's maximum context length is {served.ContextLength} tokens; the prompt " +

@@ -22,9 +22,9 @@ internal static class RequestBody
         catch (JsonException e)
         {
             string why = Engine.Formats.StrictJson.Describe(e, bytes.GetBuffer().AsSpan(0, (int)bytes.Length));
-            throw ApiException.BadRequest($"the body is not valid JSON: {why}", null, "invalid_json");
+            throw Errors.InvalidJson(why);
         }
-        if (body.ValueKind != JsonValueKind.Object) throw ApiException.BadRequest("the body must be a JSON object", null, "invalid_json");
+        if (body.ValueKind != JsonValueKind.Object) throw Errors.NotAJsonObject();
         string? model = JsonFields.String(body, "model");
         if (model != null && model != served.Name) throw Errors.ModelNotFound(model);
         return body;

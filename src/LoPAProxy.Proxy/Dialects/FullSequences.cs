@@ -59,7 +59,7 @@ public sealed class FullSequences(float[] z, int[][] ids, FoundationModel model,
         if (prompts.Any(p => p.Text is null))
             throw ApiException.BadRequest("with an adapter, 'prompt' must be a string or a list of strings", "prompt");
         if (prompts.Any(p => p.Text!.Length == 0))
-            throw ApiException.BadRequest("the prompt is empty", "prompt", "nothing_to_encode");
+            throw Errors.EmptyPrompt(code: "nothing_to_encode");
         int m = request.Generator.Rows;
         int d = request.Generator.TokenDim;
         int[][] ids = prompts.Select(p => p.Ids ?? model.Tokenizer.Encode(p.Text!, addBos: true,

@@ -24,7 +24,7 @@ public sealed class VllmChatDialect(SoftPromptService softPrompts, IOptions<LoPA
     {
         JsonObject body = request.Body;
         if (body["messages"] is not JsonArray messages || messages.Count == 0)
-            throw ApiException.BadRequest("'messages' must be a non-empty list", "messages");
+            throw Errors.MessagesMissing();
         foreach (JsonNode? message in messages) NeutraliseText(message);
         List<int> users = UserMessageIndexes(messages);
         if (users.Count == 0)
@@ -72,7 +72,7 @@ public sealed class VllmChatDialect(SoftPromptService softPrompts, IOptions<LoPA
     private static void InsertEmbedsPart(JsonNode message, string data, EmbedsPosition position)
     {
         if (message is not JsonObject)
-            throw ApiException.BadRequest("each message must be an object", "messages");
+            throw Errors.MessageNotObject();
         JsonArray parts = message["content"] switch
         {
             JsonArray array => array,

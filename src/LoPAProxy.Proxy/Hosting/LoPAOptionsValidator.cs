@@ -59,7 +59,7 @@ public sealed class LoPAOptionsValidator(Dialects.DialectCatalog dialects) : IVa
         foreach (var (tenant, t) in o.Tenants)
         {
             if (!Store.Names.IsValid(tenant))
-                errors.Add($"LoPA:Tenants:{tenant}: tenant names are 1–64 of [A-Za-z0-9._-]");
+                errors.Add($"LoPA:Tenants:{tenant}: {Store.Names.Rule("tenant names")}");
             for (int i = 0; i < t.ApiKeys.Count; i++)
             {
                 if (t.ApiKeys[i].Length < 16)

@@ -16,7 +16,9 @@ public static class Telemetry
 {
     public static void Add(IServiceCollection services, IConfiguration configuration)
     {
-        string? otlp = configuration["LoPA:Telemetry:OtlpEndpoint"] ?? configuration["OTEL_EXPORTER_OTLP_ENDPOINT"];
+        // OTEL_EXPORTER_OTLP_ENDPOINT is OpenTelemetry's own standard variable, not a LoPA option.
+        string? otlp = configuration.GetSection("LoPA:Telemetry").Get<Configuration.TelemetryOptions>()?.OtlpEndpoint
+            ?? configuration["OTEL_EXPORTER_OTLP_ENDPOINT"];
         services.AddOpenTelemetry()
             .ConfigureResource(r => r.AddService("lopaproxy"))
             .WithMetrics(metrics =>

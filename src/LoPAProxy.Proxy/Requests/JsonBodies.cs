@@ -30,8 +30,7 @@ public static class JsonBodies
         await BodyLimit.ApplyAsync(request.HttpContext, limit, "the request body");
         MemoryStream buffer = await ReadBoundedAsync(request, limit, cancel);
         JsonNode? node = Parse(buffer);
-        return node as JsonObject ?? throw ApiException.BadRequest("the body must be a JSON object", null,
-            "invalid_json");
+        return node as JsonObject ?? throw Errors.NotAJsonObject();
     }
 
     /// <summary>
@@ -110,7 +109,7 @@ public static class JsonBodies
         }
         catch (ArgumentException e)
         {
-            throw ApiException.BadRequest($"the body is not valid JSON: {e.Message}", null, "invalid_json");
+            throw Errors.InvalidJson(e.Message);
         }
     }
 
@@ -145,7 +144,7 @@ public static class JsonBodies
     private static ApiException Invalid(JsonException e, MemoryStream buffer)
     {
         string why = Engine.Formats.StrictJson.Describe(e, buffer.GetBuffer().AsSpan(0, (int)buffer.Length));
-        return ApiException.BadRequest($"the body is not valid JSON: {why}", null, "invalid_json");
+        return Errors.InvalidJson(why);
     }
 
     private static async Task<MemoryStream> ReadBoundedAsync(HttpRequest request, long limit, CancellationToken cancel)

@@ -28,7 +28,7 @@ public static class FolderImport
         string version, string? tenant = null, CancellationToken cancel = default)
     {
         if (!Directory.Exists(root)) throw new DirectoryNotFoundException($"no such folder: {root}");
-        if (!Names.IsValid(version)) throw new ArgumentException("versions are 1–64 of [A-Za-z0-9._-]");
+        if (!Names.IsValid(version)) throw new ArgumentException(Names.Rule("versions"));
         var outcomes = new List<ImportOutcome>();
         IEnumerable<(string Tenant, string Folder)> tenants = tenant is null
             ? Subfolders(root).Select(d => (Path.GetFileName(d), d))

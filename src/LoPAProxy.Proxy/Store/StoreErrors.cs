@@ -25,7 +25,7 @@ public sealed class StoreErrors(StoreOutage outage) : IApiErrorMapper
             Type = "invalid_request_error",
         },
         AdapterException e => ApiException.BadRequest(e.Message, "file", "invalid_adapter"),
-        JsonException e => ApiException.BadRequest($"the body is not valid JSON: {e.Message}", null, "invalid_json"),
+        JsonException e => Errors.InvalidJson(e.Message),
         _ when IsMalformedForm(error) =>
             ApiException.BadRequest($"malformed multipart body: {error.Message}", null, "invalid_multipart"),
         _ => null,

@@ -79,7 +79,7 @@ public static class TenancyEndpoints
     {
         using JsonDocument doc = await JsonBodies.ReadDocumentAsync(h.Request, SmallBodyBytes, h.RequestAborted);
         string name = JsonBodies.RequiredString(doc, "name");
-        if (!Names.IsValid(name)) throw ApiException.BadRequest("tenant names are 1–64 of [A-Za-z0-9._-]", "name");
+        if (!Names.IsValid(name)) throw ApiException.BadRequest(Names.Rule("tenant names"), "name");
         await s.CreateTenantAsync(name, h.RequestAborted);
         Log(h).LogInformation("tenant created {Tenant}", name);
         return Json(new TenantResponse(name, false, DateTimeOffset.UtcNow), 201);
@@ -230,10 +230,10 @@ public static class TenancyEndpoints
         if (!Names.IsValid(name)
             || name.Contains('@'))
         {
-            throw ApiException.BadRequest("adapter names are 1–64 of [A-Za-z0-9._-]", "name");
+            throw ApiException.BadRequest(Names.Rule("adapter names"), "name");
         }
 
-        if (!Names.IsValid(version)) throw ApiException.BadRequest("versions are 1–64 of [A-Za-z0-9._-]", "version");
+        if (!Names.IsValid(version)) throw ApiException.BadRequest(Names.Rule("versions"), "version");
         bool activate = form["activate"].FirstOrDefault() switch
         {
             null => true,
