@@ -25,7 +25,7 @@ public static class RewriteMemory
         string model = Path.Combine(RepoPaths.RepoDir(), "..", "shared", "models", "stories260K",
             "stories260K.bin");
         var options = Options.Create(new LoPAOptions { EncoderFiles = new EncoderPaths { FoundationModel = model } });
-        var budget = new PromptBudget(new FoundationModels(), options);
+        var budget = new PromptBudget(new FoundationModels(), new RewriteBudget(options), options);
         var pool = new EncoderPool(options);
         var softPrompts = new SoftPromptService(pool, new InstanceVectors(options));
         var dialects = new Dictionary<string, IBackendDialect>

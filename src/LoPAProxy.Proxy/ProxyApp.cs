@@ -52,6 +52,7 @@ public static class ProxyApp
         services.AddSingleton<InstanceVectors>();
         services.AddSingleton<SoftPromptService>();
         services.AddSingleton<FoundationModels>();
+        services.AddSingleton<Limits.RewriteBudget>();
         services.AddSingleton<Limits.PromptBudget>();
         services.AddSingleton<ClientEmbeddings>();
         services.AddSingleton<Inspection.SoftPromptInspector>();

@@ -46,11 +46,12 @@ public sealed class FullSequences(float[] z, int[][] ids, FoundationModel model,
     }
 
     /// <summary>
-    /// The prompts tokenised, the embedding values that will travel checked against the per-request cap, then Z
-    /// computed. <paramref name="rowsTravel"/>: the FM's rows go on the wire (else only Z does).
+    /// The prompts tokenised, the embedding values that will travel checked against the per-request cap and their
+    /// rewrite's bytes reserved (<paramref name="bytesPerValue"/>), then Z computed. <paramref name="rowsTravel"/>:
+    /// the FM's rows go on the wire (else only Z does).
     /// </summary>
     public static async Task<FullSequences> PrepareAsync(DialectRequest request, PromptBudget budget,
-        SoftPromptService softPrompts, bool rowsTravel, CancellationToken cancel)
+        SoftPromptService softPrompts, bool rowsTravel, double bytesPerValue, CancellationToken cancel)
     {
         FoundationModel model = budget.ModelOf(request.Backend)
             ?? throw new InvalidOperationException($"the {request.Backend.Dialect} dialect needs ModelPath");
@@ -65,7 +66,7 @@ public sealed class FullSequences(float[] z, int[][] ids, FoundationModel model,
         int[][] ids = prompts.Select(p => p.Ids ?? model.Tokenizer.Encode(p.Text!, addBos: true,
             addEos: false)).ToArray();
         long values = rowsTravel ? ids.Sum(t => (long)(m + t.Length) * d) : (long)ids.Length * m * d;
-        budget.CheckEmbeddingValues(values);
+        await budget.ReserveRewriteAsync(request.Http, request.Backend, values, bytesPerValue, cancel);
         string[] texts = prompts.Select(p => p.Text!).ToArray();
         float[] z = await softPrompts.ComputeAsync(request.Generator, texts, request.Timings, cancel);
         return new FullSequences(z, ids, model, m, d);

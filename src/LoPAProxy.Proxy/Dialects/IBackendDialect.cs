@@ -12,6 +12,12 @@ public interface IBackendDialect
     EndpointKind SoftPromptEndpoint { get; }
 
     /// <summary>
+    /// Bytes the rewrite allocates per embedding value it builds (measured: `compare rewrite-memory`), which each
+    /// request reserves from Limits:MaxRewriteBytesInFlight before it starts.
+    /// </summary>
+    double RewriteBytesPerValue { get; }
+
+    /// <summary>
     /// Computes Z and rewrites the request in place (<see cref="DialectRequest.Body"/>) for the backend: the
     /// result says what was added, and where the backend wants it sent and how its answer comes back, if not as
     /// OpenAI's.

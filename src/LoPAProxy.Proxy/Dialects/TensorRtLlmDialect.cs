@@ -29,6 +29,8 @@ public sealed class TensorRtLlmDialect(SoftPromptService softPrompts, PromptBudg
     public static string Name => "trtllm";
     public static bool NeedsModel => true;
     public EndpointKind SoftPromptEndpoint => EndpointKind.Completions;
+    /// <summary>An estimate: Z's JSON numbers written, parsed lazily and written again (only m × d values).</summary>
+    public double RewriteBytesPerValue => 40;
 
     /// <summary>OpenAI fields this dialect cannot carry: refused by name, never dropped.</summary>
     private static readonly string[] Unsupported = ["stop", "logprobs", "echo", "suffix", "logit_bias", "best_of"];
@@ -38,7 +40,7 @@ public sealed class TensorRtLlmDialect(SoftPromptService softPrompts, PromptBudg
         JsonObject body = request.Body;
         RefuseUncarried(body, request.Prompts!.Count);
         FullSequences full = await FullSequences.PrepareAsync(request, budget, softPrompts, rowsTravel: false,
-            cancel);
+            RewriteBytesPerValue, cancel);
         FoundationModel model = full.Model;
         int m = full.SoftPromptRows;
         int[] inputIds = Enumerable.Range(model.VocabSize, m).Concat(full.Ids[0]).ToArray();

@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using LoPAProxy.OpenAi;
 using LoPAProxy.Proxy.Configuration;
+using LoPAProxy.Proxy.Limits;
 using LoPAProxy.Proxy.Requests;
 using LoPAProxy.Proxy.SoftPrompts;
 using Microsoft.Extensions.Options;
@@ -11,7 +12,7 @@ namespace LoPAProxy.Proxy.Dialects;
 /// vllm-chat: the m×d soft prompt as a {"type":"prompt_embeds"} content part next to the instance text in the last
 /// user message; any literal "&lt;prompt_embeds&gt;" in text is neutralised (vLLM rejects it). Only m×d travels.
 /// </summary>
-public sealed class VllmChatDialect(SoftPromptService softPrompts, IOptions<LoPAOptions> options)
+public sealed class VllmChatDialect(SoftPromptService softPrompts, PromptBudget budget, IOptions<LoPAOptions> options)
     : IBackendDialect, IDialectTraits
 {
     public const string Placeholder = "<prompt_embeds>";
@@ -19,6 +20,8 @@ public sealed class VllmChatDialect(SoftPromptService softPrompts, IOptions<LoPA
     public static string Name => "vllm-chat";
     public static bool NeedsModel => false;
     public EndpointKind SoftPromptEndpoint => EndpointKind.Chat;
+    /// <summary>An estimate: torch.save of Z, its base64 as a string, the serialised body (only m × d values).</summary>
+    public double RewriteBytesPerValue => 24;
 
     public async Task<RewriteResult> RewriteAsync(DialectRequest request, CancellationToken cancel)
     {
@@ -34,6 +37,8 @@ public sealed class VllmChatDialect(SoftPromptService softPrompts, IOptions<LoPA
             : MessageText.Of(messages[users[^1]]);
         if (string.IsNullOrWhiteSpace(instance) && request.Generator.Adapter.Config.UsesEncoder)
             throw ApiException.BadRequest("the user message has no text to encode", "messages", "nothing_to_encode");
+        long values = (long)request.Generator.Rows * request.Generator.TokenDim;
+        await budget.ReserveRewriteAsync(request.Http, request.Backend, values, RewriteBytesPerValue, cancel);
         float[] z = await softPrompts.ComputeAsync(request.Generator, [instance], request.Timings, cancel);
         string data = SoftPromptService.Base64(z, request.Generator.Rows, request.Generator.TokenDim,
             SoftPromptService.WireType(request.Backend.WireDType));

@@ -19,6 +19,8 @@ public sealed class VllmCompletionsDialect(SoftPromptService softPrompts, Prompt
     public static string Name => "vllm-completions";
     public static bool NeedsModel => true;
     public EndpointKind SoftPromptEndpoint => EndpointKind.Completions;
+    /// <summary>14.3 measured at d = 64 (frames, the JSON around the streamed tensors, pooled row buffers).</summary>
+    public double RewriteBytesPerValue => 16;
 
     public async Task<RewriteResult> RewriteAsync(DialectRequest request, CancellationToken cancel)
     {
@@ -26,7 +28,7 @@ public sealed class VllmCompletionsDialect(SoftPromptService softPrompts, Prompt
         if (body["prompt_embeds"] is not null)
             throw ApiException.BadRequest("send either an adapter or prompt_embeds, not both", "prompt_embeds");
         FullSequences sequences = await FullSequences.PrepareAsync(request, budget, softPrompts, rowsTravel: true,
-            cancel);
+            RewriteBytesPerValue, cancel);
         DType wire = SoftPromptService.WireType(request.Backend.WireDType);
         // Each sequence's base64 is produced row by row while the body is sent; the body holds a placeholder no
         // client text can forge (a fresh nonce) until then.

@@ -70,7 +70,10 @@ public sealed class LoPAOptionsValidator(Dialects.DialectCatalog dialects) : IVa
         if (o.Limits.BackendTimeoutSeconds < 1) errors.Add("LoPA:Limits:BackendTimeoutSeconds: must be at least 1");
         if (o.Limits.MaxPromptsPerRequest < 1) errors.Add("LoPA:Limits:MaxPromptsPerRequest: must be at least 1");
         if (o.Limits.MaxEmbeddingValuesPerRequest < 1)
-            errors.Add("LoPA:Limits:MaxEmbeddingValuesPerRequest: must be positive");
+            errors.Add("LoPA:Limits:MaxEmbeddingValuesPerRequest: must be positive (or unset: the model's context)");
+        if (o.Limits.MaxRewriteBytesInFlight < 1) errors.Add("LoPA:Limits:MaxRewriteBytesInFlight: must be positive");
+        if (o.Limits.RewriteQueueSeconds is < 0 or > 600)
+            errors.Add("LoPA:Limits:RewriteQueueSeconds: must be 0 to 600");
         if (o.Limits.MaxClientEmbeddingRows < 1) errors.Add("LoPA:Limits:MaxClientEmbeddingRows: must be positive");
         if (o.Adapters.RevalidateSeconds <= 0) errors.Add("LoPA:Adapters:RevalidateSeconds: must be positive");
         if (o.Adapters.Directory is not null)

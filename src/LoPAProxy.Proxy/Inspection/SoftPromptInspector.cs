@@ -79,7 +79,7 @@ public sealed class SoftPromptInspector(SoftPromptService softPrompts, IOptions<
         if (texts.Count > MaxTexts)
             throw ApiException.BadRequest($"at most {MaxTexts} texts per request", "texts", "too_many_prompts");
         long values = (long)m * d * Math.Max(1, texts.Count);
-        if (values * 3 > options.Value.Limits.MaxEmbeddingValuesPerRequest)
+        if (values * 3 > options.Value.Limits.EmbeddingValuesCap(null, 0))
         {
             throw ApiException.BadRequest($"{values} soft-prompt values are more than one request may build here " +
                 "(send fewer texts)", "texts", "request_too_large");

@@ -5,6 +5,7 @@ using LoPAProxy.OpenAi;
 using LoPAProxy.Proxy.Configuration;
 using LoPAProxy.Proxy.Models;
 using LoPAProxy.Proxy.Requests;
+using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Options;
 
 namespace LoPAProxy.Proxy.Limits;
@@ -19,7 +20,7 @@ public sealed record CompletionPrompt(string? Text, int[]? Ids);
 /// alone proves it too long (bytes / longest piece) is refused without tokenising it, so the tokenizer only ever
 /// sees about context-length × longest-piece bytes. Over a limit: a typed 400 at once.
 /// </summary>
-public sealed class PromptBudget(FoundationModels models, IOptions<LoPAOptions> options)
+public sealed class PromptBudget(FoundationModels models, RewriteBudget rewrites, IOptions<LoPAOptions> options)
 {
     private LimitOptions Limits => options.Value.Limits;
 
@@ -66,16 +67,23 @@ public sealed class PromptBudget(FoundationModels models, IOptions<LoPAOptions> 
         return ids.Length;
     }
 
-    /// <summary>Refuses at once a request whose embedding sequences would exceed the per-request value
-    /// budget.</summary>
-    public void CheckEmbeddingValues(long values)
+    /// <summary>
+    /// Before any row is built: refuses at once a request over the per-request value cap (by default the model's
+    /// whole context at its d), then reserves the bytes its rewrite will hold — <paramref name="bytesPerValue"/>,
+    /// as its dialect measures it — from the process-wide budget until the answer has ended.
+    /// </summary>
+    public async Task ReserveRewriteAsync(HttpContext http, BackendOptions backend, long values, double bytesPerValue,
+        CancellationToken cancel)
     {
-        if (values > Limits.MaxEmbeddingValuesPerRequest)
+        long cap = Limits.EmbeddingValuesCap(ContextLength(backend), backend.HiddenSize);
+        if (values > cap)
         {
             throw ApiException.BadRequest(
-                $"the request would build {values} embedding values; the limit is {Limits.MaxEmbeddingValuesPerRequest} " +
+                $"the request would build {values} embedding values; the limit is {cap} " +
                 "(send fewer or shorter prompts)", "prompt", "request_too_large");
         }
+        IDisposable lease = await rewrites.ReserveAsync((long)Math.Ceiling(values * bytesPerValue), cancel);
+        http.Response.RegisterForDispose(lease);
     }
 
     private List<CompletionPrompt> ParsePrompts(JsonNode? prompt)

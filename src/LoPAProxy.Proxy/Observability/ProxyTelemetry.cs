@@ -38,6 +38,9 @@ public static class ProxyTelemetry
         "s",
         "time in the model server, forwarding included, until the answer ended");
 
+    public static readonly UpDownCounter<long> RewriteBytesInFlight = Meter.CreateUpDownCounter<long>(
+        "lopa.rewrite.bytes_in_flight", "By", "bytes reserved by soft-prompt rewrites now in flight");
+
     public static readonly UpDownCounter<long> ActiveStreams = Meter.CreateUpDownCounter<long>("lopa.streams.active",
         "{stream}",
         "streamed answers in flight");

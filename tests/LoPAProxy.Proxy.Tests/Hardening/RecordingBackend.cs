@@ -47,12 +47,16 @@ public sealed class RecordingBackend : IAsyncDisposable
 
     public void Clear() => Requests.Clear();
 
+    /// <summary>While set, every request is recorded and then answered only once this completes.</summary>
+    public TaskCompletionSource? Hold { get; set; }
+
     private async Task AnswerAsync(HttpContext http)
     {
         string body = await new StreamReader(http.Request.Body).ReadToEndAsync();
         var headers = http.Request.Headers.ToDictionary(h => h.Key, h => h.Value.ToString(),
             StringComparer.OrdinalIgnoreCase);
         Requests.Enqueue(new Received(http.Request.Method, http.Request.Path.Value ?? "", headers, body));
+        if (Hold is { } hold) await hold.Task.WaitAsync(http.RequestAborted);
         bool stream = body.Contains("\"stream\":true", StringComparison.Ordinal);
         if (!stream && !_dieMidStream)
         {
