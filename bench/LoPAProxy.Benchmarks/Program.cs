@@ -3,7 +3,8 @@ using BenchmarkDotNet.Running;
 
 // dotnet run -c Release --project bench/LoPAProxy.Benchmarks -- --filter '*Gemm*'
 // dotnet run -c Release --project bench/LoPAProxy.Benchmarks -- compare
-// encoders|batching|proxy|proxy-memory|inspection-memory|rewrite-memory|store|train|model-server|limits
+// encoders|batching|proxy|proxy-memory|inspection-memory|rewrite-memory|vocabulary-memory|store|train|model-server|
+// limits
 if (args is ["compare", "batching", ..])
 {
     return await LoPAProxy.Benchmarks.BatchingLoad.Run(args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 20,
@@ -20,6 +21,7 @@ if (args is ["compare", "model-server", ..])
 
 if (args is ["compare", "encoders"]) return LoPAProxy.Benchmarks.EncoderComparison.Run();
 if (args is ["compare", "rewrite-memory"]) return LoPAProxy.Benchmarks.RewriteMemory.Run();
+if (args is ["compare", "vocabulary-memory"]) return LoPAProxy.Benchmarks.VocabularyMemory.Run();
 if (args is ["compare", "proxy-memory", ..])
 {
     return await LoPAProxy.Benchmarks.ProxyMemory.Run(args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 60, args.Length > 3

@@ -1,3 +1,4 @@
+using LoPAProxy.Engine.Formats.Embeddings;
 using LoPAProxy.Core.Encoders;
 using LoPAProxy.Engine.Tests.Support;
 
@@ -60,7 +61,7 @@ public class EncoderTests
         var tok = LoPAProxy.Engine.Tokenizers.SentencePieceBpeTokenizer.Load(SharedFiles.Path_("models", "stories260K",
             "tok512.bin"), 512);
         var model = LoPAProxy.Engine.Networks.Llama.LlamaModel.FromLlama2c(LoPAProxy.Engine.Formats.Llama2c.Llama2cCheckpoint.Load(SharedFiles.Path_("models", "stories260K", "stories260K.bin")));
-        var enc = new FmMeanEncoder(tok, model.TokenEmbedding, 64);
+        var enc = new FmMeanEncoder(tok, new ArrayEmbeddingTable(model.TokenEmbedding, 64));
         var v = new float[2 * 64];
         enc.Encode(new[] { "Tom had a red kite", "" }, v);
         int[] ids = tok.Encode("Tom had a red kite", false, false);

@@ -1,3 +1,4 @@
+using LoPAProxy.Engine.Formats.Embeddings;
 using System.Text.Json;
 using LLama.Native;
 using LoPAProxy.Core.FoundationModels;
@@ -73,7 +74,7 @@ public class QuantizedModelTests
 
         var vocabulary = FoundationModelVocabulary.Load(quantised);
         float[] exact = Random.Value.Embeddings;
-        float worst = exact.Zip(vocabulary.Embeddings, (a, b) => MathF.Abs(a - b)).Max();
+        float worst = exact.Zip(vocabulary.Table.ReadAll(), (a, b) => MathF.Abs(a - b)).Max();
         Assert.InRange(worst, 1e-6f, expected == GgmlType.Q8_0 ? 0.005f : 0.1f); // rounded, but the same table
         string text = "Lily and Ben went to the park";
         int[] ids = ServerFixture.Tokenizer.Value.Encode(text, true, false);
@@ -83,7 +84,7 @@ public class QuantizedModelTests
         await using var app = ModelServerApp.Build(new ModelServerOptions { ModelPath = quantised, Port = 0 }, model);
         await app.StartAsync();
         using var client = new HttpClient { BaseAddress = new Uri(app.Urls.First()) };
-        float[] rows = ids.SelectMany(t => vocabulary.Embeddings.AsSpan(t * 64, 64).ToArray()).ToArray();
+        float[] rows = ids.SelectMany(t => vocabulary.Table.ReadAll().AsSpan(t * 64, 64).ToArray()).ToArray();
         string embeds = Convert.ToBase64String(TorchFile.SaveTensor(Tensor.FromArray(rows, ids.Length, 64)));
         string viaTokens = await Complete(client, new
         {

@@ -1,3 +1,4 @@
+using LoPAProxy.Engine.Formats.Embeddings;
 using System.Text.Json;
 using LoPAProxy.Core.Encoders;
 using LoPAProxy.Engine.Networks.Llama;
@@ -36,7 +37,7 @@ public class GoldenStepTests
         var c = new LlamaConfig(Dim: 16, HiddenDim: 24, Layers: 2, Heads: 4, KvHeads: 2, HeadDim: 4, VocabSize: 512, MaxSeqLen: 64, 10000f, 1e-5f, RotaryLayout.Interleaved);
         LlamaModel fm = TestModels.RandomLlama(rng, c);
         float[] R(int n, float s) => Rand.Floats(rng, n, s);
-        var encoder = new FmMeanEncoder(tokenizer, fm.TokenEmbedding, c.Dim);
+        var encoder = new FmMeanEncoder(tokenizer, new ArrayEmbeddingTable(fm.TokenEmbedding, c.Dim));
         var options = new TrainingOptions { Method = TrainingMethods.Parse(methodName), VirtualTokens = 3, Rank = 2, HiddenSize = 5 };
         using var trainer = new LopaTrainer(fm, tokenizer, encoder, options);
         // Every parameter random and non-zero (biases and LoRA's B start at zero, which would hide their paths).

@@ -1,3 +1,4 @@
+using LoPAProxy.Engine.Formats.Embeddings;
 using LoPAProxy.Core.Adapters;
 using LoPAProxy.Core.Encoders;
 using LoPAProxy.Core.Generation;
@@ -21,7 +22,7 @@ public class TrainerTests
         IInstanceEncoder? encoder = null)
     {
         var (fm, tok) = Stories;
-        encoder ??= new FmMeanEncoder(tok, fm.TokenEmbedding, fm.Config.Dim);
+        encoder ??= new FmMeanEncoder(tok, new ArrayEmbeddingTable(fm.TokenEmbedding, fm.Config.Dim));
         TrainingOptions o = (options ?? new TrainingOptions { HiddenSize = 32, BatchSize = 4 }) with { Method = method };
         return new LopaTrainer(fm, tok, encoder, o);
     }

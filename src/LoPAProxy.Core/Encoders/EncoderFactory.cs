@@ -56,6 +56,6 @@ public static class EncoderFactory
     private static FmMeanEncoder FmMean(string modelPath)
     {
         var fm = FoundationModels.FoundationModelVocabulary.Load(modelPath);
-        return new FmMeanEncoder(fm.Tokenizer, fm.Embeddings, fm.Dim);
+        return new FmMeanEncoder(fm.Tokenizer, fm.Table);
     }
 }

@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using LoPAProxy.Engine.Formats.Embeddings;
 using LoPAProxy.Engine.Tokenizers;
 
 namespace LoPAProxy.Core.Encoders;
@@ -8,12 +9,13 @@ namespace LoPAProxy.Core.Encoders;
 /// (h = the FM's hidden size; no extra model). No BOS is added. Instances are cut to <see cref="MaxTokens"/>;
 /// an empty instance gives the zero vector.
 /// </summary>
-public sealed class FmMeanEncoder(ITokenizer tokenizer, float[] embeddingTable, int dim, int maxTokens = 4096) : IInstanceEncoder
+public sealed class FmMeanEncoder(ITokenizer tokenizer, IEmbeddingTable embeddingTable, int maxTokens = 4096)
+    : IInstanceEncoder
 {
     public const string EncoderName = "fm-mean";
 
     public string Name => EncoderName;
-    public int Dim => dim;
+    public int Dim => embeddingTable.Dim;
     public int MaxTokens => maxTokens;
 
     public int CountTokens(string text) => Math.Min(maxTokens,
@@ -22,8 +24,10 @@ public sealed class FmMeanEncoder(ITokenizer tokenizer, float[] embeddingTable, 
 
     public void Encode(IReadOnlyList<string> texts, Span<float> output, CancellationToken cancel = default)
     {
+        int dim = Dim;
         if (output.Length < texts.Count * dim) throw new ArgumentException("output too small");
-        int vocab = embeddingTable.Length / dim;
+        int vocab = embeddingTable.VocabSize;
+        Span<float> embedding = dim <= 4096 ? stackalloc float[dim] : new float[dim];
         for (int i = 0; i < texts.Count; i++)
         {
             cancel.ThrowIfCancellationRequested();
@@ -34,7 +38,8 @@ public sealed class FmMeanEncoder(ITokenizer tokenizer, float[] embeddingTable, 
             for (int t = 0; t < n; t++)
             {
                 if ((uint)ids[t] >= (uint)vocab) throw new InvalidOperationException($"token {ids[t]} outside the embedding table");
-                TensorPrimitives.Add(row, embeddingTable.AsSpan(ids[t] * dim, dim), row);
+                embeddingTable.Row(ids[t], embedding);
+                TensorPrimitives.Add(row, embedding, row);
             }
             if (n > 0) TensorPrimitives.Divide(row, n, row);
         }

@@ -1,9 +1,11 @@
 using System.Text;
 using LoPAProxy.Engine.Formats;
+using LoPAProxy.Engine.Formats.Embeddings;
 using LoPAProxy.Engine.Formats.Gguf;
 using LoPAProxy.Engine.Formats.HuggingFace;
 using LoPAProxy.Engine.Formats.Llama2c;
 using LoPAProxy.Engine.Formats.SafeTensors;
+using LoPAProxy.Engine.Tensors;
 using LoPAProxy.Engine.Tokenizers;
 
 namespace LoPAProxy.Core.FoundationModels;
@@ -12,12 +14,14 @@ namespace LoPAProxy.Core.FoundationModels;
 /// What the proxy needs of a foundation model without running it: its tokenizer, its input-embedding table
 /// [vocab, dim] and its context length. Read from a GGUF file (token_embd.weight in F32/F16/BF16/Q8_0/Q4_0; a
 /// SentencePiece vocabulary from its metadata, a byte-level BPE one from the tokenizer.json beside it), a llama2.c
-/// checkpoint (only the embedding rows are read; tokenizer.bin beside it) or a Hugging Face directory
-/// (model.embed_tokens.weight from model.safetensors; tokenizer.json). The layers are never loaded.
+/// checkpoint (tokenizer.bin beside it) or a Hugging Face directory (model.embed_tokens.weight from
+/// model.safetensors in F32/F16/BF16; tokenizer.json). The table stays in its file, memory-mapped and converted a
+/// row at a time (<see cref="MappedEmbeddingTable"/>); the layers are never loaded.
 /// </summary>
-public sealed record FoundationModelVocabulary(ITokenizer Tokenizer, float[] Embeddings, int Dim, int ContextLength)
+public sealed record FoundationModelVocabulary(ITokenizer Tokenizer, IEmbeddingTable Table, int ContextLength)
 {
-    public int VocabSize => Embeddings.Length / Dim;
+    public int Dim => Table.Dim;
+    public int VocabSize => Table.VocabSize;
 
     public static FoundationModelVocabulary Load(string path)
     {
@@ -28,25 +32,39 @@ public sealed record FoundationModelVocabulary(ITokenizer Tokenizer, float[] Emb
 
     private static FoundationModelVocabulary FromLlama2c(string path)
     {
-        var (config, embeddings) = Llama2cCheckpoint.ReadTokenEmbedding(path);
+        var (config, _) = Llama2cCheckpoint.ReadHeader(path);
         ITokenizer tokenizer = TokenizerFiles.ForModel(path, config.VocabSize);
-        return new FoundationModelVocabulary(tokenizer, embeddings, config.Dim, config.SeqLen);
+        IEmbeddingTable table = MappedEmbeddingTable.Open(path, Llama2cCheckpoint.EmbeddingOffset, GgmlType.F32,
+            config.VocabSize, config.Dim);
+        return new FoundationModelVocabulary(tokenizer, table, config.SeqLen);
     }
 
     private static FoundationModelVocabulary FromHuggingFace(string directory)
     {
         HfConfig config = HfConfig.Load(Path.Combine(directory, "config.json"));
-        using var file = SafeTensorsFile.Open(Path.Combine(directory, "model.safetensors"));
-        float[] embeddings = file.ReadFloat32("model.embed_tokens.weight").Span.ToArray();
-        if (embeddings.Length != (long)config.VocabSize * config.HiddenSize)
+        string weights = Path.Combine(directory, "model.safetensors");
+        long offset;
+        GgmlType type;
+        using (var file = SafeTensorsFile.Open(weights))
         {
-            throw new TensorFileException(directory, $"model.embed_tokens.weight does not hold [{config.VocabSize}, " +
-                $"{config.HiddenSize}]");
+            SafeTensorInfo info = file.Info("model.embed_tokens.weight");
+            if (info.Shape.Length != 2 || info.Shape[0] != config.VocabSize || info.Shape[1] != config.HiddenSize)
+            {
+                throw new TensorFileException(directory, $"model.embed_tokens.weight does not hold " +
+                    $"[{config.VocabSize}, {config.HiddenSize}]");
+            }
+            type = info.DType switch
+            {
+                DType.F32 => GgmlType.F32,
+                DType.F16 => GgmlType.F16,
+                DType.BF16 => GgmlType.BF16,
+                _ => throw new TensorFileException(directory, $"model.embed_tokens.weight is {info.DType}"),
+            };
+            offset = file.DataStart + info.Offset;
         }
-
         ITokenizer tokenizer = TokenizerFiles.ForModel(directory, config.VocabSize);
-        return new FoundationModelVocabulary(tokenizer, embeddings, config.HiddenSize,
-            config.MaxPositionEmbeddings ?? 2048);
+        IEmbeddingTable table = MappedEmbeddingTable.Open(weights, offset, type, config.VocabSize, config.HiddenSize);
+        return new FoundationModelVocabulary(tokenizer, table, config.MaxPositionEmbeddings ?? 2048);
     }
 
     private static FoundationModelVocabulary FromGguf(string path)
@@ -60,7 +78,9 @@ public sealed record FoundationModelVocabulary(ITokenizer Tokenizer, float[] Emb
         int dim = (int)embedding.Shape[0], vocab = (int)embedding.Shape[1];
         int context = (int)(gguf.GetInteger(arch + ".context_length") ?? 2048);
         ITokenizer tokenizer = GgufTokenizer(gguf, vocab);
-        return new FoundationModelVocabulary(tokenizer, gguf.ReadFloat32("token_embd.weight"), dim, context);
+        IEmbeddingTable table = MappedEmbeddingTable.Open(path, gguf.DataStart + embedding.Offset, embedding.Type,
+            vocab, dim);
+        return new FoundationModelVocabulary(tokenizer, table, context);
     }
 
     /// <summary>

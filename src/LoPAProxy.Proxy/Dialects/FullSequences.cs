@@ -32,8 +32,7 @@ public sealed class FullSequences(float[] z, int[][] ids, FoundationModel model,
         }
         else
         {
-            Engine.Kernels.Embedding.Gather(model.Embeddings, model.VocabSize, model.Dim,
-            ids[sequence].AsSpan(row - m, 1), destination);
+            model.Table.Row(ids[sequence][row - m], destination);
         }
     }
 

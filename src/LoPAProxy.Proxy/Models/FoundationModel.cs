@@ -1,22 +1,25 @@
 using LoPAProxy.Core.FoundationModels;
+using LoPAProxy.Engine.Formats.Embeddings;
 using LoPAProxy.Engine.Tokenizers;
 
 namespace LoPAProxy.Proxy.Models;
 
 /// <summary>
-/// What the proxy needs of a backend's foundation model: its tokenizer, its input-embedding table [vocab, dim],
-/// its context length, and the most UTF-8 bytes one token can stand for (a cheap lower bound on token counts).
+/// What the proxy needs of a backend's foundation model: its tokenizer, its input-embedding table [vocab, dim]
+/// (memory-mapped in its file's type, a row converted when asked for), its context length, and the most UTF-8 bytes
+/// one token can stand for (a cheap lower bound on token counts).
 /// </summary>
-public sealed record FoundationModel(ITokenizer Tokenizer, float[] Embeddings, int Dim, int ContextLength,
+public sealed record FoundationModel(ITokenizer Tokenizer, IEmbeddingTable Table, int ContextLength,
     int MaxTokenBytes)
 {
-    public int VocabSize => Embeddings.Length / Dim;
+    public int Dim => Table.Dim;
+    public int VocabSize => Table.VocabSize;
 
     /// <summary>A GGUF file, a llama2.c checkpoint or a Hugging Face directory (only the vocabulary is read).</summary>
     public static FoundationModel Load(string path)
     {
         var fm = FoundationModelVocabulary.Load(path);
-        return new FoundationModel(fm.Tokenizer, fm.Embeddings, fm.Dim, fm.ContextLength, LongestPiece(fm.Tokenizer));
+        return new FoundationModel(fm.Tokenizer, fm.Table, fm.ContextLength, LongestPiece(fm.Tokenizer));
     }
 
     /// <summary>Bytes of the longest piece: no token covers more input than this, so tokens ≥ bytes / this.</summary>

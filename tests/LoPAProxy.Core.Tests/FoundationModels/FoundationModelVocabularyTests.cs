@@ -1,3 +1,4 @@
+using LoPAProxy.Engine.Formats.Embeddings;
 using LoPAProxy.Core.FoundationModels;
 using LoPAProxy.Engine.Formats;
 using LoPAProxy.Engine.Formats.Gguf;
@@ -23,8 +24,8 @@ public class FoundationModelVocabularyTests
         var fromGguf = FoundationModelVocabulary.Load(gguf);
         Assert.Equal(64, fromGguf.Dim);
         Assert.Equal(512, fromGguf.ContextLength);
-        Assert.Equal(Llama2cCheckpoint.Load(Checkpoint).Weights.TokenEmbedding.ToArray(), fromBin.Embeddings);
-        Assert.Equal(fromBin.Embeddings, fromGguf.Embeddings);
+        Assert.Equal(Llama2cCheckpoint.Load(Checkpoint).Weights.TokenEmbedding.ToArray(), fromBin.Table.ReadAll());
+        Assert.Equal(fromBin.Table.ReadAll(), fromGguf.Table.ReadAll());
         var runC = SentencePieceBpeTokenizer.Load(SharedFiles.Path_("models", "stories260K", "tok512.bin"), 512);
         foreach (string text in Texts)
         {

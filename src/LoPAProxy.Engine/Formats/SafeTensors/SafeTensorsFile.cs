@@ -41,6 +41,8 @@ public sealed unsafe class SafeTensorsFile : IDisposable
     public string FileName { get; }
     public long Length { get; }
     public IReadOnlyDictionary<string, string> Metadata { get; }
+    /// <summary>Where tensor data begins in the file (a tensor's bytes are at this plus its offset).</summary>
+    public long DataStart => _dataStart;
     /// <summary>Tensors in data order.</summary>
     public IReadOnlyList<SafeTensorInfo> Tensors { get; }
 
