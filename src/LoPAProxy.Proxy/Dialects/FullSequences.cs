@@ -36,14 +36,6 @@ public sealed class FullSequences(float[] z, int[][] ids, FoundationModel model,
         }
     }
 
-    /// <summary>The whole sequence, row-major.</summary>
-    public float[] Materialise(int sequence)
-    {
-        var rows = new float[Rows(sequence) * d];
-        for (int r = 0; r < Rows(sequence); r++) Fill(sequence, r, rows.AsSpan(r * d, d));
-        return rows;
-    }
-
     /// <summary>
     /// The prompts tokenised, the embedding values that will travel checked against the per-request cap and their
     /// rewrite's bytes reserved (<paramref name="bytesPerValue"/>), then Z computed. <paramref name="rowsTravel"/>:

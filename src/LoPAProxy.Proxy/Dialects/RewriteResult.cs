@@ -10,5 +10,5 @@ namespace LoPAProxy.Proxy.Dialects;
 /// answer back to OpenAI's shape when it is not in it.
 /// </summary>
 public sealed record RewriteResult(int SoftPromptRows, long BytesAdded,
-    IReadOnlyList<(string Placeholder, Stream Text)>? Embedded = null, PathString? Path = null,
+    IReadOnlyList<EmbeddedText>? Embedded = null, PathString? Path = null,
     IDialectAnswer? Answer = null);

@@ -33,13 +33,13 @@ public sealed class VllmCompletionsDialect(SoftPromptService softPrompts, Prompt
         // Each sequence's base64 is produced row by row while the body is sent; the body holds a placeholder no
         // client text can forge (a fresh nonce) until then.
         string nonce = Guid.NewGuid().ToString("N");
-        var embedded = new List<(string Placeholder, Stream Text)>();
+        var embedded = new List<EmbeddedText>();
         var embeds = new JsonArray();
         for (int i = 0; i < sequences.Count; i++)
         {
             string placeholder = $"lopa-embeds-{nonce}-{i}";
             int sequence = i;
-            embedded.Add((placeholder, new TorchTensorStream(sequences.Rows(i), sequences.Dim, wire,
+            embedded.Add(new EmbeddedText(placeholder, new TorchTensorStream(sequences.Rows(i), sequences.Dim, wire,
                 (row, values) => sequences.Fill(sequence, row, values))));
             embeds.Add(placeholder);
         }

@@ -106,7 +106,7 @@ public sealed class LoPAMiddleware(RequestDelegate next, IOptions<LoPAOptions> o
             return;
         }
         http.Features.Set(AnswerMeter.ForRequest(body!, backend!.StreamUsage));
-        IReadOnlyList<(string Placeholder, Stream Text)>? embedded = plan.Generator is not null
+        IReadOnlyList<EmbeddedText>? embedded = plan.Generator is not null
             ? await RewriteAsync(http, body!, route, backend, plan, record) : null;
         JsonBodies.Replace(http.Request, body!, embedded);
     }
@@ -156,7 +156,7 @@ public sealed class LoPAMiddleware(RequestDelegate next, IOptions<LoPAOptions> o
 
     /// <summary>Computes Z and rewrites the body in place for the backend's dialect; returns the streams its
     /// placeholders stand for, if any.</summary>
-    private static async Task<IReadOnlyList<(string Placeholder, Stream Text)>?> RewriteAsync(HttpContext http,
+    private static async Task<IReadOnlyList<EmbeddedText>?> RewriteAsync(HttpContext http,
         JsonObject body, RequestRoute route, BackendOptions backend, RewritePlan plan, RequestRecord record)
     {
         IBackendDialect dialect = http.RequestServices.GetRequiredKeyedService<IBackendDialect>(backend.Dialect);
@@ -183,11 +183,11 @@ public sealed class LoPAMiddleware(RequestDelegate next, IOptions<LoPAOptions> o
     }
 
     /// <summary>Disposes a request's embedded streams with the request.</summary>
-    private sealed class EmbeddedStreams(IReadOnlyList<(string Placeholder, Stream Text)>? streams) : IDisposable
+    private sealed class EmbeddedStreams(IReadOnlyList<EmbeddedText>? streams) : IDisposable
     {
         public void Dispose()
         {
-            foreach (var (_, text) in streams ?? []) text.Dispose();
+            foreach (EmbeddedText embedded in streams ?? []) embedded.Text.Dispose();
         }
     }
 

@@ -39,7 +39,7 @@ public static class JsonBodies
     /// (<see cref="StreamedBody"/>).
     /// </summary>
     public static void Replace(HttpRequest request, JsonObject body,
-        IReadOnlyList<(string Placeholder, Stream Text)>? embedded = null)
+        IReadOnlyList<EmbeddedText>? embedded = null)
     {
         byte[] bytes = JsonSerializer.SerializeToUtf8Bytes(body, Outgoing);
         Stream content = embedded is { Count: > 0 } ? Requests.StreamedBody.Of(bytes, embedded)

@@ -20,16 +20,16 @@ public sealed class StreamedBody : Engine.Formats.ReadOnlyStream
     }
 
     /// <summary>
-    /// <paramref name="json"/> with each quoted placeholder's text replaced by its stream (the quotes stay: the
-    /// stream's text is a JSON string's content, base64 needing no escapes).
+    /// <paramref name="json"/> with each placeholder string replaced by its stream: its content (the quotes stay:
+    /// base64 needs no escapes) or, for a JSON value, the whole string.
     /// </summary>
-    public static StreamedBody Of(byte[] json, IReadOnlyList<(string Placeholder, Stream Text)> embedded)
+    public static StreamedBody Of(byte[] json, IReadOnlyList<EmbeddedText> embedded)
     {
         var parts = new List<Stream>();
         int start = 0;
-        foreach (var (placeholder, text) in embedded)
+        foreach (var (placeholder, text, isJsonValue) in embedded)
         {
-            byte[] marker = Encoding.UTF8.GetBytes(placeholder);
+            byte[] marker = Encoding.UTF8.GetBytes(isJsonValue ? $"\"{placeholder}\"" : placeholder);
             int at = json.AsSpan(start).IndexOf(marker);
             if (at < 0) throw new InvalidOperationException($"placeholder {placeholder} is not in the body");
             parts.Add(new MemoryStream(json, start, at, writable: false));
