@@ -164,6 +164,35 @@ public class SglangDialectTests(ProxyFixture f) : IClassFixture<ProxyFixture>
         Assert.Equal("length", JsonDocument.Parse(events[^2]).RootElement.GetProperty("choices")[0].GetProperty("finish_reason").GetString());
     }
 
+    [Theory]
+    [InlineData("logprobs", "2")]
+    [InlineData("n", "2")]
+    [InlineData("echo", "true")]
+    [InlineData("logit_bias", "{\"5\": 10}")]
+    public async Task What_sglang_is_not_given_is_refused_by_name_never_dropped(string field, string value)
+    {
+        string body = $"{{\"model\": \"stories260K:story\", \"prompt\": \"Tom\", \"max_tokens\": 4, \"{field}\": {value}}}";
+        var (status, text) = await f.PostRaw(ProxyFixture.AcmeKey, "/sglang/v1/completions", body);
+        Assert.Equal(400, status);
+        JsonElement error = JsonDocument.Parse(text).RootElement.GetProperty("error");
+        Assert.Equal(field, error.GetProperty("param").GetString());
+        Assert.Equal("unsupported_parameter", error.GetProperty("code").GetString());
+    }
+
+    [Fact]
+    public async Task Sglang_gets_the_penalties_and_a_harmless_default_passes()
+    {
+        while (f.SglangBodies.TryDequeue(out _)) { }
+        string body = "{\"model\": \"stories260K:story\", \"prompt\": \"Tom\", \"max_tokens\": 4, \"n\": 1, " +
+            "\"logprobs\": null, \"frequency_penalty\": 0.5, \"presence_penalty\": 0.25, \"user\": \"u1\"}";
+        var (status, text) = await f.PostRaw(ProxyFixture.AcmeKey, "/sglang/v1/completions", body);
+        Assert.True(status == 200, text);
+        Assert.True(f.SglangBodies.TryDequeue(out string? forwarded));
+        JsonElement sampling = JsonDocument.Parse(forwarded!).RootElement.GetProperty("sampling_params");
+        Assert.Equal(0.5, sampling.GetProperty("frequency_penalty").GetDouble());
+        Assert.Equal(0.25, sampling.GetProperty("presence_penalty").GetDouble());
+    }
+
     [Fact]
     public async Task Chat_with_an_adapter_on_an_sglang_route_is_422()
     {

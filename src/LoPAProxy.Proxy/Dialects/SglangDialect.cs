@@ -1,6 +1,5 @@
 using System.Text;
 using System.Text.Json.Nodes;
-using LoPAProxy.OpenAi;
 using LoPAProxy.Proxy.Limits;
 using LoPAProxy.Proxy.Requests;
 using LoPAProxy.Proxy.SoftPrompts;
@@ -23,11 +22,21 @@ public sealed class SglangDialect(SoftPromptService softPrompts, PromptBudget bu
     /// <summary>10.0 measured at d = 64 (was 61.4 before the numbers were streamed).</summary>
     public double RewriteBytesPerValue => 12;
 
+    /// <summary>OpenAI's names → sampling_params' names.</summary>
+    private static readonly Dictionary<string, string> SamplingFields = new(StringComparer.Ordinal)
+    {
+        ["temperature"] = "temperature", ["top_p"] = "top_p", ["top_k"] = "top_k", ["min_p"] = "min_p",
+        ["stop"] = "stop", ["seed"] = "sampling_seed", ["presence_penalty"] = "presence_penalty",
+        ["frequency_penalty"] = "frequency_penalty", ["repetition_penalty"] = "repetition_penalty",
+    };
+
+    private static readonly CarriedFields Carried = new(Name,
+        [.. SamplingFields.Keys, "max_tokens", "max_completion_tokens"]);
+
     public async Task<RewriteResult> RewriteAsync(DialectRequest request, CancellationToken cancel)
     {
         JsonObject body = request.Body;
-        if (body["n"] is JsonValue nValue && nValue.TryGetValue(out int n) && n > 1)
-            throw ApiException.BadRequest("n > 1 is not supported with an adapter on an SGLang backend", "n");
+        Carried.Check(body);
         FullSequences full = await FullSequences.PrepareAsync(request, budget, softPrompts, rowsTravel: true,
             RewriteBytesPerValue, cancel);
         // Each sequence's numbers are written while the body is sent; a fresh nonce marks their places.
@@ -44,8 +53,8 @@ public sealed class SglangDialect(SoftPromptService softPrompts, PromptBudget bu
         }
         long maxNewTokens = TokenEstimate.MaxCompletionTokens(body) ?? 16;
         var sampling = new JsonObject { ["max_new_tokens"] = maxNewTokens };
-        foreach (string key in new[] { "temperature", "top_p", "top_k", "stop", "seed" })
-            if (body[key] is { } value) sampling[key == "seed" ? "sampling_seed" : key] = value.DeepClone();
+        foreach (var (openAi, sglang) in SamplingFields)
+            if (body[openAi] is { } value) sampling[sglang] = value.DeepClone();
         bool stream = JsonAccess.Flag(body, "stream");
         body.Clear();
         body["input_embeds"] = sequences.Count == 1 ? sequences[0] : new JsonArray(sequences.ToArray<JsonNode?>());

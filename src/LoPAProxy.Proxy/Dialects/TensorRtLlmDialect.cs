@@ -32,8 +32,9 @@ public sealed class TensorRtLlmDialect(SoftPromptService softPrompts, PromptBudg
     /// <summary>An estimate: Z's JSON numbers written, parsed lazily and written again (only m × d values).</summary>
     public double RewriteBytesPerValue => 40;
 
-    /// <summary>OpenAI fields this dialect cannot carry: refused by name, never dropped.</summary>
-    private static readonly string[] Unsupported = ["stop", "logprobs", "echo", "suffix", "logit_bias", "best_of"];
+    /// <summary>What this dialect maps (stop strings are not: the engine's stop-word lists take token ids).</summary>
+    private static readonly CarriedFields Carried = new(Name, "max_tokens", "max_completion_tokens", "temperature",
+        "top_p", "top_k", "seed", "presence_penalty", "frequency_penalty", "repetition_penalty");
 
     public async Task<RewriteResult> RewriteAsync(DialectRequest request, CancellationToken cancel)
     {
@@ -72,26 +73,8 @@ public sealed class TensorRtLlmDialect(SoftPromptService softPrompts, PromptBudg
                 "prompt", "unsupported_parameter");
         }
 
-        if (body["n"] is JsonValue n && n.TryGetValue(out int count) && count > 1)
-            throw Errors.Unsupported("n", "the trtllm dialect makes one choice per request with an adapter");
-        foreach (string field in Unsupported)
-        {
-            if (IsUnset(field, body[field])) continue;
-            throw Errors.Unsupported(field, "the trtllm dialect does not carry it with an adapter");
-        }
+        Carried.Check(body);
     }
-
-    /// <summary>What a client sends when it means "not used": absent, null, false, "", an empty list or object,
-    /// best_of 1.</summary>
-    private static bool IsUnset(string field, JsonNode? node) => node switch
-    {
-        null => true,
-        JsonValue v when v.TryGetValue(out bool on) => !on,
-        JsonValue v when v.TryGetValue(out string? s) => s.Length == 0,
-        JsonValue v when field == "best_of" && v.TryGetValue(out double x) => x <= 1,
-        JsonArray { Count: 0 } or JsonObject { Count: 0 } => true,
-        _ => false,
-    };
 
     /// <summary>OpenAI sampling fields as the tensorrt_llm model's inputs; temperature 0 is greedy (top-k 1).</summary>
     private static JsonObject Sampling(JsonObject body)
