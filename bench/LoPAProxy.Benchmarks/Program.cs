@@ -1,5 +1,6 @@
 using System.Globalization;
 using BenchmarkDotNet.Running;
+using LoPAProxy.Benchmarks;
 
 // dotnet run -c Release --project bench/LoPAProxy.Benchmarks -- --filter '*Gemm*'
 // dotnet run -c Release --project bench/LoPAProxy.Benchmarks -- compare
@@ -7,58 +8,48 @@ using BenchmarkDotNet.Running;
 // limits
 if (args is ["compare", "batching", ..])
 {
-    return await LoPAProxy.Benchmarks.BatchingLoad.Run(args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 20,
-        args.Length > 3 ? double.Parse(args[3], System.Globalization.CultureInfo.InvariantCulture) : 2,
+    return await BatchingLoad.Run(Int(args, 2, 20),
+        args.Length > 3 ? double.Parse(args[3], CultureInfo.InvariantCulture) : 2,
         args.Length > 4 && args[4] != "-" ? args[4].Split(',').Select(int.Parse).ToArray() : null,
-        args.Length > 5 ? args[5] : "model");
+        Text(args, 5, "model")!);
 }
 
 if (args is ["compare", "model-server", ..])
 {
-    return await LoPAProxy.Benchmarks.ModelServerLoad.Run(args.Length > 2 && args[2] != "-" ? args[2] : null,
-        args.Length > 3 ? int.Parse(args[3], CultureInfo.InvariantCulture) : 5);
+    return await ModelServerLoad.Run(args.Length > 2 && args[2] != "-" ? args[2] : null, Int(args, 3, 5));
 }
 
-if (args is ["compare", "encoders"]) return LoPAProxy.Benchmarks.EncoderComparison.Run();
-if (args is ["compare", "rewrite-memory"]) return LoPAProxy.Benchmarks.RewriteMemory.Run();
-if (args is ["compare", "vocabulary-memory"]) return LoPAProxy.Benchmarks.VocabularyMemory.Run();
-if (args is ["compare", "proxy-memory", ..])
-{
-    return await LoPAProxy.Benchmarks.ProxyMemory.Run(args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 60, args.Length > 3
-        ? int.Parse(args[3], CultureInfo.InvariantCulture) : 60);
-}
-
+if (args is ["compare", "encoders"]) return EncoderComparison.Run();
+if (args is ["compare", "rewrite-memory"]) return RewriteMemory.Run();
+if (args is ["compare", "vocabulary-memory"]) return VocabularyMemory.Run();
+if (args is ["compare", "proxy-memory", ..]) return await ProxyMemory.Run(Int(args, 2, 60), Int(args, 3, 60));
 if (args is ["compare", "inspection-memory", ..])
 {
-    return await LoPAProxy.Benchmarks.InspectionMemory.Run(args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 256,
-        args.Length > 3 ? int.Parse(args[3], CultureInfo.InvariantCulture) : 4000, args.Length > 4 ? int.Parse(args[4], CultureInfo.InvariantCulture) : 60,
-        args.Length > 5 ? int.Parse(args[5], CultureInfo.InvariantCulture) : 1);
+    return await InspectionMemory.Run(Int(args, 2, 256), Int(args, 3, 4000), Int(args, 4, 60), Int(args, 5, 1));
 }
 
-if (args is ["compare", "proxy", ..])
-{
-    return await LoPAProxy.Benchmarks.ProxyLoad.Run(args.Length > 2
-    ? int.Parse(args[2], CultureInfo.InvariantCulture) : 60);
-}
-
+if (args is ["compare", "proxy", ..]) return await ProxyLoad.Run(Int(args, 2, 60));
 if (args is ["compare", "store", ..])
 {
-    return await LoPAProxy.Benchmarks.StoreLoad.Run(args.Length > 2
-    ? int.Parse(args[2], CultureInfo.InvariantCulture) : 10_000, args.Length > 3 ? args[3] : Environment.GetEnvironmentVariable("LOPA_TEST_PG"));
+    return await StoreLoad.Run(Int(args, 2, 10_000), Text(args, 3, Environment.GetEnvironmentVariable("LOPA_TEST_PG")));
 }
 
 if (args is ["compare", "limits", ..])
 {
-    return await LoPAProxy.Benchmarks.LimiterLoad.Run(args.Length > 2
-    ? int.Parse(args[2], CultureInfo.InvariantCulture) : 2000, args.Length > 3 ? args[3] : Environment.GetEnvironmentVariable("LOPA_TEST_PG"));
+    return await LimiterLoad.Run(Int(args, 2, 2000), Text(args, 3, Environment.GetEnvironmentVariable("LOPA_TEST_PG")));
 }
 
 if (args is ["compare", "train", ..])
 {
-    return LoPAProxy.Benchmarks.TrainStepComparison.Run(args.Length > 2
-    ? args[2] : "lopa", args.Length > 3 ? int.Parse(args[3], CultureInfo.InvariantCulture) : 40, args.Length > 4 ? args[4] : "stories260K",
-    args.Length > 5 ? int.Parse(args[5], CultureInfo.InvariantCulture) : 2);
+    return TrainStepComparison.Run(Text(args, 2, "lopa")!, Int(args, 3, 40), Text(args, 4, "stories260K")!,
+        Int(args, 5, 2));
 }
 
-BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args, new LoPAProxy.Benchmarks.BenchConfig());
+BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args, new BenchConfig());
 return 0;
+
+// The i-th argument as a whole number, or the default when it is not given.
+static int Int(string[] args, int i, int fallback) =>
+    args.Length > i ? int.Parse(args[i], CultureInfo.InvariantCulture) : fallback;
+
+static string? Text(string[] args, int i, string? fallback) => args.Length > i ? args[i] : fallback;

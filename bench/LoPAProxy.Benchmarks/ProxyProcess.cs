@@ -60,7 +60,10 @@ public sealed class ProxyProcess : IDisposable
         foreach (string line in File.ReadLines($"/proc/{_process.Id}/status"))
         {
             if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
-                return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024;
+            {
+                return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1],
+                    CultureInfo.InvariantCulture) * 1024;
+            }
         }
 
         return 0;

@@ -84,7 +84,9 @@ public static class TrainStepComparison
         };
         psi.Environment["OMP_WAIT_POLICY"] = "PASSIVE";
         string script = Path.Combine(RepoPaths.RepoDir(), "tests", "python", "lopa_reference.py");
-        foreach (string a in new[] { script, weights, meta, "bench", threads.ToString(CultureInfo.InvariantCulture) }) psi.ArgumentList.Add(a);
+        string[] arguments = [script, weights, meta, "bench", threads.ToString(CultureInfo.InvariantCulture)];
+        foreach (string a in arguments) psi.ArgumentList.Add(a);
+
         using var python = Process.Start(psi)!;
         string output = python.StandardOutput.ReadToEnd();
         string errors = python.StandardError.ReadToEnd();
@@ -98,7 +100,8 @@ public static class TrainStepComparison
     private static long PeakResidentBytes()
     {
         string line = File.ReadLines("/proc/self/status").First(l => l.StartsWith("VmHWM:", StringComparison.Ordinal));
-        return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024;
+        return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1],
+            CultureInfo.InvariantCulture) * 1024;
     }
 
     /// <summary>A Llama of the given size with N(0, 0.02) weights and unit norms (speed only: the values do not

@@ -7,9 +7,9 @@ namespace LoPAProxy.Benchmarks;
 /// <summary>
 /// `dotnet run -c Release -- compare vocabulary-memory`: what a Llama-2-7B-size embedding table (32,000 × 4,096,
 /// float32, 524 MB — a synthetic GGUF with a real-sized vocabulary, written to /tmp) costs the proxy: managed bytes
-/// allocated and RSS after loading the foundation model (tokenizer + mapped table), after reading 4,000 rows (a 4k-token
-/// prompt) and after reading every row once — beside the old way, the whole table copied into a float[], measured
-/// in the same process.
+/// allocated and RSS after loading the foundation model (tokenizer + mapped table), after reading 4,000 rows (a
+/// 4k-token prompt) and after reading every row once — beside the old way, the whole table copied into a float[],
+/// measured in the same process.
 /// </summary>
 public static class VocabularyMemory
 {

@@ -55,7 +55,12 @@ internal static class AdapterImportCommand
             .AddEnvironmentVariables().Build();
         var options = new StoreOptions();
         configuration.GetSection("LoPA:Store").Bind(options);
-        if (options.Kind == StoreKind.Sqlite) options.Path = Path.GetFullPath(options.Path, Path.GetDirectoryName(path)!);
+        if (options.Kind == StoreKind.Sqlite)
+        {
+            string folder = Path.GetDirectoryName(path)!;
+            options.Path = Path.GetFullPath(options.Path, folder);
+        }
+
         return options;
     }
 

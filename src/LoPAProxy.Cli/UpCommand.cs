@@ -97,7 +97,8 @@ internal static class UpCommand
         {
             string pidFile = Path.Combine(StateDir(p.GetValue(state)), PidFile);
             if (!File.Exists(pidFile)) throw new FileNotFoundException("no detached `lopa up` is recorded here");
-            using Process process = Process.GetProcessById(int.Parse(File.ReadAllText(pidFile).Trim(), CultureInfo.InvariantCulture));
+            using Process process = Process.GetProcessById(int.Parse(File.ReadAllText(pidFile).Trim(),
+                CultureInfo.InvariantCulture));
             Signals.Terminate(process.Id);
             if (!process.WaitForExit(30_000))
                 throw new IOException($"lopa up (pid {process.Id}) did not stop within 30 s");

@@ -60,7 +60,8 @@ public static class ProxyApp
         services.AddLoPAUsage();
         services.AddBackendDialects();
         services.AddHostedService<Hosting.StartupWork>();
-        services.AddReverseProxy().LoadFromConfig(configuration.GetSection("ReverseProxy")).AddConfigFilter<Hosting.ProxyRouteDefaults>()
+        services.AddReverseProxy().LoadFromConfig(configuration.GetSection("ReverseProxy"))
+            .AddConfigFilter<Hosting.ProxyRouteDefaults>()
             .AddTransforms(AddTransforms);
         services.AddHttpClient("readiness").ConfigureHttpClient(c => c.Timeout = TimeSpan.FromSeconds(3));
         Observability.Telemetry.Add(services, configuration);

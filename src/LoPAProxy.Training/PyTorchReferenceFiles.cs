@@ -40,8 +40,10 @@ public static class PyTorchReferenceFiles
             method = TrainingMethods.Name(o.Method), n_params = parameters.Length,
             cfg = new
             {
-                dim = c.Dim, layers = c.Layers, heads = c.Heads, kv_heads = c.KvHeads, head_dim = c.HeadDim, eps = c.NormEps, theta = c.RopeTheta,
-                m = o.VirtualTokens, r = o.Rank, head_hidden = o.HiddenSize, h = encoderDim, lora_scale = o.LoraAlpha / o.Rank
+                dim = c.Dim, layers = c.Layers, heads = c.Heads, kv_heads = c.KvHeads, head_dim = c.HeadDim,
+                eps = c.NormEps, theta = c.RopeTheta,
+                m = o.VirtualTokens, r = o.Rank, head_hidden = o.HiddenSize, h = encoderDim,
+                lora_scale = o.LoraAlpha / o.Rank
             },
             examples = examples.Select(t => new { ids = t.Ids, prompt_len = t.PromptLength }),
             batches,

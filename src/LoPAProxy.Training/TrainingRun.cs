@@ -176,7 +176,8 @@ public sealed class TrainingRun(TrainingRunSettings settings)
         if (file.Metadata.GetValueOrDefault("options") != optionsJson)
         {
             throw new InvalidOperationException($"the checkpoint in {Path.GetDirectoryName(path)} was made with " +
-                $"other options ({file.Metadata.GetValueOrDefault("options")}); train into a new --out or drop --resume");
+                $"other options ({file.Metadata.GetValueOrDefault("options")}); " +
+                "train into a new --out or drop --resume");
         }
 
         int n = trainer.Parameters.Count;

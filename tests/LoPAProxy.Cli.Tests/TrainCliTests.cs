@@ -89,7 +89,8 @@ public class TrainCliTests
             Assert.True(resume.WaitForExit(180) == 0, resume.Stderr);
             var at = System.Text.RegularExpressions.Regex.Match(resume.Stderr, @"resuming at step (\d+)");
             Assert.True(at.Success, resume.Stderr);
-            Assert.InRange(int.Parse(at.Groups[1].Value, CultureInfo.InvariantCulture), 1, 23);                 // killed mid-run, not after it
+            int resumedAt = int.Parse(at.Groups[1].Value, CultureInfo.InvariantCulture);
+            Assert.InRange(resumedAt, 1, 23); // killed mid-run, not after it
         }
         Assert.Equal(File.ReadAllBytes(Path.Combine(straight, LopaAdapter.WeightsFile)),
             File.ReadAllBytes(Path.Combine(interrupted, LopaAdapter.WeightsFile)));

@@ -1,5 +1,5 @@
-using LoPAProxy.Engine.Formats.Embeddings;
 using LoPAProxy.Core.Encoders;
+using LoPAProxy.Engine.Formats.Embeddings;
 using LoPAProxy.Engine.Tests.Support;
 
 namespace LoPAProxy.Core.Tests;

@@ -70,7 +70,9 @@ public class ErrorTests(ServerFixture server) : IClassFixture<ServerFixture>
         await Expect(400, "invalid_request", "stream", () => server.PostAsync("/v1/completions", new { prompt = "a", stream = "yes" }));
         await Expect(400, "invalid_request", "n", () => server.PostAsync("/v1/completions", new { prompt = "a", n = 0 }));
         await Expect(400, "invalid_request", "messages[0].role", () => server.PostAsync("/v1/chat/completions", new { messages = new[] { new { role = "robot", content = "x" } } }));
-        await Expect(400, "unsupported_parameter", "messages[0].content[0]", () => server.PostAsync("/v1/chat/completions", new { messages = new[] { new { role = "user", content = new[] { new { type = "image_url" } } } } }));
+        var image = new { messages = new[] { new { role = "user", content = new[] { new { type = "image_url" } } } } };
+        await Expect(400, "unsupported_parameter", "messages[0].content[0]",
+            () => server.PostAsync("/v1/chat/completions", image));
     }
 
     [Fact]
@@ -102,8 +104,10 @@ public class ErrorTests(ServerFixture server) : IClassFixture<ServerFixture>
         float[] inf = new float[2 * 64]; inf[3] = float.PositiveInfinity;
         await Expect(400, "non_finite_prompt_embeds", "prompt_embeds[1]", () => server.PostAsync("/v1/completions", new { prompt_embeds = new[] { good, Embeds(inf, 2, 64) } }));
         await Expect(400, "context_length_exceeded", "prompt", () => server.PostAsync("/v1/completions", new { prompt_embeds = Embeds(new float[513 * 64], 513, 64) }));
-        await Expect(400, "unsupported_parameter", "echo", () => server.PostAsync("/v1/completions", new { prompt_embeds = good, echo = true }));
-        await Expect(400, "unsupported_parameter", "prompt_logprobs", () => server.PostAsync("/v1/completions", new { prompt_embeds = good, prompt_logprobs = 1 }));
+        await Expect(400, "unsupported_parameter", "echo", () => server.PostAsync("/v1/completions",
+            new { prompt_embeds = good, echo = true }));
+        await Expect(400, "unsupported_parameter", "prompt_logprobs", () => server.PostAsync("/v1/completions",
+            new { prompt_embeds = good, prompt_logprobs = 1 }));
         string stateDict = PyTorch.Run("""
             import io, base64, torch
             buf = io.BytesIO(); torch.save({'prompt_embeddings': torch.zeros(2, 64)}, buf)

@@ -17,6 +17,7 @@ public class OptionsValidationTests
         Assert.Contains("MaxConcurrent must be 1 to 256", e.Failures);
         Assert.Contains("Threads must be 1 to 1024", e.Failures);
         Assert.Contains("KvCacheType must be f32, f16 or q8_0", e.Failures);
-        Assert.True(new ModelServerOptionsValidator().Validate(null, new ModelServerOptions { ModelPath = "m.gguf" }).Succeeded);
+        Assert.True(new ModelServerOptionsValidator().Validate(null, new ModelServerOptions { ModelPath = "m.gguf" })
+            .Succeeded);
     }
 }

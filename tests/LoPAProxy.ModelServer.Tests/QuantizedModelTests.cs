@@ -1,7 +1,7 @@
-using LoPAProxy.Engine.Formats.Embeddings;
 using System.Text.Json;
 using LLama.Native;
 using LoPAProxy.Core.FoundationModels;
+using LoPAProxy.Engine.Formats.Embeddings;
 using LoPAProxy.Engine.Formats.Gguf;
 using LoPAProxy.Engine.Formats.Torch;
 using LoPAProxy.Engine.Tensors;

@@ -42,7 +42,10 @@ public class FolderLayeringTests
             foreach (Type used in Uses(type))
             {
                 if (Folder(used) is { } to && Array.IndexOf(Layers, to) > Array.IndexOf(Layers, from))
-                    upward.Add($"{Outermost(type).FullName} ({Show(from)}) uses {Outermost(used).FullName} ({Show(to)})");
+                {
+                    upward.Add($"{Outermost(type).FullName} ({Show(from)}) uses " +
+                        $"{Outermost(used).FullName} ({Show(to)})");
+                }
             }
         }
         Assert.True(upward.Count == 0, string.Join("\n", upward));

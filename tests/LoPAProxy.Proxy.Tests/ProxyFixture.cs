@@ -85,12 +85,14 @@ public class ProxyFixture : IAsyncLifetime
             ["ReverseProxy:Clusters:sglang:Destinations:d1:Address"] = Sglang.Urls.First(),
             ["LoPA:Clusters:sglang:Dialect"] = "sglang", ["LoPA:Clusters:sglang:Model"] = "stories260K", ["LoPA:Clusters:sglang:HiddenSize"] = "64",
             ["LoPA:Clusters:sglang:ModelPath"] = model,
-            ["ReverseProxy:Routes:trtllm:ClusterId"] = "trtllm", ["ReverseProxy:Routes:trtllm:Match:Path"] = "/trtllm/{**rest}",
+            ["ReverseProxy:Routes:trtllm:ClusterId"] = "trtllm",
+            ["ReverseProxy:Routes:trtllm:Match:Path"] = "/trtllm/{**rest}",
             ["ReverseProxy:Routes:trtllm:Transforms:0:PathRemovePrefix"] = "/trtllm",
             ["ReverseProxy:Clusters:trtllm:Destinations:d1:Address"] = Triton.Urls.First(),
             ["LoPA:Clusters:trtllm:Dialect"] = "trtllm", ["LoPA:Clusters:trtllm:Model"] = "stories260K",
             ["LoPA:Clusters:trtllm:HiddenSize"] = "64", ["LoPA:Clusters:trtllm:ModelPath"] = model,
-            ["ReverseProxy:Routes:trtllm16:ClusterId"] = "trtllm16", ["ReverseProxy:Routes:trtllm16:Match:Path"] = "/trtllm16/{**rest}",
+            ["ReverseProxy:Routes:trtllm16:ClusterId"] = "trtllm16",
+            ["ReverseProxy:Routes:trtllm16:Match:Path"] = "/trtllm16/{**rest}",
             ["ReverseProxy:Routes:trtllm16:Transforms:0:PathRemovePrefix"] = "/trtllm16",
             ["ReverseProxy:Clusters:trtllm16:Destinations:d1:Address"] = Triton.Urls.First(),
             ["LoPA:Clusters:trtllm16:Dialect"] = "trtllm", ["LoPA:Clusters:trtllm16:Model"] = "stories260K-fp16",
@@ -194,7 +196,8 @@ public class ProxyFixture : IAsyncLifetime
     public async Task DisposeAsync()
     {
         Direct.Dispose();
-        foreach (var app in new[] { Proxy, Capture, Sglang, Triton, Reference }) { await app.StopAsync(); await app.DisposeAsync(); }
+        foreach (var app in new[] { Proxy, Capture, Sglang, Triton,
+            Reference }) { await app.StopAsync(); await app.DisposeAsync(); }
     }
 }
 

@@ -171,7 +171,8 @@ public class SglangDialectTests(ProxyFixture f) : IClassFixture<ProxyFixture>
     [InlineData("logit_bias", "{\"5\": 10}")]
     public async Task What_sglang_is_not_given_is_refused_by_name_never_dropped(string field, string value)
     {
-        string body = $"{{\"model\": \"stories260K:story\", \"prompt\": \"Tom\", \"max_tokens\": 4, \"{field}\": {value}}}";
+        string body = "{\"model\": \"stories260K:story\", \"prompt\": \"Tom\", \"max_tokens\": 4, " +
+            $"\"{field}\": {value}}}";
         var (status, text) = await f.PostRaw(ProxyFixture.AcmeKey, "/sglang/v1/completions", body);
         Assert.Equal(400, status);
         JsonElement error = JsonDocument.Parse(text).RootElement.GetProperty("error");

@@ -65,7 +65,8 @@ public class FrozenLlamaTests
     {
         string dir = TempDir.Create();
         int[] ids = { 3, 17, 42, 5, 79, 0, 11, 64, 2, 33 };
-        string[] lines = PyTorch.Run(Reference, dir, seed.ToString(CultureInfo.InvariantCulture), theta.ToString(CultureInfo.InvariantCulture),
+        string[] lines = PyTorch.Run(Reference, dir, seed.ToString(CultureInfo.InvariantCulture),
+            theta.ToString(CultureInfo.InvariantCulture),
             tied ? "1" : "0", string.Join(",", ids)).Trim().Split('\n');
         var model = LlamaModel.FromHuggingFace(dir);
         Assert.Equal(tied, ReferenceEquals(model.Classifier, model.TokenEmbedding));

@@ -1,6 +1,6 @@
-using LoPAProxy.Engine.Formats.Embeddings;
 using System.Text.Json;
 using LoPAProxy.Core.Encoders;
+using LoPAProxy.Engine.Formats.Embeddings;
 using LoPAProxy.Engine.Networks.Llama;
 using LoPAProxy.Engine.Tests.Support;
 

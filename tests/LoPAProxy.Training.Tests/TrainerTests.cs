@@ -1,7 +1,7 @@
-using LoPAProxy.Engine.Formats.Embeddings;
 using LoPAProxy.Core.Adapters;
 using LoPAProxy.Core.Encoders;
 using LoPAProxy.Core.Generation;
+using LoPAProxy.Engine.Formats.Embeddings;
 using LoPAProxy.Engine.Networks.Llama;
 using LoPAProxy.Engine.Tests.Support;
 using LoPAProxy.Engine.Tokenizers;

@@ -78,8 +78,8 @@ public sealed class HfBpeTokenizer : ITokenizer
         if (!byteLevel) throw new TensorFileException(file, "only byte-level BPE is supported (no ByteLevel pre-tokenizer found)");
         if (root.TryGetProperty("decoder", out var dec) && dec.ValueKind == JsonValueKind.Object && Str(dec, "type") is not ("ByteLevel" or null))
             throw new TensorFileException(file, $"decoder '{Str(dec, "type")}' is not supported (ByteLevel only)");
-        BosId = bos != null && _added.TryGetValue(bos, out int b1) ? b1 : BosCandidates.Select(t => _added.GetValueOrDefault(t, -1)).FirstOrDefault(i => i >= 0, -1);
-        EosId = eos != null && _added.TryGetValue(eos, out int e1) ? e1 : EosCandidates.Select(t => _added.GetValueOrDefault(t, -1)).FirstOrDefault(i => i >= 0, -1);
+        BosId = bos != null && _added.TryGetValue(bos, out int b1) ? b1 : FirstAdded(BosCandidates);
+        EosId = eos != null && _added.TryGetValue(eos, out int e1) ? e1 : FirstAdded(EosCandidates);
     }
 
     /// <summary>Loads tokenizer.json; special tokens come from tokenizer_config.json beside it when present.</summary>
@@ -231,6 +231,10 @@ public sealed class HfBpeTokenizer : ITokenizer
         PairMerger.Merge(symbols, (a, b) => _merges.TryGetValue((a, b), out var m) ? (m.Merged, m.Rank) : null);
         return symbols.ToArray();
     }
+
+    /// <summary>The id of the first of <paramref name="candidates"/> the file adds, or −1.</summary>
+    private int FirstAdded(string[] candidates) =>
+        candidates.Select(t => _added.GetValueOrDefault(t, -1)).FirstOrDefault(i => i >= 0, -1);
 
     public ReadOnlySpan<byte> DecodePiece(int previous, int token)
     {

@@ -104,7 +104,8 @@ internal static class ChatTemplates
             first = false;
             if (marker < 0) break;
             int end = text.IndexOf('\uE001', marker);
-            int index = int.Parse(text.AsSpan(marker + nonce.Length + 2, end - marker - nonce.Length - 2), CultureInfo.InvariantCulture);
+            int index = int.Parse(text.AsSpan(marker + nonce.Length + 2, end - marker - nonce.Length - 2),
+                CultureInfo.InvariantCulture);
             pieces.Add(PromptPiece.OfRows(parts[index].Rows!, parts[index].Count));
             at = end + 1;
         }

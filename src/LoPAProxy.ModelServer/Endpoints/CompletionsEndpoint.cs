@@ -26,7 +26,12 @@ internal static class CompletionsEndpoint
         var prompts = new List<Prompt>();
         if (JsonFields.Get(body, "prompt_embeds") is { } embeds)
         {
-            if (echo) throw ApiException.BadRequest("echo is not supported with prompt_embeds", "echo", "unsupported_parameter");
+            if (echo)
+            {
+                throw ApiException.BadRequest("echo is not supported with prompt_embeds", "echo",
+                    "unsupported_parameter");
+            }
+
             if (promptLogprobs)
             {
                 throw ApiException.BadRequest("prompt_logprobs is not supported with prompt_embeds", "prompt_logprobs",

@@ -6,6 +6,7 @@ public interface IDialectTraits
     /// <summary>The name configuration uses.</summary>
     static abstract string Name { get; }
 
-    /// <summary>The dialect needs the FM's tokenizer (and embedding table): LoPA:Clusters:&lt;id&gt;:ModelPath.</summary>
+    /// <summary>The dialect needs the FM's tokenizer (and embedding table):
+    /// LoPA:Clusters:&lt;id&gt;:ModelPath.</summary>
     static abstract bool NeedsModel { get; }
 }

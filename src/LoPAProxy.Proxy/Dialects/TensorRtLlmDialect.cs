@@ -60,7 +60,8 @@ public sealed class TensorRtLlmDialect(SoftPromptService softPrompts, PromptBudg
         body["pad_id"] = model.Tokenizer.EosId;
         body["streaming"] = stream;
         foreach (var (key, value) in sampling) body[key] = value?.DeepClone();
-        string path = $"/v2/models/{Uri.EscapeDataString(request.Backend.Model)}/{(stream ? "generate_stream" : "generate")}";
+        string verb = stream ? "generate_stream" : "generate";
+        string path = $"/v2/models/{Uri.EscapeDataString(request.Backend.Model)}/{verb}";
         var answer = new Answer(request.AskedModel, stream, inputIds, model.Tokenizer, maxTokens);
         return new RewriteResult(m, (long)m * full.Dim * sizeof(float), Path: path, Answer: answer);
     }

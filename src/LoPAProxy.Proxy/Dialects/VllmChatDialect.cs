@@ -20,7 +20,8 @@ public sealed class VllmChatDialect(SoftPromptService softPrompts, PromptBudget 
     public static string Name => "vllm-chat";
     public static bool NeedsModel => false;
     public EndpointKind SoftPromptEndpoint => EndpointKind.Chat;
-    /// <summary>An estimate: torch.save of Z, its base64 as a string, the serialised body (only m × d values).</summary>
+    /// <summary>An estimate: torch.save of Z, its base64 as a string, the serialised body (only m × d
+    /// values).</summary>
     public double RewriteBytesPerValue => 24;
 
     public async Task<RewriteResult> RewriteAsync(DialectRequest request, CancellationToken cancel)

@@ -23,7 +23,8 @@ public static class LimitsServices
         LoPAOptions o = sp.GetRequiredService<IOptions<LoPAOptions>>().Value;
         TimeProvider clock = sp.GetRequiredService<TimeProvider>();
         UsedTokensSince usedSince = sp.GetRequiredService<UsedTokensSince>();
-        if (o.RateLimits.EffectiveCounters(o.Store) == CountersKind.Local) return new LocalRateCounters(clock, usedSince);
+        if (o.RateLimits.EffectiveCounters(o.Store) == CountersKind.Local)
+            return new LocalRateCounters(clock, usedSince);
         string connection = o.RateLimits.ConnectionString ?? o.Store.ConnectionString!;
         return new PostgresRateCounters(connection, clock, usedSince,
             TimeSpan.FromSeconds(o.RateLimits.LeaseSeconds), o.RateLimits.MaxConnections);

@@ -99,7 +99,11 @@ public sealed class ClientEmbeddings(IOptions<LoPAOptions> options, PromptBudget
         }
         DType wire = SoftPromptService.WireType(backend.WireDType);
         if (tensor.StoredAs != wire)
-            throw Invalid($"prompt_embeds is {tensor.StoredAs}; this backend takes {OptionNames.Of(backend.WireDType)}");
+        {
+            string takes = OptionNames.Of(backend.WireDType);
+            throw Invalid($"prompt_embeds is {tensor.StoredAs}; this backend takes {takes}");
+        }
+
         ReadOnlySpan<int> shape = tensor.Values.Shape;
         bool batchOfOne = shape.Length == 3 && shape[0] == 1;
         if (!(shape.Length == 2 || batchOfOne))

@@ -59,7 +59,10 @@ public sealed class StoreOutage(ILogger<StoreOutage> log, TimeProvider clock)
         Report(e);
         return new ApiException(503, "the tenant store is unavailable; retry shortly", null, "store_unavailable")
         {
-            Headers = new Dictionary<string, string> { ["retry-after"] = RetryAfterSeconds.ToString(CultureInfo.InvariantCulture) },
+            Headers = new Dictionary<string, string>
+            {
+                ["retry-after"] = RetryAfterSeconds.ToString(CultureInfo.InvariantCulture),
+            },
         };
     }
 

@@ -11,7 +11,8 @@ public static class TenancyStores
         StoreKind.Sqlite => new SqliteTenancyStore(options.Path),
         StoreKind.Postgres => new PostgresTenancyStore(options.ConnectionString
             ?? throw new InvalidOperationException("LoPA:Store:ConnectionString is required for postgres")),
-        _ => throw new InvalidOperationException($"LoPA:Store:Kind '{OptionNames.Of(options.Kind)}' is not sqlite or postgres"),
+        _ => throw new InvalidOperationException(
+            $"LoPA:Store:Kind '{OptionNames.Of(options.Kind)}' is not sqlite or postgres"),
     };
 
     /// <summary>

@@ -1,6 +1,6 @@
-using LoPAProxy.Engine.Formats.Embeddings;
 using LoPAProxy.Core.FoundationModels;
 using LoPAProxy.Engine.Formats;
+using LoPAProxy.Engine.Formats.Embeddings;
 using LoPAProxy.Engine.Formats.Gguf;
 using LoPAProxy.Engine.Formats.Llama2c;
 using LoPAProxy.Engine.Tests.Support;

@@ -46,7 +46,8 @@ public class GemmTests
                     float alpha = trial % 3 == 0 ? 1f : 0.75f, beta = trial % 4 switch { 0 => 0f, 1 => 1f, _ => -0.5f };
                     Reference(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, expected, ldc);
                     gemm.Sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-                    Rand.AssertClose(expected, c, 2e-5f * MathF.Sqrt(k), $"{backend} m={m} n={n} k={k} tA={ta} tB={tb}");
+                    Rand.AssertClose(expected, c, 2e-5f * MathF.Sqrt(k),
+                        $"{backend} m={m} n={n} k={k} tA={ta} tB={tb}");
                 }
             }
         }

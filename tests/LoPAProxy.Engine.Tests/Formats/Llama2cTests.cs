@@ -58,7 +58,8 @@ public class Llama2cTests
         Assert.Throws<TensorFileException>(() => Llama2cCheckpoint.Load(new byte[10], "tiny.bin"));
         // Tokenizer: a length past the end, a length over max_token_length.
         byte[] tok = File.ReadAllBytes(SharedFiles.Path_("models", "stories260K", "tok512.bin"));
-        Assert.Throws<TensorFileException>(() => Llama2cTokenizerFile.Parse(tok.AsSpan(0, tok.Length - 3).ToArray(), "t.bin"));
+        Assert.Throws<TensorFileException>(() => Llama2cTokenizerFile.Parse(tok.AsSpan(0, tok.Length - 3).ToArray(),
+            "t.bin"));
         byte[] longPiece = (byte[])tok.Clone();
         BinaryPrimitives.WriteInt32LittleEndian(longPiece.AsSpan(8), 1000);
         Assert.Contains("outside [0, 7]", Assert.Throws<TensorFileException>(() => Llama2cTokenizerFile.Parse(longPiece, "t.bin")).Message);

@@ -19,7 +19,8 @@ public class TorchFileTests
         int n = 0;
         foreach (DType type in new[] { DType.F32, DType.F16, DType.BF16 })
         {
-            foreach (int[] shape in new[] { new[] { 10, 6 }, new[] { 1, 10, 288 }, new[] { 7 }, new[] { 1, 1 }, new[] { 3, 300, 2 }, new[] { 2, 1, 1, 3 } })
+            foreach (int[] shape in new[] { new[] { 10, 6 }, new[] { 1, 10, 288 }, new[] { 7 }, new[] { 1, 1 },
+                new[] { 3, 300, 2 }, new[] { 2, 1, 1, 3 } })
             {
                 float[] v = Rand.Floats(rng, ShapeMath.Count(shape), 3f);
                 if (v.Length > 3) { v[0] = float.PositiveInfinity; v[1] = float.NegativeInfinity; v[2] = -0f; }

@@ -163,7 +163,8 @@ public class StorePromiseTests
     public async Task An_adapter_over_the_openai_body_limit_uploads_under_the_upload_limit()
     {
         var (settings, _) = await StoreAsync("sqlite");
-        settings["LoPA:Quotas:MaxUploadBytes"] = (256L << 20).ToString(CultureInfo.InvariantCulture); // the documented default
+        settings["LoPA:Quotas:MaxUploadBytes"] = (256L << 20)
+            .ToString(CultureInfo.InvariantCulture); // the documented default
         await using StoreRig stack = await StoreRig.StartAsync(settings);
         string key = await stack.NewTenantAsync("acme");
         using HttpClient c = stack.Client(key);

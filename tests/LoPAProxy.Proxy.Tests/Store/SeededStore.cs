@@ -11,7 +11,7 @@ public static class SeededStore
     public static async Task<string> ImportAsync(string folder)
     {
         string path = Path.Combine(TempDir.Create(), "lopa.db");
-        var options = new LoPAProxy.Proxy.Configuration.StoreOptions { Kind = LoPAProxy.Proxy.Configuration.StoreKind.Sqlite, Path = path };
+        var options = new Proxy.Configuration.StoreOptions { Kind = Proxy.Configuration.StoreKind.Sqlite, Path = path };
         var outcomes = await FolderImport.ImportAsync(options, folder, "1");
         var failed = outcomes.Where(o => o.Result != "imported").ToList();
         if (failed.Count > 0) throw new InvalidOperationException(string.Join("; ", failed));

@@ -136,8 +136,10 @@ public abstract class StoreConformanceTests : IAsyncLifetime
 public sealed class SqliteStoreTests : StoreConformanceTests
 {
     private readonly string _path = Path.Combine(TempDir.Create(), "lopa.db");
-    protected override Task<ITenancyStore> CreateAsync() => Task.FromResult<ITenancyStore>(new SqliteTenancyStore(_path));
-    protected override Task<ITenancyStore> SecondReplicaAsync() => Task.FromResult<ITenancyStore>(new SqliteTenancyStore(_path));
+    protected override Task<ITenancyStore> CreateAsync()
+        => Task.FromResult<ITenancyStore>(new SqliteTenancyStore(_path));
+    protected override Task<ITenancyStore> SecondReplicaAsync()
+        => Task.FromResult<ITenancyStore>(new SqliteTenancyStore(_path));
 
     [Fact]
     public async Task The_database_runs_in_wal_mode()

@@ -167,7 +167,9 @@ public class TenancyApiTests
         async Task<string> Answer(string model)
         {
             var r = await c.PostAsJsonAsync("/v1/chat/completions",
-            Chat(model)); Assert.Equal(200, (int)r.StatusCode); return JsonDocument.Parse(await r.Content.ReadAsStringAsync()).RootElement.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString()!;
+            Chat(model)); Assert.Equal(200,
+                (int)r.StatusCode); return JsonDocument.Parse(await r.Content.ReadAsStringAsync())
+                    .RootElement.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString()!;
         }
         string v1 = await Answer("stories260K:story@1"), v2 = await Answer("stories260K:story@2");
         Assert.NotEqual(v1, v2);

@@ -71,7 +71,14 @@ public class AdapterCatalogFreshnessTests
     {
         float[] zs = generator!.Adapter.PromptEmbeddings!;
         for (int version = 1; version <= 2; version++)
-            if (zs.SequenceEqual(LoPAProxy.Proxy.Tests.Store.StoreRig.Adapter(version).PromptEmbeddings!)) return version;
+        {
+            if (zs.SequenceEqual(LoPAProxy.Proxy.Tests.Store.StoreRig.Adapter(version)
+                .PromptEmbeddings!))
+            {
+                return version;
+            }
+        }
+
         return 0;
     }
 

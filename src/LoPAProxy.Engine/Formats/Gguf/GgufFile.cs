@@ -82,7 +82,8 @@ public sealed class GgufFile
         }
         var tensors = new List<GgufTensorInfo>((int)tensorCount);
         for (long i = 0; i < tensorCount; i++) tensors.Add(r.TensorInfo());
-        long alignment = metadata.TryGetValue("general.alignment", out object? a) ? Convert.ToInt64(a, CultureInfo.InvariantCulture) : 32;
+        long alignment = metadata.TryGetValue("general.alignment", out object? a) ? Convert.ToInt64(a,
+            CultureInfo.InvariantCulture) : 32;
         if (alignment <= 0 || alignment > 1 << 16 || (alignment & (alignment - 1)) != 0)
             throw r.Error($"general.alignment {alignment} is not a power of two up to 65536");
         long dataStart = (stream.Position + alignment - 1) / alignment * alignment;
@@ -105,7 +106,8 @@ public sealed class GgufFile
 
     public long? GetInteger(string key) => Metadata.GetValueOrDefault(key) switch
     {
-        byte or sbyte or ushort or short or uint or int or long => Convert.ToInt64(Metadata[key], CultureInfo.InvariantCulture),
+        byte or sbyte or ushort or short or uint or int or long => Convert.ToInt64(Metadata[key],
+            CultureInfo.InvariantCulture),
         ulong u when u <= long.MaxValue => (long)u,
         _ => null,
     };

@@ -32,7 +32,8 @@ public sealed record Llama2cCheckpoint(Llama2cConfig Config, Llama2cWeights Weig
 {
     /// <summary>The token-embedding table starts right after the 28-byte header, float32 [vocab, dim].</summary>
     public const int EmbeddingOffset = 28;
-    private const int HeaderBytes = EmbeddingOffset, MaxDim = 1 << 16, MaxLayers = 1024, MaxVocab = 1 << 20, MaxSeq = 1 << 20;
+    private const int HeaderBytes = EmbeddingOffset, MaxDim = 1 << 16, MaxLayers = 1024, MaxVocab = 1 << 20,
+        MaxSeq = 1 << 20;
 
     /// <summary>Reads a checkpoint; the header is checked and the exact file size is required before anything is allocated.</summary>
     public static Llama2cCheckpoint Load(string path)
