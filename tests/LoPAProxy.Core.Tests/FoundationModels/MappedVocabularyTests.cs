@@ -53,6 +53,33 @@ public class MappedVocabularyTests
     }
 
     [Fact]
+    public void A_table_written_a_row_at_a_time_as_F16_reads_back_as_the_rounded_halves()
+    {
+        const int Vocab = 300, Dim = 96;
+        string path = Path.Combine(TempDir.Create(), "f16.gguf");
+        static float Value(int token, int column) => MathF.Sin(token * 0.37f + column) * (1 + token % 7);
+        new GgufWriter()
+            .Add("general.architecture", "llama")
+            .Add("tokenizer.ggml.model", "llama")
+            .Add("tokenizer.ggml.tokens", Enumerable.Range(0, Vocab).Select(i => $"p{i}").ToArray())
+            .AddMatrix("token_embd.weight", GgmlType.F16, Vocab, Dim, (token, row) =>
+            {
+                for (int c = 0; c < Dim; c++) row[c] = Value(token, c);
+            })
+            .Write(path);
+        FoundationModelVocabulary fm = FoundationModelVocabulary.Load(path);
+        Assert.Equal((Vocab, Dim, 2048), (fm.VocabSize, fm.Dim, fm.ContextLength));
+        var row = new float[Dim];
+        foreach (int token in new[] { 0, 1, 150, Vocab - 1 })
+        {
+            fm.Table.Row(token, row);
+            float[] expected = Enumerable.Range(0, Dim).Select(c => (float)(Half)Value(token, c)).ToArray();
+            Assert.Equal(expected, row);
+        }
+        Assert.Throws<ArgumentException>(() => new GgufWriter().AddMatrix("x", GgmlType.Q8_0, 1, 32, (_, _) => { }));
+    }
+
+    [Fact]
     public void A_table_past_the_end_of_its_file_or_in_an_unreadable_type_is_refused()
     {
         string path = Path.Combine(TempDir.Create(), "short.bin");

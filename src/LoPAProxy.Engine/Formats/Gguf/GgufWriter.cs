@@ -4,15 +4,18 @@ using System.Text;
 namespace LoPAProxy.Engine.Formats.Gguf;
 
 /// <summary>
-/// Writes a GGUF v3 file: metadata, a tensor directory, then float32 tensor data, each aligned to 32 bytes. Only
-/// what the llama2.c converter needs (F32 tensors; string, integer, float, bool and array values). No .NET library
-/// writes GGUF; llama.cpp's own writer is Python (gguf-py).
+/// Writes a GGUF v3 file: metadata, a tensor directory, then tensor data, each aligned to 32 bytes. Only what the
+/// llama2.c converter and the benchmarks need (F32 tensors from arrays, F32/F16 matrices written a row at a time;
+/// string, integer, float, bool and array values). No .NET library writes GGUF; llama.cpp's own writer is Python
+/// (gguf-py).
 /// </summary>
 public sealed class GgufWriter
 {
     private const int Alignment = 32;
     private readonly List<(string Key, GgufValueType Type, Action<BinaryWriter> Write)> _metadata = new();
-    private readonly List<(string Name, long[] Shape, float[] Data)> _tensors = new();
+    private readonly List<PendingTensor> _tensors = new();
+
+    private sealed record PendingTensor(string Name, long[] Shape, GgmlType Type, long Bytes, Action<Stream> WriteData);
 
     public GgufWriter Add(string key, string value) => Add(key, GgufValueType.String, w => WriteString(w, value));
 
@@ -42,7 +45,23 @@ public sealed class GgufWriter
             string dims = string.Join(", ", shape);
             throw new ArgumentException($"tensor '{name}': shape [{dims}] does not hold {data.Length}");
         }
-        _tensors.Add((name, shape, data));
+        _tensors.Add(new PendingTensor(name, shape, GgmlType.F32, 4L * data.Length,
+            s => s.Write(MemoryMarshal.AsBytes(data.AsSpan()))));
+        return this;
+    }
+
+    /// <summary>A matrix [rows, cols] (ggml shape [cols, rows]) in F32 or F16, its rows made one at a time by
+    /// <paramref name="fillRow"/> (row index, destination [cols]) while the file is written: a table larger than
+    /// the heap should hold, such as a 128k-token vocabulary at d = 4,096, never exists whole in memory.</summary>
+    public GgufWriter AddMatrix(string name, GgmlType type, int rows, int cols, Action<int, Span<float>> fillRow)
+    {
+        if (type is not (GgmlType.F32 or GgmlType.F16))
+        {
+            throw new ArgumentException($"tensor '{name}': rows can be written as F32 or F16, not {type}");
+        }
+        int elementBytes = type == GgmlType.F32 ? 4 : 2;
+        _tensors.Add(new PendingTensor(name, new long[] { cols, rows }, type, (long)rows * cols * elementBytes,
+            s => WriteRows(s, type, rows, cols, fillRow)));
         return this;
     }
 
@@ -63,23 +82,41 @@ public sealed class GgufWriter
                 write(w);
             }
             long offset = 0;
-            foreach (var (name, shape, data) in _tensors)
+            foreach (PendingTensor tensor in _tensors)
             {
-                WriteString(w, name);
-                w.Write((uint)shape.Length);
-                foreach (long n in shape) w.Write((ulong)n);
-                w.Write((uint)GgmlType.F32);
+                WriteString(w, tensor.Name);
+                w.Write((uint)tensor.Shape.Length);
+                foreach (long n in tensor.Shape) w.Write((ulong)n);
+                w.Write((uint)tensor.Type);
                 w.Write((ulong)offset);
-                offset = Align(offset + 4L * data.Length);
+                offset = Align(offset + tensor.Bytes);
             }
             Pad(w);
-            foreach (var (_, _, data) in _tensors)
+            foreach (PendingTensor tensor in _tensors)
             {
-                w.Write(MemoryMarshal.AsBytes(data.AsSpan()));
+                w.Flush();
+                tensor.WriteData(stream);
                 Pad(w);
             }
         }
         File.Move(temporary, path, overwrite: true);
+    }
+
+    private static void WriteRows(Stream stream, GgmlType type, int rows, int cols, Action<int, Span<float>> fillRow)
+    {
+        var row = new float[cols];
+        var half = new Half[cols];
+        for (int r = 0; r < rows; r++)
+        {
+            fillRow(r, row);
+            if (type == GgmlType.F32)
+            {
+                stream.Write(MemoryMarshal.AsBytes(row.AsSpan()));
+                continue;
+            }
+            System.Numerics.Tensors.TensorPrimitives.ConvertToHalf(row, half);
+            stream.Write(MemoryMarshal.AsBytes(half.AsSpan()));
+        }
     }
 
     private GgufWriter Add(string key, GgufValueType type, Action<BinaryWriter> write)

@@ -42,7 +42,8 @@ public static class Llama2cToGguf
         writer.Write(outputPath);
     }
 
-    private static void AddTokenizer(GgufWriter writer, Llama2cTokenizerFile tokenizer)
+    /// <summary>A llama2.c tokenizer.bin as llama.cpp's SentencePiece vocabulary (tokenizer.ggml.*).</summary>
+    public static void AddTokenizer(GgufWriter writer, Llama2cTokenizerFile tokenizer)
     {
         int count = tokenizer.Pieces.Length;
         var pieces = new string[count];
