@@ -5,7 +5,7 @@ using LoPAProxy.Benchmarks;
 // dotnet run -c Release --project bench/LoPAProxy.Benchmarks -- --filter '*Gemm*'
 // dotnet run -c Release --project bench/LoPAProxy.Benchmarks -- compare
 // encoders|batching|proxy|proxy-memory|inspection-memory|rewrite-memory|vocabulary-memory|store|train|model-server|
-// limits
+// limits|realistic
 if (args is ["compare", "batching", ..])
 {
     return await BatchingLoad.Run(Int(args, 2, 20),
@@ -19,8 +19,16 @@ if (args is ["compare", "model-server", ..])
     return await ModelServerLoad.Run(args.Length > 2 && args[2] != "-" ? args[2] : null, Int(args, 3, 5));
 }
 
+if (args is ["instant-backend", var port]) return await InstantBackend.Serve(int.Parse(port, CultureInfo.InvariantCulture));
+if (args is ["compare", "realistic", ..])
+{
+    return await RealisticLoad.Run(Int(args, 2, 8), Text(args, 3, "llama2")!,
+        Text(args, 4, "vllm-completions,sglang,vllm-chat")!.Split(','), Ints(args, 5, "128,512,2048,4000"),
+        Ints(args, 6, "1,8,64"), Int(args, 7, 60));
+}
+
 if (args is ["compare", "encoders"]) return EncoderComparison.Run();
-if (args is ["compare", "rewrite-memory"]) return RewriteMemory.Run();
+if (args is ["compare", "rewrite-memory", ..]) return RewriteMemory.Run(Text(args, 2, "stories")!);
 if (args is ["compare", "vocabulary-memory"]) return VocabularyMemory.Run();
 if (args is ["compare", "proxy-memory", ..]) return await ProxyMemory.Run(Int(args, 2, 60), Int(args, 3, 60));
 if (args is ["compare", "inspection-memory", ..])
@@ -53,3 +61,6 @@ static int Int(string[] args, int i, int fallback) =>
     args.Length > i ? int.Parse(args[i], CultureInfo.InvariantCulture) : fallback;
 
 static string? Text(string[] args, int i, string? fallback) => args.Length > i ? args[i] : fallback;
+
+static int[] Ints(string[] args, int i, string fallback) =>
+    Text(args, i, fallback)!.Split(',').Select(v => int.Parse(v, CultureInfo.InvariantCulture)).ToArray();

@@ -14,12 +14,15 @@ public sealed class ProxyProcess : IDisposable
     private readonly Process _process;
 
     public string Url { get; }
+    /// <summary>The management listener (/metrics, /readyz).</summary>
+    public string ManagementUrl { get; }
     public HttpClient Http { get; }
 
-    private ProxyProcess(Process process, string url)
+    private ProxyProcess(Process process, string url, string managementUrl)
     {
         _process = process;
         Url = url;
+        ManagementUrl = managementUrl;
         Http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 128 })
         {
             Timeout = TimeSpan.FromMinutes(10),
@@ -35,6 +38,7 @@ public sealed class ProxyProcess : IDisposable
             "lopa.dll");
         if (!File.Exists(lopa)) throw new FileNotFoundException($"build first (dotnet build -c Release): {lopa}");
         int port = FreePort();
+        int management = FreePort();
         var psi = new ProcessStartInfo("dotnet")
         {
             RedirectStandardOutput = true, RedirectStandardError = true,
@@ -43,30 +47,40 @@ public sealed class ProxyProcess : IDisposable
         foreach (string a in new[] { lopa, "proxy", "--config", configFile, "--urls", $"http://127.0.0.1:{port}" })
             psi.ArgumentList.Add(a);
         psi.Environment["LoPA__Tenants__bench__ApiKeys__0"] = Key;
-        psi.Environment["LoPA__Management__Urls"] = "http://127.0.0.1:0";
+        psi.Environment["LoPA__Management__Urls"] = $"http://127.0.0.1:{management}";
         Process process = Process.Start(psi)!;
         process.OutputDataReceived += (_, _) => { };
         process.ErrorDataReceived += (_, _) => { };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        var proxy = new ProxyProcess(process, $"http://127.0.0.1:{port}");
+        var proxy = new ProxyProcess(process, $"http://127.0.0.1:{port}", $"http://127.0.0.1:{management}");
         await proxy.WaitUntilUpAsync();
         return proxy;
     }
 
     /// <summary>The proxy's resident set now, in bytes.</summary>
-    public long Rss()
+    public long Rss() => ProcessFigures.Status(_process.Id, "VmRSS:");
+
+    /// <summary>Resident bytes backed by files (the mapped vocabulary among them; reclaimable by the kernel).</summary>
+    public long RssFile() => ProcessFigures.Status(_process.Id, "RssFile:");
+
+    /// <summary>CPU seconds the proxy has used, user and system, all threads.</summary>
+    public double CpuSeconds() => ProcessFigures.CpuSeconds(_process.Id);
+
+    /// <summary>Bytes the proxy's managed heap has allocated since it started (the runtime's own counter,
+    /// dotnet_gc_heap_total_allocated_bytes on the management /metrics).</summary>
+    public async Task<long> AllocatedBytesAsync()
     {
-        foreach (string line in File.ReadLines($"/proc/{_process.Id}/status"))
+        string metrics = await Http.GetStringAsync(ManagementUrl + "/metrics");
+        foreach (string line in metrics.Split('\n'))
         {
-            if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
+            if (line.StartsWith("dotnet_gc_heap_total_allocated_bytes", StringComparison.Ordinal))
             {
-                return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1],
-                    CultureInfo.InvariantCulture) * 1024;
+                string value = line[(line.LastIndexOf(' ') + 1)..];
+                return (long)double.Parse(value, CultureInfo.InvariantCulture);
             }
         }
-
-        return 0;
+        throw new InvalidOperationException("no dotnet_gc_heap_total_allocated_bytes on /metrics");
     }
 
     private async Task WaitUntilUpAsync()

@@ -1,3 +1,4 @@
+using LoPAProxy.Engine.Tensors;
 using LoPAProxy.OpenAi;
 using LoPAProxy.Proxy.Limits;
 using LoPAProxy.Proxy.Models;
@@ -35,6 +36,15 @@ public sealed class FullSequences(float[] z, int[][] ids, FoundationModel model,
             model.Table.Row(ids[sequence][row - m], destination);
         }
     }
+
+    /// <summary>The CRC-32 of a vocabulary row in <paramref name="dtype"/> (from the model's
+    /// <see cref="EmbeddingRowFacts"/>); null for Z's rows, which are new with every request.</summary>
+    public uint? KnownCrc(int sequence, int row, DType dtype) =>
+        row < m ? null : model.RowFacts.Crc(ids[sequence][row - m], dtype);
+
+    /// <summary>The length of a vocabulary row's JSON text; null for Z's rows.</summary>
+    public int? KnownJsonLength(int sequence, int row) =>
+        row < m ? null : model.RowFacts.JsonLength(ids[sequence][row - m]);
 
     /// <summary>
     /// The prompts tokenised, the embedding values that will travel checked against the per-request cap and their

@@ -47,8 +47,9 @@ public sealed class SglangDialect(SoftPromptService softPrompts, PromptBudget bu
         {
             string placeholder = $"lopa-embeds-{nonce}-{i}";
             int sequence = i;
-            embedded.Add(new EmbeddedText(placeholder, new JsonRowsStream(full.Rows(i), full.Dim,
-                (row, values) => full.Fill(sequence, row, values)), IsJsonValue: true));
+            var rows = new JsonRowsStream(full.Rows(i), full.Dim, (row, values) => full.Fill(sequence, row, values),
+                row => full.KnownJsonLength(sequence, row));
+            embedded.Add(new EmbeddedText(placeholder, rows, IsJsonValue: true));
             sequences.Add(placeholder);
         }
         long maxNewTokens = TokenEstimate.MaxCompletionTokens(body) ?? 16;

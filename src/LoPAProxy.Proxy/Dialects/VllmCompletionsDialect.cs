@@ -39,8 +39,10 @@ public sealed class VllmCompletionsDialect(SoftPromptService softPrompts, Prompt
         {
             string placeholder = $"lopa-embeds-{nonce}-{i}";
             int sequence = i;
-            embedded.Add(new EmbeddedText(placeholder, new TorchTensorStream(sequences.Rows(i), sequences.Dim, wire,
-                (row, values) => sequences.Fill(sequence, row, values))));
+            var tensor = new TorchTensorStream(sequences.Rows(i), sequences.Dim, wire,
+                (row, values) => sequences.Fill(sequence, row, values),
+                row => sequences.KnownCrc(sequence, row, wire));
+            embedded.Add(new EmbeddedText(placeholder, tensor));
             embeds.Add(placeholder);
         }
         body.Remove("prompt");

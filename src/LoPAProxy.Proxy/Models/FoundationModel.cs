@@ -15,6 +15,10 @@ public sealed record FoundationModel(ITokenizer Tokenizer, IEmbeddingTable Table
     public int Dim => Table.Dim;
     public int VocabSize => Table.VocabSize;
 
+    /// <summary>Per-row CRCs and JSON lengths, learnt as rows are sent (streamed bodies size themselves with
+    /// them).</summary>
+    public EmbeddingRowFacts RowFacts { get; } = new(Table);
+
     /// <summary>A GGUF file, a llama2.c checkpoint or a Hugging Face directory (only the vocabulary is read).</summary>
     public static FoundationModel Load(string path)
     {

@@ -9,7 +9,7 @@ namespace LoPAProxy.Proxy.Requests;
 /// [[d numbers] × rows] as JSON text (SGLang's input_embeds), produced a row at a time while the body is sent: each
 /// number as System.Text.Json writes a float (its shortest round-trip form), so the text is what Utf8JsonWriter
 /// writes for the whole array. The length is known before the first byte: a first pass formats every row once
-/// and counts — the rows are never held together.
+/// and counts (rows whose length the caller knows are skipped) — the rows are never held together.
 /// </summary>
 public sealed class JsonRowsStream : ReadOnlyStream
 {
@@ -22,17 +22,30 @@ public sealed class JsonRowsStream : ReadOnlyStream
     private int _served;
     private bool _closed;
 
-    public JsonRowsStream(int rows, int dim, RowFiller fill)
+    private static readonly JsonWriterOptions WriterOptions = new() { SkipValidation = true };
+
+    /// <param name="knownRowLength">the length of a row's text where the caller already knows it (null: not
+    /// known); those rows are not formatted to size the stream.</param>
+    public JsonRowsStream(int rows, int dim, RowFiller fill, Func<int, int?>? knownRowLength = null)
     {
         _rows = rows;
         _fill = fill;
         _values = new float[dim];
         _text = new ArrayBufferWriter<byte>(dim * 16 + 8);
-        _writer = new Utf8JsonWriter(_text, new JsonWriterOptions { SkipValidation = true });
+        _writer = new Utf8JsonWriter(_text, WriterOptions);
         long length = 2 + Math.Max(0, rows - 1); // the brackets, the commas
-        for (int r = 0; r < rows; r++) length += FormatRow(r);
+        for (int r = 0; r < rows; r++) length += knownRowLength?.Invoke(r) ?? FormatRow(r);
         Length = length;
         _text.Clear();
+    }
+
+    /// <summary>The length of one row's text, "[v,…]", as this stream writes it.</summary>
+    public static int TextLength(ReadOnlySpan<float> row)
+    {
+        var text = new ArrayBufferWriter<byte>(row.Length * 16 + 8);
+        using var writer = new Utf8JsonWriter(text, WriterOptions);
+        Write(writer, row);
+        return text.WrittenCount;
     }
 
     public override long Length { get; }
@@ -71,11 +84,16 @@ public sealed class JsonRowsStream : ReadOnlyStream
         int before = _text.WrittenCount;
         _fill(row, _values);
         _writer.Reset(_text);
-        _writer.WriteStartArray();
-        foreach (float v in _values) _writer.WriteNumberValue(v);
-        _writer.WriteEndArray();
-        _writer.Flush();
+        Write(_writer, _values);
         return _text.WrittenCount - before;
+    }
+
+    private static void Write(Utf8JsonWriter writer, ReadOnlySpan<float> row)
+    {
+        writer.WriteStartArray();
+        foreach (float v in row) writer.WriteNumberValue(v);
+        writer.WriteEndArray();
+        writer.Flush();
     }
 
     protected override void Dispose(bool disposing)

@@ -104,6 +104,15 @@ public class TensorTests
             Assert.True(half[i] == h, $"fp16 of {v:R}: torch {half[i]:X4}, ours {h:X4}");
             Assert.True(bf16[i] == b, $"bf16 of {v:R}: torch {bf16[i]:X4}, ours {b:X4}");
         }
+        // The vectorised whole-span path (8 or 4 at a time, then a scalar tail: the count is not a multiple of 8).
+        var encoded = new byte[values.Count * 2];
+        FloatConvert.Encode(values.ToArray(), DType.BF16, encoded);
+        for (int i = 0; i < values.Count; i++)
+        {
+            ushort b = BitConverter.ToUInt16(encoded, i * 2);
+            if (float.IsNaN(values[i])) Assert.Equal(0x7FC0, b);
+            else Assert.True(bf16[i] == b, $"bf16 (span) of {values[i]:R}: torch {bf16[i]:X4}, ours {b:X4}");
+        }
     }
 
     [Fact]

@@ -334,7 +334,7 @@ public class RequestPathTests(HardeningFixture f) : IClassFixture<HardeningFixtu
     public async Task Token_counts_include_the_soft_prompt_and_max_tokens_and_token_id_prompts()
     {
         // The longest run of "Tom" that fits stories260K's 512-token context with BOS (counted by its tokenizer).
-        var model = Models.FoundationModel.Load(f.ModelPath);
+        var model = LoPAProxy.Proxy.Models.FoundationModel.Load(f.ModelPath);
         Assert.Equal(512, model.ContextLength);
         int Count(int n) => model.Tokenizer.Encode(Toms(n), addBos: true, addEos: false).Length;
         int words = Enumerable.Range(1, 1000).Last(n => Count(n) <= 512);

@@ -29,6 +29,26 @@ public class JsonRowsStreamTests
     }
 
     [Fact]
+    public void Rows_whose_length_is_known_are_not_formatted_to_size_the_stream_and_the_text_is_the_same()
+    {
+        var random = new Random(9);
+        float[][] values = Enumerable.Range(0, 30).Select(_ => Enumerable.Range(0, 50)
+            .Select(_ => (float)(random.NextDouble() - 0.5)).ToArray()).ToArray();
+        string expected = JsonSerializer.Serialize(values);
+        int[] lengths = values.Select(row => JsonRowsStream.TextLength(row)).ToArray();
+        Assert.Equal(lengths, values.Select(row => Encoding.UTF8.GetByteCount(JsonSerializer.Serialize(row))));
+        int filled = 0;
+        using var stream = new JsonRowsStream(30, 50, (row, destination) =>
+        {
+            filled++;
+            values[row].CopyTo(destination);
+        }, row => row < 3 ? null : lengths[row]);
+        Assert.Equal(3, filled);
+        Assert.Equal(Encoding.UTF8.GetByteCount(expected), stream.Length);
+        Assert.Equal(expected, new StreamReader(stream).ReadToEnd());
+    }
+
+    [Fact]
     public void A_json_value_placeholder_is_replaced_quotes_and_all()
     {
         byte[] json = Encoding.UTF8.GetBytes("{\"input_embeds\":\"p-1\",\"other\":\"p-1x\"}");

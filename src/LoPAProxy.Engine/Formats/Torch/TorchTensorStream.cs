@@ -1,4 +1,6 @@
 using System.Buffers.Text;
+using System.IO.Hashing;
+using LoPAProxy.Engine.Formats.Zip;
 using LoPAProxy.Engine.Tensors;
 
 namespace LoPAProxy.Engine.Formats.Torch;
@@ -28,7 +30,10 @@ public sealed class TorchTensorStream : ReadOnlyStream
     private readonly long _rawLength;
     private int _carry, _encodedStart, _encodedEnd, _bufferedRow = -1;
 
-    public TorchTensorStream(int rows, int dim, DType dtype, RowFiller fill)
+    /// <param name="knownRowCrc">the CRC-32 of a row's bytes in <paramref name="dtype"/> where the caller already
+    /// knows it (null: not known); those rows are not converted to size the stream, their CRCs are combined
+    /// (<see cref="Crc32Combine"/>).</param>
+    public TorchTensorStream(int rows, int dim, DType dtype, RowFiller fill, Func<int, uint?>? knownRowCrc = null)
     {
         _rows = rows;
         _dim = dim;
@@ -38,11 +43,27 @@ public sealed class TorchTensorStream : ReadOnlyStream
         _rowValues = new float[dim];
         _rowBytes = new byte[dim * _size];
         long dataLength = (long)rows * dim * _size;
-        var crc = new System.IO.Hashing.Crc32();
-        for (int r = 0; r < rows; r++) crc.Append(Row(r));
-        (_before, _after) = TorchFile.TensorFrame(dtype, [rows, dim], crc.GetCurrentHashAsUInt32(), dataLength);
+        (_before, _after) = TorchFile.TensorFrame(dtype, [rows, dim], DataCrc(knownRowCrc), dataLength);
         _rawLength = _before.Length + dataLength + _after.Length;
         Length = (_rawLength + 2) / 3 * 4;
+    }
+
+    /// <summary>The CRC-32 of all rows in the dtype: the first pass, before any byte is sent.</summary>
+    private uint DataCrc(Func<int, uint?>? knownRowCrc)
+    {
+        if (knownRowCrc is null)
+        {
+            var crc = new Crc32();
+            for (int r = 0; r < _rows; r++) crc.Append(Row(r));
+            return crc.GetCurrentHashAsUInt32();
+        }
+        uint shift = Crc32Combine.ShiftOver(_rowBytes.Length), combined = 0;
+        for (int r = 0; r < _rows; r++)
+        {
+            uint rowCrc = knownRowCrc(r) ?? Crc32.HashToUInt32(Row(r));
+            combined = Crc32Combine.Combine(combined, rowCrc, shift);
+        }
+        return combined;
     }
 
     /// <summary>Bytes of the torch.save file the text encodes.</summary>
