@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Text;
 using LoPAProxy.Engine.Formats;
 using LoPAProxy.Engine.Formats.Embeddings;
@@ -23,7 +24,26 @@ public sealed record FoundationModelVocabulary(ITokenizer Tokenizer, IEmbeddingT
     public int Dim => Table.Dim;
     public int VocabSize => Table.VocabSize;
 
+    private static readonly ConcurrentDictionary<(string Path, DateTime Written), FoundationModelVocabulary> Loaded =
+        new();
+
+    /// <summary>
+    /// The model at <paramref name="path"/>, loaded once per process while its file is unchanged: a route's model and
+    /// the fm-mean encoder reading the same file share one tokenizer and one mapping (a 128k vocabulary's pieces
+    /// are ~20 MiB of heap).
+    /// </summary>
     public static FoundationModelVocabulary Load(string path)
+    {
+        string full = Path.GetFullPath(path);
+        DateTime written = Directory.Exists(full)
+            ? Directory.GetLastWriteTimeUtc(full)
+            : File.GetLastWriteTimeUtc(full);
+        if (Loaded.TryGetValue((full, written), out FoundationModelVocabulary? loaded)) return loaded;
+        // Loaded outside the dictionary's lock: a failure is thrown to this caller and not remembered.
+        return Loaded.GetOrAdd((full, written), LoadUncached(full));
+    }
+
+    private static FoundationModelVocabulary LoadUncached(string path)
     {
         if (Directory.Exists(path)) return FromHuggingFace(path);
         if (!File.Exists(path)) throw new FileNotFoundException($"foundation model not found: {path}");

@@ -80,6 +80,19 @@ public class MappedVocabularyTests
     }
 
     [Fact]
+    public void A_file_is_loaded_once_while_it_is_unchanged_and_again_when_it_changes()
+    {
+        string path = BigGguf(out _);
+        FoundationModelVocabulary first = FoundationModelVocabulary.Load(path);
+        Assert.Same(first, FoundationModelVocabulary.Load(Path.Combine(Path.GetDirectoryName(path)!, ".",
+            Path.GetFileName(path))));
+        File.SetLastWriteTimeUtc(path, DateTime.UtcNow.AddMinutes(1));
+        Assert.NotSame(first, FoundationModelVocabulary.Load(path));
+        Assert.Throws<FileNotFoundException>(() => FoundationModelVocabulary.Load(path + ".missing"));
+        Assert.Throws<FileNotFoundException>(() => FoundationModelVocabulary.Load(path + ".missing"));
+    }
+
+    [Fact]
     public void A_table_past_the_end_of_its_file_or_in_an_unreadable_type_is_refused()
     {
         string path = Path.Combine(TempDir.Create(), "short.bin");
