@@ -69,18 +69,24 @@ public sealed class ProxyProcess : IDisposable
 
     /// <summary>Bytes the proxy's managed heap has allocated since it started (the runtime's own counter,
     /// dotnet_gc_heap_total_allocated_bytes on the management /metrics).</summary>
-    public async Task<long> AllocatedBytesAsync()
+    public async Task<long> AllocatedBytesAsync() =>
+        (long)await MetricSumAsync("dotnet_gc_heap_total_allocated_bytes_total");
+
+    /// <summary>The sum over every series of one metric on the management /metrics (0 when it has none yet).
+    /// </summary>
+    public async Task<double> MetricSumAsync(string name)
     {
         string metrics = await Http.GetStringAsync(ManagementUrl + "/metrics");
+        double sum = 0;
         foreach (string line in metrics.Split('\n'))
         {
-            if (line.StartsWith("dotnet_gc_heap_total_allocated_bytes", StringComparison.Ordinal))
+            if (line.StartsWith(name + "{", StringComparison.Ordinal) || line.StartsWith(name + " ",
+                StringComparison.Ordinal))
             {
-                string value = line[(line.LastIndexOf(' ') + 1)..];
-                return (long)double.Parse(value, CultureInfo.InvariantCulture);
+                sum += double.Parse(line[(line.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture);
             }
         }
-        throw new InvalidOperationException("no dotnet_gc_heap_total_allocated_bytes on /metrics");
+        return sum;
     }
 
     private async Task WaitUntilUpAsync()

@@ -6,9 +6,7 @@ using System.Text.Json;
 using LoPAProxy.Core.Adapters;
 using LoPAProxy.Core.FoundationModels;
 using LoPAProxy.Proxy.Configuration;
-using LoPAProxy.Proxy.SoftPrompts;
 using LoPAProxy.Proxy.Store;
-using Microsoft.Extensions.Options;
 
 namespace LoPAProxy.Benchmarks;
 
@@ -28,7 +26,7 @@ public static class RealisticLoad
 
     private sealed record Cell(string Dialect, int Tokens, int Clients, double P50, double P99, int Ok, int Refused,
         int Failed, double CpuMsPerRequest, double WireBytesPerRequest, double AllocatedPerValue, long PeakRss,
-        long Values)
+        long Values, double EncoderMs, double RequestMs)
     {
         public double WirePerValue => WireBytesPerRequest / Values;
     }
@@ -90,7 +88,7 @@ public static class RealisticLoad
             }
             await Task.Delay(idleSeconds * 1000);
             idle[dialect] = (idleRss, idleFile, lastBefore, proxy.Rss());
-            if (dialect == "vllm-chat") PrintEncoderShare(prompts, cells);
+            if (dialect == "vllm-chat") PrintEncoderShare(cells);
         }
         PrintTargets(cells, floors, idle, bareRss, bareFile, sizes, clientCounts, idleSeconds);
         backend.Kill(true);
@@ -105,6 +103,7 @@ public static class RealisticLoad
         double cpu0 = proxy.CpuSeconds();
         long allocated0 = await proxy.AllocatedBytesAsync();
         long received0 = await ReceivedAsync(proxy.Http, backendUrl);
+        (double encoder0, double request0, double count0) = await TimingsAsync(proxy);
         long peak = proxy.Rss();
         using var sampler = new Timer(_ => peak = Math.Max(peak, proxy.Rss()), null, 0, 100);
         var stop = DateTime.UtcNow.AddSeconds(seconds);
@@ -122,10 +121,23 @@ public static class RealisticLoad
         double cpu = proxy.CpuSeconds() - cpu0;
         long allocated = await proxy.AllocatedBytesAsync() - allocated0;
         long received = await ReceivedAsync(proxy.Http, backendUrl) - received0;
+        (double encoder1, double request1, double count1) = await TimingsAsync(proxy);
+        double timed = Math.Max(1, count1 - count0);
         double[] sorted = latencies.Order().ToArray();
         int ok = Math.Max(1, sorted.Length);
         return new Cell(dialect, tokens, clients, Percentile(sorted, 0.5), Percentile(sorted, 0.99), sorted.Length,
-            refused, failed, cpu * 1000 / ok, (double)received / ok, (double)allocated / (ok * values), peak, values);
+            refused, failed, cpu * 1000 / ok, (double)received / ok, (double)allocated / (ok * values), peak, values,
+            (encoder1 - encoder0) * 1000 / timed, (request1 - request0) * 1000 / timed);
+    }
+
+    /// <summary>The proxy's own histograms: seconds spent encoding and in whole requests, and how many requests.
+    /// </summary>
+    private static async Task<(double Encoder, double Request, double Count)> TimingsAsync(ProxyProcess proxy)
+    {
+        double encoder = await proxy.MetricSumAsync("lopa_encoder_duration_seconds_sum");
+        double request = await proxy.MetricSumAsync("lopa_request_duration_seconds_sum");
+        double count = await proxy.MetricSumAsync("lopa_request_duration_seconds_count");
+        return (encoder, request, count);
     }
 
     /// <summary>The floor, one client, for the given seconds: p50, this process's CPU per request, bytes sent.
@@ -150,10 +162,10 @@ public static class RealisticLoad
     }
 
     /// <summary>Each client's text its own, as real clients send (the proxy caches instance vectors by text),
-    /// marked at both ends (an encoder that reads only the start or the end of a long text still sees a new one),
-    /// the same number of tokens for every request.</summary>
+    /// marked at both ends and with its size (an encoder reads only a long text's start: 2,048 and 4,000 tokens
+    /// share theirs), the same number of tokens for every request of a size.</summary>
     private static string Unique(string text, int client, int request) =>
-        $"Request {client:D2}.{request:D5}: {text} (request {client:D2}.{request:D5})";
+        $"Request {text.Length:D6}.{client:D2}.{request:D5}: {text} (request {client:D2}.{request:D5})";
 
     private static async Task<int> SendAsync(ProxyProcess proxy, string dialect, string model, string text)
     {
@@ -288,36 +300,18 @@ public static class RealisticLoad
             $"{F(c.WirePerValue, 2)} | {F(c.PeakRss / 1048576.0)} |");
     }
 
-    /// <summary>vllm-chat: MiniLM's own time for the same instance, in this process with the proxy's settings,
-    /// beside the proxy's CPU per request.</summary>
-    private static void PrintEncoderShare(Dictionary<int, (string Text, int Tokens)> prompts, List<Cell> cells)
+    /// <summary>vllm-chat: the encoder's time per request beside the whole request's, both from the proxy's own
+    /// histograms (lopa_encoder_duration, lopa_request_duration), and the CPU per request.</summary>
+    private static void PrintEncoderShare(List<Cell> cells)
     {
-        var options = Options.Create(new LoPAOptions());
-        using var pool = new EncoderPool(options);
-        var encoder = pool.Get("minilm");
-        var x = new float[encoder.Dim];
         Console.WriteLine();
-        Console.WriteLine("| vllm-chat, tokens | MiniLM encode, wall ms | MiniLM encode, CPU ms | proxy CPU ms/req " +
-            "(1 client) | the rest, CPU ms | encoder share of CPU |");
+        Console.WriteLine("| vllm-chat, tokens | clients | encoder ms/req | request ms/req (in the proxy) | encoder share | " +
+            "proxy CPU ms/req |");
         Console.WriteLine("|---:|---:|---:|---:|---:|---:|");
-        foreach (var (tokens, prompt) in prompts)
+        foreach (Cell c in cells.Where(c => c.Dialect == "vllm-chat"))
         {
-            for (int i = 0; i < 5; i++) encoder.Encode(new[] { Unique(prompt.Text, 99, i) }, x);
-            var watch = Stopwatch.StartNew();
-            double cpu0 = ProcessFigures.CpuSeconds(Environment.ProcessId);
-            int n = 0;
-            while (watch.ElapsedMilliseconds < 3000)
-            {
-                encoder.Encode(new[] { Unique(prompt.Text, 98, n) }, x);
-                n++;
-            }
-            double ms = watch.Elapsed.TotalMilliseconds / n;
-            double cpuMs = (ProcessFigures.CpuSeconds(Environment.ProcessId) - cpu0) * 1000 / n;
-            Cell? one = cells.FirstOrDefault(c => c.Dialect == "vllm-chat" && c.Tokens == tokens && c.Clients == 1);
-            if (one is null) continue;
-            s_encoderShare[tokens] = cpuMs / one.CpuMsPerRequest;
-            Console.WriteLine($"| {tokens} | {F(ms, 1)} | {F(cpuMs, 1)} | {F(one.CpuMsPerRequest, 1)} | " +
-                $"{F(one.CpuMsPerRequest - cpuMs, 1)} | {F(cpuMs / one.CpuMsPerRequest * 100, 0)} % |");
+            Console.WriteLine($"| {c.Tokens} | {c.Clients} | {F(c.EncoderMs)} | {F(c.RequestMs)} | " +
+                $"{F(c.EncoderMs / c.RequestMs * 100, 0)} % | {F(c.CpuMsPerRequest)} |");
         }
     }
 

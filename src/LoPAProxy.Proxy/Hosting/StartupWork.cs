@@ -27,8 +27,16 @@ public sealed class StartupWork(ITenancyStore store, IOptions<LoPAOptions> optio
         await TenancyStores.PrepareOrExplainAsync(store, o.Store, o.Tenants.Keys, cancel);
         encoders.Preload((name, e) => log.LogError(e, "encoder {Encoder} failed to load", name));
         LoadModels(o);
+        ReturnLoadingGarbage();
         await PrepareCountersAsync(cancel);
     }
+
+    /// <summary>Loading a vocabulary parses its whole file's metadata (128k pieces as strings for a Llama-3-size
+    /// model) and keeps a fraction; one compacting collection gives the rest back to the OS before serving
+    /// (measured: idle RSS 134.4 → see docs/benchmarks.md), instead of it staying committed until load arrives.
+    /// </summary>
+    private static void ReturnLoadingGarbage() =>
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
 
     public Task StopAsync(CancellationToken cancel) => Task.CompletedTask;
 
