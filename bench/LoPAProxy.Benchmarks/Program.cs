@@ -19,7 +19,11 @@ if (args is ["compare", "model-server", ..])
     return await ModelServerLoad.Run(args.Length > 2 && args[2] != "-" ? args[2] : null, Int(args, 3, 5));
 }
 
-if (args is ["instant-backend", var port]) return await InstantBackend.Serve(int.Parse(port, CultureInfo.InvariantCulture));
+if (args is ["instant-backend", var port])
+{
+    return await InstantBackend.Serve(int.Parse(port, CultureInfo.InvariantCulture));
+}
+
 if (args is ["compare", "realistic", ..])
 {
     return await RealisticLoad.Run(Int(args, 2, 8), Text(args, 3, "llama2")!,

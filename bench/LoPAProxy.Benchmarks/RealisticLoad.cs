@@ -69,12 +69,15 @@ public static class RealisticLoad
             long idleRss = proxy.Rss(), idleFile = proxy.RssFile(), lastBefore = 0;
             for (int i = 0; i < 3; i++)
             {
-                foreach (int n in sizes) await SendAsync(proxy, dialect, model0, $"Warm-up {i}: {prompts[n].Text}");
+                foreach (int n in sizes)
+                {
+                    await SendAsync(proxy, dialect, model0, Unique(prompts[n].Text, NextSequence()));
+                }
             }
             foreach (int n in sizes)
             {
                 // The floor sends what a proxy request carries: the same prefix as the clients' texts (see below).
-                string sample = Unique(prompts[n].Text, 0, 0);
+                string sample = Unique(prompts[n].Text, 0);
                 int[] ids = model.Tokenizer.Encode(sample, addBos: true, addEos: false);
                 floors[(dialect, n)] = await FloorAsync(seconds, () => floor.SendAsync(dialect, z, ids, sample));
                 long values = (dialect == "vllm-chat" ? Rows : Rows + ids.Length) * (long)RealisticModel.Dim;
@@ -107,12 +110,12 @@ public static class RealisticLoad
         long peak = proxy.Rss();
         using var sampler = new Timer(_ => peak = Math.Max(peak, proxy.Rss()), null, 0, 100);
         var stop = DateTime.UtcNow.AddSeconds(seconds);
-        await Task.WhenAll(Enumerable.Range(0, clients).Select(async client =>
+        await Task.WhenAll(Enumerable.Range(0, clients).Select(async _ =>
         {
-            for (int i = 0; DateTime.UtcNow < stop; i++)
+            while (DateTime.UtcNow < stop)
             {
                 var watch = Stopwatch.StartNew();
-                int status = await SendAsync(proxy, dialect, model, Unique(text, client, i));
+                int status = await SendAsync(proxy, dialect, model, Unique(text, NextSequence()));
                 if (status == 200) latencies.Add(watch.Elapsed.TotalMilliseconds);
                 else if (status == 503) Interlocked.Increment(ref refused);
                 else Interlocked.Increment(ref failed);
@@ -161,11 +164,15 @@ public static class RealisticLoad
             (double)bytes / latencies.Count);
     }
 
-    /// <summary>Each client's text its own, as real clients send (the proxy caches instance vectors by text),
-    /// marked at both ends and with its size (an encoder reads only a long text's start: 2,048 and 4,000 tokens
-    /// share theirs), the same number of tokens for every request of a size.</summary>
-    private static string Unique(string text, int client, int request) =>
-        $"Request {text.Length:D6}.{client:D2}.{request:D5}: {text} (request {client:D2}.{request:D5})";
+    /// <summary>Every request's text its own in the whole run, as real clients send (the proxy caches instance
+    /// vectors by text), marked at both ends and with its size (an encoder reads only a long text's start: 2,048
+    /// and 4,000 tokens share theirs), the same number of tokens for every request of a size.</summary>
+    private static string Unique(string text, long sequence) =>
+        $"Request {text.Length:D6}.{sequence:D8}: {text} (request {sequence:D8})";
+
+    private static long s_sequence;
+
+    private static long NextSequence() => Interlocked.Increment(ref s_sequence);
 
     private static async Task<int> SendAsync(ProxyProcess proxy, string dialect, string model, string text)
     {
@@ -232,7 +239,11 @@ public static class RealisticLoad
             {
                 Routes = new Dictionary<string, object>
                 {
-                    ["m"] = new { ClusterId = "m", Match = new { Path = chat ? "/v1/chat/completions" : "/v1/completions" } },
+                    ["m"] = new
+                    {
+                        ClusterId = "m",
+                        Match = new { Path = chat ? "/v1/chat/completions" : "/v1/completions" },
+                    },
                 },
                 Clusters = new Dictionary<string, object>
                 {
@@ -305,8 +316,8 @@ public static class RealisticLoad
     private static void PrintEncoderShare(List<Cell> cells)
     {
         Console.WriteLine();
-        Console.WriteLine("| vllm-chat, tokens | clients | encoder ms/req | request ms/req (in the proxy) | encoder share | " +
-            "proxy CPU ms/req |");
+        Console.WriteLine("| vllm-chat, tokens | clients | encoder ms/req | request ms/req (in the proxy) | " +
+            "encoder share | proxy CPU ms/req |");
         Console.WriteLine("|---:|---:|---:|---:|---:|---:|");
         foreach (Cell c in cells.Where(c => c.Dialect == "vllm-chat"))
         {
@@ -338,8 +349,8 @@ public static class RealisticLoad
                 Target("allocated bytes per value / wire bytes per value (worst cell)", d, alloc, 1);
             }
             var (rss, file, before, after) = idle[d];
-            Target($"RSS {idleSeconds} s after the last cell ({sizes.Max()} tokens × {clientCounts.Max()} clients) / " +
-                "before it", d, (double)after / before, 1.3);
+            string last = $"{sizes.Max()} tokens × {clientCounts.Max()} clients";
+            Target($"RSS {idleSeconds} s after the last cell ({last}) / before it", d, (double)after / before, 1.3);
             if (d != "vllm-chat")
             {
                 double mapped = Math.Max(0, file - bareFile);

@@ -73,8 +73,8 @@ public static class RewriteMemory
                 var body = new JsonObject
                 {
                     ["model"] = "m:x",
-                    ["prompt"] = new JsonArray(Enumerable.Range(0, count).Select(i => (JsonNode?)$"{round}.{i} {prompt}")
-                        .ToArray())
+                    ["prompt"] = new JsonArray(Enumerable.Range(0, count)
+                        .Select(i => (JsonNode?)$"{round}.{i} {prompt}").ToArray()),
                 };
                 long before = GC.GetTotalAllocatedBytes(precise: true);
                 var watch = System.Diagnostics.Stopwatch.StartNew();
@@ -97,7 +97,8 @@ public static class RewriteMemory
                 if (round == Rounds - 1)
                 {
                     Console.WriteLine($"| {dialect} | {values} | {allocated} | {(double)allocated / values:F2} | " +
-                        $"{(double)sent / values:F2} | {measureMs:F1} | {timings.EncoderMs + timings.GeneratorMs:F1} | " +
+                        $"{(double)sent / values:F2} | {measureMs:F1} | " +
+                        $"{timings.EncoderMs + timings.GeneratorMs:F1} | " +
                         $"{rewriteMs - timings.EncoderMs - timings.GeneratorMs:F1} | {sentMs:F1} |");
                 }
             }
