@@ -84,14 +84,16 @@ public static class FloatConvert
     private static Vector256<uint> RoundToBFloat16(Vector256<uint> bits)
     {
         Vector256<uint> rounded = (bits + Vector256.Create(0x7FFFu) + ((bits >> 16) & Vector256<uint>.One)) >> 16;
-        Vector256<uint> nan = Vector256.GreaterThan(bits & Vector256.Create(0x7FFF_FFFFu), Vector256.Create(0x7F80_0000u));
+        Vector256<uint> magnitude = bits & Vector256.Create(0x7FFF_FFFFu);
+        Vector256<uint> nan = Vector256.GreaterThan(magnitude, Vector256.Create(0x7F80_0000u));
         return Vector256.ConditionalSelect(nan, Vector256.Create(0x7FC0u), rounded);
     }
 
     private static Vector128<uint> RoundToBFloat16(Vector128<uint> bits)
     {
         Vector128<uint> rounded = (bits + Vector128.Create(0x7FFFu) + ((bits >> 16) & Vector128<uint>.One)) >> 16;
-        Vector128<uint> nan = Vector128.GreaterThan(bits & Vector128.Create(0x7FFF_FFFFu), Vector128.Create(0x7F80_0000u));
+        Vector128<uint> magnitude = bits & Vector128.Create(0x7FFF_FFFFu);
+        Vector128<uint> nan = Vector128.GreaterThan(magnitude, Vector128.Create(0x7F80_0000u));
         return Vector128.ConditionalSelect(nan, Vector128.Create(0x7FC0u), rounded);
     }
 
