@@ -156,4 +156,40 @@ public class AdapterFormatTests
         }
         Assert.True(rejected > 300, $"only {rejected} mutants rejected");
     }
+
+    [Fact]
+    public void Generation_defaults_round_trip_through_the_config_and_bad_ones_are_named()
+    {
+        AdapterConfig config = GeneratorTests.Config(Composition.Lopa) with
+        {
+            Defaults = new GenerationDefaults { Temperature = 0, TopP = 0.5, MaxTokens = 4, Stop = ["\n", "."] },
+        };
+        AdapterConfig back = AdapterConfig.Parse(config.ToJson());
+        Assert.Equal(0, back.Defaults!.Temperature);
+        Assert.Equal(0.5, back.Defaults.TopP);
+        Assert.Equal(4, back.Defaults.MaxTokens);
+        Assert.Equal(new[] { "\n", "." }, back.Defaults.Stop);
+        Assert.Null(AdapterConfig.Parse(GeneratorTests.Config(Composition.Lopa).ToJson()).Defaults);
+
+        var body = new System.Text.Json.Nodes.JsonObject { ["temperature"] = 1.2, ["max_completion_tokens"] = 7 };
+        back.Defaults.ApplyTo(body);
+        Assert.Equal(1.2, (double)body["temperature"]!);
+        Assert.Null(body["max_tokens"]);
+        Assert.Equal(0.5, (double)body["top_p"]!);
+        Assert.Equal(2, body["stop"]!.AsArray().Count);
+
+        foreach (var (bad, named) in new[]
+        {
+            ("[]", "must be an object"), ("{\"temperature\": 3}", "'temperature' = 3 is outside [0, 2]"),
+            ("{\"top_p\": 0}", "'top_p' = 0 is outside (0, 1]"), ("{\"max_tokens\": 2.5}", "'max_tokens'"),
+            ("{\"stop\": []}", "'stop' holds 1 to 4"), ("{\"stop\": [\"\"]}", "non-empty"),
+            ("{\"seed\": 1}", "'seed' is not a generation setting"), ("{\"temperature\": \"0\"}", "a number"),
+        })
+        {
+            var o = System.Text.Json.Nodes.JsonNode.Parse(config.ToJson())!.AsObject();
+            o[GenerationDefaults.Key] = System.Text.Json.Nodes.JsonNode.Parse(bad);
+            var e = Assert.Throws<AdapterException>(() => AdapterConfig.Parse(o.ToJsonString()));
+            Assert.Contains(named, e.Message, StringComparison.Ordinal);
+        }
+    }
 }

@@ -37,6 +37,8 @@ public sealed record AdapterConfig
     /// <summary>h, the encoder's output size.</summary>
     public int EncoderDim { get; init; }
     public Composition Composition { get; init; } = Composition.Lopa;
+    /// <summary>Generation settings applied to requests that set none of their own; null: none.</summary>
+    public GenerationDefaults? Defaults { get; init; }
 
     public bool UsesEncoder => Composition != Composition.PromptTuning;
 
@@ -86,6 +88,7 @@ public sealed record AdapterConfig
             ["encoder_dim"] = EncoderDim,
             ["composition"] = CompositionName(Composition),
         };
+        if (Defaults is not null) o[GenerationDefaults.Key] = Defaults.ToJson();
         return o.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
     }
 
@@ -121,6 +124,7 @@ public sealed record AdapterConfig
             },
             _ => throw new AdapterException($"peft_type '{peft}' is not supported ({LopaType}, {PromptTuningType})"),
         };
+        config = config with { Defaults = GenerationDefaults.Parse(o[GenerationDefaults.Key]) };
         config.Validate();
         return config;
     }

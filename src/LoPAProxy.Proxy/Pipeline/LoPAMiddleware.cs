@@ -127,6 +127,8 @@ public sealed class LoPAMiddleware(RequestDelegate next, IOptions<LoPAOptions> o
                 generator = await FindAdapterAsync(tenant, adapterName, backend, http);
         }
         record.Adapter = adapterName;
+        // The adapter's own generation settings fill what the request leaves unset, before anything is measured.
+        generator?.Adapter.Config.Defaults?.ApplyTo(body);
         int rows = generator?.Rows ?? 0;
         string askedModel = JsonAccess.String(body, "model") ?? backend.Model;
         int whenUnset = options.Value.RateLimits.CompletionTokensWhenUnset;
