@@ -60,8 +60,7 @@ public sealed record GenerationDefaults
             {
                 "temperature" => defaults with { Temperature = Number(name, value, 0, 2, lowOpen: false) },
                 "top_p" => defaults with { TopP = Number(name, value, 0, 1, lowOpen: true) },
-                "max_tokens" => defaults with { MaxTokens = (int)Number(name, value, 1, MaxTokensLimit, false,
-                    whole: true) },
+                "max_tokens" => defaults with { MaxTokens = WholeNumber(name, value, 1, MaxTokensLimit) },
                 "stop" => defaults with { Stop = Stops(value) },
                 _ => throw Invalid($"'{name}' is not a generation setting (temperature, top_p, max_tokens, stop)"),
             };
@@ -70,6 +69,9 @@ public sealed record GenerationDefaults
     }
 
     private static bool IsUnset(JsonObject body, string field) => body[field] is null;
+
+    private static int WholeNumber(string name, JsonNode? value, int low, int high) =>
+        (int)Number(name, value, low, high, lowOpen: false, whole: true);
 
     private static double Number(string name, JsonNode? value, double low, double high, bool lowOpen,
         bool whole = false)
