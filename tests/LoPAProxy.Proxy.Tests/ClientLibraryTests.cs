@@ -1,0 +1,44 @@
+using System.Text.Json;
+
+namespace LoPAProxy.Proxy.Tests;
+
+/// <summary>
+/// Clients nobody here wrote, unmodified, against the proxy with an adapter (tests/node): the Vercel AI SDK's default
+/// provider (the Responses API) and its chat provider, and LangChain's ChatOpenAI. At temperature 0 every path gives
+/// the soft-prompted model's same greedy text.
+/// </summary>
+public class ClientLibraryTests(ProxyFixture f) : IClassFixture<ProxyFixture>
+{
+    [Fact]
+    public async Task The_vercel_ai_sdk_generates_and_streams_through_the_responses_api_and_chat()
+    {
+        JsonElement r = await f.RunOpenAiScriptAsync("vercel-ai.mjs");
+        string chat = r.GetProperty("chat").GetProperty("text").GetString()!;
+        Assert.False(string.IsNullOrWhiteSpace(chat));
+        foreach (string path in new[] { "generated", "streamed", "chat" })
+        {
+            JsonElement result = r.GetProperty(path);
+            Assert.Equal(chat, result.GetProperty("text").GetString());
+            Assert.True(result.GetProperty("inputTokens").GetInt32() > 0, path);
+            Assert.InRange(result.GetProperty("outputTokens").GetInt32(), 1, 12);
+        }
+    }
+
+    [Fact]
+    public async Task Langchain_invokes_streams_uses_the_responses_api_and_hears_why_structured_output_is_refused()
+    {
+        JsonElement r = await f.RunOpenAiScriptAsync("langchain.mjs");
+        string invoked = r.GetProperty("invoked").GetProperty("text").GetString()!;
+        Assert.False(string.IsNullOrWhiteSpace(invoked));
+        Assert.Equal(invoked, r.GetProperty("streamed").GetString());
+        Assert.Equal(invoked, r.GetProperty("responses").GetProperty("text").GetString());
+        JsonElement usage = r.GetProperty("invoked").GetProperty("usage");
+        Assert.True(usage.GetProperty("input_tokens").GetInt32() > 0);
+        // The reference model server does not implement structured output: a 400 naming the field, never a reply
+        // that LangChain then fails to parse.
+        JsonElement structured = r.GetProperty("structured");
+        Assert.Equal(JsonValueKind.Object, structured.ValueKind);
+        Assert.Equal(400, structured.GetProperty("status").GetInt32());
+        Assert.Contains("response_format", structured.GetProperty("message").GetString(), StringComparison.Ordinal);
+    }
+}
