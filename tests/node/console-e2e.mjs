@@ -73,6 +73,7 @@ try {
   // Try it: the same prompt with and without the adapter, side by side, with the LoPA step's timings.
   await page.click("nav a[data-view=try]");
   await page.waitForSelector("#try-adapter option", { state: "attached" });
+  summary.tryAdapter = await page.inputValue("#try-adapter");
   await page.click("#try-form button");
   await page.waitForFunction(() => document.querySelector("#try-with-meta").textContent.includes("encoder"));
   summary.without = await page.textContent("#try-without");
@@ -106,6 +107,7 @@ try {
   summary.labels = await page.$$eval("#projection circle", (cs) => [...new Set(cs.map((c) => c.dataset.label))]);
   summary.bars = await page.locator("#row-norms rect").count();
   summary.projectionCaption = await page.textContent("#projection-caption");
+  summary.axisLabels = await page.$$eval("#projection text.axis", (ts) => ts.map((t) => t.textContent));
   await shot("soft-prompt");
 
   // A tenant key reaches neither the operator's pages nor another tenant's adapters.
@@ -154,6 +156,12 @@ try {
   summary.tenants = await page.$$eval("#tenants-table tbody tr", (rs) => rs.map((r) => r.cells[0].textContent));
   summary.backends = await page.$$eval("#backends-table tbody tr", (rs) => rs.map((r) => r.cells[1].textContent));
   summary.encoders = await page.$$eval("#encoders-table tbody tr", (rs) => rs.map((r) => r.cells[0].textContent));
+  await page.waitForSelector("#operator-usage-table tbody tr");
+  summary.operatorUsage = await page.$$eval("#operator-usage-table tbody tr", (rs) =>
+    rs.map((r) => r.cells[0].textContent));
+  await page.waitForFunction(() => [...document.querySelectorAll("#tenants-table tbody tr")].every((r) =>
+    r.cells[4].textContent.length > 0));
+  summary.tenantLimits = await page.$$eval("#tenants-table tbody tr", (rs) => rs.map((r) => r.cells[4].textContent));
   await shot("operator");
   summary.pageErrors = failures;
 } finally {

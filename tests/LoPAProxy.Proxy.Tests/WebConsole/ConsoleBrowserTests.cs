@@ -19,6 +19,9 @@ public class ConsoleBrowserTests
         {
             Assert.Equal(201, (int)(await c.PostAsync("/v1/adapters", StoreRig.Upload("story", "1",
                 StoreRig.Adapter(1)))).StatusCode);
+            // Older than the story version the browser uploads, and first by name: try-it must open on the newest.
+            Assert.Equal(201, (int)(await c.PostAsync("/v1/adapters", StoreRig.Upload("aaa-first", "1",
+                StoreRig.Adapter(4)))).StatusCode);
         }
 
         using (HttpClient c = stack.Client(globex))
@@ -53,7 +56,9 @@ public class ConsoleBrowserTests
         Assert.Contains("not accepted", r.GetProperty("wrongKey").GetString());
         Assert.Equal("acme", r.GetProperty("tenant").GetString());
         Assert.False(string.IsNullOrWhiteSpace(r.GetProperty("invalidUpload").GetString()));
-        Assert.Equal(2, r.GetProperty("adapterRows").GetInt32());
+        Assert.Equal(3, r.GetProperty("adapterRows").GetInt32());
+        Assert.Equal("stories260K:story", r.GetProperty("tryAdapter").GetString());
+        Assert.Equal(["PC1 →", "PC2 →"], r.GetProperty("axisLabels").EnumerateArray().Select(l => l.GetString()));
         Assert.Contains("encoder", r.GetProperty("withMeta").GetString());
         JsonElement[] maps = r.GetProperty("heatmaps").EnumerateArray().ToArray();
         Assert.Equal(3, maps.Length); // Z_S, the gate, Z
@@ -76,6 +81,8 @@ public class ConsoleBrowserTests
         Assert.True(r.GetProperty("disabledAndEnabled").GetBoolean());
         Assert.All(r.GetProperty("backends").EnumerateArray(), b => Assert.Equal("ready", b.GetString()));
         Assert.Contains("fm-mean", r.GetProperty("encoders").EnumerateArray().Select(e => e.GetString()));
+        Assert.Contains("acme", r.GetProperty("operatorUsage").EnumerateArray().Select(u => u.GetString()));
+        Assert.All(r.GetProperty("tenantLimits").EnumerateArray(), l => Assert.Contains("req/min", l.GetString()));
         Assert.Empty(r.GetProperty("pageErrors").EnumerateArray());
     }
 

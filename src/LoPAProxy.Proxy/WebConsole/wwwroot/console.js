@@ -188,9 +188,11 @@ async function upload(event) {
 
 // ---- tenant: try it -----------------------------------------------------------------------------------------
 async function showTry() {
-  state.models = (await api("/v1/models")).data.map((m) => m.id);
-  const withAdapter = state.models.filter((id) => id.includes(":"));
-  fillSelect($("try-adapter"), withAdapter);
+  const models = (await api("/v1/models")).data;
+  state.models = models.map((m) => m.id);
+  // Newest adapter first: what a tenant just uploaded is what they want to try.
+  const withAdapter = models.filter((m) => m.id.includes(":")).sort((a, b) => b.created - a.created);
+  fillSelect($("try-adapter"), withAdapter.map((m) => m.id));
 }
 
 async function send(model, endpoint, prompt, maxTokens) {
@@ -362,6 +364,10 @@ function drawProjection(projection, labelled, method) {
   });
   labels.forEach((label, k) => svg.append(svgElement("text", { x: 32, y: 14 + k * 13, "font-size": 11,
     fill: PALETTE[k % PALETTE.length] }, label || "(no label)")));
+  svg.append(svgElement("text", { x: 370, y: 292, "text-anchor": "end", "font-size": 11, class: "axis" },
+    "PC1 →"));
+  svg.append(svgElement("text", { x: 12, y: 270, transform: "rotate(-90 12 270)", "font-size": 11, class: "axis" },
+    "PC2 →"));
   const [e1, e2] = projection.explained.map((e) => (100 * e).toFixed(1));
   $("projection-caption").textContent = `PCA of ${method} Z for ${xs.length} texts, coloured by label ` +
     `(PC1 ${e1} %, PC2 ${e2} % of the variance)`;
@@ -379,6 +385,13 @@ async function showOperator() {
   ]);
   fillSelect($("keys-tenant"), tenants.map((t) => t.name));
   await showKeys();
+  await showTenantLimits(tenants);
+  const usage = await api("/admin/usage?bucket_width=1d");
+  fillTable($("operator-usage-table"), usage.totals, (u) => [
+    cell(u.tenant), cell(u.adapter ?? "(none)"), cell(u.requests), cell(u.errors), cell(u.rate_limited),
+    cell(u.prompt_tokens), cell(u.completion_tokens),
+    cell(u.requests ? `${(u.latency_ms / u.requests).toFixed(1)} ms` : "–"),
+  ]);
   const status = await api("/admin/status");
   fillTable($("backends-table"), Object.entries(status.backends), ([name, ready]) => [
     cell(name), cell(ready ? "ready" : "not ready"),
@@ -387,6 +400,17 @@ async function showOperator() {
     cell(e.name), cell(e.device), cell(e.batches), cell(e.instances),
     cell(e.batches ? (e.instances / e.batches).toFixed(2) : "–"),
   ]);
+}
+
+/** Each tenant's limits in effect, in the last column of the tenants table. */
+async function showTenantLimits(tenants) {
+  const rows = [...document.querySelectorAll("#tenants-table tbody tr")];
+  await Promise.all(tenants.map(async (t, i) => {
+    const l = (await api(`/admin/tenants/${encodeURIComponent(t.name)}/limits`)).limits;
+    const shown = (n, unit) => (n ? `${n} ${unit}` : `no ${unit} limit`);
+    rows[i].cells[4].textContent = `${shown(l.requests_per_minute, "req/min")}, ` +
+      `${shown(l.tokens_per_minute, "tokens/min")}, ${shown(l.concurrent_requests, "concurrent")}`;
+  }));
 }
 
 function wrap(element) {
