@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 using LoPAProxy.Engine.Tensors;
 using LoPAProxy.Engine.Tests.Support;
@@ -12,6 +13,26 @@ public class CompletionsTests(ServerFixture server) : IClassFixture<ServerFixtur
         48 - ServerFixture.Tokenizer.Value.Encode("Tom had a red kite", true, false).Length + 1;
 
     private static string Text(JsonElement body, int i = 0) => body.GetProperty("choices")[i].GetProperty("text").GetString()!;
+
+    /// <summary>#25 item 3: logit_bias as OpenAI defines it — −100 bans a token, +100 all but forces it — applied
+    /// before the greedy pick (llama.cpp's logit-bias sampler).</summary>
+    [Fact]
+    public async Task Logit_bias_bans_and_forces_tokens()
+    {
+        int dot = ServerFixture.Tokenizer.Value.Encode(".", false, false, continuation: true).Single();
+        Assert.StartsWith(".", KiteContinuation, StringComparison.Ordinal); // run.c's greedy answer begins with it
+        var bias = (int value) => new Dictionary<string, int> { [dot.ToString(CultureInfo.InvariantCulture)] = value };
+        var (status, banned) = await server.PostAsync("/v1/completions",
+            new { prompt = "Tom had a red kite", max_tokens = 8, temperature = 0, logit_bias = bias(-100) });
+        Assert.Equal(200, status);
+        Assert.False(Text(banned).StartsWith('.'), Text(banned));
+        var (_, forced) = await server.PostAsync("/v1/completions",
+            new { prompt = "Tom had a red kite", max_tokens = 6, temperature = 0, logit_bias = bias(100) });
+        Assert.Equal("......", Text(forced));
+        var (_, neutral) = await server.PostAsync("/v1/completions",
+            new { prompt = "Tom had a red kite", max_tokens = 8, temperature = 0, logit_bias = bias(0) });
+        Assert.StartsWith(Text(neutral), KiteContinuation, StringComparison.Ordinal);
+    }
 
     [Fact]
     public async Task Models_lists_the_served_model()

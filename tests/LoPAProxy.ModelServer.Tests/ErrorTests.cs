@@ -30,7 +30,6 @@ public class ErrorTests(ServerFixture server) : IClassFixture<ServerFixture>
     [InlineData("/v1/chat/completions", "tool_choice", "\"auto\"")]
     [InlineData("/v1/chat/completions", "response_format", """{"type":"json_object"}""")]
     [InlineData("/v1/completions", "response_format", """{"type":"json_schema"}""")]
-    [InlineData("/v1/chat/completions", "logit_bias", """{"42":-100}""")]
     [InlineData("/v1/chat/completions", "logprobs", "true")]
     [InlineData("/v1/completions", "logprobs", "2")]
     [InlineData("/v1/chat/completions", "presence_penalty", "0.5")]
@@ -46,6 +45,19 @@ public class ErrorTests(ServerFixture server) : IClassFixture<ServerFixture>
             : "\"prompt\":\"Hi\"";
         string body = $"{{{input},\"max_tokens\":1,\"{field}\":{value}}}";
         await Expect(400, "unsupported_parameter", field, () => server.PostRawAsync(path, body));
+    }
+
+    [Theory]
+    [InlineData("""{"x":1}""")]
+    [InlineData("""{"-1":1}""")]
+    [InlineData("""{"512":1}""")]
+    [InlineData("""{"42":100.5}""")]
+    [InlineData("""{"42":"1"}""")]
+    [InlineData("[42]")]
+    public async Task A_logit_bias_outside_the_vocabulary_or_the_range_is_refused(string value)
+    {
+        string body = $"{{\"prompt\":\"Hi\",\"max_tokens\":1,\"logit_bias\":{value}}}";
+        await Expect(400, "invalid_request", "logit_bias", () => server.PostRawAsync("/v1/completions", body));
     }
 
     [Fact]

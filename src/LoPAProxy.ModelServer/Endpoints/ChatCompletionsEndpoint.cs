@@ -19,7 +19,7 @@ internal static class ChatCompletionsEndpoint
     {
         ServedModel served = services.Model;
         JsonElement body = await RequestBody.ReadAsync(http, served);
-        var sampling = SamplingRequest.Parse(body, services.Options, chat: true);
+        var sampling = SamplingRequest.Parse(body, services.Options, chat: true, served.VocabSize);
         FeaturePolicy.Check(body, chat: true);
         if (JsonFields.Get(body, "messages") is not { ValueKind: JsonValueKind.Array } messages
             || messages.GetArrayLength() == 0)

@@ -19,7 +19,7 @@ internal static class CompletionsEndpoint
     {
         ServedModel served = services.Model;
         JsonElement body = await RequestBody.ReadAsync(http, served);
-        var sampling = SamplingRequest.Parse(body, services.Options, chat: false);
+        var sampling = SamplingRequest.Parse(body, services.Options, chat: false, served.VocabSize);
         bool echo = JsonFields.Bool(body, "echo") ?? false;
         FeaturePolicy.Check(body, chat: false);
         bool promptLogprobs = JsonFields.Get(body, "prompt_logprobs") is not null;

@@ -27,8 +27,6 @@ internal static class FeaturePolicy
         new("response_format", true, true, v => v.ValueKind == JsonValueKind.Object
             && JsonFields.String(v, "type") == "text", "structured output (json_object, json_schema) is not " +
             "supported by this server"),
-        new("logit_bias", true, true, v => v.ValueKind == JsonValueKind.Object && !v.EnumerateObject().Any(),
-            "logit_bias is not supported by this server"),
         new("logprobs", true, false, v => v.ValueKind == JsonValueKind.False,
             "logprobs are not supported by this server"),
         new("logprobs", false, true, _ => false, "logprobs are not supported by this server"),

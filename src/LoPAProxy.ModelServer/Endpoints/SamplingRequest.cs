@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 using LoPAProxy.ModelServer.Generation;
 using LoPAProxy.OpenAi;
@@ -6,9 +7,12 @@ namespace LoPAProxy.ModelServer.Endpoints;
 
 /// <summary>The sampling and output fields completions and chat share, validated.</summary>
 internal sealed record SamplingRequest(int? MaxTokens, float Temperature, float TopP, int TopK, uint Seed, int N,
-    string[] Stop, bool Stream, bool IncludeUsage, bool IgnoreEos)
+    string[] Stop, bool Stream, bool IncludeUsage, bool IgnoreEos, IReadOnlyList<TokenBias> LogitBias)
 {
-    public static SamplingRequest Parse(JsonElement body, ModelServerOptions options, bool chat)
+    /// <summary>At most this many logit_bias entries (OpenAI's own limit is 300).</summary>
+    public const int MaxLogitBias = 300;
+
+    public static SamplingRequest Parse(JsonElement body, ModelServerOptions options, bool chat, int vocabSize)
     {
         int? maxTokens = JsonFields.Int(body, chat && JsonFields.Get(body, "max_completion_tokens") is not null ? "max_completion_tokens" : "max_tokens", 1, options.MaxTokensLimit);
         if (!chat) maxTokens ??= 16; // OpenAI's completions default
@@ -29,11 +33,42 @@ internal sealed record SamplingRequest(int? MaxTokens, float Temperature, float 
         if (n > 1 && temperature == 0) { /* allowed: n identical greedy choices, as vLLM does */ }
         uint s = seed is { } v ? (uint)v : (uint)Random.Shared.NextInt64(0, uint.MaxValue);
         return new SamplingRequest(maxTokens, (float)temperature, (float)topP, topK <= 0 ? 0 : topK, s, n, stop,
-            stream, includeUsage, ignoreEos);
+            stream, includeUsage, ignoreEos, ParseLogitBias(body, vocabSize));
+    }
+
+    /// <summary>logit_bias: {"token id": bias in [−100, 100]}, ids within the vocabulary.</summary>
+    private static List<TokenBias> ParseLogitBias(JsonElement body, int vocabSize)
+    {
+        var biases = new List<TokenBias>();
+        if (JsonFields.Get(body, "logit_bias") is not { ValueKind: not JsonValueKind.Null } map) return biases;
+        if (map.ValueKind != JsonValueKind.Object)
+        {
+            throw ApiException.BadRequest("'logit_bias' must be an object of token ids to biases", "logit_bias");
+        }
+        foreach (JsonProperty entry in map.EnumerateObject())
+        {
+            if (biases.Count == MaxLogitBias)
+            {
+                throw ApiException.BadRequest($"'logit_bias' holds at most {MaxLogitBias} tokens", "logit_bias");
+            }
+            if (!int.TryParse(entry.Name, NumberStyles.None, CultureInfo.InvariantCulture, out int token)
+                || token >= vocabSize)
+            {
+                throw ApiException.BadRequest($"'logit_bias' key '{entry.Name}' is not a token id of this model " +
+                    $"(0–{vocabSize - 1})", "logit_bias");
+            }
+            if (entry.Value.ValueKind != JsonValueKind.Number || entry.Value.GetDouble() is < -100 or > 100)
+            {
+                throw ApiException.BadRequest($"'logit_bias' for token {token} must be a number in [-100, 100]",
+                    "logit_bias");
+            }
+            biases.Add(new TokenBias(token, (float)entry.Value.GetDouble()));
+        }
+        return biases;
     }
 
     /// <summary>The sampling of choice <paramref name="index"/> (prompt × n order): the seed advances per choice, so
     /// a seeded request's n choices differ from each other and repeat exactly.</summary>
     public SamplingSettings ForChoice(int index) =>
-        new(Temperature, TopP, TopK, unchecked(Seed + (uint)index), IgnoreEos);
+        new(Temperature, TopP, TopK, unchecked(Seed + (uint)index), IgnoreEos, LogitBias);
 }

@@ -119,7 +119,8 @@ public sealed class BatchDecoder : IDisposable
                 continue;
             }
             sequence.Id = _freeIds.Pop();
-            sequence.Sampler = sequence.Sampling.CreateChain(); // created, used and disposed on this thread only
+            // Created, used and disposed on this thread only.
+            sequence.Sampler = sequence.Sampling.CreateChain(_model.VocabSize);
             try
             {
                 int logitsIndex = Prefill(sequence);

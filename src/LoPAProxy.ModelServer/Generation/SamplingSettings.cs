@@ -4,17 +4,25 @@ namespace LoPAProxy.ModelServer.Generation;
 
 /// <summary>
 /// How one choice picks tokens. Temperature 0 is greedy (argmax); otherwise llama.cpp's sampler chain top-k →
-/// top-p → temperature → a seeded draw, the order llama.cpp's own server uses for these three. IgnoreEos (vLLM's
+/// top-p → temperature → a seeded draw, the order llama.cpp's own server uses for these three. OpenAI's logit_bias
+/// is added to the logits first (llama.cpp's logit-bias sampler), so it steers greedy choices too. IgnoreEos (vLLM's
 /// ignore_eos) keeps generating past end-of-generation tokens, for benchmarks.
 /// </summary>
-public sealed record SamplingSettings(float Temperature, float TopP, int TopK, uint Seed, bool IgnoreEos = false)
+public sealed record SamplingSettings(float Temperature, float TopP, int TopK, uint Seed, bool IgnoreEos = false,
+    IReadOnlyList<TokenBias>? LogitBias = null)
 {
     public static readonly SamplingSettings Greedy = new(0, 1, 0, 0);
 
     /// <summary>The sampler chain; whoever creates it disposes it.</summary>
-    internal SafeLLamaSamplerChainHandle CreateChain()
+    internal SafeLLamaSamplerChainHandle CreateChain(int vocabSize)
     {
         SafeLLamaSamplerChainHandle chain = SafeLLamaSamplerChainHandle.Create(LLamaSamplerChainParams.Default());
+        if (LogitBias is { Count: > 0 } biases)
+        {
+            LLamaLogitBias[] native = biases.Select(b => new LLamaLogitBias { Token = b.Token, Bias = b.Bias })
+                .ToArray();
+            chain.AddLogitBias(vocabSize, native);
+        }
         if (Temperature <= 0)
         {
             chain.AddGreedySampler();
@@ -27,3 +35,7 @@ public sealed record SamplingSettings(float Temperature, float TopP, int TopK, u
         return chain;
     }
 }
+
+/// <summary>A bias added to one token's logit (OpenAI's logit_bias: −100 bans the token, +100 all but forces it).
+/// </summary>
+public readonly record struct TokenBias(int Token, float Bias);
