@@ -34,6 +34,48 @@ public class CompletionsTests(ServerFixture server) : IClassFixture<ServerFixtur
         Assert.StartsWith(Text(neutral), KiteContinuation, StringComparison.Ordinal);
     }
 
+    /// <summary>#25 item 3: response_format json_object through a llama.cpp grammar — the answer is JSON: one object
+    /// System.Text.Json parses when the model closed it, the start of one (every byte valid so far) when max_tokens
+    /// cut it (stories260K writes members until the cut; OpenAI's own json_object can end the same way).</summary>
+    [Theory]
+    [InlineData("/v1/completions", 200)]
+    [InlineData("/v1/chat/completions", 200)]
+    [InlineData("/v1/completions", 7)]
+    public async Task A_json_object_response_format_gives_json(string path, int maxTokens)
+    {
+        object format = new { type = "json_object" };
+        object request = path.Contains("chat", StringComparison.Ordinal)
+            ? new
+            {
+                messages = new[] { new { role = "user", content = "Tom had a red kite" } }, max_tokens = maxTokens,
+                temperature = 0, response_format = format,
+            }
+            : new { prompt = "Tom had a red kite", max_tokens = maxTokens, temperature = 0, response_format = format };
+        var (status, body) = await server.PostAsync(path, request);
+        Assert.Equal(200, status);
+        JsonElement choice = body.GetProperty("choices")[0];
+        string text = choice.TryGetProperty("text", out JsonElement t) ? t.GetString()!
+            : choice.GetProperty("message").GetProperty("content").GetString()!;
+        string finish = choice.GetProperty("finish_reason").GetString()!;
+        Assert.True(finish is "stop" or "length", finish);
+        if (finish == "stop")
+        {
+            using JsonDocument parsed = JsonDocument.Parse(text);
+            Assert.Equal(JsonValueKind.Object, parsed.RootElement.ValueKind);
+            return;
+        }
+        // Cut short: a valid beginning of a JSON object (the reader asks for more, it never finds an error).
+        var reader = new Utf8JsonReader(System.Text.Encoding.UTF8.GetBytes(text), isFinalBlock: false,
+            new JsonReaderState());
+        Assert.True(reader.Read(), text);
+        Assert.Equal(JsonTokenType.StartObject, reader.TokenType);
+        while (reader.Read())
+        {
+            // Every token read is valid JSON; an invalid byte would throw here.
+        }
+        Assert.True(reader.CurrentDepth > 0 || reader.BytesConsumed < text.Length, $"complete yet cut: {text}");
+    }
+
     [Fact]
     public async Task Models_lists_the_served_model()
     {

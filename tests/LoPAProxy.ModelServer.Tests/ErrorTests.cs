@@ -28,7 +28,7 @@ public class ErrorTests(ServerFixture server) : IClassFixture<ServerFixture>
     [Theory]
     [InlineData("/v1/chat/completions", "tools", """[{"type":"function","function":{"name":"f"}}]""")]
     [InlineData("/v1/chat/completions", "tool_choice", "\"auto\"")]
-    [InlineData("/v1/chat/completions", "response_format", """{"type":"json_object"}""")]
+    [InlineData("/v1/chat/completions", "response_format", """{"type":"json_schema"}""")]
     [InlineData("/v1/completions", "response_format", """{"type":"json_schema"}""")]
     [InlineData("/v1/chat/completions", "logprobs", "true")]
     [InlineData("/v1/completions", "logprobs", "2")]

@@ -25,8 +25,8 @@ internal static class FeaturePolicy
         new("function_call", true, false, v => v.ValueKind == JsonValueKind.String && v.GetString() == "none",
             "function calls are not supported by this server"),
         new("response_format", true, true, v => v.ValueKind == JsonValueKind.Object
-            && JsonFields.String(v, "type") == "text", "structured output (json_object, json_schema) is not " +
-            "supported by this server"),
+            && JsonFields.String(v, "type") is "text" or "json_object", "structured output with a json_schema is " +
+            "not supported by this server (json_object is)"),
         new("logprobs", true, false, v => v.ValueKind == JsonValueKind.False,
             "logprobs are not supported by this server"),
         new("logprobs", false, true, _ => false, "logprobs are not supported by this server"),

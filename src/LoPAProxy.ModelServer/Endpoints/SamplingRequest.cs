@@ -7,7 +7,8 @@ namespace LoPAProxy.ModelServer.Endpoints;
 
 /// <summary>The sampling and output fields completions and chat share, validated.</summary>
 internal sealed record SamplingRequest(int? MaxTokens, float Temperature, float TopP, int TopK, uint Seed, int N,
-    string[] Stop, bool Stream, bool IncludeUsage, bool IgnoreEos, IReadOnlyList<TokenBias> LogitBias)
+    string[] Stop, bool Stream, bool IncludeUsage, bool IgnoreEos, IReadOnlyList<TokenBias> LogitBias,
+    string? Grammar)
 {
     /// <summary>At most this many logit_bias entries (OpenAI's own limit is 300).</summary>
     public const int MaxLogitBias = 300;
@@ -33,7 +34,15 @@ internal sealed record SamplingRequest(int? MaxTokens, float Temperature, float 
         if (n > 1 && temperature == 0) { /* allowed: n identical greedy choices, as vLLM does */ }
         uint s = seed is { } v ? (uint)v : (uint)Random.Shared.NextInt64(0, uint.MaxValue);
         return new SamplingRequest(maxTokens, (float)temperature, (float)topP, topK <= 0 ? 0 : topK, s, n, stop,
-            stream, includeUsage, ignoreEos, ParseLogitBias(body, vocabSize));
+            stream, includeUsage, ignoreEos, ParseLogitBias(body, vocabSize), GrammarOf(body));
+    }
+
+    /// <summary>response_format json_object → the JSON grammar; text or none → none (FeaturePolicy refuses the
+    /// rest).</summary>
+    private static string? GrammarOf(JsonElement body)
+    {
+        if (JsonFields.Get(body, "response_format") is not { ValueKind: JsonValueKind.Object } format) return null;
+        return JsonFields.String(format, "type") == "json_object" ? JsonGrammar.Object : null;
     }
 
     /// <summary>logit_bias: {"token id": bias in [−100, 100]}, ids within the vocabulary.</summary>
@@ -70,5 +79,5 @@ internal sealed record SamplingRequest(int? MaxTokens, float Temperature, float 
     /// <summary>The sampling of choice <paramref name="index"/> (prompt × n order): the seed advances per choice, so
     /// a seeded request's n choices differ from each other and repeat exactly.</summary>
     public SamplingSettings ForChoice(int index) =>
-        new(Temperature, TopP, TopK, unchecked(Seed + (uint)index), IgnoreEos, LogitBias);
+        new(Temperature, TopP, TopK, unchecked(Seed + (uint)index), IgnoreEos, LogitBias, Grammar);
 }

@@ -120,7 +120,7 @@ public sealed class BatchDecoder : IDisposable
             }
             sequence.Id = _freeIds.Pop();
             // Created, used and disposed on this thread only.
-            sequence.Sampler = sequence.Sampling.CreateChain(_model.VocabSize);
+            sequence.Sampler = sequence.Sampling.CreateChain(_model.Weights.Vocab);
             try
             {
                 int logitsIndex = Prefill(sequence);

@@ -5,24 +5,26 @@ namespace LoPAProxy.ModelServer.Generation;
 /// <summary>
 /// How one choice picks tokens. Temperature 0 is greedy (argmax); otherwise llama.cpp's sampler chain top-k →
 /// top-p → temperature → a seeded draw, the order llama.cpp's own server uses for these three. OpenAI's logit_bias
-/// is added to the logits first (llama.cpp's logit-bias sampler), so it steers greedy choices too. IgnoreEos (vLLM's
+/// is added to the logits first (llama.cpp's logit-bias sampler), so it steers greedy choices too; a GBNF Grammar
+/// (response_format json_object) then rules out every token that would leave it. IgnoreEos (vLLM's
 /// ignore_eos) keeps generating past end-of-generation tokens, for benchmarks.
 /// </summary>
 public sealed record SamplingSettings(float Temperature, float TopP, int TopK, uint Seed, bool IgnoreEos = false,
-    IReadOnlyList<TokenBias>? LogitBias = null)
+    IReadOnlyList<TokenBias>? LogitBias = null, string? Grammar = null)
 {
     public static readonly SamplingSettings Greedy = new(0, 1, 0, 0);
 
     /// <summary>The sampler chain; whoever creates it disposes it.</summary>
-    internal SafeLLamaSamplerChainHandle CreateChain(int vocabSize)
+    internal SafeLLamaSamplerChainHandle CreateChain(SafeLlamaModelHandle.Vocabulary vocabulary)
     {
         SafeLLamaSamplerChainHandle chain = SafeLLamaSamplerChainHandle.Create(LLamaSamplerChainParams.Default());
         if (LogitBias is { Count: > 0 } biases)
         {
             LLamaLogitBias[] native = biases.Select(b => new LLamaLogitBias { Token = b.Token, Bias = b.Bias })
                 .ToArray();
-            chain.AddLogitBias(vocabSize, native);
+            chain.AddLogitBias(vocabulary.Count, native);
         }
+        if (Grammar is not null) chain.AddGrammar(vocabulary, Grammar, JsonGrammar.Root);
         if (Temperature <= 0)
         {
             chain.AddGreedySampler();
