@@ -41,4 +41,31 @@ public class ClientLibraryTests(ProxyFixture f) : IClassFixture<ProxyFixture>
         Assert.Equal(400, structured.GetProperty("status").GetInt32());
         Assert.Contains("response_format", structured.GetProperty("message").GetString(), StringComparison.Ordinal);
     }
+
+    /// <summary>The official client through the proxy with an adapter to the reference server: JSON output
+    /// (json_object: an object, or its valid beginning when max_tokens cuts it), a token forced by logit_bias, and
+    /// json_schema refused by name.</summary>
+    [Fact]
+    public async Task The_openai_client_gets_json_and_steers_tokens_with_a_soft_prompt()
+    {
+        int dot = ProxyFixture.References.Value.Tokenizer.Encode(".", false, false, continuation: true).Single();
+        var environment = new Dictionary<string, string>
+        {
+            ["DOT_TOKEN"] = dot.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        };
+        JsonElement r = await f.RunOpenAiScriptAsync("openai-structured.mjs", environment: environment);
+        string json = r.GetProperty("json").GetProperty("text").GetString()!;
+        var reader = new Utf8JsonReader(System.Text.Encoding.UTF8.GetBytes(json),
+            isFinalBlock: r.GetProperty("json").GetProperty("finish").GetString() == "stop", new JsonReaderState());
+        Assert.True(reader.Read(), json);
+        Assert.Equal(JsonTokenType.StartObject, reader.TokenType);
+        while (reader.Read())
+        {
+            // An invalid byte would throw.
+        }
+        Assert.Equal("....", r.GetProperty("forced").GetString());
+        JsonElement schema = r.GetProperty("schema");
+        Assert.Equal(400, schema.GetProperty("status").GetInt32());
+        Assert.Equal("response_format", schema.GetProperty("param").GetString());
+    }
 }

@@ -153,7 +153,7 @@ public class ProxyFixture : IAsyncLifetime
     /// <summary>Runs a script of tests/node (the official openai client) against the proxy as acme, with
     /// OPENAI_BASE_URL, OPENAI_API_KEY and LOPA_MODEL set; returns the JSON it prints.</summary>
     public async Task<System.Text.Json.JsonElement> RunOpenAiScriptAsync(string script,
-        string model = "stories260K:story")
+        string model = "stories260K:story", IReadOnlyDictionary<string, string>? environment = null)
     {
         var psi = new System.Diagnostics.ProcessStartInfo("node", Path.Combine(Node.Directory, script))
         {
@@ -162,6 +162,7 @@ public class ProxyFixture : IAsyncLifetime
         psi.Environment["OPENAI_BASE_URL"] = ProxyUrl + "/v1";
         psi.Environment["OPENAI_API_KEY"] = AcmeKey;
         psi.Environment["LOPA_MODEL"] = model;
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>()) psi.Environment[name] = value;
         using var node = System.Diagnostics.Process.Start(psi)!;
         Task<string> stdout = node.StandardOutput.ReadToEndAsync(), stderr = node.StandardError.ReadToEndAsync();
         Assert.True(node.WaitForExit(120_000), $"node {script} timed out");
