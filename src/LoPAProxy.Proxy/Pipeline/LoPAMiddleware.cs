@@ -128,7 +128,11 @@ public sealed class LoPAMiddleware(RequestDelegate next, IOptions<LoPAOptions> o
         }
         record.Adapter = adapterName;
         // The adapter's own generation settings fill what the request leaves unset, before anything is measured.
-        generator?.Adapter.Config.Defaults?.ApplyTo(body);
+        if (generator?.Adapter.Config.Defaults is { } defaults)
+        {
+            defaults.ApplyTo(body);
+            http.Features.Get<Responses.ResponsesAnswer>()?.UseSettingsOf(body);
+        }
         int rows = generator?.Rows ?? 0;
         string askedModel = JsonAccess.String(body, "model") ?? backend.Model;
         int whenUnset = options.Value.RateLimits.CompletionTokensWhenUnset;

@@ -26,6 +26,20 @@ public sealed class ResponsesAnswer
     /// <param name="request">The Responses body as the client sent it (its settings are echoed).</param>
     public ResponsesAnswer(JsonObject request) => _request = (JsonObject)request.DeepClone();
 
+    /// <summary>The settings the bridged chat request went out with — an adapter's generation defaults may have
+    /// filled temperature, top_p and max_tokens the client left unset — so the echo tells what was used.</summary>
+    public void UseSettingsOf(JsonObject chat)
+    {
+        foreach (string name in new[] { "temperature", "top_p" })
+        {
+            if (_request[name] is null && chat[name] is { } value) _request[name] = value.DeepClone();
+        }
+        if (_request["max_output_tokens"] is null && chat["max_tokens"] is { } max)
+        {
+            _request["max_output_tokens"] = max.DeepClone();
+        }
+    }
+
     /// <summary>The Responses object for a whole chat completion.</summary>
     public JsonObject FromChat(JsonObject chat)
     {

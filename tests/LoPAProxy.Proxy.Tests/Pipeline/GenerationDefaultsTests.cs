@@ -38,6 +38,13 @@ public class GenerationDefaultsTests(ProxyFixture f) : IClassFixture<ProxyFixtur
         Assert.False(own.TryGetProperty("max_tokens", out _));
         Assert.Equal("END", own.GetProperty("stop").GetString());
 
+        // Through the Responses API too, and its answer tells the settings that were used.
+        using HttpResponseMessage bridged = await c.PostAsJsonAsync("/v1/responses",
+            new { model = "stories260K:labelled", input = "A fine film." });
+        JsonElement response = JsonDocument.Parse(await bridged.Content.ReadAsStringAsync()).RootElement;
+        Assert.Equal(0, response.GetProperty("temperature").GetDouble());
+        Assert.Equal(3, response.GetProperty("max_output_tokens").GetInt32());
+
         JsonElement shown = JsonDocument.Parse(await c.GetStringAsync("/v1/adapters/labelled")).RootElement;
         JsonElement listed = shown.GetProperty("config").GetProperty(GenerationDefaults.Key);
         Assert.Equal(0, listed.GetProperty("temperature").GetDouble());
