@@ -101,8 +101,8 @@ public static class ProxyLoad
         }
 
         // The parts measured in-process on the same instance.
-        var pool = new LoPAProxy.Proxy.SoftPrompts.EncoderPool(Microsoft.Extensions.Options.Options.Create(new LoPAProxy.Proxy.Configuration.LoPAOptions
-        { EncoderFiles = new LoPAProxy.Proxy.Configuration.EncoderPaths { FoundationModel = model } }));
+        var poolOptions = new LoPAOptions { EncoderFiles = new EncoderPaths { FoundationModel = model } };
+        var pool = new EncoderPool(Microsoft.Extensions.Options.Options.Create(poolOptions));
         var use = new SoftPromptGenerator(LopaAdapter.Load(Path.Combine(adapters, "bench", "minilm")));
         IInstanceEncoder encoder = pool.Get("minilm");
         var x = new float[384];
@@ -124,10 +124,10 @@ public static class ProxyLoad
 
         Console.WriteLine("| path (1 token, sequential, 3 × 300 requests) | p50 ms | p99 ms |");
         Console.WriteLine("|---|---:|---:|");
-        foreach (var (name,
-            l) in results)
+        foreach (var (name, l) in results)
         {
-            Console.WriteLine($"| {name} | {l.Select(v => v.Item1).Average():F3} | {l.Select(v => v.Item2).Average():F3} |");
+            double p50 = l.Select(v => v.Item1).Average(), p99 = l.Select(v => v.Item2).Average();
+            Console.WriteLine($"| {name} | {p50:F3} | {p99:F3} |");
         }
 
         double pass = results["proxy, no adapter"].Average(v => v.Item1) - results["direct"].Average(v => v.Item1);

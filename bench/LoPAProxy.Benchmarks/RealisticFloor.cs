@@ -3,18 +3,18 @@ using System.Buffers.Text;
 using System.Globalization;
 using System.IO.Hashing;
 using System.Net;
-using System.Runtime.Intrinsics;
 using System.Text;
 using LoPAProxy.Engine.Formats.Embeddings;
+using LoPAProxy.Engine.Tensors;
 
 namespace LoPAProxy.Benchmarks;
 
 /// <summary>
 /// The floor for `compare realistic`: the leanest code that puts the same rows on the same wire — given token ids
-/// already made and Z already computed, each request reads its rows from the mapped table, converts them (bf16
-/// for vLLM with the CRC-32 its zip record needs, then base64; SGLang: shortest round-trip decimal text), and POSTs
-/// one pooled buffer with its exact Content-Length over loopback. No JSON model, no tokenising, no encoder, no
-/// zip headers (a few hundred bytes): what any implementation must at least pay.
+/// already made and Z already computed, each request reads its rows from the mapped table, converts them (vLLM:
+/// bf16 through the engine's vectorised conversion, the CRC-32 its zip record needs, then base64; SGLang: shortest
+/// round-trip decimal text), and POSTs one pooled buffer with its exact Content-Length over loopback. No JSON model,
+/// no tokenising, no encoder, no zip headers (a few hundred bytes): what any implementation must at least pay.
 /// </summary>
 public sealed class RealisticFloor(HttpClient http, string backend, IEmbeddingTable table)
 {
@@ -60,7 +60,7 @@ public sealed class RealisticFloor(HttpClient http, string backend, IEmbeddingTa
         {
             Span<float> values = r * d < z.Length ? z.AsSpan(r * d, d) : row.AsSpan(0, d);
             if (r * d >= z.Length) table.Row(ids[r - z.Length / d], values);
-            ToBf16(values, raw.AsSpan(r * d * 2, d * 2));
+            FloatConvert.Encode(values, DType.BF16, raw.AsSpan(r * d * 2, d * 2));
         }
         ArrayPool<float>.Shared.Return(row);
         uint crc = Crc32.HashToUInt32(raw.AsSpan(0, rows * d * 2));
@@ -69,24 +69,6 @@ public sealed class RealisticFloor(HttpClient http, string backend, IEmbeddingTa
         Base64.EncodeToUtf8(raw.AsSpan(0, rows * d * 2), text, out _, out int written);
         ArrayPool<byte>.Shared.Return(raw);
         return (text, written);
-    }
-
-    private static void ToBf16(ReadOnlySpan<float> values, Span<byte> destination)
-    {
-        Span<ushort> output = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ushort>(destination);
-        int i = 0;
-        for (; i + Vector256<uint>.Count <= values.Length; i += Vector256<uint>.Count)
-        {
-            Vector256<uint> bits = Vector256.Create(values.Slice(i)).AsUInt32();
-            Vector256<uint> rounded = (bits + Vector256.Create(0x7FFFu) + ((bits >> 16) & Vector256<uint>.One)) >> 16;
-            Vector128<ushort> narrow = Vector128.Narrow(rounded.GetLower(), rounded.GetUpper());
-            narrow.CopyTo(output.Slice(i));
-        }
-        for (; i < values.Length; i++)
-        {
-            uint bits = BitConverter.SingleToUInt32Bits(values[i]);
-            output[i] = (ushort)((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16);
-        }
     }
 
     /// <summary>[[…],[…]] of [Z ; rows of BOS + ids], each float in its shortest round-trip form.</summary>

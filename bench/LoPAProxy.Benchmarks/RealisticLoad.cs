@@ -54,6 +54,7 @@ public static class RealisticLoad
             "Runtime (MiniLM) 2 intra-op threads, spinning off; floor: this process, same loopback backend");
 
         (long bareRss, long bareFile) = await BareProxyRssAsync(backendUrl);
+        PrintCellHeader();
         var floor = new RealisticFloor(http, backendUrl, model.Table);
         var random = new Random(5);
         float[] z = Enumerable.Range(0, Rows * RealisticModel.Dim).Select(_ => random.NextSingle() - 0.5f).ToArray();
@@ -291,19 +292,17 @@ public static class RealisticLoad
 
     private static string F(double value, int digits = 1) => value.ToString("F" + digits, CultureInfo.InvariantCulture);
 
-    private static bool s_headerPrinted;
-    private static readonly Dictionary<int, double> s_encoderShare = new();
+
+    private static void PrintCellHeader()
+    {
+        Console.WriteLine("| dialect | tokens | clients | p50 ms | p99 ms | ok | 503 | failed | floor p50 ms | " +
+            "proxy CPU ms/req | floor CPU ms/req | CPU ratio | MB/req | floor MB/req | alloc B/value | " +
+            "wire B/value | peak RSS MiB |");
+        Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    }
 
     private static void PrintCell(Cell c, FloorCell floor)
     {
-        if (!s_headerPrinted)
-        {
-            Console.WriteLine("| dialect | tokens | clients | p50 ms | p99 ms | ok | 503 | failed | floor p50 ms | " +
-                "proxy CPU ms/req | floor CPU ms/req | CPU ratio | MB/req | floor MB/req | alloc B/value | " +
-                "wire B/value | peak RSS MiB |");
-            Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-            s_headerPrinted = true;
-        }
         Console.WriteLine($"| {c.Dialect} | {c.Tokens} | {c.Clients} | {F(c.P50)} | {F(c.P99)} | {c.Ok} | " +
             $"{c.Refused} | {c.Failed} | {F(floor.P50)} | {F(c.CpuMsPerRequest)} | {F(floor.CpuMsPerRequest)} | " +
             $"{F(c.CpuMsPerRequest / floor.CpuMsPerRequest, 2)} | {F(c.WireBytesPerRequest / 1e6, 2)} | " +
@@ -338,25 +337,23 @@ public static class RealisticLoad
             string d = group.Key;
             // vllm-chat sends m × d values whatever the prompt: its cost is the encoder plus a constant, reported
             // above as the encoder's share; a floor ratio or bytes per value would measure nothing of the rewrite.
-            foreach (Cell c in group.Where(c => c.Tokens >= 2000 && c.Clients == 1 && d != "vllm-chat"))
+            bool fullSequence = d != "vllm-chat";
+            var (rss, file, before, after) = idle[d];
+            if (fullSequence)
             {
-                double ratio = c.CpuMsPerRequest / floors[(d, c.Tokens)].CpuMsPerRequest;
-                Target($"CPU per request / floor, {c.Tokens} tokens, 1 client", d, ratio, 2);
-            }
-            if (d != "vllm-chat")
-            {
+                foreach (Cell c in group.Where(c => c.Tokens >= 2000 && c.Clients == 1))
+                {
+                    double ratio = c.CpuMsPerRequest / floors[(d, c.Tokens)].CpuMsPerRequest;
+                    Target($"CPU per request / floor, {c.Tokens} tokens, 1 client", d, ratio, 2);
+                }
                 double alloc = group.Where(c => c.Ok > 1).Max(c => c.AllocatedPerValue / c.WirePerValue);
                 Target("allocated bytes per value / wire bytes per value (worst cell)", d, alloc, 1);
-            }
-            var (rss, file, before, after) = idle[d];
-            string last = $"{sizes.Max()} tokens × {clientCounts.Max()} clients";
-            Target($"RSS {idleSeconds} s after the last cell ({last}) / before it", d, (double)after / before, 1.3);
-            if (d != "vllm-chat")
-            {
                 double mapped = Math.Max(0, file - bareFile);
                 Target($"(idle RSS {F(rss / 1048576.0)} MiB − file-backed growth {F(mapped / 1048576.0)} MiB) / " +
                     $"bare idle proxy {F(bareRss / 1048576.0)} MiB", d, (rss - mapped) / bareRss, 1.2);
             }
+            string last = $"{sizes.Max()} tokens × {clientCounts.Max()} clients";
+            Target($"RSS {idleSeconds} s after the last cell ({last}) / before it", d, (double)after / before, 1.3);
             foreach (Cell c in group.Where(c => c.Clients == 1))
             {
                 Target($"wire bytes / floor's, {c.Tokens} tokens", d,

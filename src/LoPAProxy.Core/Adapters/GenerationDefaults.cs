@@ -32,10 +32,7 @@ public sealed record GenerationDefaults
         {
             body["max_tokens"] = max;
         }
-        if (Stop is { } stop && IsUnset(body, "stop"))
-        {
-            body["stop"] = new JsonArray(stop.Select(s => (JsonNode?)s).ToArray());
-        }
+        if (Stop is not null && IsUnset(body, "stop")) body["stop"] = StopArray();
     }
 
     public JsonObject ToJson()
@@ -44,7 +41,7 @@ public sealed record GenerationDefaults
         if (Temperature is { } temperature) o["temperature"] = temperature;
         if (TopP is { } topP) o["top_p"] = topP;
         if (MaxTokens is { } max) o["max_tokens"] = max;
-        if (Stop is { } stop) o["stop"] = new JsonArray(stop.Select(s => (JsonNode?)s).ToArray());
+        if (Stop is not null) o["stop"] = StopArray();
         return o;
     }
 
@@ -67,6 +64,8 @@ public sealed record GenerationDefaults
         }
         return defaults;
     }
+
+    private JsonArray StopArray() => new(Stop!.Select(s => (JsonNode?)s).ToArray());
 
     private static bool IsUnset(JsonObject body, string field) => body[field] is null;
 

@@ -55,7 +55,8 @@ public static class ReferenceCheckpointConverter
             else if (numVirtualTokens is > 0 and var nv && idpgHead.Out % nv == 0) { m = nv; d = idpgHead.Out / nv; }
             else
             {
-                throw new AdapterException("an IDPG checkpoint does not say m: pass --m (the number of virtual tokens)");
+                throw new AdapterException(
+                    "an IDPG checkpoint does not say m: pass --m (the number of virtual tokens)");
             }
 
             hidden = idpgHead.Hidden; h = idpgHead.In;

@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
+using System.Numerics;
 using System.Numerics.Tensors;
 using System.Runtime.InteropServices;
-using System.Runtime.Intrinsics;
 
 namespace LoPAProxy.Engine.Tensors;
 
@@ -48,31 +48,21 @@ public static class FloatConvert
         }
     }
 
-    /// <summary>float32 → bfloat16 bits, 8 or 4 at a time where the CPU has vectors (the same rounding and NaN as
-    /// <see cref="ToBFloat16Bits"/>: a 4,096-wide row was 9 µs scalar).</summary>
+    /// <summary>float32 → bfloat16 bits, a vector's width at a time where the CPU has vectors (the same rounding and
+    /// NaN as <see cref="ToBFloat16Bits"/>: a 4,096-wide row was 9 µs scalar).</summary>
     private static void EncodeBFloat16(ReadOnlySpan<float> source, Span<byte> destination)
     {
         int i = 0;
-        if (BitConverter.IsLittleEndian)
+        if (BitConverter.IsLittleEndian && Vector.IsHardwareAccelerated)
         {
             Span<ushort> output = MemoryMarshal.Cast<byte, ushort>(destination[..(source.Length * 2)]);
             ReadOnlySpan<uint> bits = MemoryMarshal.Cast<float, uint>(source);
-            if (Vector256.IsHardwareAccelerated)
+            int width = Vector<uint>.Count;
+            for (; i + 2 * width <= bits.Length; i += 2 * width)
             {
-                for (; i + Vector256<uint>.Count <= bits.Length; i += Vector256<uint>.Count)
-                {
-                    Vector256<uint> rounded = RoundToBFloat16(Vector256.Create(bits[i..]));
-                    Vector128.Narrow(rounded.GetLower(), rounded.GetUpper()).CopyTo(output[i..]);
-                }
-            }
-            else if (Vector128.IsHardwareAccelerated)
-            {
-                for (; i + 2 * Vector128<uint>.Count <= bits.Length; i += 2 * Vector128<uint>.Count)
-                {
-                    Vector128<uint> low = RoundToBFloat16(Vector128.Create(bits[i..]));
-                    Vector128<uint> high = RoundToBFloat16(Vector128.Create(bits[(i + Vector128<uint>.Count)..]));
-                    Vector128.Narrow(low, high).CopyTo(output[i..]);
-                }
+                Vector<uint> low = RoundToBFloat16(new Vector<uint>(bits[i..]));
+                Vector<uint> high = RoundToBFloat16(new Vector<uint>(bits[(i + width)..]));
+                Vector.Narrow(low, high).CopyTo(output[i..]);
             }
         }
         for (; i < source.Length; i++)
@@ -81,20 +71,14 @@ public static class FloatConvert
         }
     }
 
-    private static Vector256<uint> RoundToBFloat16(Vector256<uint> bits)
+    /// <summary>Round to nearest even in the top 16 bits (in the low half of each lane); NaN → the quiet 0x7FC0.
+    /// </summary>
+    private static Vector<uint> RoundToBFloat16(Vector<uint> bits)
     {
-        Vector256<uint> rounded = (bits + Vector256.Create(0x7FFFu) + ((bits >> 16) & Vector256<uint>.One)) >> 16;
-        Vector256<uint> magnitude = bits & Vector256.Create(0x7FFF_FFFFu);
-        Vector256<uint> nan = Vector256.GreaterThan(magnitude, Vector256.Create(0x7F80_0000u));
-        return Vector256.ConditionalSelect(nan, Vector256.Create(0x7FC0u), rounded);
-    }
-
-    private static Vector128<uint> RoundToBFloat16(Vector128<uint> bits)
-    {
-        Vector128<uint> rounded = (bits + Vector128.Create(0x7FFFu) + ((bits >> 16) & Vector128<uint>.One)) >> 16;
-        Vector128<uint> magnitude = bits & Vector128.Create(0x7FFF_FFFFu);
-        Vector128<uint> nan = Vector128.GreaterThan(magnitude, Vector128.Create(0x7F80_0000u));
-        return Vector128.ConditionalSelect(nan, Vector128.Create(0x7FC0u), rounded);
+        Vector<uint> odd = Vector.ShiftRightLogical(bits, 16) & Vector<uint>.One;
+        Vector<uint> rounded = Vector.ShiftRightLogical(bits + new Vector<uint>(0x7FFFu) + odd, 16);
+        Vector<uint> nan = Vector.GreaterThan(bits & new Vector<uint>(0x7FFF_FFFFu), new Vector<uint>(0x7F80_0000u));
+        return Vector.ConditionalSelect(nan, new Vector<uint>(0x7FC0u), rounded);
     }
 
     /// <summary>Reads little-endian elements of a float or integer <paramref name="dtype"/> into float32.</summary>

@@ -2,13 +2,12 @@ namespace LoPAProxy.ModelServer.Generation;
 
 /// <summary>
 /// OpenAI's response_format {"type": "json_object"} as a llama.cpp grammar (GBNF): the output is one JSON object,
-/// written from RFC 8259's grammar — objects, arrays, strings with JSON's escapes, numbers, true/false/null — with at
-/// most a little whitespace between tokens (an unbounded run of spaces is a way for a model never to finish).
+/// written from RFC 8259's grammar (objects, arrays, strings with JSON's escapes, numbers, true, false, null) with
+/// at most a little whitespace between tokens (an unbounded run of spaces is a way for a model never to finish).
+/// Its start rule is <see cref="SamplingSettings.GrammarRoot"/>, as every grammar given to the sampler.
 /// </summary>
 internal static class JsonGrammar
 {
-    public const string Root = "root";
-
     public const string Object = """
         root   ::= object
         value  ::= object | array | string | number | "true" | "false" | "null"

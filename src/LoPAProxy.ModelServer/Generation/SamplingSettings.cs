@@ -14,6 +14,9 @@ public sealed record SamplingSettings(float Temperature, float TopP, int TopK, u
 {
     public static readonly SamplingSettings Greedy = new(0, 1, 0, 0);
 
+    /// <summary>The start rule of a <see cref="Grammar"/>.</summary>
+    public const string GrammarRoot = "root";
+
     /// <summary>The sampler chain; whoever creates it disposes it.</summary>
     internal SafeLLamaSamplerChainHandle CreateChain(SafeLlamaModelHandle.Vocabulary vocabulary)
     {
@@ -24,7 +27,7 @@ public sealed record SamplingSettings(float Temperature, float TopP, int TopK, u
                 .ToArray();
             chain.AddLogitBias(vocabulary.Count, native);
         }
-        if (Grammar is not null) chain.AddGrammar(vocabulary, Grammar, JsonGrammar.Root);
+        if (Grammar is not null) chain.AddGrammar(vocabulary, Grammar, GrammarRoot);
         if (Temperature <= 0)
         {
             chain.AddGreedySampler();

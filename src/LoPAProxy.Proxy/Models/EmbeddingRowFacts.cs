@@ -23,46 +23,33 @@ public sealed class EmbeddingRowFacts(IEmbeddingTable table)
     /// <summary>The CRC-32 of row <paramref name="token"/> encoded as <paramref name="dtype"/>.</summary>
     public uint Crc(int token, DType dtype)
     {
-        KnownValues known = _crcs.GetOrAdd(dtype, _ => new KnownValues(table.VocabSize));
-        if (known.TryGet(token, out uint crc)) return crc;
-        float[] row = ArrayPool<float>.Shared.Rent(table.Dim);
-        byte[] bytes = ArrayPool<byte>.Shared.Rent(table.Dim * dtype.Size());
-        try
-        {
-            Span<float> values = row.AsSpan(0, table.Dim);
-            table.Row(token, values);
-            Span<byte> encoded = bytes.AsSpan(0, table.Dim * dtype.Size());
-            FloatConvert.Encode(values, dtype, encoded);
-            crc = Crc32.HashToUInt32(encoded);
-        }
-        finally
-        {
-            ArrayPool<float>.Shared.Return(row);
-            ArrayPool<byte>.Shared.Return(bytes);
-        }
-        known.Set(token, crc);
-        return crc;
+        // No closures: this runs for every vocabulary row of every full-sequence request.
+        KnownValues known = _crcs.TryGetValue(dtype, out KnownValues? k) ? k
+            : _crcs.GetOrAdd(dtype, new KnownValues(table.VocabSize));
+        return known.Get(table, token, dtype, static (row, wire) => Crc(row, wire));
     }
 
     /// <summary>The length of row <paramref name="token"/>'s JSON text as <see cref="JsonRowsStream"/> writes it.
     /// </summary>
-    public int JsonLength(int token)
+    public int JsonLength(int token) =>
+        (int)_jsonLengths.Get(table, token, DType.F32, static (row, _) => (uint)JsonRowsStream.TextLength(row));
+
+    private static uint Crc(ReadOnlySpan<float> row, DType dtype)
     {
-        if (_jsonLengths.TryGet(token, out uint length)) return (int)length;
-        float[] row = ArrayPool<float>.Shared.Rent(table.Dim);
+        byte[] bytes = ArrayPool<byte>.Shared.Rent(row.Length * dtype.Size());
         try
         {
-            Span<float> values = row.AsSpan(0, table.Dim);
-            table.Row(token, values);
-            length = (uint)JsonRowsStream.TextLength(values);
+            Span<byte> encoded = bytes.AsSpan(0, row.Length * dtype.Size());
+            FloatConvert.Encode(row, dtype, encoded);
+            return Crc32.HashToUInt32(encoded);
         }
         finally
         {
-            ArrayPool<float>.Shared.Return(row);
+            ArrayPool<byte>.Shared.Return(bytes);
         }
-        _jsonLengths.Set(token, length);
-        return (int)length;
     }
+
+    private delegate uint RowFact(ReadOnlySpan<float> row, DType dtype);
 
     /// <summary>A value per token and whether it is known yet. Two threads may compute the same value; both
     /// write the same, and the flag is published after the value.</summary>
@@ -71,17 +58,23 @@ public sealed class EmbeddingRowFacts(IEmbeddingTable table)
         private readonly uint[] _values = new uint[count];
         private readonly byte[] _known = new byte[count];
 
-        public bool TryGet(int token, out uint value)
+        /// <summary>The token's value, computed from its row by <paramref name="fact"/> the first time.</summary>
+        public uint Get(IEmbeddingTable table, int token, DType dtype, RowFact fact)
         {
-            bool known = Volatile.Read(ref _known[token]) != 0;
-            value = known ? _values[token] : 0;
-            return known;
-        }
-
-        public void Set(int token, uint value)
-        {
-            _values[token] = value;
+            if (Volatile.Read(ref _known[token]) != 0) return _values[token];
+            float[] row = ArrayPool<float>.Shared.Rent(table.Dim);
+            try
+            {
+                Span<float> values = row.AsSpan(0, table.Dim);
+                table.Row(token, values);
+                _values[token] = fact(values, dtype);
+            }
+            finally
+            {
+                ArrayPool<float>.Shared.Return(row);
+            }
             Volatile.Write(ref _known[token], 1);
+            return _values[token];
         }
     }
 }

@@ -141,7 +141,8 @@ public static class Node
         if (!System.IO.Directory.Exists(Path.Combine(dir,
             "node_modules")))
         {
-            throw new InvalidOperationException($"{dir}/node_modules is missing: run scripts/test.sh (it runs npm ci there)");
+            throw new InvalidOperationException(
+                $"{dir}/node_modules is missing: run scripts/test.sh (it runs npm ci there)");
         }
 
         var psi = new ProcessStartInfo("node")

@@ -69,7 +69,10 @@ public class HfBpeTokenizerTests
         {
             int[] ours = tok.Encode(corpus[i], addBos: false, addEos: false);
             if (ours.SequenceEqual(expected[i])) continue;
-            if (mismatches++ < 5) report.AppendLine(CultureInfo.InvariantCulture, $"{JsonSerializer.Serialize(corpus[i])}: expected [{string.Join(",", expected[i])}] got [{string.Join(",", ours)}]");
+            if (mismatches++ >= 5) continue;
+            string text = JsonSerializer.Serialize(corpus[i]);
+            report.AppendLine(CultureInfo.InvariantCulture,
+                $"{text}: expected [{string.Join(",", expected[i])}] got [{string.Join(",", ours)}]");
         }
         Assert.True(mismatches == 0, $"{mismatches} of {corpus.Count} strings differ:\n{report}");
     }
