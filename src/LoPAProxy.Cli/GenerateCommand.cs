@@ -96,7 +96,7 @@ internal static class GenerateCommand
             {
                 GenerationHandle handle = decoder.Start(prompt, max, sampling, cancel);
                 int count = 0;
-                await foreach (int token in handle.Tokens.ReadAllAsync(cancel)) count++;
+                await foreach (SampledToken token in handle.Tokens.ReadAllAsync(cancel)) count++;
                 return count;
             });
             return (await Task.WhenAll(runs)).Sum();

@@ -28,10 +28,9 @@ public class ErrorTests(ServerFixture server) : IClassFixture<ServerFixture>
     [Theory]
     [InlineData("/v1/chat/completions", "tools", """[{"type":"function","function":{"name":"f"}}]""")]
     [InlineData("/v1/chat/completions", "tool_choice", "\"auto\"")]
-    [InlineData("/v1/chat/completions", "response_format", """{"type":"json_schema"}""")]
-    [InlineData("/v1/completions", "response_format", """{"type":"json_schema"}""")]
-    [InlineData("/v1/chat/completions", "logprobs", "true")]
-    [InlineData("/v1/completions", "logprobs", "2")]
+    [InlineData("/v1/chat/completions", "response_format", """{"type":"xml"}""")]
+    [InlineData("/v1/completions", "response_format",
+        """{"type":"json_schema","json_schema":{"name":"s","schema":{"type":"string","pattern":"a"}}}""")]
     [InlineData("/v1/chat/completions", "presence_penalty", "0.5")]
     [InlineData("/v1/completions", "frequency_penalty", "1")]
     [InlineData("/v1/chat/completions", "modalities", """["text","audio"]""")]

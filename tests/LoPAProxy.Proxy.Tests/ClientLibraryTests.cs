@@ -25,7 +25,7 @@ public class ClientLibraryTests(ProxyFixture f) : IClassFixture<ProxyFixture>
     }
 
     [Fact]
-    public async Task Langchain_invokes_streams_uses_the_responses_api_and_hears_why_structured_output_is_refused()
+    public async Task Langchain_invokes_streams_uses_the_responses_api_and_gets_structured_output()
     {
         JsonElement r = await f.RunOpenAiScriptAsync("langchain.mjs");
         string invoked = r.GetProperty("invoked").GetProperty("text").GetString()!;
@@ -34,19 +34,18 @@ public class ClientLibraryTests(ProxyFixture f) : IClassFixture<ProxyFixture>
         Assert.Equal(invoked, r.GetProperty("responses").GetProperty("text").GetString());
         JsonElement usage = r.GetProperty("invoked").GetProperty("usage");
         Assert.True(usage.GetProperty("input_tokens").GetInt32() > 0);
-        // The reference model server does not implement structured output: a 400 naming the field, never a reply
-        // that LangChain then fails to parse.
-        JsonElement structured = r.GetProperty("structured");
-        Assert.Equal(JsonValueKind.Object, structured.ValueKind);
-        Assert.Equal(400, structured.GetProperty("status").GetInt32());
-        Assert.Contains("response_format", structured.GetProperty("message").GetString(), StringComparison.Ordinal);
+        // withStructuredOutput sends the schema as response_format json_schema; the reference server's grammar makes
+        // the soft-prompted model answer in it, and LangChain parses the object.
+        string sentiment = r.GetProperty("structured").GetProperty("sentiment").GetString()!;
+        Assert.Contains(sentiment, new[] { "positive", "negative" });
     }
 
     /// <summary>The official client through the proxy with an adapter to the reference server: JSON output
-    /// (json_object: an object, or its valid beginning when max_tokens cuts it), a token forced by logit_bias, and
-    /// json_schema refused by name.</summary>
+    /// (json_object: an object, or its valid beginning when max_tokens cuts it), JSON under a schema on chat and on
+    /// the Responses API, a schema keyword outside the grammar refused by name, a token forced by logit_bias, and
+    /// logprobs.</summary>
     [Fact]
-    public async Task The_openai_client_gets_json_and_steers_tokens_with_a_soft_prompt()
+    public async Task The_openai_client_gets_json_schemas_logprobs_and_steers_tokens_with_a_soft_prompt()
     {
         int dot = ProxyFixture.References.Value.Tokenizer.Encode(".", false, false, continuation: true).Single();
         var environment = new Dictionary<string, string>
@@ -64,8 +63,20 @@ public class ClientLibraryTests(ProxyFixture f) : IClassFixture<ProxyFixture>
             // An invalid byte would throw.
         }
         Assert.Equal("....", r.GetProperty("forced").GetString());
-        JsonElement schema = r.GetProperty("schema");
-        Assert.Equal(400, schema.GetProperty("status").GetInt32());
-        Assert.Equal("response_format", schema.GetProperty("param").GetString());
+        string[] sentiments = ["positive", "negative"];
+        Assert.Contains(r.GetProperty("schemaChat").GetProperty("sentiment").GetString(), sentiments);
+        JsonElement response = r.GetProperty("schemaResponse");
+        Assert.Contains(response.GetProperty("parsed").GetProperty("sentiment").GetString(), sentiments);
+        Assert.Equal("json_schema", response.GetProperty("format").GetString());
+        JsonElement refused = r.GetProperty("refused");
+        Assert.Equal(400, refused.GetProperty("status").GetInt32());
+        Assert.Equal("response_format", refused.GetProperty("param").GetString());
+        Assert.Contains("'pattern'", refused.GetProperty("message").GetString(), StringComparison.Ordinal);
+        JsonElement logprobs = r.GetProperty("logprobs");
+        string[] tokens = logprobs.GetProperty("tokens").EnumerateArray().Select(t => t.GetString()!).ToArray();
+        Assert.Equal(logprobs.GetProperty("completionTokens").GetInt32(), tokens.Length);
+        Assert.Equal(logprobs.GetProperty("text").GetString(), string.Concat(tokens));
+        Assert.All(logprobs.GetProperty("logprobs").EnumerateArray(), l => Assert.True(l.GetDouble() <= 0));
+        Assert.All(logprobs.GetProperty("alternatives").EnumerateArray(), n => Assert.Equal(2, n.GetInt32()));
     }
 }

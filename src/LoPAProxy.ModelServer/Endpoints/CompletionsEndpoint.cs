@@ -23,6 +23,11 @@ internal static class CompletionsEndpoint
         bool echo = JsonFields.Bool(body, "echo") ?? false;
         FeaturePolicy.Check(body, chat: false);
         bool promptLogprobs = JsonFields.Get(body, "prompt_logprobs") is not null;
+        if (echo && sampling.TopLogprobs is not null)
+        {
+            throw ApiException.BadRequest("logprobs of echoed prompt tokens are not supported by this server (echo " +
+                "or logprobs alone are)", "echo", "unsupported_parameter");
+        }
         var prompts = new List<Prompt>();
         if (JsonFields.Get(body, "prompt_embeds") is { } embeds)
         {

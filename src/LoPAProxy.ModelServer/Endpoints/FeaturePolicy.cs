@@ -24,14 +24,6 @@ internal static class FeaturePolicy
             "function calls are not supported by this server"),
         new("function_call", true, false, v => v.ValueKind == JsonValueKind.String && v.GetString() == "none",
             "function calls are not supported by this server"),
-        new("response_format", true, true, v => v.ValueKind == JsonValueKind.Object
-            && JsonFields.String(v, "type") is "text" or "json_object", "structured output with a json_schema is " +
-            "not supported by this server (json_object is)"),
-        new("logprobs", true, false, v => v.ValueKind == JsonValueKind.False,
-            "logprobs are not supported by this server"),
-        new("logprobs", false, true, _ => false, "logprobs are not supported by this server"),
-        new("top_logprobs", true, false, v => v.ValueKind == JsonValueKind.Number && v.GetDouble() == 0,
-            "logprobs are not supported by this server"),
         new("presence_penalty", true, true, IsZero, "penalties are not supported by this server"),
         new("frequency_penalty", true, true, IsZero, "penalties are not supported by this server"),
         new("repetition_penalty", true, true, v => v.ValueKind == JsonValueKind.Number && v.GetDouble() == 1,

@@ -14,10 +14,10 @@ internal static class GenerationResponder
 {
     private sealed record Plan(Prompt Prompt, int MaxTokens);
 
-    private sealed record Answer(int Index, string Text, string Finish);
+    private sealed record Answer(int Index, string Text, string Finish, List<SampledToken>? Tokens, int EchoLength);
 
     /// <summary>What one response is about: ids and names shared by every chunk.</summary>
-    private sealed record Reply(HttpResponse Response, string Id, long Created, string Model, bool Chat,
+    private sealed record Reply(HttpResponse Response, string Id, long Created, ServedModel Served, bool Chat,
         CancellationToken Cancel)
     {
         public string Object => Chat ? "chat.completion" : "text_completion";
@@ -32,7 +32,7 @@ internal static class GenerationResponder
             plans.Add(PlanOf(prompts[i], i, prompts.Count, sampling, chat, services.Model));
         using IDisposable lease = await services.Scheduler.EnterAsync(http.RequestAborted);
         var reply = new Reply(http.Response, (chat ? "chatcmpl-" : "cmpl-") + Guid.NewGuid().ToString("N"),
-            OpenAiResponses.Now(), services.Model.Name, chat, http.RequestAborted);
+            OpenAiResponses.Now(), services.Model, chat, http.RequestAborted);
         int promptTokens = prompts.Sum(p => p.Count);
         if (sampling.Stream) await StreamAsync(reply, services, plans, sampling, echo, promptTokens);
         else await WholeAsync(reply, services, plans, sampling, echo, promptTokens);
@@ -68,16 +68,19 @@ internal static class GenerationResponder
         {
             Plan plan = plans[index / sampling.N];
             var text = new StringBuilder(echo ? plan.Prompt.EchoText : "");
+            int echoLength = text.Length;
+            List<SampledToken>? tokens = sampling.TopLogprobs is null ? null : new();
             string finish = "length";
             await foreach (TextDelta d in Run(services, plan, sampling, index, reply.Cancel))
             {
                 await DelayAsync(services.Options, reply.Cancel);
                 text.Append(d.Text);
+                if (d.Tokens is { } sampled) tokens!.AddRange(sampled);
                 if (d.Finish is not { } f) continue;
                 finish = OpenAiResponses.FinishName(f);
                 completionTokens += d.CompletionTokens;
             }
-            answers.Add(new Answer(index, text.ToString(), finish));
+            answers.Add(new Answer(index, text.ToString(), finish, tokens, echoLength));
         }
         await OpenAiResponses.WriteJsonAsync(reply.Response, j => WholeBody(j, reply, answers, promptTokens,
             completionTokens));
@@ -105,7 +108,7 @@ internal static class GenerationResponder
                 j.WriteString("text", answer.Text);
             }
 
-            j.WriteNull("logprobs");
+            Logprobs(j, reply, answer.Tokens, answer.EchoLength);
             j.WriteString("finish_reason", answer.Finish);
             j.WriteEndObject();
         }
@@ -122,20 +125,23 @@ internal static class GenerationResponder
         for (int index = 0; index < plans.Count * sampling.N; index++)
         {
             Plan plan = plans[index / sampling.N];
-            if (reply.Chat) await ChunkAsync(reply, index, "", null, role: true);
+            var choice = new Choice(index);
+            if (reply.Chat) await ChunkAsync(reply, choice, "", null, null, role: true);
             if (echo && !string.IsNullOrEmpty(plan.Prompt.EchoText))
-                await ChunkAsync(reply, index, plan.Prompt.EchoText, null, role: false);
+                await ChunkAsync(reply, choice, plan.Prompt.EchoText, null, null, role: false);
             await foreach (TextDelta d in Run(services, plan, sampling, index, reply.Cancel))
             {
                 await DelayAsync(services.Options, reply.Cancel);
                 if (d.Finish is not { } f)
                 {
-                    await ChunkAsync(reply, index, d.Text, null, role: false);
+                    await ChunkAsync(reply, choice, d.Text, d.Tokens, null, role: false);
                     continue;
                 }
                 completionTokens += d.CompletionTokens;
-                if (d.Text.Length > 0) await ChunkAsync(reply, index, d.Text, null, role: false);
-                await ChunkAsync(reply, index, reply.Chat ? null : "", OpenAiResponses.FinishName(f), role: false);
+                if (d.Text.Length > 0 || d.Tokens is { Count: > 0 })
+                    await ChunkAsync(reply, choice, d.Text, d.Tokens, null, role: false);
+                string finish = OpenAiResponses.FinishName(f);
+                await ChunkAsync(reply, choice, reply.Chat ? null : "", null, finish, role: false);
             }
         }
         if (sampling.IncludeUsage)
@@ -157,23 +163,43 @@ internal static class GenerationResponder
     private static Task DelayAsync(ModelServerOptions options, CancellationToken cancel) =>
         options.DelayPerTokenMs > 0 ? Task.Delay(options.DelayPerTokenMs, cancel) : Task.CompletedTask;
 
-    private static Task ChunkAsync(Reply reply, int index, string? text, string? finish, bool role) =>
-        OpenAiResponses.WriteEventAsync(reply.Response, j =>
+    /// <summary>A streamed choice: its index, and where its next text starts (completions logprobs' text_offset).
+    /// </summary>
+    private sealed class Choice(int index)
+    {
+        public int Index { get; } = index;
+        public int Offset { get; set; }
+    }
+
+    private static async Task ChunkAsync(Reply reply, Choice choice, string? text,
+        IReadOnlyList<SampledToken>? tokens, string? finish, bool role)
+    {
+        int offset = choice.Offset;
+        await OpenAiResponses.WriteEventAsync(reply.Response, j =>
         {
             j.WriteStartObject();
             Header(j, reply, reply.ChunkObject);
             j.WriteStartArray("choices");
             j.WriteStartObject();
-            j.WriteNumber("index", index);
+            j.WriteNumber("index", choice.Index);
             if (reply.Chat) Delta(j, text, role);
             else j.WriteString("text", text ?? "");
-            j.WriteNull("logprobs");
+            Logprobs(j, reply, tokens, offset);
             if (finish is null) j.WriteNull("finish_reason");
             else j.WriteString("finish_reason", finish);
             j.WriteEndObject();
             j.WriteEndArray();
             j.WriteEndObject();
         }, reply.Cancel);
+        choice.Offset += text?.Length ?? 0;
+    }
+
+    private static void Logprobs(Utf8JsonWriter j, Reply reply, IReadOnlyList<SampledToken>? tokens, int offset)
+    {
+        if (tokens is null or { Count: 0 }) j.WriteNull("logprobs");
+        else if (reply.Chat) LogprobsJson.WriteChat(j, reply.Served, tokens);
+        else LogprobsJson.WriteCompletion(j, reply.Served, tokens, offset);
+    }
 
     private static void Delta(Utf8JsonWriter j, string? text, bool role)
     {
@@ -198,6 +224,6 @@ internal static class GenerationResponder
         j.WriteString("id", reply.Id);
         j.WriteString("object", objectName);
         j.WriteNumber("created", reply.Created);
-        j.WriteString("model", reply.Model);
+        j.WriteString("model", reply.Served.Name);
     }
 }

@@ -5,10 +5,11 @@ using LoPAProxy.OpenAi;
 
 namespace LoPAProxy.ModelServer.Endpoints;
 
-/// <summary>The sampling and output fields completions and chat share, validated.</summary>
+/// <summary>The sampling and output fields completions and chat share, validated. TopLogprobs is null when no
+/// logprobs were asked for (chat: logprobs true with top_logprobs 0–20; completions: logprobs 0–20).</summary>
 internal sealed record SamplingRequest(int? MaxTokens, float Temperature, float TopP, int TopK, uint Seed, int N,
     string[] Stop, bool Stream, bool IncludeUsage, bool IgnoreEos, IReadOnlyList<TokenBias> LogitBias,
-    string? Grammar)
+    string? Grammar, int? TopLogprobs)
 {
     /// <summary>At most this many logit_bias entries (OpenAI's own limit is 300).</summary>
     public const int MaxLogitBias = 300;
@@ -34,15 +35,60 @@ internal sealed record SamplingRequest(int? MaxTokens, float Temperature, float 
         if (n > 1 && temperature == 0) { /* allowed: n identical greedy choices, as vLLM does */ }
         uint s = seed is { } v ? (uint)v : (uint)Random.Shared.NextInt64(0, uint.MaxValue);
         return new SamplingRequest(maxTokens, (float)temperature, (float)topP, topK <= 0 ? 0 : topK, s, n, stop,
-            stream, includeUsage, ignoreEos, ParseLogitBias(body, vocabSize), GrammarOf(body));
+            stream, includeUsage, ignoreEos, ParseLogitBias(body, vocabSize), GrammarOf(body),
+            TopLogprobsOf(body, chat));
     }
 
-    /// <summary>response_format json_object → the JSON grammar; text or none → none (FeaturePolicy refuses the
-    /// rest).</summary>
+    private static int? TopLogprobsOf(JsonElement body, bool chat)
+    {
+        if (!chat) return JsonFields.Int(body, "logprobs", 0, TokenLogprobs.MaxTop);
+        bool on = JsonFields.Bool(body, "logprobs") ?? false;
+        int? top = JsonFields.Int(body, "top_logprobs", 0, TokenLogprobs.MaxTop);
+        if (top is > 0 && !on)
+        {
+            throw ApiException.BadRequest("'top_logprobs' needs 'logprobs': true", "top_logprobs");
+        }
+        return on ? top ?? 0 : null;
+    }
+
+    /// <summary>response_format json_object → the JSON object grammar, json_schema → the schema's grammar
+    /// (<see cref="JsonSchemaGrammar"/>); text or none → none.</summary>
     private static string? GrammarOf(JsonElement body)
     {
-        if (JsonFields.Get(body, "response_format") is not { ValueKind: JsonValueKind.Object } format) return null;
-        return JsonFields.String(format, "type") == "json_object" ? JsonGrammar.Object : null;
+        if (JsonFields.Get(body, "response_format") is not { } format) return null;
+        if (format.ValueKind != JsonValueKind.Object)
+            throw ApiException.BadRequest("'response_format' must be an object", "response_format");
+        switch (JsonFields.String(format, "type"))
+        {
+            case "json_object":
+                return JsonGrammar.Object;
+            case "json_schema":
+                return SchemaGrammar(format);
+            case "text" or null:
+                return null;
+            case { } other:
+                throw Errors.Unsupported("response_format", $"type '{other}' is not one of text, json_object, " +
+                    "json_schema");
+        }
+    }
+
+    private static string SchemaGrammar(JsonElement format)
+    {
+        if (JsonFields.Get(format, "json_schema") is not { ValueKind: JsonValueKind.Object } spec)
+        {
+            throw ApiException.BadRequest("'response_format.json_schema' must be an object with the schema",
+                "response_format");
+        }
+        if (JsonFields.Get(spec, "schema") is not { } schema) return "root ::= value\n" + JsonGrammar.Rules;
+        try
+        {
+            return JsonSchemaGrammar.From(schema);
+        }
+        catch (JsonSchemaUnsupportedException e)
+        {
+            throw Errors.Unsupported("response_format", $"this server's JSON schema grammar cannot hold it: " +
+                e.Message);
+        }
     }
 
     /// <summary>logit_bias: {"token id": bias in [−100, 100]}, ids within the vocabulary.</summary>
@@ -79,5 +125,5 @@ internal sealed record SamplingRequest(int? MaxTokens, float Temperature, float 
     /// <summary>The sampling of choice <paramref name="index"/> (prompt × n order): the seed advances per choice, so
     /// a seeded request's n choices differ from each other and repeat exactly.</summary>
     public SamplingSettings ForChoice(int index) =>
-        new(Temperature, TopP, TopK, unchecked(Seed + (uint)index), IgnoreEos, LogitBias, Grammar);
+        new(Temperature, TopP, TopK, unchecked(Seed + (uint)index), IgnoreEos, LogitBias, Grammar, TopLogprobs);
 }

@@ -67,7 +67,7 @@ public sealed class BatchDecoder : IDisposable
         CancellationToken cancel)
     {
         var single = new UnboundedChannelOptions { SingleReader = true, SingleWriter = true };
-        var output = Channel.CreateUnbounded<int>(single);
+        var output = Channel.CreateUnbounded<SampledToken>(single);
         var handle = new GenerationHandle(output.Reader);
         var sequence = new Sequence(prompt, maxTokens, sampling, output.Writer, handle, cancel);
         ObjectDisposedException.ThrowIf(!_incoming.Writer.TryWrite(sequence), this);
@@ -119,12 +119,12 @@ public sealed class BatchDecoder : IDisposable
                 continue;
             }
             sequence.Id = _freeIds.Pop();
-            // Created, used and disposed on this thread only.
-            sequence.Sampler = sequence.Sampling.CreateChain(_model.Weights.Vocab);
             try
             {
+                // Created, used and disposed on this thread only; a grammar llama.cpp refuses ends this sequence only.
+                sequence.Sampler = sequence.Sampling.CreateChain(_model.Weights.Vocab);
                 int logitsIndex = Prefill(sequence);
-                Deliver(sequence, sequence.Sampler!.Sample(_context.NativeHandle, logitsIndex));
+                Deliver(sequence, logitsIndex);
             }
             catch (Exception e) { End(sequence, e); }
             if (!sequence.Ended) _running.Add(sequence);
@@ -187,21 +187,26 @@ public sealed class BatchDecoder : IDisposable
         {
             Sequence s = _running[i];
             s.Position++;
-            Deliver(s, s.Sampler!.Sample(_context.NativeHandle, indices[i]));
+            Deliver(s, indices[i]);
         }
         _running.RemoveAll(s => s.Ended);
     }
 
-    private void Deliver(Sequence s, LLamaToken sampled)
+    /// <summary>Samples the sequence's next token from its row of logits and hands it on, or ends the sequence.
+    /// </summary>
+    private void Deliver(Sequence s, int logitsIndex)
     {
-        int token = (int)sampled;
+        int token = (int)s.Sampler!.Sample(_context.NativeHandle, logitsIndex);
         if (_model.StopTokens.Contains(token) && !s.Sampling.IgnoreEos)
         {
             s.Handle.Finish = FinishReason.Stop;
             End(s, null);
             return;
         }
-        s.Output.TryWrite(token);
+        SampledToken sampled = s.Sampling.TopLogprobs is { } top
+            ? TokenLogprobs.Of(_context.NativeHandle.GetLogitsIth(logitsIndex), token, top)
+            : new SampledToken(token, 0, null);
+        s.Output.TryWrite(sampled);
         s.Generated++;
         s.Pending = token;
         if (s.Generated >= s.MaxTokens || s.Position >= _model.ContextLength)
@@ -243,13 +248,13 @@ public sealed class BatchDecoder : IDisposable
     }
 
     private sealed class Sequence(PromptInput prompt, int maxTokens, SamplingSettings sampling,
-        ChannelWriter<int> output, GenerationHandle handle, CancellationToken cancel)
+        ChannelWriter<SampledToken> output, GenerationHandle handle, CancellationToken cancel)
     {
         public PromptInput Prompt { get; } = prompt;
         public int MaxTokens { get; } = maxTokens;
         public SamplingSettings Sampling { get; } = sampling;
         public SafeLLamaSamplerChainHandle? Sampler { get; set; }
-        public ChannelWriter<int> Output { get; } = output;
+        public ChannelWriter<SampledToken> Output { get; } = output;
         public GenerationHandle Handle { get; } = handle;
         public CancellationToken Cancel { get; } = cancel;
         public int Id { get; set; }

@@ -7,10 +7,11 @@ namespace LoPAProxy.ModelServer.Generation;
 /// top-p → temperature → a seeded draw, the order llama.cpp's own server uses for these three. OpenAI's logit_bias
 /// is added to the logits first (llama.cpp's logit-bias sampler), so it steers greedy choices too; a GBNF Grammar
 /// (response_format json_object) then rules out every token that would leave it. IgnoreEos (vLLM's
-/// ignore_eos) keeps generating past end-of-generation tokens, for benchmarks.
+/// ignore_eos) keeps generating past end-of-generation tokens, for benchmarks. TopLogprobs, when set, makes each
+/// token carry its log-probability and that many alternatives (<see cref="TokenLogprobs"/>); it changes no choice.
 /// </summary>
 public sealed record SamplingSettings(float Temperature, float TopP, int TopK, uint Seed, bool IgnoreEos = false,
-    IReadOnlyList<TokenBias>? LogitBias = null, string? Grammar = null)
+    IReadOnlyList<TokenBias>? LogitBias = null, string? Grammar = null, int? TopLogprobs = null)
 {
     public static readonly SamplingSettings Greedy = new(0, 1, 0, 0);
 

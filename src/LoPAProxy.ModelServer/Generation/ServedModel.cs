@@ -13,6 +13,7 @@ namespace LoPAProxy.ModelServer.Generation;
 public sealed class ServedModel : IDisposable
 {
     private readonly LLamaWeights _weights;
+    private readonly Lazy<byte[][]> _pieces;
 
     public string Name { get; }
     public string GgufPath { get; }
@@ -44,6 +45,7 @@ public sealed class ServedModel : IDisposable
         if (weights.Vocab.BOS is { } bos) stops.Add((int)bos);
         StopTokens = stops;
         ChatTemplate = weights.Metadata.GetValueOrDefault("tokenizer.chat_template");
+        _pieces = new Lazy<byte[][]>(ReadPieces);
     }
 
     /// <summary>Loads a GGUF file, or converts a llama2.c checkpoint first (<see cref="ModelFiles"/>).</summary>
@@ -83,6 +85,22 @@ public sealed class ServedModel : IDisposable
 
     /// <summary>A decoder of tokens to text that holds back incomplete UTF-8 characters.</summary>
     internal StreamingTokenDecoder NewTextDecoder() => new(Encoding.UTF8, _weights);
+
+    /// <summary>The bytes one token writes on its own (control tokens as their text, "&lt;/s&gt;"), as logprobs
+    /// show it.</summary>
+    public byte[] TokenBytes(int token) => _pieces.Value[token];
+
+    private byte[][] ReadPieces()
+    {
+        var pieces = new byte[VocabSize][];
+        Span<byte> buffer = stackalloc byte[256];
+        for (int t = 0; t < pieces.Length; t++)
+        {
+            uint length = _weights.NativeHandle.TokenToSpan((LLamaToken)t, buffer, 0, special: true);
+            pieces[t] = buffer[..(int)Math.Min(length, (uint)buffer.Length)].ToArray();
+        }
+        return pieces;
+    }
 
     public string Decode(IEnumerable<int> tokens)
     {

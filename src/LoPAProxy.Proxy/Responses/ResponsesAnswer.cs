@@ -105,7 +105,10 @@ public sealed class ResponsesAnswer
         ["output"] = new JsonArray(output),
         ["parallel_tool_calls"] = false, ["previous_response_id"] = null, ["store"] = false,
         ["temperature"] = _request["temperature"]?.DeepClone() ?? 1, ["top_p"] = _request["top_p"]?.DeepClone() ?? 1,
-        ["text"] = new JsonObject { ["format"] = new JsonObject { ["type"] = "text" } },
+        ["text"] = new JsonObject
+        {
+            ["format"] = _request["text"]?["format"]?.DeepClone() ?? new JsonObject { ["type"] = "text" },
+        },
         ["tool_choice"] = "none", ["tools"] = new JsonArray(), ["truncation"] = "disabled",
         ["usage"] = status == "in_progress" ? null : Usage(),
         ["user"] = _request["user"]?.DeepClone(),

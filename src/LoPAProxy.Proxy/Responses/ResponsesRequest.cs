@@ -8,9 +8,10 @@ namespace LoPAProxy.Proxy.Responses;
 /// A Responses API request (POST /v1/responses) as the chat completions request it is bridged onto. What the bridge
 /// carries: <c>model</c>, <c>input</c> (a string, or message items with text content), <c>instructions</c> (a system
 /// message first), <c>max_output_tokens</c>, <c>temperature</c>, <c>top_p</c>, <c>stream</c>, <c>user</c>,
-/// <c>metadata</c> (echoed), <c>store: false</c>, <c>text.format</c> of type "text", <c>truncation: "disabled"</c>.
+/// <c>metadata</c> (echoed), <c>store: false</c>, <c>text.format</c> (text, json_object, or json_schema as chat's
+/// <c>response_format</c>: the backend enforces it or refuses it), <c>truncation: "disabled"</c>.
 /// Everything else is refused with a 400 naming the field — never accepted and ignored: stored responses
-/// (<c>previous_response_id</c>, <c>store: true</c>), tools, structured output, reasoning, other input types.
+/// (<c>previous_response_id</c>, <c>store: true</c>), tools, reasoning, other input types.
 /// </summary>
 public static class ResponsesRequest
 {
@@ -36,6 +37,7 @@ public static class ResponsesRequest
         AddInput(body["input"], messages);
         var chat = new JsonObject { ["model"] = body["model"]?.DeepClone(), ["messages"] = messages };
         if (body["max_output_tokens"] is { } max) chat["max_tokens"] = max.DeepClone();
+        if (ResponseFormat(body) is { } format) chat["response_format"] = format;
         foreach (string name in new[] { "temperature", "top_p", "user" })
             if (body[name] is { } value) chat[name] = value.DeepClone();
         if (IsStream(body))
@@ -63,16 +65,31 @@ public static class ResponsesRequest
     {
         if (body["store"] is JsonValue store && (!store.TryGetValue(out bool stored) || stored))
             throw Unsupported("store", "responses are not stored here (send store: false or leave it out)");
-        if (body["text"] is JsonObject text && text["format"] is JsonObject format
-            && JsonAccess.String(format, "type") != "text")
-        {
-            throw Unsupported("text.format", "structured output is not bridged here");
-        }
-
         if (body["truncation"] is JsonValue truncation && JsonAccess.String(body, "truncation") != "disabled")
             throw Unsupported("truncation", $"only \"disabled\" is supported, not {truncation.ToJsonString()}");
         if (body["metadata"] is not (null or JsonObject))
             throw ApiException.BadRequest("'metadata' must be an object of strings", "metadata");
+    }
+
+    /// <summary>text.format as chat's response_format: json_object as is; json_schema's name, schema, strict and
+    /// description moved into response_format.json_schema; text or none → none.</summary>
+    private static JsonObject? ResponseFormat(JsonObject body)
+    {
+        if (body["text"] is not JsonObject text || text["format"] is not JsonObject format) return null;
+        switch (JsonAccess.String(format, "type"))
+        {
+            case "text":
+                return null;
+            case "json_object":
+                return new JsonObject { ["type"] = "json_object" };
+            case "json_schema":
+                var schema = new JsonObject();
+                foreach (string name in new[] { "name", "schema", "strict", "description" })
+                    if (format[name] is { } value) schema[name] = value.DeepClone();
+                return new JsonObject { ["type"] = "json_schema", ["json_schema"] = schema };
+            case var other:
+                throw Unsupported("text.format", $"format type '{other}' is not text, json_object or json_schema");
+        }
     }
 
     private static void AddInput(JsonNode? input, JsonArray messages)

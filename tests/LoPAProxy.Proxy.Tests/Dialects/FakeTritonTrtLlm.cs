@@ -71,15 +71,16 @@ public static class FakeTritonTrtLlm
         if (stream)
         {
             h.Response.ContentType = "text/event-stream; charset=utf-8";
-            await foreach (int token in generation.Tokens.ReadAllAsync(h.RequestAborted))
+            await foreach (SampledToken sampled in generation.Tokens.ReadAllAsync(h.RequestAborted))
             {
-                output.Add(token);
-                await WriteEventAsync(h, name, [token]);
+                output.Add(sampled.Token);
+                await WriteEventAsync(h, name, [sampled.Token]);
             }
             if (generation.Finish == FinishReason.Stop) await WriteEventAsync(h, name, [(int)body["end_id"]!]);
             return Results.Empty;
         }
-        await foreach (int token in generation.Tokens.ReadAllAsync(h.RequestAborted)) output.Add(token);
+        await foreach (SampledToken sampled in generation.Tokens.ReadAllAsync(h.RequestAborted))
+            output.Add(sampled.Token);
         if (generation.Finish == FinishReason.Stop) output.Add((int)body["end_id"]!);
         int[] sequence = ids.Concat(output).ToArray();
         return Results.Json(new

@@ -54,7 +54,7 @@ public class ResponsesBridgeTests(ProxyFixture f) : IClassFixture<ProxyFixture>
     [Theory]
     [InlineData("""{"tools":[{"type":"function","name":"f"}]}""", "tools")]
     [InlineData("""{"store":true}""", "store")]
-    [InlineData("""{"text":{"format":{"type":"json_object"}}}""", "text.format")]
+    [InlineData("""{"text":{"format":{"type":"xml"}}}""", "text.format")]
     [InlineData("""{"reasoning":{"effort":"low"}}""", "reasoning")]
     [InlineData("""{"input":[{"type":"function_call_output","call_id":"c","output":"x"}]}""", "input")]
     public async Task What_the_bridge_does_not_carry_is_a_400_naming_it(string extra, string field)
