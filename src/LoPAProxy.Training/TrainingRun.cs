@@ -65,7 +65,12 @@ public sealed class TrainingRun(TrainingRunSettings settings)
         Train(trainer, optimizer, start, metric, checkpointPath, optionsJson, cancel);
         if (trainer.Prompt != null)
         {
-            trainer.Prompt.Adapter.SaveDirectory(outDir);
+            LopaAdapter adapter = trainer.Prompt.Adapter;
+            // The first training example's prompt shows callers (and the console's try-it) the trained format.
+            string example = settings.Train[0].Prompt;
+            if (AdapterConfig.AcceptsPromptExample(example))
+                adapter = adapter.WithConfig(adapter.Config with { PromptExample = example });
+            adapter.SaveDirectory(outDir);
             Reported?.Invoke($"adapter written to {outDir} ({LopaAdapter.ConfigFile}, {LopaAdapter.WeightsFile})");
         }
         WriteResults(outDir, options, optionsJson, metric, trainer.TrainableParameters);

@@ -192,4 +192,22 @@ public class AdapterFormatTests
             Assert.Contains(named, e.Message, StringComparison.Ordinal);
         }
     }
+
+    [Fact]
+    public void A_prompt_example_round_trips_and_bad_ones_are_refused()
+    {
+        AdapterConfig config = GeneratorTests.Config(Composition.Lopa) with
+        {
+            PromptExample = "a fine film.\nSentiment:",
+        };
+        Assert.Equal("a fine film.\nSentiment:", AdapterConfig.Parse(config.ToJson()).PromptExample);
+        Assert.Null(AdapterConfig.Parse(GeneratorTests.Config(Composition.Lopa).ToJson()).PromptExample);
+        foreach (string bad in new[] { "", "bell\u0007", new string('x', AdapterConfig.MaxPromptExample + 1) })
+        {
+            var o = System.Text.Json.Nodes.JsonNode.Parse(config.ToJson())!.AsObject();
+            o[AdapterConfig.PromptExampleKey] = bad;
+            var e = Assert.Throws<AdapterException>(() => AdapterConfig.Parse(o.ToJsonString()));
+            Assert.Contains(AdapterConfig.PromptExampleKey, e.Message, StringComparison.Ordinal);
+        }
+    }
 }

@@ -42,6 +42,9 @@ public class TrainingRunTests
         Assert.Contains(lines, l => l.StartsWith("epoch 2: dev accuracy", StringComparison.Ordinal));
         LopaAdapter adapter = LopaAdapter.Load(dir);
         Assert.Equal(result.TrainableParameters, adapter.Config.TrainableParameters);
+        // The trained format, shown to callers: SST-2's first training review followed by " Sentiment:".
+        Assert.Equal(TaskData.Load(Sst2("train"), 1)[0].Prompt, adapter.Config.PromptExample);
+        Assert.EndsWith(" Sentiment:", adapter.Config.PromptExample, StringComparison.Ordinal);
         using var metrics = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, TrainingRun.MetricsFile)));
         Assert.Equal(8, metrics.RootElement.GetProperty("steps").GetInt32());
         Assert.StartsWith("<svg", File.ReadAllText(Path.Combine(dir, TrainingRun.ChartFile)));

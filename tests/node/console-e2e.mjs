@@ -74,6 +74,9 @@ try {
   await page.click("nav a[data-view=try]");
   await page.waitForSelector("#try-adapter option", { state: "attached" });
   summary.tryAdapter = await page.inputValue("#try-adapter");
+  await page.waitForFunction((example) => document.querySelector("#try-prompt").value === example,
+    env.PROMPT_EXAMPLE);
+  summary.tryPrompt = await page.inputValue("#try-prompt");
   await page.click("#try-form button");
   await page.waitForFunction(() => document.querySelector("#try-with-meta").textContent.includes("encoder"));
   summary.without = await page.textContent("#try-without");

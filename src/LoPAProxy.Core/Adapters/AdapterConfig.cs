@@ -20,7 +20,8 @@ public enum Composition
 public sealed record AdapterConfig
 {
     public const string LopaType = "LOPA", PromptTuningType = "PROMPT_TUNING";
-    public const int MaxVirtualTokens = 1024, MaxDim = 65536, MaxRank = 256;
+    public const int MaxVirtualTokens = 1024, MaxDim = 65536, MaxRank = 256, MaxPromptExample = 2_000;
+    public const string PromptExampleKey = "prompt_example";
 
     public string PeftType { get; init; } = LopaType;
     public string? BaseModel { get; init; }
@@ -39,6 +40,9 @@ public sealed record AdapterConfig
     public Composition Composition { get; init; } = Composition.Lopa;
     /// <summary>Generation settings applied to requests that set none of their own; null: none.</summary>
     public GenerationDefaults? Defaults { get; init; }
+    /// <summary>A request text in the format the adapter was trained on (the console's try-it starts from it); null:
+    /// none.</summary>
+    public string? PromptExample { get; init; }
 
     public bool UsesEncoder => Composition != Composition.PromptTuning;
 
@@ -89,6 +93,7 @@ public sealed record AdapterConfig
             ["composition"] = CompositionName(Composition),
         };
         if (Defaults is not null) o[GenerationDefaults.Key] = Defaults.ToJson();
+        if (PromptExample is not null) o[PromptExampleKey] = PromptExample;
         return o.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
     }
 
@@ -124,7 +129,11 @@ public sealed record AdapterConfig
             },
             _ => throw new AdapterException($"peft_type '{peft}' is not supported ({LopaType}, {PromptTuningType})"),
         };
-        config = config with { Defaults = GenerationDefaults.Parse(o[GenerationDefaults.Key]) };
+        config = config with
+        {
+            Defaults = GenerationDefaults.Parse(o[GenerationDefaults.Key]),
+            PromptExample = Str(o, PromptExampleKey),
+        };
         config.Validate();
         return config;
     }
@@ -134,6 +143,7 @@ public sealed record AdapterConfig
         void Range(int v, int min, int max, string name) { if (v < min || v > max) throw new AdapterException($"'{name}' = {v} is outside [{min}, {max}]"); }
         Range(NumVirtualTokens, 1, MaxVirtualTokens, "num_virtual_tokens");
         Range(TokenDim, 1, MaxDim, "token_dim");
+        ValidatePromptExample();
         if (!UsesEncoder) return;
         if (string.IsNullOrWhiteSpace(Encoder)) throw new AdapterException($"composition '{CompositionName(Composition)}' needs an 'encoder'");
         Range(EncoderDim, 1, MaxDim, "encoder_dim");
@@ -141,6 +151,18 @@ public sealed record AdapterConfig
         if (Composition != Composition.Idpg) Range(Rank, 1, MaxRank, "rank");
         if (TrainableParameters > 512L << 20) throw new AdapterException($"adapter would have {TrainableParameters} parameters, over the 512 Mi limit");
     }
+
+    private void ValidatePromptExample()
+    {
+        if (PromptExample is not null && !AcceptsPromptExample(PromptExample))
+        {
+            throw new AdapterException($"'{PromptExampleKey}' must be 1 to {MaxPromptExample} characters without " +
+                "control characters other than newline and tab");
+        }
+    }
+
+    public static bool AcceptsPromptExample(string text) => text.Length is > 0 and <= MaxPromptExample
+        && !text.Any(c => char.IsControl(c) && c is not ('\n' or '\t'));
 
     private static string? Str(JsonObject o, string key) => o[key] switch
     {

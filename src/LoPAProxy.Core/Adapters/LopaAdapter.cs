@@ -148,6 +148,10 @@ public sealed class LopaAdapter
         return w;
     }
 
+    /// <summary>The same weights under another config of the same shape (descriptive keys such as the prompt
+    /// example).</summary>
+    public LopaAdapter WithConfig(AdapterConfig config) => new(config, PromptEmbeddings, U, V, Idpg);
+
     /// <summary>adapter_config.json + adapter_model.safetensors in <paramref name="directory"/>.</summary>
     public void SaveDirectory(string directory)
     {

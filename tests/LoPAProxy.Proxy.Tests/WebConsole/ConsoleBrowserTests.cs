@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
+using LoPAProxy.Core.Adapters;
 using LoPAProxy.Engine.Tests.Support;
 using LoPAProxy.Proxy.Tests.Limits;
 using LoPAProxy.Proxy.Tests.Store;
@@ -9,6 +10,8 @@ namespace LoPAProxy.Proxy.Tests.WebConsole;
 /// <summary>The console, served by the proxy, driven in Debian's chromium by playwright-core.</summary>
 public class ConsoleBrowserTests
 {
+    private const string PromptExample = "a joy from start to end. Sentiment:";
+
     [Fact]
     public async Task The_console_works_in_a_real_browser_for_a_tenant_and_an_operator()
     {
@@ -32,7 +35,9 @@ public class ConsoleBrowserTests
 
         string files = TempDir.Create();
         string valid = Path.Combine(files, "story.safetensors"), invalid = Path.Combine(files, "broken.safetensors");
-        File.WriteAllBytes(valid, StoreRig.Adapter(3).ToSingleFile());
+        LopaAdapter uploaded = StoreRig.Adapter(3);
+        uploaded = uploaded.WithConfig(uploaded.Config with { PromptExample = PromptExample });
+        File.WriteAllBytes(valid, uploaded.ToSingleFile());
         File.WriteAllBytes(invalid, "not a safetensors file at all"u8.ToArray());
 
         var psi = new ProcessStartInfo("node", Path.Combine(Node.Directory, "console-e2e.mjs"))
@@ -45,6 +50,7 @@ public class ConsoleBrowserTests
         psi.Environment["OTHER_ADAPTER"] = "secret@1";
         psi.Environment["VALID_ADAPTER"] = valid;
         psi.Environment["INVALID_ADAPTER"] = invalid;
+        psi.Environment["PROMPT_EXAMPLE"] = PromptExample;
         if (Environment.GetEnvironmentVariable("LOPA_CONSOLE_SCREENSHOTS") is { Length: > 0 } shots)
             psi.Environment["SCREENSHOTS"] = shots;
         using var node = Process.Start(psi)!;
@@ -58,6 +64,7 @@ public class ConsoleBrowserTests
         Assert.False(string.IsNullOrWhiteSpace(r.GetProperty("invalidUpload").GetString()));
         Assert.Equal(3, r.GetProperty("adapterRows").GetInt32());
         Assert.Equal("stories260K:story", r.GetProperty("tryAdapter").GetString());
+        Assert.Equal(PromptExample, r.GetProperty("tryPrompt").GetString()); // the adapter's own format
         Assert.Equal(["PC1 →", "PC2 →"], r.GetProperty("axisLabels").EnumerateArray().Select(l => l.GetString()));
         Assert.Contains("encoder", r.GetProperty("withMeta").GetString());
         JsonElement[] maps = r.GetProperty("heatmaps").EnumerateArray().ToArray();

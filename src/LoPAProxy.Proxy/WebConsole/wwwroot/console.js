@@ -193,6 +193,17 @@ async function showTry() {
   // Newest adapter first: what a tenant just uploaded is what they want to try.
   const withAdapter = models.filter((m) => m.id.includes(":")).sort((a, b) => b.created - a.created);
   fillSelect($("try-adapter"), withAdapter.map((m) => m.id));
+  await loadAdapters();
+  showPromptExample();
+}
+
+// The active version's prompt_example (the format the adapter was trained on) replaces the prompt, if it has one.
+function showPromptExample() {
+  const model = $("try-adapter").value;
+  const name = model.slice(model.indexOf(":") + 1);
+  const adapter = state.adapters.find((a) => a.name === name && a.active);
+  const example = adapter?.config.prompt_example;
+  if (example) $("try-prompt").value = example;
 }
 
 async function send(model, endpoint, prompt, maxTokens) {
@@ -464,6 +475,7 @@ $("sign-in-form").addEventListener("submit", (event) => {
 $("sign-out").addEventListener("click", signOut);
 $("upload-form").addEventListener("submit", upload);
 $("try-form").addEventListener("submit", tryIt);
+$("try-adapter").addEventListener("change", showPromptExample);
 $("inspect-form").addEventListener("submit", inspect);
 $("tenant-form").addEventListener("submit", createTenant);
 $("keys-tenant").addEventListener("change", () => guarded($("tenant-error"), showKeys));
