@@ -83,6 +83,7 @@ public class CliTests
         Assert.Equal(10 + tok.Encode("Tom had a red kite", true, false).Length,
             JsonDocument.Parse(body).RootElement.GetProperty("usage").GetProperty("prompt_tokens").GetInt32());
         await AssertTheDemoAnswersSentimentInChat(client, baseUrl, model);
+        AssertClientLibrariesWorkWithTheDemo(baseUrl, key, model);
         using var unauthorised = await new HttpClient().GetAsync(baseUrl + "/models");
         Assert.Equal(401, (int)unauthorised.StatusCode);
         // The demo tenant lives in the store, so its adapters are listed and managed through the API.
@@ -129,6 +130,39 @@ public class CliTests
         }
         Assert.True(words >= 24, $"{words} of 40 chat answers start with a sentiment word");
         Assert.True(right >= 24, $"{right} of 40 chat answers name the review's sentiment");
+    }
+
+    /// <summary>#25 item 4: the Vercel AI SDK (Responses API and chat), LangChain (invoke, stream, Responses API,
+    /// withStructuredOutput) and the official client (json_schema on chat and Responses, logprobs) against `lopa up`
+    /// with the demo adapter, unmodified (tests/node).</summary>
+    private static void AssertClientLibrariesWorkWithTheDemo(string baseUrl, string key, string model)
+    {
+        var tok = LoPAProxy.Engine.Tokenizers.SentencePieceBpeTokenizer.Load(SharedFiles.Path_("models", "stories260K",
+            "tok512.bin"), 512);
+        var environment = new Dictionary<string, string>
+        {
+            ["OPENAI_BASE_URL"] = baseUrl, ["OPENAI_API_KEY"] = key, ["LOPA_MODEL"] = model,
+            ["DOT_TOKEN"] = tok.Encode(".", false, false, continuation: true).Single()
+                .ToString(CultureInfo.InvariantCulture),
+        };
+        JsonElement vercel = JsonDocument.Parse(Node.RunWithEnv("vercel-ai.mjs", environment)).RootElement;
+        string chat = vercel.GetProperty("chat").GetProperty("text").GetString()!;
+        Assert.False(string.IsNullOrWhiteSpace(chat));
+        Assert.Equal(chat, vercel.GetProperty("generated").GetProperty("text").GetString());
+        Assert.Equal(chat, vercel.GetProperty("streamed").GetProperty("text").GetString());
+        JsonElement langchain = JsonDocument.Parse(Node.RunWithEnv("langchain.mjs", environment)).RootElement;
+        string invoked = langchain.GetProperty("invoked").GetProperty("text").GetString()!;
+        Assert.Equal(invoked, langchain.GetProperty("streamed").GetString());
+        Assert.Equal(invoked, langchain.GetProperty("responses").GetProperty("text").GetString());
+        string[] sentiments = ["positive", "negative"];
+        Assert.Contains(langchain.GetProperty("structured").GetProperty("sentiment").GetString(), sentiments);
+        JsonElement openai = JsonDocument.Parse(Node.RunWithEnv("openai-structured.mjs", environment)).RootElement;
+        Assert.Contains(openai.GetProperty("schemaChat").GetProperty("sentiment").GetString(), sentiments);
+        Assert.Contains(openai.GetProperty("schemaResponse").GetProperty("parsed").GetProperty("sentiment")
+            .GetString(), sentiments);
+        JsonElement logprobs = openai.GetProperty("logprobs");
+        Assert.Equal(logprobs.GetProperty("completionTokens").GetInt32(),
+            logprobs.GetProperty("tokens").GetArrayLength());
     }
 
     private static async Task<string> ChatAnswerAsync(HttpClient client, string baseUrl, object body)
