@@ -19,6 +19,7 @@ root.Subcommands.Add(EncodeCommands.Encode());
 root.Subcommands.Add(EncodeCommands.Embed());
 root.Subcommands.Add(TrainCommands.Train());
 root.Subcommands.Add(TrainCommands.Eval());
+root.Subcommands.Add(ProbeCommand.Create());
 try
 {
     return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });

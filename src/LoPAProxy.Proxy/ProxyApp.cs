@@ -160,6 +160,10 @@ public static class ProxyApp
             .MinimumLevel.ControlledBy(level.Switch)
             .MinimumLevel.Override("Microsoft", Serilog.Events.LogEventLevel.Warning)
             .MinimumLevel.Override("Yarp", Serilog.Events.LogEventLevel.Warning)
+            // Authentication brings Data Protection, which warns at start-up about key storage nothing here uses
+            // (API keys are bearer secrets; no cookie or protected payload is issued).
+            .MinimumLevel.Override("Microsoft.AspNetCore.DataProtection", Serilog.Events.LogEventLevel.Error)
+            .Filter.ByExcluding(IsExplainedStartupFailure)
             .Enrich.FromLogContext();
         logger = format == LogFormat.Json
             ? logger.WriteTo.Console(new Serilog.Formatting.Json.JsonFormatter(renderMessage: true))
@@ -167,6 +171,13 @@ public static class ProxyApp
                 formatProvider: CultureInfo.InvariantCulture);
         return logger.CreateLogger();
     }
+
+    /// <summary>The host's own report of a store that cannot be opened at start-up: the command prints it as one
+    /// line (`lopa: the store cannot be opened …`) and exits 1, so the host's stack trace is left out.</summary>
+    private static bool IsExplainedStartupFailure(Serilog.Events.LogEvent e) =>
+        e.Exception is Store.StoreUnavailableException
+        && e.Properties.TryGetValue("SourceContext", out var source)
+        && source.ToString() == "\"Microsoft.Extensions.Hosting.Internal.Host\"";
 
     /// <summary>
     /// The options that shape the host itself (listeners, body limit, log format), read before the host exists. A

@@ -96,6 +96,18 @@ public class CliTests
         Assert.Contains("stopped.", up.Stdout);
     }
 
+    /// <summary>`lopa probe` (the images' health check): exit 1 with the reason for a port nobody listens on or a
+    /// string that is not an http URL.</summary>
+    [Theory]
+    [InlineData("http://127.0.0.1:9/healthz", "lopa probe: http://127.0.0.1:9/healthz")]
+    [InlineData("not a url", "is not an http(s) URL")]
+    public void Probe_fails_with_the_reason(string url, string reason)
+    {
+        using var probe = new LopaProcess("probe", url, "--timeout", "2");
+        Assert.Equal(1, probe.WaitForExit(30));
+        Assert.Contains(reason, probe.Stderr);
+    }
+
     /// <summary>
     /// The path users try first: a chat message "&lt;review&gt; Sentiment:" (the format the demo adapter was trained
     /// on, README) to the demo adapter gets an answer that starts with " positive" or " negative", and mostly the

@@ -17,9 +17,25 @@ public static class LlamaCppRuntime
         lock (Gate)
         {
             if (_done) return;
-            NativeApi.llama_empty_call(); // loads the native library (some entry points do not trigger it)
+            LoadNativeLibrary();
             NativeLogConfig.llama_log_set(Log);
             _done = true;
+        }
+    }
+
+    /// <summary>Loads llama.cpp (some entry points do not trigger it); a library that cannot load is one clear
+    /// error, not a type-initialiser crash.</summary>
+    private static void LoadNativeLibrary()
+    {
+        try
+        {
+            NativeApi.llama_empty_call();
+        }
+        catch (TypeInitializationException e)
+        {
+            throw new InvalidOperationException("llama.cpp's native library cannot be loaded: a library it needs is " +
+                "missing (libgomp.so.1 — Debian's libgomp1 — or libstdc++; `ldd " +
+                "runtimes/linux-x64/native/*/libllama.so` beside lopa names it)", e);
         }
     }
 
