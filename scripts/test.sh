@@ -10,11 +10,27 @@ dpkg -s python3-torch >/dev/null 2>&1 || need+=(python3-torch)
 dpkg -s yamllint >/dev/null 2>&1 || need+=(yamllint)
 dpkg -s python3-onnx >/dev/null 2>&1 || need+=(python3-onnx)
 dpkg -s chromium >/dev/null 2>&1 || need+=(chromium)   # the web console's browser test (playwright-core drives it)
-if [ ${#need[@]} -gt 0 ]; then
-  echo "installing: ${need[*]}"
+# The container tests: podman builds and runs the images, mmdebstrap makes their local base (no registry here);
+# installed with their recommended packages (netavark and aardvark-dns give compose services their names).
+containers=()
+for p in podman buildah mmdebstrap podman-compose runc; do dpkg -s "$p" >/dev/null 2>&1 || containers+=("$p"); done
+if [ $((${#need[@]} + ${#containers[@]})) -gt 0 ]; then
+  echo "installing: ${need[*]} ${containers[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  if [ ${#need[@]} -gt 0 ]; then
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  fi
+  if [ ${#containers[@]} -gt 0 ]; then
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${containers[@]}" >/dev/null
+  fi
+fi
+# podman as root on this kind of machine: runc (crun 1.8 refuses its hybrid cgroups) and ulimits within the hard
+# limits it allows. Written only where no containers.conf exists (an operator's own is left alone).
+if [ "$(id -u)" -eq 0 ] && [ ! -f /etc/containers/containers.conf ]; then
+  mkdir -p /etc/containers
+  printf '[containers]\ndefault_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]\n\n[engine]\nruntime = "runc"\n' \
+    > /etc/containers/containers.conf
 fi
 export LOPA_PYTHON="${LOPA_PYTHON:-/usr/bin/python3}"
 "$LOPA_PYTHON" -c "import torch, onnx" || { echo "python3-torch / python3-onnx are not importable by $LOPA_PYTHON"; exit 1; }
