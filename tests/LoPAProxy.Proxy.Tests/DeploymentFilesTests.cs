@@ -8,9 +8,9 @@ using Microsoft.Extensions.Configuration;
 namespace LoPAProxy.Proxy.Tests;
 
 /// <summary>
-/// No Docker engine runs here, so the container and Kubernetes files are checked as files: yamllint, the
-/// structure that matters (probes, non-root, resources, health check), and every embedded proxy.json through
-/// the proxy's own start-up validator.
+/// The container and Kubernetes files as files: yamllint, the structure that matters (probes, non-root, resources,
+/// health check), and every embedded proxy.json through the proxy's own start-up validator. The images themselves are
+/// built and run by the Cli tests' ContainerTests (podman).
 /// </summary>
 public class DeploymentFilesTests
 {
@@ -40,7 +40,7 @@ public class DeploymentFilesTests
     [Fact]
     public void Yaml_is_lint_clean()
     {
-        var psi = new ProcessStartInfo("yamllint", "-f parsable deploy docker/compose.yaml")
+        var psi = new ProcessStartInfo("yamllint", "-f parsable deploy docker/compose.yaml docker/compose.reference.yaml")
         {
             WorkingDirectory = Repo,
             RedirectStandardOutput = true, RedirectStandardError = true
@@ -57,6 +57,8 @@ public class DeploymentFilesTests
     {
         Validate(File.ReadAllText(Path.Combine(Repo, "proxy.json")), "proxy.json");
         Validate(File.ReadAllText(Path.Combine(Repo, "docker", "proxy.compose.json")), "docker/proxy.compose.json");
+        Validate(File.ReadAllText(Path.Combine(Repo, "docker", "proxy.reference.json")),
+            "docker/proxy.reference.json");
         string configMap = PyTorch.Run("""
             import sys, yaml
             print(yaml.safe_load(open(sys.argv[1]))['data']['proxy.json'])
@@ -97,50 +99,19 @@ public class DeploymentFilesTests
             "the grace period must exceed the 30 s drain");
     }
 
+    /// <summary>#23: the command is CMD, so `IMAGE adapter import …` and a Deployment's args replace it; the program
+    /// is the ENTRYPOINT. The proxy flavour leaves libtorch, llama.cpp and the CUDA provider out.</summary>
     [Fact]
-    public void The_dockerfile_is_multi_stage_non_root_without_training_or_model_runtimes_and_a_health_check()
+    public void The_dockerfile_runs_lopa_with_the_command_in_cmd_non_root_with_a_health_check()
     {
         string[] lines = File.ReadAllLines(Path.Combine(Repo, "docker", "Dockerfile"));
-        Assert.True(lines.Count(l => l.StartsWith("FROM ", StringComparison.Ordinal)) >= 2, "multi-stage");
+        Assert.Contains("ENTRYPOINT [\"/app/lopa\"]", lines);
+        Assert.Contains("CMD [\"proxy\", \"--config\", \"/etc/lopa/proxy.json\", \"--urls\", \"http://0.0.0.0:8080\"]",
+            lines);
         Assert.Contains(lines, l => l.StartsWith("USER 10001", StringComparison.Ordinal));
-        Assert.Contains(lines, l => l.StartsWith("HEALTHCHECK ", StringComparison.Ordinal) && l.Contains("/healthz",
-            StringComparison.Ordinal));
-        Assert.Contains(lines, l => l.Contains("-p:LoPAWithoutLibTorch=true", StringComparison.Ordinal));
-        Assert.Contains(lines, l => l.Contains("-p:LoPAWithoutLlamaCpp=true", StringComparison.Ordinal));
-        Assert.Contains(lines, l => l.StartsWith("ENTRYPOINT ", StringComparison.Ordinal) && l.Contains("\"proxy\"",
-            StringComparison.Ordinal));
-    }
-
-    [Fact]
-    public async Task The_containers_entrypoint_command_serves_health_with_the_repositorys_proxy_json()
-    {
-        // What the image runs, minus the image: lopa proxy --config proxy.json (relative paths resolve against the
-        // file).
-        string repoConfig = Path.Combine(Repo, "proxy.json"), dir = TempDir.Create(), config = Path.Combine(dir,
-            "proxy.json");
-        string shared = SharedFiles.Root;
-        File.WriteAllText(config, File.ReadAllText(repoConfig).Replace("../shared", shared));
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (string a in new[] { Path.Combine(AppContext.BaseDirectory, "lopa.dll"), "proxy", "--config", config,
-            "--urls", "http://127.0.0.1:18931" })
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        using var p = Process.Start(psi)!;
-        try
-        {
-            using var http = new HttpClient();
-            var deadline = DateTime.UtcNow.AddSeconds(30);
-            HttpResponseMessage? r = null;
-            while (DateTime.UtcNow < deadline)
-            {
-                try { r = await http.GetAsync("http://127.0.0.1:18931/healthz"); break; }
-                catch (HttpRequestException) { await Task.Delay(200); }
-            }
-            Assert.NotNull(r);
-            Assert.Equal(200, (int)r!.StatusCode);
-        }
-        finally { p.Kill(true); }
+        Assert.Contains(lines, l => l.Contains("\"probe\", \"http://127.0.0.1:8080/healthz\"", StringComparison.Ordinal));
+        string publish = File.ReadAllText(Path.Combine(Repo, "docker", "publish.sh"));
+        Assert.Contains("proxy) flags=(-p:LoPAWithoutLibTorch=true -p:LoPAWithoutLlamaCpp=true " +
+            "-p:LoPAKeepCudaProvider=false)", publish, StringComparison.Ordinal);
     }
 }

@@ -120,6 +120,136 @@ public class ContainerTests(ContainerImages images) : IClassFixture<ContainerIma
         }
     }
 
+    /// <summary>
+    /// The Deployment from `kubectl kustomize deploy/` under podman kube play: an overlay (written per run under
+    /// .artifacts) only names the local image, one replica, and a ConfigMap whose backend is a reference model server
+    /// container and whose store is PostgreSQL in a container of its own; the keys come from a podman secret named as
+    /// the Deployment expects. The pod answers /readyz (backend, encoder and store ready) on its read-only root as uid
+    /// 10001.
+    /// </summary>
+    [SkippableFact]
+    public async Task The_kubernetes_deployment_runs_under_kube_play_against_postgresql_and_answers_readyz()
+    {
+        SkipWithoutPodman();
+        Skip.If(!Kubectl(out string why), why);
+        images.EnsureBuilt();
+        Podman.Result pgImage = Podman.Exec("bash", ["tests/LoPAProxy.Cli.Tests/Containers/make-postgres-image.sh"],
+            null, 600);
+        Assert.True(pgImage.ExitCode == 0, pgImage.Output);
+        string id = Guid.NewGuid().ToString("N")[..8];
+        string postgres = $"lopa-ct-pg-{id}", modelServer = $"lopa-ct-ms-{id}";
+        string overlay = Path.Combine(Podman.RepoRoot, ".artifacts", "kube-test", id);
+        string manifest = Path.Combine(overlay, "all.yaml");
+        try
+        {
+            Assert.Equal(0, Podman.Run("run", "-d", "--name", postgres, "localhost/lopa-postgres-test:15").ExitCode);
+            Assert.Equal(0, Podman.Run("run", "-d", "--name", modelServer, "--read-only", "-v",
+                SharedFiles.Path_("models", "stories260K") + ":/models:ro", ContainerImages.ModelServer, "serve-model",
+                "--model", "/models/stories260K.bin", "--host", "0.0.0.0", "--port", "8000").ExitCode);
+            WriteOverlay(overlay, AddressOf(modelServer));
+            Podman.Result kustomized = Podman.Exec("kubectl", ["kustomize", overlay], null, 60);
+            Assert.True(kustomized.ExitCode == 0, kustomized.Output);
+            await File.WriteAllTextAsync(manifest, kustomized.Stdout);
+            CreateKeysSecret(overlay, $"Host={AddressOf(postgres)};Database=postgres;Username=lopa");
+            Podman.Result played = Podman.Run("kube", "play", manifest);
+            Assert.True(played.ExitCode == 0, played.Output);
+            const string Proxy = "lopaproxy-pod-0-proxy";
+            Assert.True(await ProbeInsideAsync(Proxy, "http://127.0.0.1:8080/readyz", 120),
+                Podman.Run("logs", Proxy).Output);
+            Assert.Equal("true 10001", Podman.Run("inspect", "--format",
+                "{{.HostConfig.ReadonlyRootfs}} {{.Config.User}}", Proxy).Stdout.Trim());
+        }
+        finally
+        {
+            Podman.Run("kube", "down", manifest);
+            Podman.Run("rm", "-f", postgres, modelServer);
+            Podman.Run("secret", "rm", "lopaproxy-keys");
+            if (Directory.Exists(overlay)) Directory.Delete(overlay, recursive: true);
+        }
+    }
+
+    private static bool Kubectl(out string why)
+    {
+        try
+        {
+            why = "";
+            return Podman.Exec("kubectl", ["version", "--client"], null, 60).ExitCode == 0;
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            why = "kubectl is not installed: the Deployment test renders deploy/ with `kubectl kustomize`";
+            return false;
+        }
+    }
+
+    private static string AddressOf(string container) =>
+        Podman.Run("inspect", "--format", "{{.NetworkSettings.IPAddress}}", container).Stdout.Trim();
+
+    /// <summary>An overlay on deploy/: the local image, one replica, and the reference backend in the ConfigMap
+    /// with the store on PostgreSQL (its connection string comes from the secret, as in the base).</summary>
+    private static void WriteOverlay(string overlay, string modelServerAddress)
+    {
+        Directory.CreateDirectory(overlay);
+        var config = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(Podman.RepoRoot, "docker",
+            "proxy.reference.json")))!;
+        // Chat only, as the base's ConfigMap: the completions dialect reads the model's files, which this pod lacks.
+        config["ReverseProxy"]!["Routes"]!.AsObject().Remove("completions");
+        config["ReverseProxy"]!["Clusters"]!.AsObject().Remove("completions");
+        config["LoPA"]!["Clusters"]!.AsObject().Remove("completions");
+        config["ReverseProxy"]!["Clusters"]!["chat"]!["Destinations"]!["model-server"]!["Address"] =
+            $"http://{modelServerAddress}:8000/";
+        config["LoPA"]!["Clusters"]!["chat"]!.AsObject().Remove("ModelPath");
+        config["LoPA"]!["Store"] = new System.Text.Json.Nodes.JsonObject { ["Kind"] = "postgres" };
+        File.WriteAllText(Path.Combine(overlay, "proxy.json"), config.ToJsonString());
+        File.WriteAllText(Path.Combine(overlay, "kustomization.yaml"), """
+            apiVersion: kustomize.config.k8s.io/v1beta1
+            kind: Kustomization
+            resources:
+              - ../../../deploy
+            images:
+              - name: lopaproxy
+                newName: localhost/lopaproxy
+                newTag: latest
+            replicas:
+              - name: lopaproxy
+                count: 1
+            generatorOptions:
+              disableNameSuffixHash: true
+            configMapGenerator:
+              - name: lopaproxy-config
+                behavior: replace
+                files:
+                  - proxy.json
+            """);
+    }
+
+    /// <summary>The Deployment's Secret as podman keeps it: a JSON object of base64 values (kubectl's data).</summary>
+    private static void CreateKeysSecret(string overlay, string store)
+    {
+        var data = new Dictionary<string, string>
+        {
+            ["acme"] = AcmeKey, ["store"] = store, ["admin"] = "admin-container-key-0123456789",
+        };
+        string file = Path.Combine(overlay, "keys.json");
+        File.WriteAllText(file, JsonSerializer.Serialize(data.ToDictionary(e => e.Key,
+            e => Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(e.Value)))));
+        Podman.Run("secret", "rm", "lopaproxy-keys");
+        Podman.Result created = Podman.Run("secret", "create", "lopaproxy-keys", file);
+        Assert.True(created.ExitCode == 0, created.Output);
+    }
+
+    /// <summary>`lopa probe` inside the container (the pod publishes no port), until it succeeds.</summary>
+    private static async Task<bool> ProbeInsideAsync(string container, string url, int seconds)
+    {
+        DateTime end = DateTime.UtcNow.AddSeconds(seconds);
+        while (DateTime.UtcNow < end)
+        {
+            if (Podman.Run("exec", container, "/app/lopa", "probe", url).ExitCode == 0) return true;
+            await Task.Delay(1000);
+        }
+        return false;
+    }
+
     private static void SkipWithoutPodman() => Skip.If(Podman.Unavailable.Value is not null,
         Podman.Unavailable.Value);
 
