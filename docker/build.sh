@@ -28,7 +28,7 @@ command -v "$engine" > /dev/null || { echo "docker/build.sh: $engine is not inst
 step() { echo "==> $*"; }
 
 local_base=localhost/lopa-base:bookworm
-gpu_base=${LOPA_GPU_BASE_IMAGE:-nvidia/cuda:12.9.1-cudnn-runtime-ubuntu24.04}
+gpu_base=${LOPA_GPU_BASE_IMAGE:-nvidia/cuda:13.0.1-cudnn-runtime-ubuntu24.04}
 args=(-f docker/Dockerfile)
 flavours=(proxy)
 [ "$gpu" = 1 ] && flavours+=(proxy-gpu)

@@ -45,7 +45,8 @@ public class LogprobsTests(ServerFixture server) : IClassFixture<ServerFixture>
             foreach (JsonProperty alternative in top.EnumerateObject())
             {
                 Assert.Equal(ReferenceLogprob(all, Hex(alternative.Name)), alternative.Value.GetDouble(), Tolerance);
-                Assert.True(alternative.Value.GetDouble() >= fifth - Tolerance, $"{alternative.Name} is not in the top 5");
+                Assert.True(alternative.Value.GetDouble() >= fifth - Tolerance,
+                    $"{alternative.Name} is not in the top 5");
             }
             Assert.Equal(offset, logprobs.GetProperty("text_offset")[step].GetInt32());
             offset += tokens[step].Length;
@@ -85,7 +86,8 @@ public class LogprobsTests(ServerFixture server) : IClassFixture<ServerFixture>
         Assert.Equal(whole.GetProperty("usage").GetProperty("completion_tokens").GetInt32(), entries.Length);
         byte[] joined = entries.SelectMany(e => e.GetProperty("bytes").EnumerateArray().Select(b => (byte)b.GetInt32()))
             .ToArray();
-        Assert.Equal(message.GetProperty("message").GetProperty("content").GetString(), Encoding.UTF8.GetString(joined));
+        string content = message.GetProperty("message").GetProperty("content").GetString()!;
+        Assert.Equal(content, Encoding.UTF8.GetString(joined));
         foreach (JsonElement e in entries)
         {
             double[] top = e.GetProperty("top_logprobs").EnumerateArray().Select(t => t.GetProperty("logprob")

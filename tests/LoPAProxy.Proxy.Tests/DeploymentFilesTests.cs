@@ -40,7 +40,8 @@ public class DeploymentFilesTests
     [Fact]
     public void Yaml_is_lint_clean()
     {
-        var psi = new ProcessStartInfo("yamllint", "-f parsable deploy docker/compose.yaml docker/compose.reference.yaml")
+        const string Files = "deploy docker/compose.yaml docker/compose.reference.yaml";
+        var psi = new ProcessStartInfo("yamllint", "-f parsable " + Files)
         {
             WorkingDirectory = Repo,
             RedirectStandardOutput = true, RedirectStandardError = true
@@ -109,7 +110,8 @@ public class DeploymentFilesTests
         Assert.Contains("CMD [\"proxy\", \"--config\", \"/etc/lopa/proxy.json\", \"--urls\", \"http://0.0.0.0:8080\"]",
             lines);
         Assert.Contains(lines, l => l.StartsWith("USER 10001", StringComparison.Ordinal));
-        Assert.Contains(lines, l => l.Contains("\"probe\", \"http://127.0.0.1:8080/healthz\"", StringComparison.Ordinal));
+        const string Probe = "\"probe\", \"http://127.0.0.1:8080/healthz\"";
+        Assert.Contains(lines, l => l.Contains(Probe, StringComparison.Ordinal));
         string publish = File.ReadAllText(Path.Combine(Repo, "docker", "publish.sh"));
         Assert.Contains("proxy) flags=(-p:LoPAWithoutLibTorch=true -p:LoPAWithoutLlamaCpp=true " +
             "-p:LoPAKeepCudaProvider=false)", publish, StringComparison.Ordinal);

@@ -1,6 +1,6 @@
-// Ajv (an independent JSON Schema validator, draft 2020-12 and draft-07 keywords) checks generated texts against
-// their schemas. Argument: a JSON file [{"schema": …, "text": "…"}]. Prints [{"valid": bool, "errors": […]}]; a text
-// that is not JSON is invalid with the parse error.
+// Ajv (an independent JSON Schema validator, draft-07 keywords and $defs) checks generated texts against their
+// schemas. Argument: a JSON file [{"schema": …, "text": "…"}]. Prints [{"valid": bool, "errors": […]}]; a text that
+// is not JSON is invalid with the parse error.
 import { readFileSync } from "node:fs";
 import Ajv from "ajv";
 

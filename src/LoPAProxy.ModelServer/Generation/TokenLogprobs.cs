@@ -28,7 +28,8 @@ public static class TokenLogprobs
         return new SampledToken(token, logits[token] - logSum, top > 0 ? Largest(logits, top, logSum) : []);
     }
 
-    /// <summary>The <paramref name="top"/> largest logits by insertion into a small sorted array (top ≤ 20).</summary>
+    /// <summary>The <paramref name="top"/> largest logits by insertion into a small sorted array (top ≤ 20).
+    /// </summary>
     private static TokenLogprob[] Largest(ReadOnlySpan<float> logits, int top, float logSum)
     {
         int k = Math.Min(top, logits.Length);

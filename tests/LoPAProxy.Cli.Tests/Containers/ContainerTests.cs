@@ -19,7 +19,8 @@ public class ContainerTests(ContainerImages images) : IClassFixture<ContainerIma
     {
         SkipWithoutPodman();
         images.EnsureBuilt();
-        Assert.Contains("lopa — LoPA soft-prompt proxy", Podman.Run("run", "--rm", ContainerImages.Proxy, "--help").Stdout);
+        Podman.Result help = Podman.Run("run", "--rm", ContainerImages.Proxy, "--help");
+        Assert.Contains("lopa — LoPA soft-prompt proxy", help.Stdout);
         Podman.Result adapter = Podman.Run("run", "--rm", ContainerImages.Proxy, "adapter", "--help");
         Assert.True(adapter.ExitCode == 0, adapter.Output);
         Assert.Contains("Create, inspect and convert LoPA adapters", adapter.Stdout);
@@ -39,8 +40,8 @@ public class ContainerTests(ContainerImages images) : IClassFixture<ContainerIma
         int port = Podman.FreePort();
         try
         {
-            Podman.Result started = Podman.Run("run", "-d", "--name", name, "--read-only", "-v", $"{name}:/var/lib/lopa",
-                "-p", $"127.0.0.1:{port}:8080", ContainerImages.Proxy);
+            Podman.Result started = Podman.Run("run", "-d", "--name", name, "--read-only",
+                "-v", $"{name}:/var/lib/lopa", "-p", $"127.0.0.1:{port}:8080", ContainerImages.Proxy);
             Assert.True(started.ExitCode == 0, started.Output);
             Assert.True(await Podman.WaitFor200Async($"http://127.0.0.1:{port}/healthz", 60),
                 Podman.Run("logs", name).Output);
@@ -81,7 +82,7 @@ public class ContainerTests(ContainerImages images) : IClassFixture<ContainerIma
     }
 
     [SkippableFact]
-    public async Task The_reference_stack_answers_the_openai_client_with_a_soft_prompt_and_keeps_state_across_a_new_proxy()
+    public async Task The_reference_stack_answers_the_openai_client_with_a_soft_prompt_and_keeps_state()
     {
         SkipWithoutPodman();
         images.EnsureBuilt();
