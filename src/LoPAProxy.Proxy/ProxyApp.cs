@@ -3,6 +3,7 @@ using LoPAProxy.OpenAi;
 using LoPAProxy.Proxy.Auth;
 using LoPAProxy.Proxy.Configuration;
 using LoPAProxy.Proxy.Dialects;
+using LoPAProxy.Proxy.FineTuning;
 using LoPAProxy.Proxy.Hosting;
 using LoPAProxy.Proxy.Inspection;
 using LoPAProxy.Proxy.Limits;
@@ -58,6 +59,7 @@ public static class ProxyApp
         services.AddSingleton<Inspection.SoftPromptInspector>();
         services.AddLoPALimits();
         services.AddLoPAUsage();
+        services.AddSingleton(sp => (Store.IFileStore)sp.GetRequiredService<Store.ITenancyStore>());
         services.AddBackendDialects();
         services.AddHostedService<Hosting.StartupWork>();
         services.AddReverseProxy().LoadFromConfig(configuration.GetSection("ReverseProxy"))
@@ -111,6 +113,7 @@ public static class ProxyApp
         app.MapOpenApi("/openapi/{documentName}.json");
         app.MapTenancy();
         app.MapUsage();
+        app.MapFiles();
         app.MapInspection();
         app.MapModelLookup();
         app.MapConsole();
@@ -143,8 +146,8 @@ public static class ProxyApp
         IEnumerable<string> proxied = h.RequestServices.GetRequiredService<IProxyStateLookup>().GetRoutes()
             .Select(r => r.Config.Match.Path).OfType<string>()
             .Where(p => p.StartsWith("/v1/", StringComparison.Ordinal));
-        string[] served = proxied.Concat(["/v1/responses", "/v1/models/{id}", "/v1/adapters", "/v1/usage",
-            "/v1/limits"]).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToArray();
+        string[] served = proxied.Concat(["/v1/responses", "/v1/models/{id}", "/v1/adapters", "/v1/files",
+            "/v1/usage", "/v1/limits"]).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToArray();
         return $"This deployment does not serve {asked}. It serves: {string.Join(", ", served)}.";
     }
 

@@ -16,7 +16,7 @@ public class FolderLayeringTests
     private static readonly string[] Layers =
     [
         "Configuration", "Requests", "Models", "Observability", "Store", "Auth", "SoftPrompts", "Limits", "Tenancy",
-        "Usage", "Responses", "Dialects", "Inspection", "Pipeline", "WebConsole", "Hosting", "",
+        "Usage", "FineTuning", "Responses", "Dialects", "Inspection", "Pipeline", "WebConsole", "Hosting", "",
     ];
 
     private static readonly Assembly Proxy = typeof(ProxyApp).Assembly;

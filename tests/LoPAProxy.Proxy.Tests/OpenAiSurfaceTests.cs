@@ -146,7 +146,8 @@ public class OpenApiTests
         foreach (string path in new[] { "/admin/tenants", "/admin/tenants/{tenant}/keys", "/v1/adapters",
             "/v1/adapters/{reference}",
                      "/v1/adapters/{name}/activate", "/v1/usage", "/v1/limits", "/admin/usage",
-                     "/admin/tenants/{tenant}/limits", "/v1/adapters/{reference}/soft-prompt", "/admin/status" })
+                     "/admin/tenants/{tenant}/limits", "/v1/adapters/{reference}/soft-prompt", "/admin/status",
+                     "/v1/files", "/v1/files/{id}", "/v1/files/{id}/content" })
         {
             Assert.True(paths.TryGetProperty(path, out _), $"{path} is not described");
         }

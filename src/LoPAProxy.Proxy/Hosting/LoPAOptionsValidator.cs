@@ -98,7 +98,7 @@ public sealed class LoPAOptionsValidator(Dialects.DialectCatalog dialects) : IVa
 
         if (o.AdminKey is { Length: < 16 }) errors.Add("LoPA:AdminKey: must be at least 16 characters");
         if (o.Quotas.MaxAdaptersPerTenant < 1 || o.Quotas.MaxBytesPerTenant < 1
-            || o.Quotas.MaxUploadBytes < 1)
+            || o.Quotas.MaxUploadBytes < 1 || o.Quotas.MaxFileBytes < 1 || o.Quotas.MaxFileBytesPerTenant < 1)
         {
             errors.Add("LoPA:Quotas: limits must be positive");
         }

@@ -39,7 +39,7 @@ public abstract partial class SqlTenancyStore : ITenancyStore, IUsageStore
             $"CREATE TABLE IF NOT EXISTS api_keys (id TEXT PRIMARY KEY, tenant TEXT NOT NULL REFERENCES tenants(name), hash {BinaryType} NOT NULL UNIQUE, created TEXT NOT NULL, revoked INTEGER NOT NULL DEFAULT 0)",
             $"CREATE TABLE IF NOT EXISTS adapters (tenant TEXT NOT NULL REFERENCES tenants(name), name TEXT NOT NULL, version TEXT NOT NULL, config TEXT NOT NULL, weights {BinaryType} NOT NULL, sha256 TEXT NOT NULL, parameters BIGINT NOT NULL, size BIGINT NOT NULL, created TEXT NOT NULL, PRIMARY KEY (tenant, name, version))",
             "CREATE TABLE IF NOT EXISTS active (tenant TEXT NOT NULL, name TEXT NOT NULL, version TEXT NOT NULL, PRIMARY KEY (tenant, name))",
-        }.Concat(UsageSchema))
+        }.Concat(UsageSchema).Concat(FilesSchema()))
         {
             await Exec(c, null, ddl, cancel);
         }
@@ -268,16 +268,16 @@ public abstract partial class SqlTenancyStore : ITenancyStore, IUsageStore
     }
 
     /// <summary>One transaction: all of <paramref name="work"/> or none of it; announced, then raised, after
-    /// commit.</summary>
+    /// commit (unless <paramref name="announce"/> is false: a change no replica caches, such as a file).</summary>
     private async Task Write(string tenant, string? name, Func<DbConnection, DbTransaction, Task> work,
-        CancellationToken cancel)
+        CancellationToken cancel, bool announce = true)
     {
         try
         {
             await using var c = await OpenAsync(cancel);
             await using var t = await c.BeginTransactionAsync(WriteIsolation, cancel);
             await work(c, t);
-            await AnnounceAsync(c, t, tenant, name, cancel);
+            if (announce) await AnnounceAsync(c, t, tenant, name, cancel);
             await t.CommitAsync(cancel);
         }
         catch (DbException e) when (IsUniqueViolation(e))
@@ -285,7 +285,7 @@ public abstract partial class SqlTenancyStore : ITenancyStore, IUsageStore
             throw new StoreConflictException(name is null
                 ? $"a conflicting change was made to tenant '{tenant}' at the same time" : $"'{name}' already has that version");
         }
-        RaiseChanged(tenant, name);
+        if (announce) RaiseChanged(tenant, name);
     }
 
     private async Task<List<T>> Query<T>(string sql, Func<DbDataReader, T> map, CancellationToken cancel,
@@ -329,7 +329,9 @@ public abstract partial class SqlTenancyStore : ITenancyStore, IUsageStore
         return cmd;
     }
 
-    private static string Now() => DateTimeOffset.UtcNow.ToString("O", CultureInfo.InvariantCulture);
+    private static string Now() => Stamp(DateTimeOffset.UtcNow);
+    private static string Stamp(DateTimeOffset time) =>
+        time.ToUniversalTime().ToString("O", CultureInfo.InvariantCulture);
     private static DateTimeOffset Time(string s) => DateTimeOffset.Parse(s, CultureInfo.InvariantCulture,
         DateTimeStyles.RoundtripKind);
 

@@ -196,7 +196,7 @@ public static class TenancyEndpoints
     /// Uploads have their own body limit (Quotas:MaxUploadBytes), not the OpenAI routes' Limits:MaxBodyBytes that
     /// Kestrel applies by default; the form reader's own limits are raised to the same figure.
     /// </summary>
-    private static async Task<IFormCollection> ReadUploadFormAsync(HttpContext h, long maxUploadBytes)
+    internal static async Task<IFormCollection> ReadUploadFormAsync(HttpContext h, long maxUploadBytes)
     {
         await BodyLimit.ApplyAsync(h, maxUploadBytes, "the upload");
         var limits = new FormOptions

@@ -131,6 +131,36 @@ public abstract class StoreConformanceTests : IAsyncLifetime
         if (Store.Kind == "postgres")
             Assert.Equal(("acme", "announced"), await otherSeen.Task.WaitAsync(TimeSpan.FromSeconds(10)));
     }
+
+    /// <summary>#27 item 1: files per tenant — listed newest first, read back byte for byte, invisible to another
+    /// tenant, deleted by their owner only, within the per-tenant quota checked in the insert's transaction.</summary>
+    [Fact]
+    public async Task Files_are_kept_per_tenant_within_the_quota()
+    {
+        await Store.CreateTenantAsync("acme");
+        await Store.CreateTenantAsync("globex");
+        var files = (IFileStore)Store;
+        DateTimeOffset now = DateTimeOffset.UtcNow;
+        StoredFileInfo first = new("file-1", "acme", "a.jsonl", "fine-tune", 100, now.AddSeconds(-5), "chat", 3);
+        StoredFileInfo second = first with { Id = "file-2", FileName = "b.jsonl", Created = now };
+        await files.PutFileAsync(first, Weights(1, 100), maxBytesPerTenant: 250);
+        await files.PutFileAsync(second, Weights(2, 100), maxBytesPerTenant: 250);
+        await Assert.ThrowsAsync<StoreQuotaException>(() =>
+            files.PutFileAsync(first with { Id = "file-3" }, Weights(3, 100), maxBytesPerTenant: 250));
+        Assert.Equal(["file-2", "file-1"], (await files.ListFilesAsync("acme")).Select(f => f.Id));
+        StoredFileInfo read = (await files.GetFileAsync("acme", "file-1"))!;
+        Assert.Equal(("a.jsonl", 100L, "chat", 3), (read.FileName, read.Bytes, read.Format, read.Examples));
+        Assert.Equal(Weights(1, 100), await files.ReadFileContentAsync("acme", "file-1"));
+        Assert.Null(await files.GetFileAsync("globex", "file-1"));
+        Assert.Null(await files.ReadFileContentAsync("globex", "file-1"));
+        Assert.Empty(await files.ListFilesAsync("globex"));
+        Assert.False(await files.DeleteFileAsync("globex", "file-1"));
+        Assert.True(await files.DeleteFileAsync("acme", "file-1"));
+        Assert.Null(await files.GetFileAsync("acme", "file-1"));
+        await files.PutFileAsync(first with { Id = "file-4" }, Weights(4, 100), maxBytesPerTenant: 250);
+        await Assert.ThrowsAsync<StoreNotFoundException>(() =>
+            files.PutFileAsync(first with { Id = "file-5", Tenant = "nobody" }, Weights(5, 10), 250));
+    }
 }
 
 public sealed class SqliteStoreTests : StoreConformanceTests
