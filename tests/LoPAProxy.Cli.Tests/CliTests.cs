@@ -6,14 +6,18 @@ namespace LoPAProxy.Cli.Tests;
 
 public class CliTests
 {
+    /// <summary>run.c's tokenizer over stories260K's tok512.bin, read once.</summary>
+    private static readonly Lazy<LoPAProxy.Engine.Tokenizers.SentencePieceBpeTokenizer> StoriesTokenizer = new(() =>
+        LoPAProxy.Engine.Tokenizers.SentencePieceBpeTokenizer.Load(SharedFiles.Path_("models", "stories260K",
+            "tok512.bin"), 512));
+
     private static string Stories => SharedFiles.Path_("models", "stories260K", "stories260K.bin");
 
     [Fact]
     public void Generate_prints_run_cs_greedy_text()
     {
         // run.c's steps=48 count BOS and the prompt: 48 − P + 1 new tokens.
-        var tok = LoPAProxy.Engine.Tokenizers.SentencePieceBpeTokenizer.Load(SharedFiles.Path_("models", "stories260K",
-            "tok512.bin"), 512);
+        var tok = StoriesTokenizer.Value;
         int newTokens = 48 - tok.Encode("Tom had a red kite", true, false).Length + 1;
         using var lopa = new LopaProcess("generate", "--model", Stories, "--prompt", "Tom had a red kite",
             "--max-tokens", newTokens.ToString(CultureInfo.InvariantCulture));
@@ -78,8 +82,7 @@ public class CliTests
         string logs = string.Join("\n", afterSettings);
         Assert.DoesNotContain(key, logs + up.Stderr);
         // The server saw the demo adapter's 10 soft-prompt rows plus BOS and the message's tokens.
-        var tok = LoPAProxy.Engine.Tokenizers.SentencePieceBpeTokenizer.Load(SharedFiles.Path_("models", "stories260K",
-            "tok512.bin"), 512);
+        var tok = StoriesTokenizer.Value;
         Assert.Equal(10 + tok.Encode("Tom had a red kite", true, false).Length,
             JsonDocument.Parse(body).RootElement.GetProperty("usage").GetProperty("prompt_tokens").GetInt32());
         await AssertTheDemoAnswersSentimentInChat(client, baseUrl, model);
@@ -149,8 +152,7 @@ public class CliTests
     /// with the demo adapter, unmodified (tests/node).</summary>
     private static void AssertClientLibrariesWorkWithTheDemo(string baseUrl, string key, string model)
     {
-        var tok = LoPAProxy.Engine.Tokenizers.SentencePieceBpeTokenizer.Load(SharedFiles.Path_("models", "stories260K",
-            "tok512.bin"), 512);
+        var tok = StoriesTokenizer.Value;
         var environment = new Dictionary<string, string>
         {
             ["OPENAI_BASE_URL"] = baseUrl, ["OPENAI_API_KEY"] = key, ["LOPA_MODEL"] = model,
@@ -296,8 +298,7 @@ public class CliTests
             {
                 string text = await served.Content.ReadAsStringAsync();
                 Assert.True(served.IsSuccessStatusCode, text);
-                var tok = LoPAProxy.Engine.Tokenizers.SentencePieceBpeTokenizer.Load(SharedFiles.Path_("models",
-                    "stories260K", "tok512.bin"), 512);
+                var tok = StoriesTokenizer.Value;
                 int prompt = JsonDocument.Parse(text).RootElement.GetProperty("usage").GetProperty("prompt_tokens")
                     .GetInt32();
                 Assert.Equal(3 + tok.Encode("Once", true, false).Length, prompt); // the adapter's 3 rows + BOS + text

@@ -1,6 +1,4 @@
-using System.Text;
 using System.Text.Json;
-using System.Text.Unicode;
 using LoPAProxy.ModelServer.Generation;
 
 namespace LoPAProxy.ModelServer.Endpoints;
@@ -8,8 +6,7 @@ namespace LoPAProxy.ModelServer.Endpoints;
 /// <summary>
 /// Writes sampled tokens' logprobs in OpenAI's two shapes: chat's <c>{"content": [{token, logprob, bytes,
 /// top_logprobs}]}</c> and the legacy completions' parallel lists <c>{tokens, token_logprobs, top_logprobs,
-/// text_offset}</c>. A token is the text of its own bytes, or, when they are not whole UTF-8 characters (a
-/// SentencePiece byte token), <c>bytes:\xNN…</c> as OpenAI writes it.
+/// text_offset}</c>, tokens named by <see cref="ServedModel.TokenText"/>.
 /// </summary>
 internal static class LogprobsJson
 {
@@ -43,7 +40,7 @@ internal static class LogprobsJson
     {
         j.WriteStartObject("logprobs");
         j.WriteStartArray("tokens");
-        foreach (SampledToken t in tokens) j.WriteStringValue(TokenText(model.TokenBytes(t.Token)));
+        foreach (SampledToken t in tokens) j.WriteStringValue(model.TokenText(t.Token));
         j.WriteEndArray();
         j.WriteStartArray("token_logprobs");
         foreach (SampledToken t in tokens) j.WriteNumberValue(t.Logprob);
@@ -55,7 +52,7 @@ internal static class LogprobsJson
         foreach (SampledToken t in tokens)
         {
             j.WriteNumberValue(offset);
-            offset += TokenText(model.TokenBytes(t.Token)).Length;
+            offset += model.TokenText(t.Token).Length;
         }
         j.WriteEndArray();
         j.WriteEndObject();
@@ -63,11 +60,10 @@ internal static class LogprobsJson
 
     private static void ChatEntry(Utf8JsonWriter j, ServedModel model, int token, float logprob)
     {
-        byte[] bytes = model.TokenBytes(token);
-        j.WriteString("token", TokenText(bytes));
+        j.WriteString("token", model.TokenText(token));
         j.WriteNumber("logprob", logprob);
         j.WriteStartArray("bytes");
-        foreach (byte b in bytes) j.WriteNumberValue(b);
+        foreach (byte b in model.TokenBytes(token)) j.WriteNumberValue(b);
         j.WriteEndArray();
     }
 
@@ -78,13 +74,9 @@ internal static class LogprobsJson
         var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (TokenLogprob alternative in top)
         {
-            string text = TokenText(model.TokenBytes(alternative.Token));
+            string text = model.TokenText(alternative.Token);
             if (seen.Add(text)) j.WriteNumber(text, alternative.Logprob);
         }
         j.WriteEndObject();
     }
-
-    public static string TokenText(byte[] bytes) => Utf8.IsValid(bytes)
-        ? Encoding.UTF8.GetString(bytes)
-        : "bytes:" + string.Concat(bytes.Select(b => $"\\x{b:x2}"));
 }

@@ -79,7 +79,7 @@ internal sealed record SamplingRequest(int? MaxTokens, float Temperature, float 
             throw ApiException.BadRequest("'response_format.json_schema' must be an object with the schema",
                 "response_format");
         }
-        if (JsonFields.Get(spec, "schema") is not { } schema) return "root ::= value\n" + JsonGrammar.Rules;
+        if (JsonFields.Get(spec, "schema") is not { } schema) return JsonGrammar.AnyValue;
         try
         {
             return JsonSchemaGrammar.From(schema);

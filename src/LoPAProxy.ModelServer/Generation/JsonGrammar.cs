@@ -25,4 +25,7 @@ internal static class JsonGrammar
         """;
 
     public const string Object = "root ::= object\n" + Rules;
+
+    /// <summary>Any JSON value: a json_schema response format without a schema.</summary>
+    public const string AnyValue = "root ::= value\n" + Rules;
 }

@@ -13,7 +13,7 @@ namespace LoPAProxy.ModelServer.Generation;
 public sealed class ServedModel : IDisposable
 {
     private readonly LLamaWeights _weights;
-    private readonly Lazy<byte[][]> _pieces;
+    private readonly Lazy<TokenPiece[]> _pieces;
 
     public string Name { get; }
     public string GgufPath { get; }
@@ -45,7 +45,7 @@ public sealed class ServedModel : IDisposable
         if (weights.Vocab.BOS is { } bos) stops.Add((int)bos);
         StopTokens = stops;
         ChatTemplate = weights.Metadata.GetValueOrDefault("tokenizer.chat_template");
-        _pieces = new Lazy<byte[][]>(ReadPieces);
+        _pieces = new Lazy<TokenPiece[]>(ReadPieces);
     }
 
     /// <summary>Loads a GGUF file, or converts a llama2.c checkpoint first (<see cref="ModelFiles"/>).</summary>
@@ -88,16 +88,27 @@ public sealed class ServedModel : IDisposable
 
     /// <summary>The bytes one token writes on its own (control tokens as their text, "&lt;/s&gt;"), as logprobs
     /// show it.</summary>
-    public byte[] TokenBytes(int token) => _pieces.Value[token];
+    public byte[] TokenBytes(int token) => _pieces.Value[token].Bytes;
 
-    private byte[][] ReadPieces()
+    /// <summary>A token as logprobs name it: the text of its bytes, or, when they are not whole UTF-8 characters (a
+    /// SentencePiece byte token), <c>bytes:\xNN…</c> as OpenAI writes it.</summary>
+    public string TokenText(int token) => _pieces.Value[token].Text;
+
+    private readonly record struct TokenPiece(byte[] Bytes, string Text);
+
+    /// <summary>Every token's bytes and text, once (logprobs name tokens and alternatives on every step).</summary>
+    private TokenPiece[] ReadPieces()
     {
-        var pieces = new byte[VocabSize][];
+        var pieces = new TokenPiece[VocabSize];
         Span<byte> buffer = stackalloc byte[256];
         for (int t = 0; t < pieces.Length; t++)
         {
             uint length = _weights.NativeHandle.TokenToSpan((LLamaToken)t, buffer, 0, special: true);
-            pieces[t] = buffer[..(int)Math.Min(length, (uint)buffer.Length)].ToArray();
+            byte[] bytes = buffer[..(int)Math.Min(length, (uint)buffer.Length)].ToArray();
+            string text = System.Text.Unicode.Utf8.IsValid(bytes)
+                ? Encoding.UTF8.GetString(bytes)
+                : "bytes:" + string.Concat(bytes.Select(b => $"\\x{b:x2}"));
+            pieces[t] = new TokenPiece(bytes, text);
         }
         return pieces;
     }

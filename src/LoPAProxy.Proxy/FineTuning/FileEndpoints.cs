@@ -57,7 +57,7 @@ public static class FileEndpoints
             throw Errors.Unsupported("purpose", $"only '{FineTunePurpose}' files are kept here, not '{purpose}'");
         IFormFile file = form.Files.GetFile("file")
             ?? throw ApiException.BadRequest("the 'file' field is required", "file", "missing_file");
-        byte[] content = await ReadAsync(file, quotas.MaxFileBytes, h.RequestAborted);
+        byte[] content = await TenancyEndpoints.ReadFormFileAsync(file, quotas.MaxFileBytes, h.RequestAborted);
         TrainingFileSummary summary;
         try
         {
@@ -73,18 +73,6 @@ public static class FileEndpoints
             summary.Format, summary.Examples);
         await store.PutFileAsync(info, content, quotas.MaxFileBytesPerTenant, h.RequestAborted);
         return Json(FileObject(info));
-    }
-
-    private static async Task<byte[]> ReadAsync(IFormFile file, long maxBytes, CancellationToken cancel)
-    {
-        if (file.Length > maxBytes)
-        {
-            throw new ApiException(413, $"'{file.FileName}' is over the {maxBytes}-byte limit", "file",
-                "body_too_large");
-        }
-        using var buffer = new MemoryStream((int)file.Length);
-        await file.CopyToAsync(buffer, cancel);
-        return buffer.ToArray();
     }
 
     /// <summary>The file's own name, at most 255 characters, no path.</summary>

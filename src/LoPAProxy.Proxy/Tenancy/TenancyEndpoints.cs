@@ -207,6 +207,19 @@ public static class TenancyEndpoints
         return await h.Request.ReadFormAsync(h.RequestAborted);
     }
 
+    /// <summary>An uploaded file's bytes; 413 when it is over <paramref name="maxBytes"/>.</summary>
+    internal static async Task<byte[]> ReadFormFileAsync(IFormFile file, long maxBytes, CancellationToken cancel)
+    {
+        if (file.Length > maxBytes)
+        {
+            throw new ApiException(413, $"'{file.FileName}' is over the {maxBytes}-byte limit", "file",
+                "body_too_large");
+        }
+        using var buffer = new MemoryStream((int)file.Length);
+        await file.CopyToAsync(buffer, cancel);
+        return buffer.ToArray();
+    }
+
     /// <summary>
     /// multipart/form-data: fields name, version, activate (default true); files adapter_config.json +
     /// adapter_model.safetensors, or one .safetensors carrying its config in __metadata__. Validated like a load,
@@ -241,20 +254,9 @@ public static class TenancyEndpoints
             "false" => false,
             string other => throw ApiException.BadRequest($"'activate' is true or false, not '{other}'", "activate"),
         };
-        async Task<byte[]?> Read(Func<IFormFile, bool> match)
-        {
-            IFormFile? f = form.Files.FirstOrDefault(match);
-            if (f is null) return null;
-            if (f.Length > o.Quotas.MaxUploadBytes)
-            {
-                throw new ApiException(413,
-                $"'{f.FileName}' is over the {o.Quotas.MaxUploadBytes}-byte limit", "file", "body_too_large");
-            }
-
-            using var ms = new MemoryStream();
-            await f.CopyToAsync(ms, h.RequestAborted);
-            return ms.ToArray();
-        }
+        async Task<byte[]?> Read(Func<IFormFile, bool> match) => form.Files.FirstOrDefault(match) is { } f
+            ? await ReadFormFileAsync(f, o.Quotas.MaxUploadBytes, h.RequestAborted)
+            : null;
         byte[]? configBytes = await Read(f => f.FileName == LopaAdapter.ConfigFile);
         byte[]? weights = await Read(f => f.FileName.EndsWith(".safetensors", StringComparison.Ordinal));
         if (weights is null) throw ApiException.BadRequest("upload adapter_model.safetensors (with adapter_config.json) or one .safetensors carrying its config", "file", "missing_file");
